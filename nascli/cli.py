@@ -1,0 +1,88 @@
+"""`nas`: dispatch `nas <subcommand> [Hydra overrides]` to one Hydra application per subcommand.
+
+This module and nascli.apps import no torch, so `nas --help`, `nas search --help` and
+`nas search --cfg job` stay fast; the command bodies import it when they run.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from nascli import __version__
+
+SUBCOMMANDS: dict[str, str] = {
+    "search": "find an architecture for a dataset (and a hardware target)",
+    "meta-train": "learn a prior across tasks that makes later searches start ahead",
+    "retrain": "train a found genotype from scratch and save a checkpoint",
+    "evaluate": "test accuracy, per-class report, confusion matrix, params, FLOPs, latency",
+    "export": "write TorchScript/ONNX files and check they match PyTorch",
+}
+
+USAGE = """usage: nas <subcommand> [Hydra overrides ...]
+       nas <subcommand> --help | --cfg job | -m key=a,b ...
+
+Neural architecture search from YAML configs.
+
+subcommands:
+{table}
+
+examples:
+  nas search                                   # random search on the offline `digits` data
+  nas search strategy=darts dataset=cifar10    # gradient-based search on a GPU box
+  nas retrain genotype=outputs/<date>/<time>   # train what a search found
+  nas search -m seed=0,1,2                     # a sweep (Hydra multirun)
+
+options:
+  -h, --help     show this message
+  -V, --version  print the version
+Each subcommand takes Hydra's options: `nas search --help` lists its config groups."""
+
+
+def _usage() -> str:
+    width = max(map(len, SUBCOMMANDS))
+    table = "\n".join(f"  {name:<{width}}  {text}" for name, text in SUBCOMMANDS.items())
+    return USAGE.format(table=table)
+
+
+def _complete(argv: list[str]) -> int:
+    """Hydra shell completion across subcommands: route `-sc query=…` to the subcommand's app."""
+    line = os.environ.get("COMP_LINE", "")
+    words = line.split()
+    query = any(arg.startswith("query=") for arg in argv)
+    if query and len(words) >= 2 and words[1] in SUBCOMMANDS and (len(words) > 2 or line.endswith(" ")):
+        os.environ["COMP_LINE"] = " ".join([words[0], *words[2:]]) + (" " if line.endswith(" ") else "")
+        return _run_app(words[1], argv)
+    if query:  # completing the subcommand itself
+        prefix = words[1] if len(words) > 1 and not line.endswith(" ") else ""
+        print(" ".join(name for name in SUBCOMMANDS if name.startswith(prefix)))
+        return 0
+    return _run_app("search", argv)  # install/uninstall: the script is the same for every app
+
+
+def _run_app(subcommand: str, args: list[str]) -> int:
+    from nascli.apps import run_app
+
+    return run_app(subcommand, args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `nas` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(_usage())
+        return 0
+    if argv[0] in ("-V", "--version"):
+        print(f"nascli {__version__}")
+        return 0
+    if argv[0] in ("-sc", "--shell-completion"):
+        return _complete(argv)
+    subcommand, rest = argv[0], argv[1:]
+    if subcommand not in SUBCOMMANDS:
+        print(f"nas: unknown subcommand '{subcommand}'.\n\n{_usage()}", file=sys.stderr)
+        return 2
+    return _run_app(subcommand, rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

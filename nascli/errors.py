@@ -1,0 +1,28 @@
+"""User-facing errors: raised for user mistakes, shown as one clear message, exit non-zero."""
+
+from __future__ import annotations
+
+
+class NasError(Exception):
+    """A mistake the user can fix (bad input, missing file, wrong option); never a bug.
+
+    The CLI prints the message without a traceback and exits with `exit_code`.
+    """
+
+    exit_code: int = 2
+
+
+class ConfigError(NasError):
+    """A config value that is of the wrong type or out of range."""
+
+
+class GenotypeError(NasError):
+    """A genotype that cannot be read, parsed, or belongs to another search space."""
+
+
+class CheckpointError(NasError):
+    """A checkpoint that is missing, corrupt, or not written by nascli."""
+
+
+class DatasetError(NasError):
+    """A dataset that is absent and cannot be downloaded, or is unknown."""
