@@ -1,0 +1,64 @@
+"""Atomic writes: a temporary file in the same directory, then a rename, so that a killed run
+never leaves a half-written genotype, report, table or checkpoint behind."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import IO, Any
+
+
+def _atomic(path: Path, write: Callable[[IO[bytes]], None]) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_bytes(path: Path | str, data: bytes) -> Path:
+    return _atomic(Path(path), lambda h: h.write(data))
+
+
+def write_text(path: Path | str, text: str) -> Path:
+    return write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: Path | str, obj: Any) -> Path:
+    return write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def write_csv(path: Path | str, rows: Iterable[Mapping[str, Any]], columns: list[str]) -> Path:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in columns})
+    return write_text(path, buf.getvalue())
+
+
+def torch_save(path: Path | str, obj: Any) -> Path:
+    """torch.save, atomically. Keep contents to tensors and plain containers (weights_only loads)."""
+    import torch
+
+    return _atomic(Path(path), lambda h: torch.save(obj, h))
+
+
+def save_figure(path: Path | str, fig: Any) -> Path:
+    """Save a matplotlib figure atomically as PNG."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120, bbox_inches="tight")
+    return write_bytes(path, buf.getvalue())
