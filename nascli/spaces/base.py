@@ -1,0 +1,88 @@
+"""The search-space contract: what every space offers to strategies, evaluators and commands.
+
+A space knows its architectures (sample, mutate, encode, string form) and how to build networks
+for them; it never knows who searches it or how a candidate is scored.
+"""
+
+from __future__ import annotations
+
+import random
+from abc import ABC, abstractmethod
+from collections.abc import Hashable, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # torch stays out of import time (`nas --help` must be fast)
+    from torch import nn
+
+Arch = Hashable  # a space's own immutable architecture value (tuple, namedtuple, ...)
+
+
+class SearchSpace(ABC):
+    """A set of architectures, encoded as a fixed-length vector of categorical genes."""
+
+    name: str = ""
+
+    # --- genes: the representation every sample-based strategy works on -----------------
+    @abstractmethod
+    def cardinalities(self) -> list[int]:
+        """Number of choices of each gene; gene i takes values in range(cardinalities()[i])."""
+
+    @abstractmethod
+    def encode(self, arch: Arch) -> list[int]:
+        """The architecture as a gene vector."""
+
+    @abstractmethod
+    def decode(self, genes: Sequence[int]) -> Arch:
+        """The architecture for a gene vector; raises GenotypeError if it is not valid."""
+
+    def is_valid(self, genes: Sequence[int]) -> bool:
+        """Whether a gene vector is an architecture of this space (spaces with constraints override)."""
+        cards = self.cardinalities()
+        return len(genes) == len(cards) and all(0 <= g < c for g, c in zip(genes, cards))
+
+    def sample(self, rng: random.Random) -> Arch:
+        """A uniformly random valid architecture."""
+        cards = self.cardinalities()
+        while True:
+            genes = [rng.randrange(c) for c in cards]
+            if self.is_valid(genes):
+                return self.decode(genes)
+
+    def mutate(self, arch: Arch, rng: random.Random) -> Arch:
+        """A neighbour: exactly one gene changed to another valid value."""
+        genes = self.encode(arch)
+        cards = self.cardinalities()
+        while True:
+            i = rng.randrange(len(genes))
+            if cards[i] < 2:
+                continue
+            new = list(genes)
+            new[i] = rng.choice([v for v in range(cards[i]) if v != genes[i]])
+            if self.is_valid(new):
+                return self.decode(new)
+
+    # --- text and JSON forms ---------------------------------------------------------------
+    @abstractmethod
+    def to_str(self, arch: Arch) -> str:
+        """The space's canonical one-line form (parses back with from_str)."""
+
+    @abstractmethod
+    def from_str(self, text: str) -> Arch:
+        """Parse the canonical form; raises GenotypeError with a clear message if malformed."""
+
+    @abstractmethod
+    def to_json(self, arch: Arch) -> Any:
+        """A JSON-serialisable form for genotype.json's `arch`."""
+
+    @abstractmethod
+    def from_json(self, obj: Any) -> Arch:
+        """Inverse of to_json; raises GenotypeError if malformed."""
+
+    # --- networks --------------------------------------------------------------------------
+    @abstractmethod
+    def build_network(self, arch: Arch, num_classes: int, in_channels: int, input_size: int) -> nn.Module:
+        """The discrete network of an architecture, sized by the space's own config."""
+
+    def config(self) -> dict[str, Any]:
+        """Constructor arguments that rebuild this space (stored with genotypes and checkpoints)."""
+        return {}
