@@ -1,0 +1,252 @@
+"""Datasets as in-memory uint8 tensors split into train/validation/test.
+
+torchvision's dataset classes do the downloading, checking and file parsing; their arrays are
+then held as tensors so that batching and augmentation run as tensor ops, not per-image Python.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from nascli.errors import DatasetError
+
+TORCHVISION: dict[str, str] = {
+    "cifar10": "CIFAR10",
+    "cifar100": "CIFAR100",
+    "mnist": "MNIST",
+    "fashion_mnist": "FashionMNIST",
+    "svhn": "SVHN",
+}
+
+
+@dataclass
+class Split:
+    """Images (N, C, H, W) as uint8 and integer labels (N,)."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    def subset(self, index: torch.Tensor) -> Split:
+        return Split(self.images[index], self.labels[index])
+
+
+@dataclass
+class DataSplits:
+    """A dataset's splits and what a network needs to know about its inputs."""
+
+    name: str
+    train: Split
+    val: Split
+    test: Split
+    num_classes: int
+    class_names: list[str]
+    max_value: float  # pixel value that maps to 1.0 (255 for images, 16 for digits)
+    mean: list[float] = field(default_factory=list)  # per channel, of train images scaled to [0, 1]
+    std: list[float] = field(default_factory=list)
+    augment: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def in_channels(self) -> int:
+        return int(self.train.images.shape[1])
+
+    @property
+    def input_size(self) -> int:
+        return int(self.train.images.shape[-1])
+
+    def describe(self) -> dict[str, Any]:
+        """Facts about the data for reports and checkpoints."""
+        return {
+            "name": self.name,
+            "num_classes": self.num_classes,
+            "in_channels": self.in_channels,
+            "input_size": self.input_size,
+            "train": len(self.train),
+            "val": len(self.val),
+            "test": len(self.test),
+            "class_names": self.class_names,
+            "mean": self.mean,
+            "std": self.std,
+            "max_value": self.max_value,
+        }
+
+
+def _stratified_split(labels: torch.Tensor, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices (keep, held_out) with about `fraction` of every class held out, fixed by `seed`."""
+    if fraction <= 0:
+        return torch.arange(len(labels)), torch.empty(0, dtype=torch.long)
+    gen = torch.Generator().manual_seed(seed)
+    keep, held = [], []
+    for cls in torch.unique(labels):
+        idx = torch.nonzero(labels == cls).flatten()
+        idx = idx[torch.randperm(len(idx), generator=gen)]
+        n_held = int(round(len(idx) * fraction))
+        held.append(idx[:n_held])
+        keep.append(idx[n_held:])
+    return torch.sort(torch.cat(keep)).values, torch.sort(torch.cat(held)).values
+
+
+def _finish(
+    name: str,
+    train: Split,
+    test: Split,
+    num_classes: int,
+    class_names: list[str],
+    max_value: float,
+    val_fraction: float,
+    split_seed: int,
+    max_train_samples: int | None,
+    augment: dict[str, Any] | None,
+) -> DataSplits:
+    """Hold out the validation split, cap the training split, and compute normalisation stats."""
+    if not 0.0 <= val_fraction < 1.0:
+        raise DatasetError(f"dataset.val_fraction must be in [0, 1), got {val_fraction}.")
+    keep, held = _stratified_split(train.labels, val_fraction, split_seed)
+    train, val = train.subset(keep), train.subset(held)
+    if max_train_samples is not None:
+        if int(max_train_samples) < 1:
+            raise DatasetError(f"dataset.max_train_samples must be a positive integer, got {max_train_samples}.")
+        gen = torch.Generator().manual_seed(split_seed)
+        train = train.subset(torch.randperm(len(train), generator=gen)[: int(max_train_samples)])
+    scaled = train.images.float() / max_value
+    mean = scaled.mean(dim=(0, 2, 3)).tolist()
+    std = scaled.std(dim=(0, 2, 3)).clamp_min(1e-3).tolist()
+    return DataSplits(name, train, val, test, num_classes, class_names, max_value, mean, std, dict(augment or {}))
+
+
+def digits_splits(
+    name: str = "digits",
+    val_fraction: float = 0.2,
+    test_fraction: float = 0.2,
+    split_seed: int = 0,
+    max_train_samples: int | None = None,
+    augment: dict[str, Any] | None = None,
+) -> DataSplits:
+    """scikit-learn's 1,797 real 8x8 handwritten digits, split stratified into train/val/test."""
+    pixels, target = _read_digits()
+    images = torch.as_tensor(pixels, dtype=torch.uint8).reshape(-1, 1, 8, 8)  # values 0..16
+    labels = torch.as_tensor(target, dtype=torch.long)
+    rest, test_idx = _stratified_split(labels, test_fraction, split_seed + 1)
+    full = Split(images, labels)
+    # val_fraction is of the whole set, as users read it; convert to a share of what is left.
+    val_of_rest = val_fraction / (1.0 - test_fraction) if val_fraction > 0 else 0.0
+    return _finish(
+        name, full.subset(rest), full.subset(test_idx), 10, [str(d) for d in range(10)], 16.0,
+        val_of_rest, split_seed, max_train_samples, augment,
+    )
+
+
+def _read_digits() -> tuple[Any, Any]:
+    """(pixels (1797, 64), labels) from the CSV scikit-learn ships, read without importing sklearn
+    (50x faster than sklearn.datasets.load_digits, same values); load_digits if the file moved."""
+    import importlib.util
+
+    import numpy as np
+
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None:
+        raise DatasetError("dataset=digits needs scikit-learn, which ships the data: pip install scikit-learn.")
+    path = Path(next(iter(spec.submodule_search_locations or []), "")) / "datasets" / "data" / "digits.csv.gz"
+    if path.is_file():
+        table = np.loadtxt(path, delimiter=",", dtype=np.float32)
+        return table[:, :-1], table[:, -1]
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    return bunch.data, bunch.target
+
+
+def fake_splits(
+    name: str = "fake",
+    num_classes: int = 10,
+    channels: int = 3,
+    image_size: int = 32,
+    train_samples: int = 5000,
+    val_samples: int = 1000,
+    test_samples: int = 1000,
+    seed: int = 0,
+    max_train_samples: int | None = None,
+    augment: dict[str, Any] | None = None,
+) -> DataSplits:
+    """Random images and labels, for throughput measurements only."""
+    gen = torch.Generator().manual_seed(seed)
+
+    def make(n: int) -> Split:
+        images = torch.randint(0, 256, (n, channels, image_size, image_size), generator=gen, dtype=torch.uint8)
+        return Split(images, torch.randint(0, num_classes, (n,), generator=gen))
+
+    train = make(train_samples + val_samples)
+    fraction = val_samples / (train_samples + val_samples)
+    return _finish(
+        name, train, make(test_samples), num_classes, [str(c) for c in range(num_classes)], 255.0,
+        fraction, seed, max_train_samples, augment,
+    )
+
+
+def _to_split(ds: Any) -> Split:
+    """A torchvision dataset's arrays as a Split of (N, C, H, W) uint8 images."""
+    images = torch.as_tensor(ds.data)
+    labels = torch.as_tensor(getattr(ds, "targets", None) if hasattr(ds, "targets") else ds.labels)
+    if images.ndim == 3:  # MNIST-like (N, H, W)
+        images = images.unsqueeze(1)
+    elif images.shape[-1] in (1, 3) and images.shape[1] not in (1, 3):  # CIFAR: (N, H, W, C)
+        images = images.permute(0, 3, 1, 2)
+    return Split(images.contiguous().to(torch.uint8), labels.long())
+
+
+def _missing(name: str, root: Path, reason: str) -> DatasetError:
+    return DatasetError(
+        f"Dataset '{name}' is not in {root} and could not be downloaded ({reason}).\n"
+        f"Download it on a machine with network access (any nas command with dataset={name} does it) "
+        f"and copy the folder {root} here, or point paths.data_dir=<dir> (or the environment variable "
+        f"NASCLI_DATA_DIR) at a directory that holds it. For a run without network, use dataset=digits."
+    )
+
+
+def _open_torchvision(name: str, root: Path, download: bool, train: bool) -> Any:
+    """Open (and, if allowed, download) one split with torchvision's own dataset class."""
+    import torchvision.datasets as tvd
+
+    cls = getattr(tvd, TORCHVISION[name])
+    kwargs = {"split": "train" if train else "test"} if name == "svhn" else {"train": train}
+    try:
+        return cls(str(root), download=False, **kwargs)
+    except Exception as exc:  # torchvision raises RuntimeError when files are absent or corrupt
+        if not download:
+            raise _missing(name, root, f"not found and dataset.download=false: {exc}") from None
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(30)  # an unreachable mirror must fail, not hang
+    try:
+        return cls(str(root), download=True, **kwargs)
+    except Exception as exc:
+        raise _missing(name, root, f"{type(exc).__name__}: {exc}") from None
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+def torchvision_splits(
+    name: str,
+    root: str,
+    download: bool = True,
+    val_fraction: float = 0.1,
+    split_seed: int = 0,
+    max_train_samples: int | None = None,
+    augment: dict[str, Any] | None = None,
+) -> DataSplits:
+    """A torchvision dataset in `root/name`: official train split into train/val, official test."""
+    if name not in TORCHVISION:
+        raise DatasetError(f"Unknown torchvision dataset '{name}'. Known: {', '.join(TORCHVISION)}.")
+    folder = Path(root).expanduser() / name
+    train_ds = _open_torchvision(name, folder, download, train=True)
+    test_ds = _open_torchvision(name, folder, download, train=False)
+    classes = [str(c) for c in getattr(train_ds, "classes", [])] or [str(c) for c in range(10)]
+    train, test = _to_split(train_ds), _to_split(test_ds)
+    num_classes = max(len(classes), int(train.labels.max()) + 1)
+    return _finish(name, train, test, num_classes, classes, 255.0, val_fraction, split_seed, max_train_samples, augment)
