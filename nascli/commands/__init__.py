@@ -1,0 +1,1 @@
+"""Command bodies: `run(ctx)` for each `nas` subcommand (imported only when it runs)."""

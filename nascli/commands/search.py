@@ -1,0 +1,107 @@
+"""nas search: find an architecture for a dataset (and a hardware target)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from omegaconf import OmegaConf
+from rich.table import Table
+
+from nascli import plots
+from nascli.errors import ConfigError, NasError
+from nascli.evaluators.base import EvalContext
+from nascli.genotype import genotype_record
+from nascli.runtime.common import build, check_trainer, get_float, get_int, resolve_device, seed_everything
+from nascli.runtime.files import write_json
+from nascli.runtime.report import markdown_table
+from nascli.runtime.runner import RunContext
+from nascli.search.loop import Budget, replay, run_sample_search
+from nascli.search.trials import TrialLog
+
+SHOWN = ["trial", "arch_str", "objective", "val_accuracy", "params_m", "flops_m", "latency_ms", "cost_s"]
+
+
+def _budget(cfg: Any) -> Budget:
+    budget = Budget(get_int(cfg, "budget.trials", minimum=1, allow_none=True),
+                    get_float(cfg, "budget.seconds", minimum=0.0, allow_none=True))
+    if budget.trials is None and budget.seconds is None:
+        raise ConfigError("The search needs a budget: set budget.trials=<n> or budget.seconds=<s> (or both).")
+    return budget
+
+
+def _fingerprint(cfg: Any) -> dict[str, Any]:
+    """The settings a resumed search must share with the original (everything but the budget)."""
+    def plain(key: str) -> Any:
+        node = OmegaConf.select(cfg, key)
+        return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
+
+    dataset = {k: v for k, v in (plain("dataset") or {}).items() if k != "root"}
+    return {"seed": cfg.seed, "dataset": dataset, "search_space": plain("search_space"),
+            "strategy": plain("strategy"), "evaluator": plain("evaluator"),
+            "hardware": plain("hardware"), "trainer": plain("trainer")}
+
+
+def run(ctx: RunContext) -> None:
+    cfg = ctx.cfg
+    seed = get_int(cfg, "seed")
+    budget = _budget(cfg)
+    check_trainer(cfg)
+    if cfg.get("meta"):
+        raise NasError("meta=<dir> starts a search from a meta-train prior, and `nas meta-train` is not available yet.")
+    seed_everything(seed)
+    device = resolve_device(cfg.device)
+    space = build(cfg.search_space, "search space")
+    strategy = build(cfg.strategy, "strategy", space=space, seed=seed)
+    hardware = build(cfg.hardware, "hardware target")
+    context = EvalContext(space, seed, device, cfg.trainer, load_data=lambda: build(cfg.dataset, "dataset"))
+    evaluator = build(cfg.evaluator, "evaluator", context=context)
+
+    trials, fingerprint = TrialLog(ctx.run_dir), _fingerprint(cfg)
+    if cfg.resume:
+        trials.load(fingerprint)
+        replay(strategy, space, trials)
+        ctx.console.print(f"Resuming from trial {len(trials)} in {ctx.run_dir}.")
+    ctx.report.results.update({
+        "search_space": space.name, "strategy": cfg.strategy._target_.rsplit(".", 1)[-1],
+        "dataset": cfg.dataset.name, "seed": seed, "device": str(device),
+        "budget": {"trials": budget.trials, "seconds": budget.seconds}, "resumed": bool(cfg.resume),
+    })
+    stopped_by = run_sample_search(space, strategy, evaluator, hardware, budget, trials,
+                                   on_trial=lambda: trials.save(fingerprint), console=ctx.console)
+    _finish(ctx, space, trials, stopped_by)
+
+
+def _finish(ctx: RunContext, space: Any, trials: TrialLog, stopped_by: str) -> None:
+    """Write genotype.json, plots and the report; print the summary table."""
+    best = trials.best()
+    if best is None:
+        raise NasError("No candidate could be scored (every trial failed or was infeasible); nothing to write.")
+    arch = space.from_str(best["arch_str"])
+    metrics = {k: best[k] for k in SHOWN[2:] if best.get(k) is not None}
+    write_json(ctx.run_dir / "genotype.json", genotype_record(space, arch, {**metrics, "trial": best["trial"]}))
+    if ctx.cfg.plots:
+        plots.search_curve(trials.rows, ctx.run_dir / "search_curve.png", f"{space.name} search")
+    top = sorted((r for r in trials.rows if r.get("objective") is not None), key=lambda r: -r["objective"])[:10]
+    ctx.report.results.update({
+        "trials": len(trials), "stopped_by": stopped_by, "elapsed_s": round(trials.elapsed_s, 2),
+        "best": {"trial": best["trial"], "arch_str": best["arch_str"], **metrics},
+        "files": ["genotype.json", "trials.csv", "search_curve.png"] if ctx.cfg.plots else ["genotype.json", "trials.csv"],
+    })
+    columns = [c for c in SHOWN if any(r.get(c) is not None for r in top)]
+    ctx.report.sections.append(("Best architecture", f"`{best['arch_str']}`\n\n" + markdown_table([best], columns[2:])))
+    ctx.report.sections.append((f"Top {len(top)} of {len(trials)} trials", markdown_table(top, columns)))
+    if ctx.cfg.plots:
+        ctx.report.sections.append(("Search curve", "![search curve](search_curve.png)"))
+    _print_table(ctx, top, columns, len(trials), stopped_by)
+
+
+def _print_table(ctx: RunContext, top: list[dict[str, Any]], columns: list[str], n: int, stopped_by: str) -> None:
+    columns = [c for c in columns if c != "arch_str"]  # too wide for a terminal: the best one is printed below
+    table = Table(title=f"Top {len(top)} of {n} trials (stopped by budget.{stopped_by})")
+    for col in columns:
+        table.add_column(col, justify="right")
+    for row in top:
+        table.add_row(*[f"{row[c]:.3f}" if isinstance(row.get(c), float) else str(row.get(c, "")) for c in columns])
+    ctx.console.print(table)
+    ctx.console.print(f"best (trial {top[0]['trial']}): [bold]{top[0]['arch_str']}[/]", soft_wrap=True)
+    ctx.console.print(f"run directory: {ctx.run_dir}", soft_wrap=True)

@@ -1,0 +1,1 @@
+"""Evaluators: turn an architecture into measured metrics (accuracy in percent, cost in seconds)."""

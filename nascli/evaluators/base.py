@@ -1,0 +1,55 @@
+"""The evaluator contract and the context it is built with."""
+
+from __future__ import annotations
+
+import zlib
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from nascli.spaces.base import Arch, SearchSpace
+
+
+@dataclass
+class EvalContext:
+    """What an evaluator may use. Data is loaded on first use, so a tabular evaluator never loads it."""
+
+    space: SearchSpace
+    seed: int
+    device: Any
+    trainer: Any  # the trainer config node
+    load_data: Callable[[], Any]
+    _data: Any = field(default=None, repr=False)
+
+    @property
+    def data(self) -> Any:
+        if self._data is None:
+            self._data = self.load_data()
+        return self._data
+
+
+class Evaluator(ABC):
+    """Measures an architecture. Results depend only on (architecture, run seed): order-free."""
+
+    def __init__(self, context: EvalContext) -> None:
+        self.context = context
+
+    def arch_seed(self, arch: Arch) -> int:
+        """A seed fixed by the run seed and the architecture, so re-evaluation repeats exactly."""
+        text = f"{self.context.seed}:{self.context.space.to_str(arch)}"
+        return zlib.crc32(text.encode())
+
+    def network_shape(self) -> tuple[int, int, int]:
+        """(num_classes, in_channels, input_size) of the networks this evaluator scores."""
+        data = self.context.data
+        return data.num_classes, data.in_channels, data.input_size
+
+    def input_shape(self) -> tuple[int, int, int]:
+        """(channels, height, width) of one input image, for cost measurements."""
+        _, channels, size = self.network_shape()
+        return channels, size, size
+
+    @abstractmethod
+    def evaluate(self, arch: Arch) -> dict[str, float]:
+        """Metrics of `arch`: at least `val_accuracy` (percent) and `cost_s` (compute spent)."""

@@ -1,0 +1,83 @@
+"""Pictures saved in run directories: search curve, training curves, confusion matrix."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from nascli.runtime.files import save_figure
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def search_curve(rows: list[dict[str, Any]], path: Path, title: str) -> Path:
+    """Objective of every trial and the best so far, against trials."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    xs = [r["trial"] for r in rows]
+    ys = [r["objective"] if r.get("objective") is not None else math.nan for r in rows]
+    best, curve = -math.inf, []
+    for y in ys:
+        best = max(best, y) if not math.isnan(y) else best
+        curve.append(best if math.isfinite(best) else math.nan)
+    ax.scatter(xs, ys, s=14, alpha=0.6, label="trial")
+    ax.step(xs, curve, where="post", color="C3", label="best so far")
+    ax.set_xlabel("trial")
+    ax.set_ylabel("objective (validation accuracy, %)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    path = save_figure(path, fig)
+    plt.close(fig)
+    return path
+
+
+def training_curves(history: list[dict[str, float]], path: Path, title: str) -> Path:
+    """Train and validation accuracy per epoch."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    epochs = [h["epoch"] for h in history]
+    ax.plot(epochs, [h["train_accuracy"] for h in history], label="train")
+    if any(not math.isnan(h["val_accuracy"]) for h in history):
+        ax.plot(epochs, [h["val_accuracy"] for h in history], label="validation")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    path = save_figure(path, fig)
+    plt.close(fig)
+    return path
+
+
+def confusion_matrix(matrix: Any, class_names: list[str], path: Path, title: str) -> Path:
+    """Confusion matrix as a heat map with counts (rows: true class, columns: predicted)."""
+    plt = _pyplot()
+    n = len(class_names)
+    size = max(4.0, min(14.0, 0.5 * n + 2))
+    fig, ax = plt.subplots(figsize=(size, size))
+    ax.imshow(matrix, cmap="Blues")
+    if n <= 30:
+        ax.set_xticks(range(n), class_names, rotation=90)
+        ax.set_yticks(range(n), class_names)
+        peak = max(int(matrix.max()), 1)
+        for i in range(n):
+            for j in range(n):
+                value = int(matrix[i][j])
+                if value:
+                    ax.text(j, i, value, ha="center", va="center", fontsize=7,
+                            color="white" if value > peak / 2 else "black")
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    path = save_figure(path, fig)
+    plt.close(fig)
+    return path

@@ -1,0 +1,84 @@
+"""The record of a search: one row per evaluated candidate, kept as trials.csv and a checkpoint."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from nascli.errors import CheckpointError
+from nascli.runtime.files import write_csv, write_json
+
+BASE_COLUMNS = ["trial", "arch_str", "status", "objective", "val_accuracy", "train_accuracy",
+                "params_m", "flops_m", "latency_ms", "cost_s", "elapsed_s"]
+CHECKPOINT_FORMAT = "nascli.search-checkpoint/1"
+
+
+class TrialLog:
+    """Rows in evaluation order; columns are the contract's, then any other metric measured."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = Path(run_dir)
+        self.rows: list[dict[str, Any]] = []
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def elapsed_s(self) -> float:
+        return float(self.rows[-1]["elapsed_s"]) if self.rows else 0.0
+
+    @property
+    def columns(self) -> list[str]:
+        extra = [k for row in self.rows for k in row if k not in BASE_COLUMNS and not k.startswith("_")]
+        return BASE_COLUMNS + list(dict.fromkeys(extra))
+
+    def add(self, row: dict[str, Any]) -> dict[str, Any]:
+        self.rows.append({"trial": len(self.rows), **row})
+        return self.rows[-1]
+
+    def best(self) -> dict[str, Any] | None:
+        """The row with the highest objective (the earliest among equals)."""
+        scored = [r for r in self.rows if r.get("objective") is not None and not math.isnan(r["objective"])]
+        return max(scored, key=lambda r: r["objective"]) if scored else None
+
+    def curve(self) -> list[float]:
+        """Best objective so far after each trial."""
+        best, out = -math.inf, []
+        for row in self.rows:
+            value = row.get("objective")
+            if value is not None and not math.isnan(value):
+                best = max(best, value)
+            out.append(best)
+        return out
+
+    def save(self, fingerprint: dict[str, Any], extra: dict[str, Any] | None = None) -> None:
+        """trials.csv for people and checkpoint.json for resume, each written atomically."""
+        write_csv(self.run_dir / "trials.csv", self.rows, self.columns)
+        write_json(self.run_dir / "checkpoint.json", {
+            "format": CHECKPOINT_FORMAT, "fingerprint": fingerprint, "rows": self.rows, **(extra or {}),
+        })
+
+    def load(self, fingerprint: dict[str, Any]) -> dict[str, Any]:
+        """Rows from checkpoint.json, refusing a checkpoint of a differently configured search."""
+        path = self.run_dir / "checkpoint.json"
+        if not path.exists():
+            raise CheckpointError(
+                f"resume=true, but {self.run_dir} holds no search checkpoint (checkpoint.json).\n"
+                f"Point hydra.run.dir at the run directory of the search to continue, or drop resume=true."
+            )
+        try:
+            state = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise CheckpointError(f"{path} is not a readable search checkpoint ({exc}).") from None
+        if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+            raise CheckpointError(f"{path} is not a nascli search checkpoint.")
+        if state.get("fingerprint") != fingerprint:
+            diff = sorted(k for k in fingerprint if state.get("fingerprint", {}).get(k) != fingerprint[k])
+            raise CheckpointError(
+                f"The checkpoint in {self.run_dir} was written by a search with a different {', '.join(diff)}; "
+                f"resume with the same settings (only budget.* may change)."
+            )
+        self.rows = list(state["rows"])
+        return state

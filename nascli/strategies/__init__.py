@@ -1,0 +1,1 @@
+"""Search strategies: decide what to try next from the objective values they are told."""

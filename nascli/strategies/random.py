@@ -1,0 +1,24 @@
+"""Random search: uniform samples from the space; the baseline every strategy must beat."""
+
+from __future__ import annotations
+
+from nascli.spaces.base import Arch
+from nascli.strategies.base import Strategy
+
+
+class RandomSearch(Strategy):
+    """Uniform sampling, without repeating an architecture while unseen ones are likely left."""
+
+    def __init__(self, space, seed: int = 0, max_retries: int = 100) -> None:
+        super().__init__(space, seed)
+        self.max_retries = max_retries
+        self.seen: set[Arch] = set()
+
+    def ask(self) -> Arch:
+        arch = self.space.sample(self.rng)
+        for _ in range(self.max_retries):
+            if arch not in self.seen:
+                break
+            arch = self.space.sample(self.rng)
+        self.seen.add(arch)
+        return arch
