@@ -1,0 +1,27 @@
+"""Shared fixtures: smoke runs reused by the tests that only read their run directories."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from nasrun import nas
+
+
+@pytest.fixture(scope="session")
+def smoke_search(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One `nas search debug=smoke` run directory shared by the tests that only read it."""
+    cwd = tmp_path_factory.mktemp("smoke")
+    run_dir = cwd / "search"
+    result = nas("search", "debug=smoke", f"hydra.run.dir={run_dir}", cwd=cwd)
+    assert result.code == 0, result.text
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def smoke_retrain(smoke_search: Path) -> Path:
+    """A `nas retrain debug=smoke` of the smoke search's genotype."""
+    run_dir = smoke_search.parent / "retrain"
+    result = nas("retrain", "debug=smoke", f"genotype={smoke_search}", f"hydra.run.dir={run_dir}", cwd=smoke_search.parent)
+    assert result.code == 0, result.text
+    return run_dir

@@ -1,0 +1,91 @@
+"""The `nas` command line: help, version, subcommands, Hydra's own options, no torch where not needed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from nasrun import nas
+
+from nascli import __version__
+from nascli.cli import SUBCOMMANDS
+
+
+def test_help_lists_every_subcommand(tmp_path: Path) -> None:
+    result = nas("--help", cwd=tmp_path)
+    assert result.code == 0
+    for name in SUBCOMMANDS:
+        assert name in result.out
+    assert nas(cwd=tmp_path).out == result.out  # bare `nas` prints the same help
+
+
+def test_version(tmp_path: Path) -> None:
+    result = nas("--version", cwd=tmp_path)
+    assert result.code == 0 and result.out.strip() == f"nascli {__version__}"
+
+
+def test_unknown_subcommand_lists_subcommands_and_exits_2(tmp_path: Path) -> None:
+    result = nas("serach", cwd=tmp_path)
+    assert result.code == 2
+    assert "unknown subcommand 'serach'" in result.err
+    assert "search" in result.err and "retrain" in result.err
+    assert "Traceback" not in result.text
+
+
+def _imports_torch(argv: list[str]) -> bool:
+    code = (
+        "import sys; from nascli.cli import main\n"
+        f"try:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
+        "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH')"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    return out.strip().splitlines()[-1] == "TORCH"
+
+
+def test_help_and_cfg_job_do_not_import_torch() -> None:
+    assert not _imports_torch(["--help"])
+    assert not _imports_torch(["search", "--help"])
+    assert not _imports_torch(["search", "--cfg", "job"])
+
+
+def test_every_subcommand_composes_its_config(tmp_path: Path) -> None:
+    for name in SUBCOMMANDS:
+        result = nas(name, "--cfg", "job", cwd=tmp_path)
+        assert result.code == 0, result.text
+    assert "method: transfer" in nas("meta-train", "--cfg", "job", cwd=tmp_path).out
+
+
+def test_subcommand_help_is_hydras_with_config_groups(tmp_path: Path) -> None:
+    result = nas("search", "--help", cwd=tmp_path)
+    assert result.code == 0
+    for group in ("dataset:", "search_space:", "strategy:", "evaluator:", "hardware:", "trainer:", "debug:", "experiment:"):
+        assert group in result.out
+
+
+def test_overrides_and_plus_keys_show_in_cfg_job(tmp_path: Path) -> None:
+    result = nas("search", "strategy=random", "dataset=mnist", "seed=7", "+extra.note=hi", "--cfg", "job", cwd=tmp_path)
+    assert result.code == 0, result.text
+    assert "seed: 7" in result.out and "name: mnist" in result.out and "note: hi" in result.out
+
+
+def test_wrong_group_option_gets_hydras_list_not_a_traceback(tmp_path: Path) -> None:
+    result = nas("search", "strategy=nope", cwd=tmp_path)
+    assert result.code != 0
+    assert "Could not find 'strategy/nope'" in result.err and "random" in result.err
+    assert "Traceback" not in result.text
+
+
+def test_shell_completion_covers_subcommands_and_their_overrides(tmp_path: Path) -> None:
+    install = nas("-sc", "install=bash", cwd=tmp_path)
+    assert install.code == 0 and "complete" in install.out
+    first = nas("-sc", "query=bash", cwd=tmp_path, env={"COMP_LINE": "nas se", "COMP_POINT": "6"})
+    assert first.out.split() == ["search"]
+    groups = nas("-sc", "query=bash", cwd=tmp_path, env={"COMP_LINE": "nas search strategy=", "COMP_POINT": "20"})
+    assert "strategy=random" in groups.out.split()
+
+
+def test_meta_train_says_it_is_not_available_yet(tmp_path: Path) -> None:
+    result = nas("meta-train", f"hydra.run.dir={tmp_path / 'meta'}", cwd=tmp_path)
+    assert result.code == 2
+    assert "not available yet" in result.err and "Traceback" not in result.text
