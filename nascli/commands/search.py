@@ -16,6 +16,7 @@ from nascli.runtime.files import write_json
 from nascli.runtime.report import markdown_table
 from nascli.runtime.runner import RunContext
 from nascli.search.loop import Budget, replay, run_sample_search
+from nascli.search.oneshot import OneShotRun
 from nascli.search.trials import TrialLog
 
 SHOWN = ["trial", "arch_str", "objective", "val_accuracy", "params_m", "flops_m", "latency_ms", "cost_s"]
@@ -57,23 +58,29 @@ def run(ctx: RunContext) -> None:
     evaluator = build(cfg.evaluator, "evaluator", context=context)
 
     trials, fingerprint = TrialLog(ctx.run_dir), _fingerprint(cfg)
-    if cfg.resume:
-        trials.load(fingerprint)
-        replay(strategy, space, trials)
-        ctx.console.print(f"Resuming from trial {len(trials)} in {ctx.run_dir}.")
     ctx.report.results.update({
         "search_space": space.name, "strategy": cfg.strategy._target_.rsplit(".", 1)[-1],
         "dataset": cfg.dataset.name, "seed": seed, "device": str(device),
         "budget": {"trials": budget.trials, "seconds": budget.seconds}, "resumed": bool(cfg.resume),
     })
+    if getattr(strategy, "kind", "sample") == "oneshot":
+        run = OneShotRun(space, context.data, device, seed, hardware, budget, trials, fingerprint,
+                         ctx.run_dir, bool(cfg.resume), ctx.console, evaluator)
+        strategy.search(run)
+        _finish(ctx, space, trials, run.should_stop() or "schedule", chosen=run.chosen)
+        return
+    if cfg.resume:
+        trials.load(fingerprint)
+        replay(strategy, space, trials)
+        ctx.console.print(f"Resuming from trial {len(trials)} in {ctx.run_dir}.")
     stopped_by = run_sample_search(space, strategy, evaluator, hardware, budget, trials,
                                    on_trial=lambda: trials.save(fingerprint), console=ctx.console)
     _finish(ctx, space, trials, stopped_by)
 
 
-def _finish(ctx: RunContext, space: Any, trials: TrialLog, stopped_by: str) -> None:
+def _finish(ctx: RunContext, space: Any, trials: TrialLog, stopped_by: str, chosen: dict[str, Any] | None = None) -> None:
     """Write genotype.json, plots and the report; print the summary table."""
-    best = trials.best()
+    best = chosen or trials.best()
     if best is None:
         raise NasError("No candidate could be scored (every trial failed or was infeasible); nothing to write.")
     arch = space.from_str(best["arch_str"])
@@ -92,16 +99,18 @@ def _finish(ctx: RunContext, space: Any, trials: TrialLog, stopped_by: str) -> N
     ctx.report.sections.append((f"Top {len(top)} of {len(trials)} trials", markdown_table(top, columns)))
     if ctx.cfg.plots:
         ctx.report.sections.append(("Search curve", "![search curve](search_curve.png)"))
-    _print_table(ctx, top, columns, len(trials), stopped_by)
+    _print_table(ctx, best, top, columns, len(trials), stopped_by)
 
 
-def _print_table(ctx: RunContext, top: list[dict[str, Any]], columns: list[str], n: int, stopped_by: str) -> None:
+def _print_table(ctx: RunContext, best: dict[str, Any], top: list[dict[str, Any]], columns: list[str], n: int,
+                 stopped_by: str) -> None:
     columns = [c for c in columns if c != "arch_str"]  # too wide for a terminal: the best one is printed below
-    table = Table(title=f"Top {len(top)} of {n} trials (stopped by budget.{stopped_by})")
+    reason = f"budget.{stopped_by}" if stopped_by in ("trials", "seconds") else f"the strategy's {stopped_by}"
+    table = Table(title=f"Top {len(top)} of {n} trials (stopped by {reason})")
     for col in columns:
         table.add_column(col, justify="right")
     for row in top:
         table.add_row(*[f"{row[c]:.3f}" if isinstance(row.get(c), float) else str(row.get(c, "")) for c in columns])
     ctx.console.print(table)
-    ctx.console.print(f"best (trial {top[0]['trial']}): [bold]{top[0]['arch_str']}[/]", soft_wrap=True)
+    ctx.console.print(f"result (trial {best['trial']}): [bold]{best['arch_str']}[/]", soft_wrap=True)
     ctx.console.print(f"run directory: {ctx.run_dir}", soft_wrap=True)

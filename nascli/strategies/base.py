@@ -29,3 +29,22 @@ class Strategy(ABC):
 
     def tell(self, arch: Arch, objective: float) -> None:
         """The objective value (higher is better) of an architecture from `ask`."""
+
+
+class OneShotStrategy(ABC):
+    """Base of weight-sharing strategies: train a supernet, derive architectures from it.
+
+    `search(run)` does the whole search on a nascli.search.oneshot.OneShotRun: it records one row
+    per epoch (run.record), checks run.should_stop(), saves/loads its state for resume
+    (run.save_state / run.load_state) and may run.choose() the final row (else the best one).
+    """
+
+    kind: str = "oneshot"
+
+    def __init__(self, space: SearchSpace, seed: int = 0) -> None:
+        self.space = space
+        self.seed = seed
+
+    @abstractmethod
+    def search(self, run) -> None:
+        """Run the search to the end of its schedule or budget."""
