@@ -18,7 +18,7 @@ TABLE = BENCHMARKS / "nb201_subset.csv"
 @pytest.mark.skipif(not TABLE.exists(), reason="shared benchmarks not present")
 def test_flops_agree_with_the_benchmark_where_both_count_the_same_ops() -> None:
     # torch's counter counts convolutions and linear layers (as MACs here); the benchmark also
-    # counts pooling and BN. Cells without pooling agree within 2% (or 0.5 M); pooling cells come out lower.
+    # counts pooling and BN. Cells without pooling agree within 2% or 1 M (the reduction blocks pool too); pooling cells come out lower.
     table = pd.read_csv(TABLE)
     rows = table[table.dataset == "cifar10"].sort_values("flops_m").iloc[::40]
     space = NB201Space()
@@ -27,7 +27,7 @@ def test_flops_agree_with_the_benchmark_where_both_count_the_same_ops() -> None:
         ours = cost.flops_m(model, (3, 32, 32))
         assert ours <= row.flops_m * 1.001, row.arch
         if "avg_pool" not in row.arch:
-            assert ours == pytest.approx(row.flops_m, rel=0.02, abs=0.5), row.arch
+            assert ours == pytest.approx(row.flops_m, rel=0.02, abs=1.0), row.arch
         assert cost.params_m(model) == pytest.approx(row.params_m, abs=1e-4)
 
 
