@@ -67,7 +67,7 @@ class Report:
             f"- status: **{self.status}**",
             f"- started: {self.started}",
             f"- finished: {self.finished or '-'}",
-            f"- command: `nas {self.command} {' '.join(self.argv)}`".rstrip(),
+            f"- command: `{' '.join(['nas', self.command, *self.argv])}`",
             f"- versions: {', '.join(f'{k} {v}' for k, v in versions().items())}",
         ]
         if self.error:
@@ -80,7 +80,8 @@ class Report:
 def markdown_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     """A GitHub-flavoured markdown table of `rows` restricted to `columns`."""
     def cell(v: Any) -> str:
-        return f"{v:.4g}" if isinstance(v, float) else str(v)
+        text = f"{v:.4g}" if isinstance(v, float) else str(v)
+        return text.replace("|", "\\|")  # arch strings are full of pipes
 
     head = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns)
     body = ["| " + " | ".join(cell(r.get(c, "")) for c in columns) + " |" for r in rows]
