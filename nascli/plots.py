@@ -81,3 +81,18 @@ def confusion_matrix(matrix: Any, class_names: list[str], path: Path, title: str
     path = save_figure(path, fig)
     plt.close(fig)
     return path
+
+
+def meta_training(losses: list[float], path: Path, title: str) -> Path:
+    """The meta-learner's training loss per step."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(range(1, len(losses) + 1), losses)
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss (MSE of standardised accuracy)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    path = save_figure(path, fig)
+    plt.close(fig)
+    return path

@@ -53,7 +53,7 @@ def test_every_subcommand_composes_its_config(tmp_path: Path) -> None:
     for name in SUBCOMMANDS:
         result = nas(name, "--cfg", "job", cwd=tmp_path)
         assert result.code == 0, result.text
-    assert "method: transfer" in nas("meta-train", "--cfg", "job", cwd=tmp_path).out
+    assert "name: transfer" in nas("meta-train", "--cfg", "job", cwd=tmp_path).out
 
 
 def test_subcommand_help_is_hydras_with_config_groups(tmp_path: Path) -> None:
@@ -85,7 +85,7 @@ def test_shell_completion_covers_subcommands_and_their_overrides(tmp_path: Path)
     assert "strategy=random" in groups.out.split()
 
 
-def test_meta_train_says_it_is_not_available_yet(tmp_path: Path) -> None:
-    result = nas("meta-train", f"hydra.run.dir={tmp_path / 'meta'}", cwd=tmp_path)
+def test_meta_train_method_without_implementation_is_refused_clearly(tmp_path: Path) -> None:
+    result = nas("meta-train", "tasks.table=x.csv", "method.name=reptile", f"hydra.run.dir={tmp_path / 'meta'}", cwd=tmp_path)
     assert result.code == 2
     assert "not available yet" in result.err and "Traceback" not in result.text

@@ -37,9 +37,31 @@ def _fingerprint(cfg: Any) -> dict[str, Any]:
         return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
 
     dataset = {k: v for k, v in (plain("dataset") or {}).items() if k != "root"}
-    return {"seed": cfg.seed, "dataset": dataset, "search_space": plain("search_space"),
+    return {"seed": cfg.seed, "meta": cfg.get("meta"), "dataset": dataset, "search_space": plain("search_space"),
             "strategy": plain("strategy"), "evaluator": plain("evaluator"),
             "hardware": plain("hardware"), "trainer": plain("trainer")}
+
+
+def _target_task(cfg: Any, context: EvalContext) -> Any:
+    """The description of the task being searched (a table's task is described without data)."""
+    from nascli.meta.tasks import KNOWN, describe, describe_data
+
+    name = OmegaConf.select(cfg, "evaluator.task") or cfg.dataset.name
+    return describe(str(name)) if name in KNOWN else describe_data(context.data)
+
+
+def _warm_start(ctx: RunContext, cfg: Any, space: Any, strategy: Any, context: EvalContext) -> None:
+    """Load the meta prior (meta=<dir>), check it fits this space, and start the strategy from it."""
+    from nascli.meta.prior import ArchPrior
+
+    prior = ArchPrior.load(str(cfg.meta))
+    prior.check_space(space)
+    task = _target_task(cfg, context)
+    strategy.warm_start(prior, task)
+    ctx.report.results["meta"] = {"dir": str(cfg.meta), "method": prior.meta["method"], "target_task": task.name,
+                                  "learned_from": [t["name"] for t in prior.meta["tasks"]]}
+    ctx.console.print(f"Starting from the {prior.meta['method']} prior of {cfg.meta} "
+                      f"(learned on {', '.join(t['name'] for t in prior.meta['tasks'])}).", soft_wrap=True)
 
 
 def run(ctx: RunContext) -> None:
@@ -47,16 +69,16 @@ def run(ctx: RunContext) -> None:
     seed = get_int(cfg, "seed")
     budget = _budget(cfg)
     check_trainer(cfg)
-    if cfg.get("meta"):
-        raise NasError("meta=<dir> starts a search from a meta-train prior, and `nas meta-train` is not available yet.")
     seed_everything(seed)
     device = resolve_device(cfg.device)
     space = build(cfg.search_space, "search space")
-    strategy = build(cfg.strategy, "strategy", space=space, seed=seed)
     hardware = build(cfg.hardware, "hardware target")
     context = EvalContext(space, seed, device, cfg.trainer, load_data=lambda: build(cfg.dataset, "dataset"))
     evaluator = build(cfg.evaluator, "evaluator", context=context)
+    strategy = build(cfg.strategy, "strategy", space=space, seed=seed)
 
+    if cfg.get("meta"):
+        _warm_start(ctx, cfg, space, strategy, context)
     trials, fingerprint = TrialLog(ctx.run_dir), _fingerprint(cfg)
     ctx.report.results.update({
         "search_space": space.name, "strategy": cfg.strategy._target_.rsplit(".", 1)[-1],

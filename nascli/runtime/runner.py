@@ -57,6 +57,15 @@ def user_message(exc: BaseException) -> str | None:
     return None
 
 
+def _print_error(command: str, message: str) -> None:
+    """A red panel on a terminal; plain unwrapped lines in logs and pipes (paths stay greppable)."""
+    console = Console(stderr=True)
+    if console.is_terminal:
+        console.print(Panel(message, title=f"nas {command}: error", border_style="red", expand=False))
+    else:
+        console.print(f"nas {command}: error: {message}", soft_wrap=True, markup=False, highlight=False)
+
+
 def run_command(command: str, cfg: DictConfig) -> int:
     """Run `nas <command>` with its composed config; returns the process exit code."""
     from rich import get_console
@@ -81,7 +90,7 @@ def run_command(command: str, cfg: DictConfig) -> int:
         if message is None:
             raise
         code = exc.exit_code if isinstance(exc, NasError) else ConfigError.exit_code
-        Console(stderr=True).print(Panel(message, title=f"nas {command}: error", border_style="red", expand=False))
+        _print_error(command, message)
     finally:
         if owns_report:
             report.finished = now_iso()

@@ -30,6 +30,12 @@ class Strategy(ABC):
     def tell(self, arch: Arch, objective: float) -> None:
         """The objective value (higher is better) of an architecture from `ask`."""
 
+    def warm_start(self, prior, task) -> None:
+        """Start from a meta prior (nascli.meta.prior.ArchPrior) learned on earlier tasks, for `task`."""
+        from nascli.errors import ConfigError
+
+        raise ConfigError(f"strategy {type(self).__name__} cannot start from a meta prior (meta=) yet.")
+
 
 class OneShotStrategy(ABC):
     """Base of weight-sharing strategies: train a supernet, derive architectures from it.

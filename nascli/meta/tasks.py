@@ -1,0 +1,123 @@
+"""Tasks for meta-learning and their descriptions (what the meta-learner conditions on).
+
+A task is a dataset (or a class subset of one, or one dataset's column of a benchmark table)
+described by its number of classes, input size, channels and training-sample count.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nascli.errors import NasError
+
+# Facts about the datasets nascli knows, so tasks named in a benchmark table are described
+# without loading them (training-set sizes are of the official training split).
+KNOWN: dict[str, dict[str, int]] = {
+    "cifar10": {"num_classes": 10, "in_channels": 3, "input_size": 32, "samples": 50000},
+    "cifar100": {"num_classes": 100, "in_channels": 3, "input_size": 32, "samples": 50000},
+    "ImageNet16-120": {"num_classes": 120, "in_channels": 3, "input_size": 16, "samples": 151700},
+    "mnist": {"num_classes": 10, "in_channels": 1, "input_size": 28, "samples": 60000},
+    "fashion_mnist": {"num_classes": 10, "in_channels": 1, "input_size": 28, "samples": 60000},
+    "svhn": {"num_classes": 10, "in_channels": 3, "input_size": 32, "samples": 73257},
+    "digits": {"num_classes": 10, "in_channels": 1, "input_size": 8, "samples": 1078},
+}
+
+
+@dataclass
+class Task:
+    """A task's description; `embedding()` is the vector the predictor is conditioned on."""
+
+    name: str
+    num_classes: int
+    in_channels: int
+    input_size: int
+    samples: int
+    extra: dict[str, float] = field(default_factory=dict)
+
+    def embedding(self) -> list[float]:
+        """Scale-free statistics of the task (log-sizes), each roughly in [0, 2]."""
+        return [
+            math.log10(max(self.num_classes, 2)) / 2,
+            math.log2(max(self.input_size, 1)) / 5,
+            self.in_channels / 3,
+            math.log10(max(self.samples, 1)) / 5,
+        ]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Task:
+        return cls(**data)
+
+
+def describe(name: str, **overrides: int) -> Task:
+    """The description of a known dataset by name (overrides for class subsets and the like)."""
+    if name not in KNOWN and not overrides:
+        raise NasError(f"No description for task '{name}': known datasets are {', '.join(KNOWN)}.")
+    return Task(name=name, **{**KNOWN.get(name, {}), **overrides})
+
+
+def describe_data(data: Any) -> Task:
+    """The description of loaded DataSplits (works for any dataset, subsets included)."""
+    return Task(data.name, data.num_classes, data.in_channels, data.input_size, len(data.train))
+
+
+@dataclass
+class History:
+    """What was measured on one task: architecture strings and their validation accuracy (%)."""
+
+    task: Task
+    arch_strs: list[str]
+    accuracies: list[float]
+    source: str
+
+
+def histories_from_table(path: str | Path, include: list[str] | None, space: Any) -> list[History]:
+    """Each dataset of a benchmark table (our CSV: dataset, arch, val_accuracy, ...) as a task."""
+    import pandas as pd
+
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise NasError(f"No benchmark table at '{path}': give tasks.table=<csv with dataset, arch, val_accuracy>.")
+    try:
+        table = pd.read_csv(path, usecols=["dataset", "arch", "val_accuracy"])
+    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise NasError(f"{path} is not a benchmark table with dataset, arch and val_accuracy columns ({exc}).") from None
+    names = list(dict.fromkeys(table["dataset"]))
+    chosen = names if not include else list(include)
+    missing = [n for n in chosen if n not in names]
+    if missing:
+        raise NasError(f"{path} has no task {', '.join(missing)}; its datasets are {', '.join(names)}.")
+    out = []
+    for name in chosen:
+        rows = table[table["dataset"] == name]
+        for arch in rows["arch"].head(3):
+            space.from_str(arch)  # a table of another space fails here, with the space's own message
+        out.append(History(describe(name), rows["arch"].tolist(), rows["val_accuracy"].astype(float).tolist(), str(path)))
+    return out
+
+
+def histories_from_runs(run_dirs: list[str], space: Any) -> list[History]:
+    """Each past search run directory (trials.csv + .hydra/config.yaml) as a task."""
+    import pandas as pd
+    from omegaconf import OmegaConf
+
+    out = []
+    for ref in run_dirs:
+        run = Path(ref).expanduser()
+        trials, config = run / "trials.csv", run / ".hydra" / "config.yaml"
+        if not trials.is_file() or not config.is_file():
+            raise NasError(f"'{ref}' is not a search run directory (it needs trials.csv and .hydra/config.yaml).")
+        cfg = OmegaConf.load(config)
+        run_space = OmegaConf.select(cfg, "search_space._target_", default="")
+        if not str(run_space).endswith(type(space).__name__):
+            raise NasError(f"'{ref}' searched another space ({run_space}); this meta-train uses {space.name}.")
+        rows = pd.read_csv(trials).dropna(subset=["val_accuracy"])
+        name = str(OmegaConf.select(cfg, "dataset.name", default="unknown"))
+        task = describe(name) if name in KNOWN else describe(name, num_classes=10, in_channels=3, input_size=32, samples=1)
+        out.append(History(task, rows["arch_str"].tolist(), rows["val_accuracy"].astype(float).tolist(), str(run)))
+    return out

@@ -1,0 +1,52 @@
+"""`nas meta-train` on a benchmark table, and `nas search meta=<run>` starting from its prior."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from nasrun import BENCHMARKS, nas, read_json
+
+TABLE = BENCHMARKS / "nb201_subset.csv"
+pytestmark = pytest.mark.skipif(not TABLE.exists(), reason="shared benchmarks not present")
+
+
+@pytest.fixture(scope="module")
+def meta_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    cwd = tmp_path_factory.mktemp("meta")
+    result = nas("meta-train", "tasks=table", f"tasks.table={TABLE}", "tasks.include=[cifar10]", "method.epochs=100",
+                 f"hydra.run.dir={cwd / 'meta'}", cwd=cwd)
+    assert result.code == 0, result.text
+    return cwd / "meta"
+
+
+def test_meta_train_writes_the_prior_report_and_plot(meta_run: Path) -> None:
+    for name in ("prior.pt", "prior.json", "report.json", "report.md", "meta_training.png"):
+        assert (meta_run / name).is_file(), name
+    report = read_json(meta_run / "report.json")
+    assert report["status"] == "completed" and report["method"] == "transfer"
+    assert [t["task"] for t in report["tasks"]] == ["cifar10"] and report["tasks"][0]["rows"] > 100
+    assert report["tasks"][0]["heldout_spearman"] > 0.6
+
+
+def test_search_starts_from_the_prior_and_says_so(meta_run: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "search"
+    result = nas("search", "debug=smoke", f"meta={meta_run}", f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert result.code == 0, result.text
+    meta = read_json(run_dir / "report.json")["meta"]
+    assert meta["method"] == "transfer" and meta["learned_from"] == ["cifar10"] and meta["target_task"] == "digits"
+
+
+def test_a_prior_of_another_space_is_a_clear_error(meta_run: Path, tmp_path: Path) -> None:
+    result = nas("search", "debug=smoke", "search_space=darts", f"meta={meta_run}", f"hydra.run.dir={tmp_path / 's'}", cwd=tmp_path)
+    assert result.code == 2 and "learned on the nb201 space, but this search uses darts" in result.err
+    assert "Traceback" not in result.text
+
+
+def test_meta_train_input_mistakes(tmp_path: Path) -> None:
+    missing = nas("meta-train", f"hydra.run.dir={tmp_path / 'a'}", cwd=tmp_path)
+    assert missing.code == 2 and "tasks.table" in missing.err
+    task = nas("meta-train", f"tasks.table={TABLE}", "tasks.include=[imagenet]", f"hydra.run.dir={tmp_path / 'b'}", cwd=tmp_path)
+    assert task.code == 2 and "has no task imagenet" in task.err and "cifar10, cifar100" in task.err
+    meta = nas("search", "debug=smoke", f"meta={tmp_path}", f"hydra.run.dir={tmp_path / 'c'}", cwd=tmp_path)
+    assert meta.code == 2 and "holding prior.json and prior.pt" in meta.err

@@ -1,0 +1,69 @@
+"""The transfer method: gene prior, predictor, prior files, and the space check."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from nascli.errors import NasError
+from nascli.meta.prior import ArchPrior
+from nascli.meta.tasks import History, describe
+from nascli.meta.transfer import TransferConfig, fit_transfer, gene_distribution, spearman
+from nascli.spaces.darts import DartsSpace
+from nascli.spaces.nb201 import NB201Space
+
+import torch
+
+
+def conv_history(space: NB201Space, n: int = 300, seed: int = 0, task: str = "cifar10") -> History:
+    """A synthetic task where accuracy grows with the number of 3x3 convolutions."""
+    rng = random.Random(seed)
+    archs = list({space.sample(rng) for _ in range(n)})
+    acc = [60.0 + 5.0 * sum(op == "nor_conv_3x3" for op in a) + rng.random() for a in archs]
+    return History(describe(task), [space.to_str(a) for a in archs], acc, "synthetic")
+
+
+def test_gene_prior_prefers_the_choices_of_the_best_architectures() -> None:
+    space = NB201Space()
+    log_probs = gene_distribution(space, [conv_history(space)], top_fraction=0.1, smoothing=1.0)
+    conv3 = ["none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"].index("nor_conv_3x3")
+    for gene in log_probs:
+        assert torch.isclose(gene.exp().sum(), torch.tensor(1.0))
+        assert int(gene.argmax()) == conv3
+
+
+def test_predictor_ranks_held_out_architectures_of_a_known_function() -> None:
+    space = NB201Space()
+    prior, summary = fit_transfer(space, [conv_history(space)], TransferConfig(epochs=200), seed=0)
+    assert summary["heldout_spearman"]["cifar10"] > 0.8
+    assert summary["loss"][-1] < summary["loss"][0] / 5
+
+
+def test_proposals_transfer_to_a_new_task() -> None:
+    space = NB201Space()
+    prior, _ = fit_transfer(space, [conv_history(space)], TransferConfig(epochs=200), seed=0)
+    proposed = prior.propose(space, describe("cifar100"), n=5, rng=random.Random(1), pool=400)
+    assert len(set(proposed)) == 5
+    assert min(sum(op == "nor_conv_3x3" for op in a) for a in proposed) >= 4  # uniform samples average 1.2
+
+
+def test_prior_files_round_trip_and_refuse_another_space(tmp_path: Path) -> None:
+    space = NB201Space()
+    prior, _ = fit_transfer(space, [conv_history(space, n=60)], TransferConfig(epochs=20), seed=0)
+    prior.save(tmp_path)
+    loaded = ArchPrior.load(str(tmp_path))
+    archs = [space.sample(random.Random(i)) for i in range(8)]
+    assert torch.allclose(loaded.score(space, archs, describe("cifar10")), prior.score(space, archs, describe("cifar10")))
+    loaded.check_space(NB201Space(channels=8))  # same genes, other sizes: fine
+    with pytest.raises(NasError, match="learned on the nb201 space, but this search uses darts"):
+        loaded.check_space(DartsSpace())
+    with pytest.raises(NasError, match="holding prior.json and prior.pt"):
+        ArchPrior.load(str(tmp_path / "nowhere"))
+
+
+def test_spearman() -> None:
+    a = torch.tensor([1.0, 2.0, 3.0, 4.0])
+    assert spearman(a, a * 10) == pytest.approx(1.0)
+    assert spearman(a, -a) == pytest.approx(-1.0)
