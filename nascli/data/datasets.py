@@ -104,8 +104,13 @@ def _finish(
     split_seed: int,
     max_train_samples: int | None,
     augment: dict[str, Any] | None,
+    classes: list[int] | None = None,
 ) -> DataSplits:
-    """Hold out the validation split, cap the training split, and compute normalisation stats."""
+    """Keep the chosen classes, hold out the validation split, cap the training split, and
+    compute normalisation stats."""
+    if classes is not None:
+        train, test, class_names = _keep_classes(name, train, test, class_names, list(classes))
+        num_classes = len(class_names)
     if not 0.0 <= val_fraction < 1.0:
         raise DatasetError(f"dataset.val_fraction must be in [0, 1), got {val_fraction}.")
     keep, held = _stratified_split(train.labels, val_fraction, split_seed)
@@ -121,6 +126,22 @@ def _finish(
     return DataSplits(name, train, val, test, num_classes, class_names, max_value, mean, std, dict(augment or {}))
 
 
+def _keep_classes(name: str, train: Split, test: Split, class_names: list[str], classes: list[int]) -> tuple[Split, Split, list[str]]:
+    """Only the examples of `classes`, relabelled 0..k-1 in the order given (a class-subset task)."""
+    known = range(len(class_names))
+    if len(classes) < 2 or len(set(classes)) != len(classes) or any(c not in known for c in classes):
+        raise DatasetError(f"dataset.classes must list at least two distinct class ids of {name} "
+                           f"(0..{len(class_names) - 1}), got {classes}.")
+    lookup = torch.full((len(class_names),), -1, dtype=torch.long)
+    lookup[torch.tensor(classes)] = torch.arange(len(classes))
+
+    def keep(split: Split) -> Split:
+        mask = lookup[split.labels] >= 0
+        return Split(split.images[mask], lookup[split.labels[mask]])
+
+    return keep(train), keep(test), [class_names[c] for c in classes]
+
+
 def digits_splits(
     name: str = "digits",
     val_fraction: float = 0.2,
@@ -128,6 +149,7 @@ def digits_splits(
     split_seed: int = 0,
     max_train_samples: int | None = None,
     augment: dict[str, Any] | None = None,
+    classes: list[int] | None = None,
 ) -> DataSplits:
     """scikit-learn's 1,797 real 8x8 handwritten digits, split stratified into train/val/test."""
     pixels, target = _read_digits()
@@ -139,7 +161,7 @@ def digits_splits(
     val_of_rest = val_fraction / (1.0 - test_fraction) if val_fraction > 0 else 0.0
     return _finish(
         name, full.subset(rest), full.subset(test_idx), 10, [str(d) for d in range(10)], 16.0,
-        val_of_rest, split_seed, max_train_samples, augment,
+        val_of_rest, split_seed, max_train_samples, augment, classes,
     )
 
 
@@ -174,6 +196,7 @@ def fake_splits(
     seed: int = 0,
     max_train_samples: int | None = None,
     augment: dict[str, Any] | None = None,
+    classes: list[int] | None = None,
 ) -> DataSplits:
     """Random images and labels, for throughput measurements only."""
     gen = torch.Generator().manual_seed(seed)
@@ -186,7 +209,7 @@ def fake_splits(
     fraction = val_samples / (train_samples + val_samples)
     return _finish(
         name, train, make(test_samples), num_classes, [str(c) for c in range(num_classes)], 255.0,
-        fraction, seed, max_train_samples, augment,
+        fraction, seed, max_train_samples, augment, classes,
     )
 
 
@@ -239,6 +262,7 @@ def torchvision_splits(
     split_seed: int = 0,
     max_train_samples: int | None = None,
     augment: dict[str, Any] | None = None,
+    classes: list[int] | None = None,
 ) -> DataSplits:
     """A torchvision dataset in `root/name`: official train split into train/val, official test."""
     if name not in TORCHVISION:
@@ -246,7 +270,7 @@ def torchvision_splits(
     folder = Path(root).expanduser() / name
     train_ds = _open_torchvision(name, folder, download, train=True)
     test_ds = _open_torchvision(name, folder, download, train=False)
-    classes = [str(c) for c in getattr(train_ds, "classes", [])] or [str(c) for c in range(10)]
+    names = [str(c) for c in getattr(train_ds, "classes", [])] or [str(c) for c in range(10)]
     train, test = _to_split(train_ds), _to_split(test_ds)
-    num_classes = max(len(classes), int(train.labels.max()) + 1)
-    return _finish(name, train, test, num_classes, classes, 255.0, val_fraction, split_seed, max_train_samples, augment)
+    num_classes = max(len(names), int(train.labels.max()) + 1)
+    return _finish(name, train, test, num_classes, names, 255.0, val_fraction, split_seed, max_train_samples, augment, classes)

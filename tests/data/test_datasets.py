@@ -73,3 +73,17 @@ def test_missing_dataset_without_download_names_the_directory(tmp_path: Path) ->
 def test_unknown_torchvision_dataset(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match="Known: cifar10"):
         torchvision_splits("imagenet", str(tmp_path))
+
+
+def test_a_class_subset_task_keeps_and_relabels_the_chosen_classes() -> None:
+    data = digits_splits(classes=[7, 3])
+    assert data.num_classes == 2 and data.class_names == ["7", "3"]
+    for split in (data.train, data.val, data.test):
+        assert sorted(torch.unique(split.labels).tolist()) == [0, 1]
+    full = digits_splits()
+    assert len(data.train) + len(data.val) + len(data.test) == int(
+        sum(((s.labels == 7) | (s.labels == 3)).sum() for s in (full.train, full.val, full.test)))
+    with pytest.raises(DatasetError, match="at least two distinct class ids"):
+        digits_splits(classes=[3, 3])
+    with pytest.raises(DatasetError, match="0..9"):
+        digits_splits(classes=[1, 12])
