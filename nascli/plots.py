@@ -96,3 +96,53 @@ def meta_training(losses: list[float], path: Path, title: str) -> Path:
     path = save_figure(path, fig)
     plt.close(fig)
     return path
+
+
+def alpha_heatmap(weights: list[list[float]], edges: list[str], ops: list[str], path: Path, title: str) -> Path:
+    """Architecture weights of one cell type as a heat map: edges (rows) by candidate ops (columns)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(1.0 * len(ops) + 2.5, 0.35 * len(edges) + 1.8))
+    image = ax.imshow(weights, cmap="viridis", vmin=0.0, aspect="auto")
+    ax.set_xticks(range(len(ops)), ops, rotation=45, ha="right")
+    ax.set_yticks(range(len(edges)), edges)
+    for i, row in enumerate(weights):
+        best = max(range(len(row)), key=row.__getitem__)
+        ax.text(best, i, f"{row[best]:.2f}", ha="center", va="center", fontsize=7, color="white")
+    ax.set_xlabel("op")
+    ax.set_ylabel("edge (node<-input)")
+    ax.set_title(title)
+    fig.colorbar(image, ax=ax, label="softmax weight")
+    path = save_figure(path, fig)
+    plt.close(fig)
+    return path
+
+
+def alpha_evolution(history: list[list[list[float]]], ops: list[str], path: Path, title: str) -> Path:
+    """Mean weight of every candidate op over a cell's edges, per epoch: how the mixture evolved."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    epochs = range(1, len(history) + 1)
+    for k, op in enumerate(ops):
+        ax.plot(epochs, [sum(row[k] for row in w) / max(len(w), 1) for w in history], marker=".", label=op)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("mean softmax weight over edges")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    path = save_figure(path, fig)
+    plt.close(fig)
+    return path
+
+
+def reptile_progress(rows: list[dict[str, Any]], path: Path, title: str) -> Path:
+    """Accuracy after adaptation to fresh tasks, against meta-training iterations."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot([r["iteration"] for r in rows], [r["adapted_accuracy"] for r in rows], marker="o")
+    ax.set_xlabel("meta-iteration (tasks seen)")
+    ax.set_ylabel("accuracy after adaptation (%)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    path = save_figure(path, fig)
+    plt.close(fig)
+    return path

@@ -85,7 +85,7 @@ def test_shell_completion_covers_subcommands_and_their_overrides(tmp_path: Path)
     assert "strategy=random" in groups.out.split()
 
 
-def test_meta_train_method_without_implementation_is_refused_clearly(tmp_path: Path) -> None:
-    result = nas("meta-train", "tasks.table=x.csv", "method.name=reptile", f"hydra.run.dir={tmp_path / 'meta'}", cwd=tmp_path)
+def test_unknown_meta_train_method_is_refused_clearly(tmp_path: Path) -> None:
+    result = nas("meta-train", "tasks.table=x.csv", "method.name=maml", f"hydra.run.dir={tmp_path / 'meta'}", cwd=tmp_path)
     assert result.code == 2
-    assert "not available yet" in result.err and "Traceback" not in result.text
+    assert "method must be transfer or reptile" in result.err and "Traceback" not in result.text

@@ -7,7 +7,7 @@ from typing import Any
 from omegaconf import OmegaConf
 from rich.table import Table
 
-from nascli.errors import ConfigError, NasError
+from nascli.errors import ConfigError
 from nascli.meta.tasks import History, histories_from_runs, histories_from_table
 from nascli.meta.transfer import TransferConfig, fit_transfer
 from nascli.runtime.common import build, get_int, seed_everything
@@ -26,20 +26,29 @@ def load_histories(tasks: Any, space: Any) -> list[History]:
     raise ConfigError(f"tasks.kind must be table or runs, got {tasks.kind!r}.")
 
 
+def method_config(cfg: Any, cls: type) -> Any:
+    """The method group as its typed dataclass, or a ConfigError naming the unknown option."""
+    params = {k: v for k, v in OmegaConf.to_container(cfg.method, resolve=True).items() if k != "name"}
+    try:
+        return cls(**params)
+    except TypeError as exc:
+        raise ConfigError(f"method.* options of {cfg.method.name}: {exc}") from None
+
+
 def run(ctx: RunContext) -> None:
     cfg = ctx.cfg
     seed = get_int(cfg, "seed")
     seed_everything(seed)
-    if cfg.method.name != "transfer":
-        raise NasError(f"method={cfg.method.name} is not available yet; use method=transfer.")
     space = build(cfg.search_space, "search space")
+    if cfg.method.name == "reptile":
+        from nascli.meta.reptile_run import run_reptile
+
+        run_reptile(ctx, space, seed)
+        return
+    if cfg.method.name != "transfer":
+        raise ConfigError(f"method must be transfer or reptile, got {cfg.method.name!r}.")
     histories = load_histories(cfg.tasks, space)
-    params = {k: v for k, v in OmegaConf.to_container(cfg.method).items() if k != "name"}
-    try:
-        transfer_cfg = TransferConfig(**params)
-    except TypeError as exc:
-        raise ConfigError(f"method.* options of transfer: {exc}") from None
-    prior, summary = fit_transfer(space, histories, transfer_cfg, seed)
+    prior, summary = fit_transfer(space, histories, method_config(cfg, TransferConfig), seed)
     prior.save(ctx.run_dir)
     _report(ctx, prior.meta, summary)
 

@@ -142,6 +142,13 @@ def _keep_classes(name: str, train: Split, test: Split, class_names: list[str], 
     return keep(train), keep(test), [class_names[c] for c in classes]
 
 
+def subset_classes(data: DataSplits, classes: list[int]) -> DataSplits:
+    """A class-subset task of already loaded splits (labels relabelled 0..k-1 in the order given)."""
+    train, test, names = _keep_classes(data.name, data.train, data.test, data.class_names, list(classes))
+    val, _, _ = _keep_classes(data.name, data.val, data.val, data.class_names, list(classes))
+    return DataSplits(data.name, train, val, test, len(names), names, data.max_value, data.mean, data.std, data.augment)
+
+
 def digits_splits(
     name: str = "digits",
     val_fraction: float = 0.2,

@@ -49,10 +49,12 @@ class Predictor(nn.Module):
 class ArchPrior:
     """A learned starting point for search on a new task."""
 
-    def __init__(self, meta: dict[str, Any], gene_log_probs: list[torch.Tensor], predictor: Predictor | None) -> None:
+    def __init__(self, meta: dict[str, Any], gene_log_probs: list[torch.Tensor], predictor: Predictor | None,
+                 supernet: dict[str, torch.Tensor] | None = None) -> None:
         self.meta = meta
         self.gene_log_probs = gene_log_probs
         self.predictor = predictor
+        self.supernet = supernet  # reptile: meta-learned supernet weights and alphas (state dict)
 
     # --- checks -------------------------------------------------------------------------------
     def check_space(self, space: SearchSpace) -> None:
@@ -97,6 +99,7 @@ class ArchPrior:
         torch_save(run_dir / "prior.pt", {
             "format": FORMAT, "gene_log_probs": self.gene_log_probs,
             "predictor": None if self.predictor is None else self.predictor.state_dict(),
+            "supernet": self.supernet,
         })
         write_json(run_dir / "prior.json", self.meta)
 
@@ -119,4 +122,4 @@ class ArchPrior:
             predictor = Predictor(sum(meta["cardinalities"]), meta["task_dim"], meta["hidden"])
             predictor.load_state_dict(weights["predictor"])
             predictor.eval()
-        return cls(meta, list(weights["gene_log_probs"]), predictor)
+        return cls(meta, list(weights["gene_log_probs"]), predictor, weights.get("supernet"))

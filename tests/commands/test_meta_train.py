@@ -50,3 +50,19 @@ def test_meta_train_input_mistakes(tmp_path: Path) -> None:
     assert task.code == 2 and "has no task imagenet" in task.err and "cifar10, cifar100" in task.err
     meta = nas("search", "debug=smoke", f"meta={tmp_path}", f"hydra.run.dir={tmp_path / 'c'}", cwd=tmp_path)
     assert meta.code == 2 and "holding prior.json and prior.pt" in meta.err
+
+
+def test_reptile_smoke_run_writes_a_supernet_prior(tmp_path: Path) -> None:
+    run_dir = tmp_path / "reptile"
+    result = nas("meta-train", "method=reptile", "tasks=subsets", "debug=smoke", f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert result.code == 0, result.text
+    prior = read_json(run_dir / "prior.json")
+    assert prior["method"] == "reptile" and prior["supernet"]["num_classes"] == 3
+    assert prior["supernet"]["channels"] == 8 and (run_dir / "meta_training.png").is_file()
+    report = read_json(run_dir / "report.json")
+    assert report["status"] == "completed" and 0 <= report["final_adapted_accuracy"] <= 100
+
+
+def test_reptile_needs_class_subset_tasks(tmp_path: Path) -> None:
+    result = nas("meta-train", "method=reptile", f"tasks.table={TABLE}", f"hydra.run.dir={tmp_path / 'r'}", cwd=tmp_path)
+    assert result.code == 2 and "tasks=subsets" in result.err
