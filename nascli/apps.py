@@ -13,7 +13,16 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-CONFIG_PATH = "pkg://nascli.conf"
+
+
+def config_path() -> str:
+    """Where Hydra finds the configs: inside the installed package (nascli.conf), or, when the
+    package is imported from a source checkout, the checkout's top-level conf/ directory."""
+    import importlib.util
+
+    if importlib.util.find_spec("nascli.conf") is not None:
+        return "pkg://nascli.conf"
+    return str(Path(__file__).resolve().parents[1] / "conf")
 
 
 def cache_dir() -> str:
@@ -40,7 +49,7 @@ def _task(subcommand: str):
 
 def run_app(subcommand: str, args: list[str]) -> int:
     """Run the Hydra app of `subcommand` with `args` as its command line."""
-    app = hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name=subcommand)(_task(subcommand))
+    app = hydra.main(version_base="1.3", config_path=config_path(), config_name=subcommand)(_task(subcommand))
     sys.argv = [sys.argv[0], *args]
     app()
     return 0

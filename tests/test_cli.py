@@ -33,20 +33,20 @@ def test_unknown_subcommand_lists_subcommands_and_exits_2(tmp_path: Path) -> Non
     assert "Traceback" not in result.text
 
 
-def _imports_torch(argv: list[str]) -> bool:
+def _imports_torch(argv: list[str], cwd: Path) -> bool:
     code = (
         "import sys; from nascli.cli import main\n"
         f"try:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
         "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH')"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, check=True).stdout
     return out.strip().splitlines()[-1] == "TORCH"
 
 
-def test_help_and_cfg_job_do_not_import_torch() -> None:
-    assert not _imports_torch(["--help"])
-    assert not _imports_torch(["search", "--help"])
-    assert not _imports_torch(["search", "--cfg", "job"])
+def test_help_and_cfg_job_do_not_import_torch(tmp_path: Path) -> None:
+    assert not _imports_torch(["--help"], tmp_path)
+    assert not _imports_torch(["search", "--help"], tmp_path)
+    assert not _imports_torch(["search", "--cfg", "job"], tmp_path)
 
 
 def test_every_subcommand_composes_its_config(tmp_path: Path) -> None:

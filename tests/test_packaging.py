@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.resources
+import subprocess
+import sys
 import tomllib
+from pathlib import Path
 
 from nasrun import REPO
 
@@ -14,8 +16,19 @@ def test_every_subpackage_is_listed_in_pyproject() -> None:
     assert found <= listed, f"add to pyproject.toml packages: {sorted(found - listed)}"
 
 
-def test_configs_are_readable_as_package_resources() -> None:
-    conf = importlib.resources.files("nascli.conf")
-    for name in ("search.yaml", "retrain.yaml", "evaluate.yaml", "export.yaml", "meta-train.yaml"):
-        assert conf.joinpath(name).is_file(), name
-    assert conf.joinpath("dataset").joinpath("digits.yaml").is_file()
+def test_the_installed_package_ships_its_configs(tmp_path: Path) -> None:
+    # run outside the checkout, so that the installed package is imported, not the source tree
+    code = (
+        "import importlib.resources as r; conf = r.files('nascli.conf'); "
+        "names = ['search.yaml', 'retrain.yaml', 'evaluate.yaml', 'export.yaml', 'meta-train.yaml', 'dataset/digits.yaml']; "
+        "print(all(conf.joinpath(n).is_file() for n in names))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
+    assert out.stdout.strip() == "True", out.stderr
+
+
+def test_a_source_checkout_finds_its_configs_too() -> None:
+    from nascli.apps import config_path
+
+    path = config_path()
+    assert path == "pkg://nascli.conf" or Path(path, "search.yaml").is_file()
