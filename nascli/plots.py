@@ -102,12 +102,12 @@ def alpha_heatmap(weights: list[list[float]], edges: list[str], ops: list[str], 
     """Architecture weights of one cell type as a heat map: edges (rows) by candidate ops (columns)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(1.0 * len(ops) + 2.5, 0.35 * len(edges) + 1.8))
-    image = ax.imshow(weights, cmap="viridis", vmin=0.0, aspect="auto")
+    image = ax.imshow(weights, cmap="viridis", aspect="auto")  # own colour range: early weights are all near 1/ops
     ax.set_xticks(range(len(ops)), ops, rotation=45, ha="right")
     ax.set_yticks(range(len(edges)), edges)
     for i, row in enumerate(weights):
         best = max(range(len(row)), key=row.__getitem__)
-        ax.text(best, i, f"{row[best]:.2f}", ha="center", va="center", fontsize=7, color="white")
+        ax.text(best, i, f"{row[best]:.3f}", ha="center", va="center", fontsize=7, color="black")
     ax.set_xlabel("op")
     ax.set_ylabel("edge (node<-input)")
     ax.set_title(title)

@@ -90,6 +90,8 @@ def run(ctx: RunContext) -> None:
                          ctx.run_dir, bool(cfg.resume), ctx.console, evaluator)
         strategy.search(run)
         _finish(ctx, space, trials, run.should_stop() or "schedule", chosen=run.chosen)
+        ctx.report.sections.extend(run.report_sections)  # e.g. architecture-weight heat maps
+        ctx.report.results["files"] = ctx.report.results.get("files", []) + run.report_files
         return
     if cfg.resume:
         trials.load(fingerprint)

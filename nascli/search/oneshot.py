@@ -37,6 +37,8 @@ class OneShotRun:
         self.run_dir, self.resume, self.console = Path(run_dir), resume, console
         self.evaluator = evaluator  # for strategies that score sampled subnets (SPOS), else None
         self.chosen: dict[str, Any] | None = None
+        self.report_sections: list[tuple[str, str]] = []  # (title, markdown) the strategy adds to report.md
+        self.report_files: list[str] = []  # files the strategy wrote into the run directory
         self._start, self._offset = time.perf_counter(), 0.0
 
     # --- time and budget ----------------------------------------------------------------

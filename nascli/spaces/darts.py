@@ -14,6 +14,7 @@ from torch import nn
 from nascli.errors import ConfigError, GenotypeError
 from nascli.spaces.base import SearchSpace
 from nascli.spaces.ops import DARTS_OPS, FactorizedReduce, Identity, ReLUConvBN
+from nascli.spaces.supernet import MixedEdge, SearchCell, Supernet, check_mode, derive_darts_cell, edge_offsets
 
 GENOTYPE_OPS: tuple[str, ...] = tuple(op for op in DARTS_OPS if op != "none")
 CELLS = ("normal", "reduce")
@@ -380,3 +381,95 @@ class DartsSpace(SearchSpace):
             self._validate(arch), self.channels, self.layers, num_classes, in_channels, input_size,
             self.auxiliary, self.drop_path, self.stem_multiplier,
         )
+
+
+    def build_supernet(
+        self, num_classes: int, in_channels: int, input_size: int, mode: str = "darts",
+        channels: int | None = None, layers: int | None = None, partial_channels: int = 4,
+    ) -> Supernet:
+        """The weight-sharing search network (modes: see nascli.spaces.supernet), sized by `channels`
+        and `layers` (default: this space's); `partial_channels` is PC-DARTS' K."""
+        channels = self.channels if channels is None else int(channels)
+        layers = self.layers if layers is None else int(layers)
+        if min(channels, layers, input_size, partial_channels) < 1:
+            raise ConfigError(f"a darts supernet needs positive channels, layers, input size and "
+                              f"partial_channels, got {channels}, {layers}, {input_size} and {partial_channels}.")
+        partial = int(partial_channels) if mode == "pcdarts" else 1
+        if channels % partial:
+            raise ConfigError(f"pcdarts needs partial_channels (K={partial}) to divide channels ({channels}).")
+        return DartsSupernet(self, num_classes, in_channels, channels, layers, check_mode(mode), partial)
+
+
+# --- weight-sharing supernet (the paper's model_search.py Network) ---------------------------------
+class DartsSearchCell(nn.Module):
+    """A search cell: both inputs preprocessed to C channels, 14 mixed edges, the last nodes concatenated."""
+
+    def __init__(self, steps: int, multiplier: int, reduction: bool, reduction_prev: bool,
+                 c_prev_prev: int, c_prev: int, c: int, partial: int) -> None:
+        super().__init__()
+        self.kind = "reduce" if reduction else "normal"
+        self.multiplier = multiplier
+        if reduction_prev:
+            self.preprocess0: nn.Module = FactorizedReduce(c_prev_prev, c, affine=False)
+        else:
+            self.preprocess0 = ReLUConvBN(c_prev_prev, c, 1, 1, 0, affine=False)
+        self.preprocess1 = ReLUConvBN(c_prev, c, 1, 1, 0, affine=False)
+        self.cell = SearchCell(2, steps, lambda src: MixedEdge(
+            DARTS_OPS, c, 2 if reduction and src < 2 else 1, partial, bn_after_pool=True))
+
+    def forward(self, s0: torch.Tensor, s1: torch.Tensor, plan: Any) -> torch.Tensor:
+        states = self.cell([self.preprocess0(s0), self.preprocess1(s1)], plan)
+        return torch.cat(states[-self.multiplier:], dim=1)
+
+
+class DartsSupernet(Supernet):
+    """The DARTS search network: stem of 3C channels, `layers` search cells with reductions (and
+    channel doubling) at 1/3 and 2/3 depth, global pooling and a linear classifier."""
+
+    cell_types = CELLS
+    op_names = tuple(DARTS_OPS)
+    num_inputs = 2
+
+    def __init__(self, space: DartsSpace, num_classes: int, in_channels: int, channels: int,
+                 layers: int, mode: str, partial: int) -> None:
+        super().__init__(mode)
+        self.space, self.steps = space, space.steps
+        c_stem = space.stem_multiplier * channels
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, c_stem, 3, padding=1, bias=False), nn.BatchNorm2d(c_stem))
+        reductions = {layers // 3, 2 * layers // 3}
+        self.cells = nn.ModuleList()
+        c_prev_prev, c_prev, c = c_stem, c_stem, channels
+        for i in range(layers):
+            c = 2 * c if i in reductions else c
+            self.cells.append(DartsSearchCell(space.steps, space.multiplier, i in reductions,
+                                              i - 1 in reductions, c_prev_prev, c_prev, c, partial))
+            c_prev_prev, c_prev = c_prev, space.multiplier * c
+        self.global_pooling = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(c_prev, num_classes)
+        self._init_arch()
+
+    def _body(self, x: torch.Tensor, plans: dict[str, Any]) -> torch.Tensor:
+        s0 = s1 = self.stem(x)
+        for cell in self.cells:
+            s0, s1 = s1, cell(s0, s1, plans[cell.kind])
+        return self.classifier(torch.flatten(self.global_pooling(s1), 1))
+
+    def arch_paths(self, arch: Genotype) -> dict[str, list[int | None]]:
+        arch = self.space._validate(arch)
+        offsets = edge_offsets(2, self.steps)
+        paths = {}
+        for cell, pairs in zip(CELLS, (arch.normal, arch.reduce)):
+            path: list[int | None] = [None] * self.num_edges
+            for k, (op, src) in enumerate(pairs):
+                path[offsets[k // 2] + src] = self.op_names.index(op)
+            paths[cell] = path
+        return paths
+
+    def derive(self) -> Genotype:
+        weights = self.derivation_weights()
+        normal, reduce = (derive_darts_cell(weights[c], self.op_names, self.steps) for c in CELLS)
+        return self.space._validate(Genotype(normal, self.space.concat, reduce, self.space.concat))
+
+    def cell_ops(self, arch: Genotype) -> dict[str, list[str]]:
+        arch = self.space._validate(arch)
+        return {"normal": [op for op, _ in arch.normal], "reduce": [op for op, _ in arch.reduce]}

@@ -15,6 +15,7 @@ from torch import nn
 from nascli.errors import ConfigError, GenotypeError
 from nascli.spaces.base import SearchSpace
 from nascli.spaces.ops import NB201_OPS, ResNetBasicBlock
+from nascli.spaces.supernet import MixedEdge, SearchCell, Supernet, check_mode, derive_argmax
 
 OP_NAMES: tuple[str, ...] = tuple(NB201_OPS)
 # (to_node, from_node) of each edge, in the order of the benchmark's string and of our genes
@@ -179,3 +180,64 @@ class NB201Space(SearchSpace):
         if input_size < 4:
             raise ConfigError(f"nb201 networks need inputs of at least 4x4 pixels, got {input_size}.")
         return NB201Network(_validate(arch), self.channels, self.cells_per_stage, num_classes, in_channels)
+
+
+    def build_supernet(
+        self, num_classes: int, in_channels: int, input_size: int, mode: str = "darts",
+        channels: int | None = None, layers: int | None = None, partial_channels: int = 4,
+    ) -> Supernet:
+        """The benchmark skeleton with a mixed edge on each of the 6 cell edges (modes: see
+        nascli.spaces.supernet). `layers` counts cells including the 2 ResNet reduction blocks,
+        3N + 2 as in DARTS' count (17: the benchmark's N=5; default: this space's size)."""
+        channels = self.channels if channels is None else int(channels)
+        per_stage = self.cells_per_stage if layers is None else (int(layers) - 2) // 3
+        if layers is not None and (int(layers) - 2) % 3 or per_stage < 1 or min(channels, input_size) < 1:
+            raise ConfigError(f"an nb201 supernet needs channels >= 1 and layers = 3N + 2 (5, 8, 11, 14, 17, ...), "
+                              f"got channels {channels} and layers {layers}.")
+        partial = int(partial_channels) if mode == "pcdarts" else 1
+        if partial < 1 or channels % partial:
+            raise ConfigError(f"pcdarts needs partial_channels (K={partial}) to divide channels ({channels}).")
+        return NB201Supernet(self, num_classes, in_channels, channels, per_stage, check_mode(mode), partial)
+
+
+class NB201Supernet(Supernet):
+    """NAS-Bench-201's skeleton (stem, 3 stages of N cells joined by ResNet blocks, head) with a
+    MixedEdge of the 5 ops on each of the 6 edges of every cell; all cells share one alpha."""
+
+    cell_types = ("cell",)
+    op_names = OP_NAMES
+    num_inputs = 1
+    steps = NUM_NODES - 1
+
+    def __init__(self, space: NB201Space, num_classes: int, in_channels: int, channels: int,
+                 cells_per_stage: int, mode: str, partial: int) -> None:
+        super().__init__(mode)
+        self.space = space
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels))
+        self.layers = nn.ModuleList()
+        for stage in range(3):
+            width = channels * 2**stage
+            if stage > 0:
+                self.layers.append(ResNetBasicBlock(width // 2, width, stride=2))
+            for _ in range(cells_per_stage):
+                self.layers.append(SearchCell(1, self.steps, lambda src, w=width: MixedEdge(NB201_OPS, w, 1, partial)))
+        last = 4 * channels
+        self.lastact = nn.Sequential(nn.BatchNorm2d(last), nn.ReLU(inplace=True))
+        self.global_pooling = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(last, num_classes)
+        self._init_arch()
+
+    def _body(self, x: torch.Tensor, plans: dict[str, Any]) -> torch.Tensor:
+        x = self.stem(x)
+        for layer in self.layers:
+            x = layer([x], plans["cell"])[-1] if isinstance(layer, SearchCell) else layer(x)
+        return self.classifier(torch.flatten(self.global_pooling(self.lastact(x)), 1))
+
+    def arch_paths(self, arch: NB201Arch) -> dict[str, list[int | None]]:
+        return {"cell": [OP_NAMES.index(op) for op in _validate(arch)]}
+
+    def derive(self) -> NB201Arch:
+        return derive_argmax(self.derivation_weights()["cell"], OP_NAMES)
+
+    def cell_ops(self, arch: NB201Arch) -> dict[str, list[str]]:
+        return {"cell": list(_validate(arch))}
