@@ -75,6 +75,7 @@ def run(ctx: RunContext) -> None:
     hardware = build(cfg.hardware, "hardware target")
     context = EvalContext(space, seed, device, cfg.trainer, load_data=lambda: build(cfg.dataset, "dataset"))
     evaluator = build(cfg.evaluator, "evaluator", context=context)
+    space = evaluator.space_for_search(space)  # e.g. only a benchmark table's architectures
     strategy = build(cfg.strategy, "strategy", space=space, seed=seed)
 
     if cfg.get("meta"):

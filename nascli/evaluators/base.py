@@ -32,6 +32,9 @@ class EvalContext:
 class Evaluator(ABC):
     """Measures an architecture. Results depend only on (architecture, run seed): order-free."""
 
+    objective_metric: str = "val_accuracy"  # the metric the hardware target turns into the objective
+    simulated_cost: bool = False  # cost_s is simulated (a benchmark's training time): budget.seconds counts it
+
     def __init__(self, context: EvalContext) -> None:
         self.context = context
 
@@ -50,6 +53,10 @@ class Evaluator(ABC):
         _, channels, size = self.network_shape()
         return channels, size, size
 
+    def space_for_search(self, space: SearchSpace) -> SearchSpace:
+        """The space strategies search when scored by this evaluator (a table may restrict it)."""
+        return space
+
     @abstractmethod
     def evaluate(self, arch: Arch) -> dict[str, float]:
-        """Metrics of `arch`: at least `val_accuracy` (percent) and `cost_s` (compute spent)."""
+        """Metrics of `arch`: at least its `objective_metric` (val_accuracy: percent) and `cost_s`."""

@@ -55,9 +55,10 @@ class HardwareTarget:
     def feasible(self, metrics: dict[str, float]) -> bool:
         return all(limit is None or metrics.get(key, 0.0) <= limit for key, limit in self.limits.items())
 
-    def objective(self, metrics: dict[str, float]) -> float:
-        """The value a strategy maximises: accuracy, scaled by latency for latency targets."""
-        accuracy = float(metrics["val_accuracy"])
+    def objective(self, metrics: dict[str, float], metric: str = "val_accuracy") -> float:
+        """The value a strategy maximises: `metric` (accuracy, or an evaluator's score such as a
+        zero-cost proxy), scaled by latency for latency targets."""
+        accuracy = float(metrics[metric])
         if not self.feasible(metrics) or math.isnan(accuracy):
             return -math.inf
         if self.latency and self.target_latency_ms and "latency_ms" in metrics:

@@ -1,0 +1,163 @@
+"""Score an architecture by looking it up in a tabular benchmark: no training, no dataset.
+
+Tables: our CSV format (a `dataset` column naming the task, `arch` in the space's string form,
+`val_accuracy` in percent, optional `params_m`, `flops_m`, `latency_ms` and a cost column), or the
+official NAS-Bench-201 / NATS-Bench files through their own packages (`nas_201_api`, `nats_bench`).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+from nascli.errors import ConfigError, NasError
+from nascli.evaluators.base import EvalContext, Evaluator
+from nascli.spaces.base import Arch, SearchSpace
+from nascli.spaces.subset import SubsetSpace
+
+REQUIRED = ("dataset", "arch", "val_accuracy")
+OPTIONAL = ("params_m", "flops_m", "latency_ms")
+FORMATS = ("csv", "nas_201_api", "nats_bench")
+# (num_classes, in_channels, input_size) of the NAS-Bench-201 tasks, for latency measurements only
+KNOWN_SHAPES = {"cifar10": (10, 3, 32), "cifar10-valid": (10, 3, 32), "cifar100": (100, 3, 32),
+                "ImageNet16-120": (120, 3, 16)}
+
+
+@functools.lru_cache(maxsize=8)
+def _read_csv(path: str, mtime: float) -> Any:
+    """The table as a DataFrame, read once per file version."""
+    import pandas as pd
+
+    try:
+        return pd.read_csv(path)
+    except (OSError, ValueError) as exc:  # pandas' parser errors are ValueErrors
+        raise NasError(f"Could not read the benchmark table {path}: {exc}") from None
+
+
+class CsvTable:
+    """Our CSV format, indexed as {task: {arch: metrics}} with architectures parsed by the space."""
+
+    def __init__(self, path: Path, space: SearchSpace, cost_column: str | None) -> None:
+        frame = _read_csv(str(path), path.stat().st_mtime)
+        wanted = [*REQUIRED, *([cost_column] if cost_column else [])]
+        missing = [c for c in wanted if c not in frame.columns]
+        if missing:
+            raise NasError(f"The benchmark table {path} lacks the column(s) {', '.join(missing)}; "
+                           f"its columns are: {', '.join(map(str, frame.columns))}.")
+        self.path, self.rows = path, len(frame)
+        columns = [c for c in ("val_accuracy", *OPTIONAL) if c in frame.columns]
+        self.index: dict[str, dict[Arch, dict[str, float]]] = {}
+        records = frame[["dataset", "arch", *columns, *([cost_column] if cost_column else [])]].to_dict("records")
+        for line, record in enumerate(records, start=2):
+            arch = self._parse(space, record["arch"], line)
+            metrics = {c: float(record[c]) for c in columns}
+            if cost_column:
+                metrics["cost_s"] = float(record[cost_column])
+            self.index.setdefault(str(record["dataset"]), {}).setdefault(arch, metrics)
+
+    def _parse(self, space: SearchSpace, text: Any, line: int) -> Arch:
+        try:
+            return space.from_str(str(text))
+        except NasError as exc:
+            raise NasError(f"Line {line} of the benchmark table {self.path} is not an architecture of the "
+                           f"{space.name} space: {exc}") from None
+
+    def tasks(self) -> list[str]:
+        return sorted(self.index)
+
+    def archs(self, task: str) -> list[Arch]:
+        return list(self.index[task])
+
+    def lookup(self, task: str, arch: Arch) -> dict[str, float] | None:
+        return self.index[task].get(arch)
+
+
+class OfficialApiTable:
+    """A NAS-Bench-201 (`nas_201_api`) or NATS-Bench topology (`nats_bench`) benchmark file.
+
+    Note: these packages unpickle their benchmark files; use only the officially published files.
+    """
+
+    TASKS = ("cifar10-valid", "cifar10", "cifar100", "ImageNet16-120")
+
+    def __init__(self, path: Path, space: SearchSpace, package: str, hp: str) -> None:
+        try:
+            module = importlib.import_module(package)
+        except ImportError:
+            raise NasError(f"evaluator.format={package} needs the `{package}` package: "
+                           f"pip install {package.replace('_', '-')}") from None
+        if package == "nats_bench":
+            self.api = module.create(str(path), "tss", fast_mode=True, verbose=False)
+        else:
+            self.api = module.NASBench201API(str(path), verbose=False)
+        self.space, self.hp, self.path, self.rows = space, hp, path, len(self.api)
+
+    def tasks(self) -> list[str]:
+        return list(self.TASKS)
+
+    def archs(self, task: str) -> list[Arch]:
+        return [self.space.from_str(self.api.meta_archs[i]) for i in range(len(self.api))]
+
+    def lookup(self, task: str, arch: Arch) -> dict[str, float] | None:
+        index = self.api.query_index_by_arch(self.space.to_str(arch))
+        if index is None or index < 0:
+            return None
+        info = self.api.get_more_info(index, task, hp=self.hp, is_random=False)
+        if "valid-accuracy" not in info:
+            raise NasError(f"The benchmark has no validation accuracy for task {task!r}; "
+                           "use evaluator.task=cifar10-valid (cifar10 trains on train+valid).")
+        cost = self.api.get_cost_info(index, task)
+        return {"val_accuracy": float(info["valid-accuracy"]), "params_m": float(cost["params"]),
+                "flops_m": float(cost["flops"]), "cost_s": float(info["train-all-time"])}
+
+
+class TabularEvaluator(Evaluator):
+    """Looks architectures up in a benchmark table for one task; never touches the dataset."""
+
+    def __init__(self, context: EvalContext, table: str | None = None, task: str | None = None,
+                 format: str = "csv", restrict_space: bool = True, cost_column: str | None = None,
+                 hp: str = "200", network_shape: list[int] | None = None) -> None:
+        super().__init__(context)
+        if not table:
+            raise ConfigError("evaluator=tabular needs a benchmark file: evaluator.table=<path>.")
+        if format not in FORMATS:
+            raise ConfigError(f"evaluator.format must be one of {', '.join(FORMATS)}, got {format!r}.")
+        path = Path(table).expanduser()
+        if not path.exists():
+            raise NasError(f"The benchmark table {path} does not exist (evaluator.table).")
+        self.table = (CsvTable(path, context.space, cost_column) if format == "csv"
+                      else OfficialApiTable(path, context.space, format, hp))
+        self.task = str(task)
+        if self.task not in self.table.tasks():
+            raise NasError(f"Task {self.task!r} is not in the benchmark table {path} ({self.table.rows} rows); "
+                           f"its tasks are: {', '.join(self.table.tasks())}. Set evaluator.task=<one of them>.")
+        self.restrict_space = restrict_space
+        self.simulated_cost = format != "csv" or cost_column is not None
+        self._shape = tuple(network_shape) if network_shape else KNOWN_SHAPES.get(self.task)
+
+    def space_for_search(self, space: SearchSpace) -> SearchSpace:
+        """With restrict_space, the table's architectures of this task only (see SubsetSpace)."""
+        if not self.restrict_space:
+            return space
+        return SubsetSpace(space, self.table.archs(self.task), f"the table {self.table.path} ({self.task})")
+
+    def evaluate(self, arch: Arch) -> dict[str, float]:
+        start = time.perf_counter()
+        metrics = self.table.lookup(self.task, arch)
+        if metrics is None:
+            raise NasError(
+                f"Architecture {self.context.space.to_str(arch)} is not in the benchmark table {self.table.path} "
+                f"for task {self.task!r} ({self.table.rows} rows in all). Search only the table's "
+                "architectures with evaluator.restrict_space=true.")
+        cost = metrics.get("cost_s", time.perf_counter() - start)
+        return {**metrics, "cost_s": cost if math.isfinite(cost) else 0.0}
+
+    def network_shape(self) -> tuple[int, int, int]:
+        if self._shape is None:
+            raise ConfigError(f"Measuring hardware cost needs the network shape of task {self.task!r}: "
+                              "set evaluator.network_shape=[num_classes,in_channels,input_size].")
+        return self._shape

@@ -1,0 +1,117 @@
+"""Bayesian optimisation over gene vectors: an exact Gaussian process with a Hamming kernel on the
+one-hot encoding, expected improvement, optimised over mutations of the incumbents plus random
+samples (as in BANANAS' acquisition search, White et al., AAAI 2021)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from scipy.linalg import solve_triangular
+from scipy.special import ndtr
+
+from nascli.errors import ConfigError
+from nascli.spaces.base import Arch, SearchSpace
+from nascli.strategies.base import Strategy
+from nascli.strategies.genes import fresh
+
+
+def hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise number of differing genes between the rows of `a` and `b` (= half the squared
+    Euclidean distance of their one-hot encodings)."""
+    return (a[:, None, :] != b[None, :, :]).sum(-1).astype(np.float64)
+
+
+class HammingGP:
+    """GP regression with k(x, x') = s2 * exp(-hamming(x, x') / lengthscale) on standardised targets.
+
+    Hyper-parameters: lengthscale and noise ratio by maximum marginal likelihood over a small grid,
+    signal variance in closed form (profiled out); exact, deterministic and cheap on <= a few hundred points.
+    """
+
+    LENGTHSCALES = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
+    NOISE_RATIOS = (1e-4, 1e-3, 1e-2, 1e-1)
+
+    def fit(self, genes: Sequence[Sequence[int]], y: Sequence[float],
+            hyper: tuple[float, float] | None = None) -> HammingGP:
+        """Condition on (genes, y); hyper-parameters by marginal likelihood unless `hyper` =
+        (lengthscale, noise ratio) is given (refitting them every step is rarely worth it)."""
+        self.x = np.asarray(genes, dtype=np.int64)
+        y = np.asarray(y, dtype=np.float64)
+        self.mean, self.scale = float(y.mean()), float(y.std()) or 1.0
+        self.y = (y - self.mean) / self.scale
+        distances = hamming(self.x, self.x)
+        grid = [hyper] if hyper else [(ell, r) for ell in self.LENGTHSCALES for r in self.NOISE_RATIOS]
+        fits = [self._fit_one(distances, ell, r) for ell, r in grid]
+        _, self.hyper, self.chol, self.alpha, self.s2 = max(fits, key=lambda f: f[0])
+        self.lengthscale = self.hyper[0]
+        return self
+
+    def _fit_one(self, distances: np.ndarray, lengthscale: float, ratio: float) -> tuple:
+        """(log marginal likelihood, (lengthscale, ratio), cholesky, alpha, s2) of one setting."""
+        n = len(self.y)
+        kernel = np.exp(-distances / lengthscale) + ratio * np.eye(n)
+        chol = np.linalg.cholesky(kernel)
+        alpha = solve_triangular(chol.T, solve_triangular(chol, self.y, lower=True), lower=False)
+        s2 = max(float(self.y @ alpha) / n, 1e-12)
+        loglik = -0.5 * n * math.log(s2) - np.log(np.diag(chol)).sum()
+        return loglik, (lengthscale, ratio), chol, alpha, s2
+
+    def predict(self, genes: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior mean and standard deviation of the latent function, in the targets' units."""
+        k = np.exp(-hamming(np.asarray(genes, dtype=np.int64), self.x) / self.lengthscale)
+        mean = k @ self.alpha
+        v = solve_triangular(self.chol, k.T, lower=True)
+        var = np.clip(1.0 - (v * v).sum(0), 1e-12, None) * self.s2
+        return mean * self.scale + self.mean, np.sqrt(var) * self.scale
+
+
+def expected_improvement(mean: np.ndarray, std: np.ndarray, best: float, xi: float = 0.0) -> np.ndarray:
+    """EI of maximisation over `best` (all arrays in the same units)."""
+    z = (mean - best - xi) / std
+    return (mean - best - xi) * ndtr(z) + std * np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
+
+
+class BayesianOptimisation(Strategy):
+    """`initial` random samples, then the unseen candidate of highest expected improvement among
+    `mutations` one-gene mutations of each of the `incumbents` best and `random_candidates` samples."""
+
+    def __init__(self, space: SearchSpace, seed: int = 0, initial: int = 10, incumbents: int = 10,
+                 mutations: int = 10, random_candidates: int = 100, xi: float = 0.01, refit_every: int = 10,
+                 max_retries: int = 20) -> None:
+        super().__init__(space, seed)
+        if initial < 2:
+            raise ConfigError(f"bo needs initial >= 2 random samples to fit its surrogate, got {initial}.")
+        self.initial, self.incumbents, self.mutations = initial, incumbents, mutations
+        self.random_candidates, self.xi, self.max_retries = random_candidates, xi, max_retries
+        self.refit_every = max(1, refit_every)
+        self.hyper: tuple[float, float] | None = None  # GP hyper-parameters of the last refit
+        self.history: list[tuple[Arch, float]] = []
+        self.seen: set[Arch] = set()
+
+    def ask(self) -> Arch:
+        scored = [(a, y) for a, y in self.history if math.isfinite(y)]
+        if len(scored) < self.initial:
+            return fresh(lambda: self.space.sample(self.rng), self.seen, self.max_retries)
+        candidates = [c for c in dict.fromkeys(self._candidates(scored)) if c not in self.seen]
+        if not candidates:
+            return fresh(lambda: self.space.sample(self.rng), self.seen, self.max_retries)
+        refit = self.hyper is None or (len(scored) - self.initial) % self.refit_every == 0
+        gp = HammingGP().fit([self.space.encode(a) for a, _ in scored], [y for _, y in scored],
+                             None if refit else self.hyper)
+        self.hyper = gp.hyper
+        mean, std = gp.predict([self.space.encode(c) for c in candidates])
+        best = max(y for _, y in scored)
+        choice = candidates[int(np.argmax(expected_improvement(mean, std, best, self.xi * gp.scale)))]
+        self.seen.add(choice)
+        return choice
+
+    def tell(self, arch: Arch, objective: float) -> None:
+        self.history.append((arch, objective))
+
+    def _candidates(self, scored: list[tuple[Arch, float]]) -> list[Arch]:
+        """Mutations of the incumbents, then random samples (order fixed, for determinism)."""
+        top = sorted(scored, key=lambda s: -s[1])[: self.incumbents]
+        around = [self.space.mutate(a, self.rng) for a, _ in top for _ in range(self.mutations)]
+        return around + [self.space.sample(self.rng) for _ in range(self.random_candidates)]

@@ -1,0 +1,45 @@
+"""Regularized (aging) evolution, Real et al., AAAI 2019: mutate the best of a random sample of the
+population, and let the oldest member die, so that good but lucky architectures do not linger."""
+
+from __future__ import annotations
+
+from collections import deque
+
+from nascli.errors import ConfigError
+from nascli.spaces.base import Arch, SearchSpace
+from nascli.strategies.base import Strategy
+from nascli.strategies.genes import Scored, fresh, tournament
+
+
+class RegularizedEvolution(Strategy):
+    """The first `population` asks are random samples; then each ask mutates one gene (one op or edge)
+    of the best of `sample_size` members, and each tell adds a member and removes the oldest."""
+
+    def __init__(self, space: SearchSpace, seed: int = 0, population: int = 20, sample_size: int = 5,
+                 max_retries: int = 20) -> None:
+        super().__init__(space, seed)
+        if population < 1 or not 1 <= sample_size <= population:
+            raise ConfigError(f"evolution needs population >= 1 and 1 <= sample_size <= population, "
+                              f"got population={population}, sample_size={sample_size}.")
+        self.population_size = population
+        self.sample_size = sample_size
+        self.max_retries = max_retries
+        self.population: deque[Scored] = deque()
+        self.asked = 0
+        self.seen: set[Arch] = set()
+
+    def ask(self) -> Arch:
+        self.asked += 1
+        if self.asked <= self.population_size or not self.population:
+            return fresh(lambda: self.space.sample(self.rng), self.seen, self.max_retries)
+        return fresh(self._child, self.seen, self.max_retries)
+
+    def _child(self) -> Arch:
+        """A one-gene mutation of the best of `sample_size` random members (re-drawn for each retry)."""
+        parent, _ = tournament(self.population, self.sample_size, self.rng)
+        return self.space.mutate(parent, self.rng)
+
+    def tell(self, arch: Arch, objective: float) -> None:
+        self.population.append((arch, objective))
+        if len(self.population) > self.population_size:
+            self.population.popleft()  # aging: the oldest dies, whatever its fitness

@@ -1,0 +1,74 @@
+"""A generational genetic algorithm: tournament selection, k-point crossover, per-gene mutation
+and elitism. Elites carry over with their known fitness, so only children cost queries."""
+
+from __future__ import annotations
+
+from collections import deque
+
+from nascli.errors import ConfigError
+from nascli.spaces.base import Arch, SearchSpace
+from nascli.strategies.base import Strategy
+from nascli.strategies.genes import Scored, crossover, fresh, mutate_genes, tournament
+
+CROSSOVERS = {"one_point": 1, "multi_point": None}
+
+
+class GeneticAlgorithm(Strategy):
+    """Generation 0 is `population` random samples; each next generation is the `elites` best of the
+    last one plus `population - elites` children (two tournament winners, crossover with probability
+    `crossover_rate`, then each gene mutated with probability `mutation_rate`, default 1/genes)."""
+
+    def __init__(self, space: SearchSpace, seed: int = 0, population: int = 20, tournament_size: int = 3,
+                 crossover: str = "one_point", crossover_points: int = 2, crossover_rate: float = 0.9,
+                 mutation_rate: float | None = None, elites: int = 2, max_retries: int = 20) -> None:
+        super().__init__(space, seed)
+        if crossover not in CROSSOVERS:
+            raise ConfigError(f"genetic crossover must be one of {', '.join(CROSSOVERS)}, got {crossover!r}.")
+        if population < 2 or not 0 <= elites < population or tournament_size < 1:
+            raise ConfigError(f"genetic needs population >= 2, 0 <= elites < population and tournament_size >= 1, "
+                              f"got population={population}, elites={elites}, tournament_size={tournament_size}.")
+        genes = len(space.cardinalities())
+        self.population_size, self.elites, self.tournament_size = population, elites, tournament_size
+        self.points = CROSSOVERS[crossover] or crossover_points
+        self.crossover_rate = crossover_rate
+        self.mutation_rate = 1.0 / genes if mutation_rate is None else mutation_rate
+        self.max_retries = max_retries
+        self.population: list[Scored] = []  # the last complete generation, elites included
+        self.children: list[Scored] = []     # the current generation's evaluated children
+        self.queue: deque[Arch] = deque()    # the current generation's children not yet asked
+        self.expected = 0                    # children in the current generation
+        self.seen: set[Arch] = set()
+
+    def ask(self) -> Arch:
+        if not self.queue and not self.expected:
+            self.queue.extend(self._next_generation())
+            self.expected = len(self.queue)
+        if not self.queue:  # asked ahead of the tells: sample, and count it as a child
+            self.expected += 1
+            return fresh(lambda: self.space.sample(self.rng), self.seen, self.max_retries)
+        return self.queue.popleft()
+
+    def tell(self, arch: Arch, objective: float) -> None:
+        self.children.append((arch, objective))
+        if len(self.children) == self.expected:  # the generation is complete
+            self.expected = 0
+            self.population = self._survivors() + self.children
+            self.children = []
+
+    def _survivors(self) -> list[Scored]:
+        """The elites of the last generation (none before generation 1)."""
+        return sorted(self.population, key=lambda m: -m[1])[: self.elites] if self.population else []
+
+    def _next_generation(self) -> list[Arch]:
+        if not self.population:
+            return [fresh(lambda: self.space.sample(self.rng), self.seen, self.max_retries)
+                    for _ in range(self.population_size)]
+        return [fresh(self._child, self.seen, self.max_retries) for _ in range(self.population_size - self.elites)]
+
+    def _child(self) -> Arch:
+        mother, _ = tournament(self.population, self.tournament_size, self.rng)
+        father, _ = tournament(self.population, self.tournament_size, self.rng)
+        child = mother
+        if self.rng.random() < self.crossover_rate:
+            child = crossover(self.space, mother, father, self.points, self.rng, self.max_retries)
+        return mutate_genes(self.space, child, self.mutation_rate, self.rng, self.max_retries)

@@ -1,0 +1,151 @@
+"""Benchmark the sample-based strategies on a NAS-Bench-201 table (default: the shared subset).
+
+Every strategy, built from its own conf/strategy/<name>.yaml (the CLI's defaults), runs through the
+library's search loop with the tabular evaluator, restricted to the table's architectures (a partial
+table cannot score the rest; see nascli.spaces.subset). Prints mean ± std of the best validation
+accuracy after 25/50/100/150 queries and the median number of queries to reach the table's top 1%,
+and saves the curves as a plot.
+
+    python scripts/bench_strategies.py [--table nb201.csv] [--seeds 20] [--queries 150]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from omegaconf import OmegaConf
+from rich.console import Console
+from threadpoolctl import threadpool_limits
+
+from nascli.evaluators.base import EvalContext
+from nascli.evaluators.tabular import TabularEvaluator
+from nascli.hardware.target import HardwareTarget
+from nascli.runtime.common import build
+from nascli.search.loop import Budget, run_sample_search
+from nascli.search.trials import TrialLog
+from nascli.spaces.nb201 import NB201Space
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_TABLE = REPO.parent / "shared" / "benchmarks" / "nb201_subset.csv"
+STRATEGIES = ("random", "evolution", "genetic", "reinforce", "bo")
+CHECKPOINTS = (25, 50, 100, 150)
+
+
+def no_data():
+    raise RuntimeError("the tabular benchmark must never load a dataset")
+
+
+def tabular(table: Path, task: str) -> TabularEvaluator:
+    """The tabular evaluator of `task` (built as `evaluator=tabular` builds it)."""
+    return TabularEvaluator(EvalContext(NB201Space(), 0, "cpu", None, load_data=no_data), str(table), task)
+
+
+def curve(evaluator: TabularEvaluator, strategy: str, seed: int, queries: int) -> list[float]:
+    """Best validation accuracy after each query of one search."""
+    space = evaluator.space_for_search(evaluator.context.space)
+    node = OmegaConf.load(REPO / "conf" / "strategy" / f"{strategy}.yaml")
+    searcher = build(node, "strategy", space=space, seed=seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        trials = TrialLog(Path(tmp))
+        run_sample_search(space, searcher, evaluator, HardwareTarget(), Budget(trials=queries), trials,
+                          on_trial=lambda: None, console=Console(quiet=True))
+    return list(np.maximum.accumulate([row["val_accuracy"] for row in trials.rows]))
+
+
+def top_threshold(evaluator: TabularEvaluator) -> float:
+    """The accuracy of the worst architecture in the task's top 1% (at least one architecture)."""
+    values = sorted((m["val_accuracy"] for m in evaluator.table.index[evaluator.task].values()), reverse=True)
+    return values[max(1, math.ceil(0.01 * len(values))) - 1]
+
+
+def queries_to(curve_: list[float], threshold: float) -> float:
+    return next((i + 1 for i, v in enumerate(curve_) if v >= threshold), math.inf)
+
+
+def summary_row(name: str, curves: np.ndarray, threshold: float, seconds: float) -> list[str]:
+    cells = [name]
+    for q in CHECKPOINTS:
+        if q <= curves.shape[1]:
+            column = curves[:, q - 1]
+            cells.append(f"{column.mean():.2f} ± {column.std():.2f}")
+        else:
+            cells.append("-")
+    median = statistics.median(queries_to(list(c), threshold) for c in curves)
+    cells.append(">" + str(curves.shape[1]) if math.isinf(median) else f"{median:g}")
+    cells.append(f"{seconds:.1f}")
+    return cells
+
+
+def print_table(title: str, rows: list[list[str]]) -> None:
+    header = ["strategy", *(f"@{q}" for q in CHECKPOINTS), "median q to top1%", "time s"]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    print(title)
+    for row in [header, ["-" * w for w in widths], *rows]:
+        print("  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths))))
+    print()
+
+
+def plot(results: dict[str, dict[str, np.ndarray]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(results), figsize=(6 * len(results), 4), squeeze=False)
+    for ax, (task, by_strategy) in zip(axes[0], results.items()):
+        for name, curves in by_strategy.items():
+            x = np.arange(1, curves.shape[1] + 1)
+            mean, std = curves.mean(0), curves.std(0)
+            ax.plot(x, mean, label=name)
+            ax.fill_between(x, mean - std, mean + std, alpha=0.15)
+        ax.set_title(f"{task}: best validation accuracy (mean ± std over seeds)")
+        ax.set_xlabel("queries")
+        ax.set_ylabel("accuracy (%)")
+        ax.set_ylim(bottom=max(ax.get_ylim()[0], float(min(c.mean(0)[4] for c in by_strategy.values())) - 1))
+        ax.grid(alpha=0.3)
+        ax.legend(loc="lower right")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main() -> None:
+    # small matrices and tensors: threads only add overhead (and contention on shared machines)
+    torch.set_num_threads(1)
+    threadpool_limits(1)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--table", type=Path, default=DEFAULT_TABLE)
+    parser.add_argument("--tasks", nargs="+", default=["cifar10", "cifar100"])
+    parser.add_argument("--strategies", nargs="+", default=list(STRATEGIES), choices=STRATEGIES)
+    parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--queries", type=int, default=150)
+    parser.add_argument("--plot", type=Path, default=REPO / "outputs" / "bench_strategies.png")
+    args = parser.parse_args()
+
+    results: dict[str, dict[str, np.ndarray]] = {}
+    for task in args.tasks:
+        evaluator = tabular(args.table, task)
+        threshold = top_threshold(evaluator)
+        rows, results[task] = [], {}
+        for name in args.strategies:
+            start = time.perf_counter()
+            curves = np.array([curve(evaluator, name, seed, args.queries) for seed in range(args.seeds)])
+            results[task][name] = curves
+            rows.append(summary_row(name, curves, threshold, time.perf_counter() - start))
+        n = len(evaluator.table.index[task])
+        print_table(f"{task}: {n} architectures, best {max(m['val_accuracy'] for m in evaluator.table.index[task].values()):.2f}, "
+                    f"top 1% >= {threshold:.2f}; {args.seeds} seeds x {args.queries} queries", rows)
+    plot(results, args.plot)
+    print(f"curves: {args.plot}")
+
+
+if __name__ == "__main__":
+    main()

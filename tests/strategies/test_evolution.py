@@ -1,0 +1,69 @@
+"""Regularized evolution: random start, mutation of tournament winners, aging, replay."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from nascli.errors import ConfigError
+from nascli.spaces.darts import DartsSpace
+from nascli.spaces.nb201 import NB201Space
+from nascli.strategies.evolution import RegularizedEvolution
+from nascli.strategies.genes import tournament
+
+
+def hamming(space, a, b) -> int:
+    return sum(x != y for x, y in zip(space.encode(a), space.encode(b)))
+
+
+def test_aging_removes_the_oldest_not_the_worst() -> None:
+    space = NB201Space()
+    evo = RegularizedEvolution(space, seed=0, population=3, sample_size=2)
+    archs = [evo.ask() for _ in range(4)]
+    for arch, value in zip(archs, [99.0, 1.0, 2.0, 3.0]):
+        evo.tell(arch, value)
+    assert [a for a, _ in evo.population] == archs[1:]  # the best (and oldest) member died
+
+
+def test_first_population_asks_are_random_then_children_are_one_gene_mutations() -> None:
+    space = NB201Space()
+    evo = RegularizedEvolution(space, seed=3, population=5, sample_size=2)
+    first = [evo.ask() for _ in range(5)]
+    rng = random.Random(3)
+    assert first == [space.sample(rng) for _ in range(5)]
+    for i, arch in enumerate(first):
+        evo.tell(arch, float(i))
+    for _ in range(10):
+        child = evo.ask()
+        assert any(hamming(space, child, member) == 1 for member, _ in evo.population)
+        evo.tell(child, 0.0)
+
+
+def test_tournament_picks_the_best_of_its_sample() -> None:
+    population = [(f"a{i}", float(v)) for i, v in enumerate([5, 1, 9, 3, 7, 2])]
+    for seed in range(20):
+        drawn = random.Random(seed).sample(range(len(population)), 3)
+        expected = max((population[i] for i in drawn), key=lambda m: m[1])
+        assert tournament(population, 3, random.Random(seed)) == expected
+    assert tournament(population, 6, random.Random(0)) == ("a2", 9.0)
+
+
+def test_evolution_on_darts_stays_valid_and_is_deterministic() -> None:
+    space = DartsSpace()
+
+    def run(seed: int) -> list:
+        evo, out = RegularizedEvolution(space, seed=seed, population=4, sample_size=2), []
+        for i in range(12):
+            arch = evo.ask()
+            assert space.is_valid(space.encode(arch))
+            evo.tell(arch, float(i % 5))
+            out.append(arch)
+        return out
+
+    assert run(1) == run(1) != run(2)
+
+
+def test_bad_sizes_are_config_errors() -> None:
+    with pytest.raises(ConfigError, match="sample_size"):
+        RegularizedEvolution(NB201Space(), population=3, sample_size=4)
