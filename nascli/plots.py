@@ -18,7 +18,8 @@ def _pyplot():
     return plt
 
 
-def search_curve(rows: list[dict[str, Any]], path: Path, title: str) -> Path:
+def search_curve(rows: list[dict[str, Any]], path: Path, title: str,
+                 ylabel: str = "objective (validation accuracy, %)") -> Path:
     """Objective of every trial and the best so far, against trials."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -31,7 +32,7 @@ def search_curve(rows: list[dict[str, Any]], path: Path, title: str) -> Path:
     ax.scatter(xs, ys, s=14, alpha=0.6, label="trial")
     ax.step(xs, curve, where="post", color="C3", label="best so far")
     ax.set_xlabel("trial")
-    ax.set_ylabel("objective (validation accuracy, %)")
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")

@@ -90,7 +90,7 @@ def run(ctx: RunContext) -> None:
         run = OneShotRun(space, context.data, device, seed, hardware, budget, trials, fingerprint,
                          ctx.run_dir, bool(cfg.resume), ctx.console, evaluator)
         strategy.search(run)
-        _finish(ctx, space, trials, run.should_stop() or "schedule", chosen=run.chosen)
+        _finish(ctx, space, trials, run.should_stop() or "schedule", chosen=run.chosen, metric=evaluator.objective_metric)
         ctx.report.sections.extend(run.report_sections)  # e.g. architecture-weight heat maps
         ctx.report.results["files"] = ctx.report.results.get("files", []) + run.report_files
         return
@@ -100,26 +100,30 @@ def run(ctx: RunContext) -> None:
         ctx.console.print(f"Resuming from trial {len(trials)} in {ctx.run_dir}.")
     stopped_by = run_sample_search(space, strategy, evaluator, hardware, budget, trials,
                                    on_trial=lambda: trials.save(fingerprint), console=ctx.console)
-    _finish(ctx, space, trials, stopped_by)
+    _finish(ctx, space, trials, stopped_by, metric=evaluator.objective_metric)
 
 
-def _finish(ctx: RunContext, space: Any, trials: TrialLog, stopped_by: str, chosen: dict[str, Any] | None = None) -> None:
-    """Write genotype.json, plots and the report; print the summary table."""
+def _finish(ctx: RunContext, space: Any, trials: TrialLog, stopped_by: str, chosen: dict[str, Any] | None = None,
+            metric: str = "val_accuracy") -> None:
+    """Write genotype.json, plots and the report; print the summary table. `metric` is what the
+    evaluator scored (validation accuracy, or e.g. a zero-cost proxy's zc_<name>)."""
     best = chosen or trials.best()
     if best is None:
         raise NasError("No candidate could be scored (every trial failed or was infeasible); nothing to write.")
     arch = space.from_str(best["arch_str"])
-    metrics = {k: best[k] for k in SHOWN[2:] if best.get(k) is not None}
+    shown = SHOWN if metric in SHOWN else [*SHOWN[:3], metric, *SHOWN[3:]]
+    metrics = {k: best[k] for k in shown[2:] if best.get(k) is not None}
     write_json(ctx.run_dir / "genotype.json", genotype_record(space, arch, {**metrics, "trial": best["trial"]}))
     if ctx.cfg.plots:
-        plots.search_curve(trials.rows, ctx.run_dir / "search_curve.png", f"{space.name} search")
+        label = "objective (validation accuracy, %)" if metric == "val_accuracy" else f"objective ({metric})"
+        plots.search_curve(trials.rows, ctx.run_dir / "search_curve.png", f"{space.name} search", label)
     top = sorted((r for r in trials.rows if r.get("objective") is not None), key=lambda r: -r["objective"])[:10]
     ctx.report.results.update({
         "trials": len(trials), "stopped_by": stopped_by, "elapsed_s": round(trials.elapsed_s, 2),
         "best": {"trial": best["trial"], "arch_str": best["arch_str"], **metrics},
         "files": ["genotype.json", "trials.csv", "search_curve.png"] if ctx.cfg.plots else ["genotype.json", "trials.csv"],
     })
-    columns = [c for c in SHOWN if any(r.get(c) is not None for r in top)]
+    columns = [c for c in shown if any(r.get(c) is not None for r in top)]
     ctx.report.sections.append(("Best architecture", f"`{best['arch_str']}`\n\n" + markdown_table([best], columns[2:])))
     ctx.report.sections.append((f"Top {len(top)} of {len(trials)} trials", markdown_table(top, columns)))
     if ctx.cfg.plots:

@@ -71,3 +71,15 @@ def test_search_objective_is_the_proxy_column(tmp_path) -> None:
 def test_unknown_proxy_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="synflow"):
         evaluator("grasp")
+
+
+def test_cli_search_by_a_proxy_reports_the_proxy(tmp_path) -> None:
+    from nasrun import nas, read_json
+
+    run_dir = tmp_path / "zc"
+    result = nas("search", "evaluator=zero_cost", "evaluator.proxy=jacov", "debug=smoke", "budget.trials=4",
+                 f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert result.code == 0, result.text
+    metrics = read_json(run_dir / "genotype.json")["metrics"]
+    assert metrics["zc_jacov"] == metrics["objective"] and "val_accuracy" not in metrics
+    assert "zc_jacov" in read_json(run_dir / "report.json")["best"]
