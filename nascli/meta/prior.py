@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -67,13 +68,15 @@ class ArchPrior:
             )
 
     # --- use ----------------------------------------------------------------------------------
-    def sample(self, space: SearchSpace, rng: random.Random) -> Arch:
-        """An architecture drawn gene by gene from the prior distribution (valid ones only)."""
+    def sample(self, space: SearchSpace, rng: random.Random, tries: int = 200) -> Arch | None:
+        """An architecture drawn gene by gene from the prior distribution, or None when `tries`
+        draws held no valid one (a space restricted to a table's few architectures)."""
         probs = [p.exp().tolist() for p in self.gene_log_probs]
-        while True:
+        for _ in range(tries):
             genes = [rng.choices(range(len(p)), weights=p)[0] for p in probs]
             if space.is_valid(genes):
                 return space.decode(genes)
+        return None
 
     @torch.no_grad()
     def score(self, space: SearchSpace, archs: list[Arch], task: Task) -> torch.Tensor:
@@ -87,12 +90,15 @@ class ArchPrior:
     def propose(self, space: SearchSpace, task: Task, n: int, rng: random.Random, pool: int = 2000) -> list[Arch]:
         """The `n` best distinct architectures by predicted score among `pool` candidates drawn from
         the space and from the prior: an initial population that starts where earlier tasks ended."""
-        candidates = list(dict.fromkeys(
-            [space.sample(rng) for _ in range(pool // 2)] + [self.sample(space, rng) for _ in range(pool // 2)]
-        ))
+        drawn = [space.sample(rng) for _ in range(pool // 2)] + [self.sample(space, rng) for _ in range(pool // 2)]
+        candidates = list(dict.fromkeys(a for a in drawn if a is not None))
         scores = self.score(space, candidates, task)
         order = torch.argsort(scores, descending=True, stable=True)[:n]
         return [candidates[i] for i in order.tolist()]
+
+    def scorer(self, space: SearchSpace, task: Task) -> Callable[[list[Arch]], list[float]]:
+        """`score` bound to a space and task, as plain floats (what a surrogate model adds to)."""
+        return lambda archs: self.score(space, archs, task).tolist() if archs else []
 
     # --- files --------------------------------------------------------------------------------
     def save(self, run_dir: Path) -> None:

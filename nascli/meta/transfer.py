@@ -33,14 +33,18 @@ class TransferConfig:
 
 
 def gene_distribution(space: SearchSpace, histories: list[History], top_fraction: float, smoothing: float) -> list[torch.Tensor]:
-    """Log-probabilities per gene of the choices made by each task's best architectures."""
-    counts = [torch.full((c,), smoothing) for c in space.cardinalities()]
+    """Log-probabilities per gene of the choices made by each task's best architectures (each task
+    counts as many architectures as the tasks' average top share; `smoothing` is added per choice)."""
+    tops = []
     for history in histories:
         order = sorted(range(len(history.arch_strs)), key=lambda i: -history.accuracies[i])
-        top = order[: max(1, int(round(len(order) * top_fraction)))]
-        for i in top:
-            for gene, value in enumerate(space.encode(space.from_str(history.arch_strs[i]))):
-                counts[gene][value] += 1.0 / len(top)
+        tops.append([history.arch_strs[i] for i in order[: max(1, int(round(len(order) * top_fraction)))]])
+    weight = sum(map(len, tops)) / len(tops)  # per task, in architectures: `smoothing` is a pseudo-count
+    counts = [torch.full((c,), smoothing) for c in space.cardinalities()]
+    for top in tops:
+        for arch_str in top:
+            for gene, value in enumerate(space.encode(space.from_str(arch_str))):
+                counts[gene][value] += weight / len(top)
     return [torch.log(c / c.sum()) for c in counts]
 
 

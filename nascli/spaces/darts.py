@@ -470,6 +470,24 @@ class DartsSupernet(Supernet):
         normal, reduce = (derive_darts_cell(weights[c], self.op_names, self.steps) for c in CELLS)
         return self.space._validate(Genotype(normal, self.space.concat, reduce, self.space.concat))
 
+    def gene_prior_logits(self, gene_log_probs: Sequence[torch.Tensor], floor: float = 1e-3) -> dict[str, torch.Tensor]:
+        """Alpha rows matching independent per-gene distributions: each node picks two (op, input)
+        pairs, so edge (input j -> node) gets op o with the expected count P(in_a=j) P(op_a=o) +
+        P(in_b=j) P(op_b=o); `none` and unlikely ops get `floor` (log of, rows centred)."""
+        probs = [torch.as_tensor(p, dtype=torch.float32).exp() for p in gene_log_probs]
+        columns = [self.op_names.index(op) for op in GENOTYPE_OPS]
+        logits, offsets, genes_per_cell = {}, edge_offsets(2, self.steps), 4 * self.steps
+        for c, cell in enumerate(CELLS):
+            mass = torch.zeros(self.num_edges, len(self.op_names))
+            for node in range(self.steps):
+                k = c * genes_per_cell + 4 * node
+                for op_gene, input_gene in ((k, k + 1), (k + 2, k + 3)):
+                    edges = slice(offsets[node], offsets[node] + node + 2)
+                    mass[edges, columns] += probs[input_gene][:, None] * probs[op_gene][None, :]
+            row_logits = torch.log(mass + floor)
+            logits[cell] = row_logits - row_logits.mean(dim=1, keepdim=True)
+        return logits
+
     def cell_ops(self, arch: Genotype) -> dict[str, list[str]]:
         arch = self.space._validate(arch)
         return {"normal": [op for op, _ in arch.normal], "reduce": [op for op, _ in arch.reduce]}

@@ -239,5 +239,9 @@ class NB201Supernet(Supernet):
     def derive(self) -> NB201Arch:
         return derive_argmax(self.derivation_weights()["cell"], OP_NAMES)
 
+    def gene_prior_logits(self, gene_log_probs: Sequence[torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Alpha rows matching independent per-gene op distributions: gene i is edge i's op."""
+        return {"cell": torch.stack([torch.as_tensor(p, dtype=torch.float32) for p in gene_log_probs])}
+
     def cell_ops(self, arch: NB201Arch) -> dict[str, list[str]]:
         return {"cell": list(_validate(arch))}

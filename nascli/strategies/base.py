@@ -31,10 +31,12 @@ class Strategy(ABC):
         """The objective value (higher is better) of an architecture from `ask`."""
 
     def warm_start(self, prior, task) -> None:
-        """Start from a meta prior (nascli.meta.prior.ArchPrior) learned on earlier tasks, for `task`."""
+        """Start from a meta prior (nascli.meta.prior.ArchPrior) learned on earlier tasks, for `task`.
+
+        Called once, before the first ask (and before a resumed search replays its trials)."""
         from nascli.errors import ConfigError
 
-        raise ConfigError(f"strategy {type(self).__name__} cannot start from a meta prior (meta=) yet.")
+        raise ConfigError(f"strategy {type(self).__name__} cannot start from a meta prior (meta=).")
 
 
 class OneShotStrategy(ABC):
@@ -50,6 +52,12 @@ class OneShotStrategy(ABC):
     def __init__(self, space: SearchSpace, seed: int = 0) -> None:
         self.space = space
         self.seed = seed
+
+    def warm_start(self, prior, task) -> None:
+        """Start from a meta prior learned on earlier tasks (see Strategy.warm_start)."""
+        from nascli.errors import ConfigError
+
+        raise ConfigError(f"strategy {type(self).__name__} cannot start from a meta prior (meta=).")
 
     @abstractmethod
     def search(self, run) -> None:

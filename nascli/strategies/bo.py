@@ -89,19 +89,33 @@ class BayesianOptimisation(Strategy):
         self.hyper: tuple[float, float] | None = None  # GP hyper-parameters of the last refit
         self.history: list[tuple[Arch, float]] = []
         self.seen: set[Arch] = set()
+        self.queued: list[Arch] = []  # a meta prior's initial design, asked first
+        self.prior_score = None       # a meta prior's predictor: the GP models what it gets wrong
+
+    def warm_start(self, prior, task) -> None:
+        """Initial design from the prior's best-predicted architectures, and its predictor as the
+        GP's prior mean (y ~ a * predicted + b + GP residual, a and b by least squares)."""
+        self.queued = prior.propose(self.space, task, self.initial, self.rng)
+        self.prior_score = prior.scorer(self.space, task)
 
     def ask(self) -> Arch:
         scored = [(a, y) for a, y in self.history if math.isfinite(y)]
         if len(scored) < self.initial:
+            if self.queued:
+                arch = self.queued.pop(0)
+                self.seen.add(arch)
+                return arch
             return fresh(lambda: self.space.sample(self.rng), self.seen, self.max_retries)
         candidates = [c for c in dict.fromkeys(self._candidates(scored)) if c not in self.seen]
         if not candidates:
             return fresh(lambda: self.space.sample(self.rng), self.seen, self.max_retries)
         refit = self.hyper is None or (len(scored) - self.initial) % self.refit_every == 0
-        gp = HammingGP().fit([self.space.encode(a) for a, _ in scored], [y for _, y in scored],
-                             None if refit else self.hyper)
+        archs, y = [a for a, _ in scored], np.array([v for _, v in scored])
+        trend = self._prior_trend(archs, y)
+        gp = HammingGP().fit([self.space.encode(a) for a in archs], y - trend(archs), None if refit else self.hyper)
         self.hyper = gp.hyper
         mean, std = gp.predict([self.space.encode(c) for c in candidates])
+        mean = mean + trend(candidates)
         best = max(y for _, y in scored)
         choice = candidates[int(np.argmax(expected_improvement(mean, std, best, self.xi * gp.scale)))]
         self.seen.add(choice)
@@ -109,6 +123,15 @@ class BayesianOptimisation(Strategy):
 
     def tell(self, arch: Arch, objective: float) -> None:
         self.history.append((arch, objective))
+
+    def _prior_trend(self, archs: list[Arch], y: np.ndarray):
+        """archs -> a * prior score + b fitted to the observations (zero without a prior)."""
+        if self.prior_score is None:
+            return lambda batch: np.zeros(len(batch))
+        scores = np.asarray(self.prior_score(archs), dtype=np.float64)
+        design = np.stack([scores, np.ones_like(scores)], axis=1)
+        (a, b), *_ = np.linalg.lstsq(design, y, rcond=None)
+        return lambda batch: a * np.asarray(self.prior_score(batch), dtype=np.float64) + b
 
     def _candidates(self, scored: list[tuple[Arch, float]]) -> list[Arch]:
         """Mutations of the incumbents, then random samples (order fixed, for determinism)."""

@@ -31,10 +31,20 @@ class Controller(nn.Module):
         with torch.no_grad():  # ENAS' uniform(-0.1, 0.1) initialisation, from the given generator only
             for p in self.parameters():
                 p.uniform_(-init_range, init_range, generator=generator)
+        self.prior: list[torch.Tensor] | None = None  # fixed per-position log-probabilities (a meta prior)
+
+    def set_prior(self, log_probs: Sequence[torch.Tensor]) -> None:
+        """Start the policy from per-gene log-probabilities learned on earlier tasks: they are added
+        to the (squashed) logits, so the untrained policy samples from the prior and REINFORCE
+        learns a correction on top of it."""
+        if [len(p) for p in log_probs] != self.cardinalities:
+            raise ValueError("the prior's gene layout differs from the controller's")
+        self.prior = [torch.as_tensor(p, dtype=torch.float32).detach() for p in log_probs]
 
     def _logits(self, position: int, h: torch.Tensor) -> torch.Tensor:
         logits = self.heads[position](h) / self.temperature
-        return logits if self.tanh_constant is None else self.tanh_constant * torch.tanh(logits)
+        logits = logits if self.tanh_constant is None else self.tanh_constant * torch.tanh(logits)
+        return logits if self.prior is None else logits + self.prior[position]
 
     def _steps(self, batch: int, choose) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Unroll the LSTM; `choose(i, log_probs)` picks position i's tokens. Returns tokens,

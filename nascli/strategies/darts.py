@@ -26,7 +26,7 @@ from torch.func import functional_call
 
 from nascli.data.datasets import DataSplits, Split
 from nascli.data.loader import BatchLoader
-from nascli.errors import ConfigError
+from nascli.errors import ConfigError, NasError
 from nascli.runtime.files import write_json, write_text
 from nascli.spaces.base import SearchSpace
 from nascli.spaces.supernet import Supernet
@@ -101,7 +101,7 @@ class GradientSearch(OneShotStrategy):
         nesterov: bool = False, weight_decay: float = 3e-4, grad_clip: float = 5.0, arch_lr: float = 3e-4,
         arch_betas: Sequence[float] = (0.5, 0.999), arch_weight_decay: float = 1e-3, warmup_epochs: int = 0,
         early_stop_skip: int | None = None, skip_dropout: float = 0.0, eval_batch_size: int = 256,
-        amp: str | None = None, channels_last: bool = False,
+        amp: str | None = None, channels_last: bool = False, prior_strength: float = 1.0,
     ) -> None:
         super().__init__(space, seed)
         if order not in ("first", "second"):
@@ -121,6 +121,40 @@ class GradientSearch(OneShotStrategy):
         self.arch_lr, self.arch_betas, self.arch_weight_decay = arch_lr, tuple(arch_betas), arch_weight_decay
         self.warmup_epochs, self.early_stop_skip, self.skip_dropout = int(warmup_epochs), early_stop_skip, skip_dropout
         self.eval_batch_size, self.amp, self.channels_last = int(eval_batch_size), amp, channels_last
+        self.prior_strength = float(prior_strength)
+        self.prior = None  # a meta prior to start from (see warm_start)
+
+    # --- meta prior ---------------------------------------------------------------------------------
+    def warm_start(self, prior, task) -> None:
+        """Start from a meta prior: a reptile prior's meta-learned supernet (weights and alphas), or
+        a transfer prior's gene distribution as initial alphas (times strategy.prior_strength)."""
+        if prior.supernet is not None:
+            shape = prior.meta["supernet"]
+            if (shape["channels"], shape["layers"]) != (self.channels, self.layers):
+                raise NasError(
+                    f"The meta-learned supernet has channels={shape['channels']} and layers={shape['layers']}, "
+                    f"this search strategy.channels={self.channels} and strategy.layers={self.layers}: "
+                    f"search with strategy.channels={shape['channels']} strategy.layers={shape['layers']}.")
+        self.prior = prior
+
+    def _apply_prior(self, net: Supernet, data: DataSplits) -> None:
+        prior = self.prior
+        if prior.supernet is None:
+            with torch.no_grad():
+                for cell, logits in net.gene_prior_logits(prior.gene_log_probs).items():
+                    net.alpha(cell).copy_(self.prior_strength * logits)
+            return
+        shape = prior.meta["supernet"]
+        if (shape["num_classes"], shape["in_channels"]) != (data.num_classes, data.in_channels):
+            raise NasError(
+                f"The meta-learned supernet classifies {shape['num_classes']} classes of {shape['in_channels']}-channel "
+                f"images; this dataset has {data.num_classes} classes of {data.in_channels}-channel images. Search a "
+                f"task of the same shape, e.g. dataset.classes=[...] with {shape['num_classes']} class ids.")
+        try:
+            net.load_state_dict(prior.supernet)
+        except RuntimeError as exc:
+            raise NasError(f"The meta-learned supernet does not fit strategy {type(self).__name__} "
+                           f"(it was meta-trained in mode {shape['mode']}): {str(exc).splitlines()[0]}") from None
 
     # --- hooks for subclasses -------------------------------------------------------------------
     def supernet_options(self) -> dict[str, Any]:
@@ -139,6 +173,8 @@ class GradientSearch(OneShotStrategy):
             torch.manual_seed(self.seed)
             net = self.space.build_supernet(data.num_classes, data.in_channels, data.input_size, mode=self.mode,
                                             channels=self.channels, layers=self.layers, **self.supernet_options())
+        if self.prior is not None:
+            self._apply_prior(net, data)
         net = net.to(device, memory_format=torch.channels_last if self._channels_last(device) else torch.preserve_format)
         w_opt = torch.optim.SGD(net.weight_parameters(), lr=self.lr, momentum=self.momentum,
                                 weight_decay=self.weight_decay, nesterov=self.nesterov and self.momentum > 0)

@@ -54,6 +54,11 @@ class ENAS(OneShotStrategy):
         self.controller_steps, self.aggregate, self.derive_samples = controller_steps, aggregate, derive_samples
         self.recalibration_batches, self.eval_batch_size = recalibration_batches, eval_batch_size
         self.sample_batch, self.max_batches = sample_batch, max_batches
+        self.prior_log_probs = None  # a meta prior's gene distribution: the controller's initial policy
+
+    def warm_start(self, prior, task) -> None:
+        """The controller's initial policy samples from the prior's gene distribution."""
+        self.prior_log_probs = prior.gene_log_probs
 
     # --- the search ----------------------------------------------------------------------------
     def search(self, run: Any) -> None:
@@ -77,6 +82,8 @@ class ENAS(OneShotStrategy):
         optimizer, schedule = weight_optimizer(net, **self.optim)
         generator = torch_generator(self.seed)
         controller = Controller(self.space.cardinalities(), generator=generator, **self.policy)
+        if self.prior_log_probs is not None:
+            controller.set_prior(self.prior_log_probs)
         return {"net": net, "w_opt": optimizer, "schedule": schedule, "generator": generator,
                 "controller": controller, "learner": Reinforce(controller, **self.learning)}
 

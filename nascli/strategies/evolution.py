@@ -27,9 +27,18 @@ class RegularizedEvolution(Strategy):
         self.population: deque[Scored] = deque()
         self.asked = 0
         self.seen: set[Arch] = set()
+        self.initial: deque[Arch] = deque()  # a meta prior's initial population, asked first
+
+    def warm_start(self, prior, task) -> None:
+        """The initial population is the prior's best-predicted architectures, not random samples."""
+        self.initial = deque(prior.propose(self.space, task, self.population_size, self.rng))
 
     def ask(self) -> Arch:
         self.asked += 1
+        if self.asked <= self.population_size and self.initial:
+            arch = self.initial.popleft()
+            self.seen.add(arch)
+            return arch
         if self.asked <= self.population_size or not self.population:
             return fresh(lambda: self.space.sample(self.rng), self.seen, self.max_retries)
         return fresh(self._child, self.seen, self.max_retries)

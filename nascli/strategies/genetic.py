@@ -38,6 +38,11 @@ class GeneticAlgorithm(Strategy):
         self.queue: deque[Arch] = deque()    # the current generation's children not yet asked
         self.expected = 0                    # children in the current generation
         self.seen: set[Arch] = set()
+        self.initial: list[Arch] = []        # a meta prior's generation 0
+
+    def warm_start(self, prior, task) -> None:
+        """Generation 0 is the prior's best-predicted architectures, not random samples."""
+        self.initial = prior.propose(self.space, task, self.population_size, self.rng)
 
     def ask(self) -> Arch:
         if not self.queue and not self.expected:
@@ -61,8 +66,9 @@ class GeneticAlgorithm(Strategy):
 
     def _next_generation(self) -> list[Arch]:
         if not self.population:
-            return [fresh(lambda: self.space.sample(self.rng), self.seen, self.max_retries)
-                    for _ in range(self.population_size)]
+            self.seen.update(self.initial)
+            return self.initial + [fresh(lambda: self.space.sample(self.rng), self.seen, self.max_retries)
+                                   for _ in range(self.population_size - len(self.initial))]
         return [fresh(self._child, self.seen, self.max_retries) for _ in range(self.population_size - self.elites)]
 
     def _child(self) -> Arch:

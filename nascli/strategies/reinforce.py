@@ -31,6 +31,10 @@ class ReinforceSearch(Strategy):
         self.reward_scale, self.sample_batch, self.max_batches = reward_scale, sample_batch, max_batches
         self.seen: set[Arch] = set()
 
+    def warm_start(self, prior, task) -> None:
+        """The initial policy samples from the prior's gene distribution (see Controller.set_prior)."""
+        self.controller.set_prior(prior.gene_log_probs)
+
     def ask(self) -> Arch:
         arch = propose_valid(self.controller, self.space, self.generator, self.seen, self.sample_batch,
                              self.max_batches)

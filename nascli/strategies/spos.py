@@ -44,6 +44,11 @@ class SPOS(OneShotStrategy):
         self.evolution = dict(population=population, elites=elites, tournament_size=tournament_size,
                               crossover_rate=crossover_rate, mutation_rate=mutation_rate)
         self.recalibration_batches, self.eval_batch_size = recalibration_batches, eval_batch_size
+        self.prior = None  # (meta prior, task): the subnet evolution's generation 0
+
+    def warm_start(self, prior, task) -> None:
+        """The subnet evolution starts from the prior's best-predicted architectures."""
+        self.prior = (prior, task)
 
     def search(self, run: Any) -> None:
         data, device = run.data, run.device
@@ -97,6 +102,8 @@ class SPOS(OneShotStrategy):
     def _evolve(self, run: Any, scorer: SupernetEvaluator, save: Any, advance: Any) -> None:
         """The evolutionary search over subnets, replaying its recorded rows first (resume)."""
         evolution = GeneticAlgorithm(self.space, seed=self.seed, **self.evolution)
+        if self.prior is not None:
+            evolution.warm_start(*self.prior)
         done = [r for r in run.trials.rows if r.get("phase") == "evolution"]
         replay(evolution, self.space, SimpleNamespace(rows=done))
         for _ in range(len(done), self.subnets):

@@ -37,6 +37,14 @@ def test_search_starts_from_the_prior_and_says_so(meta_run: Path, tmp_path: Path
     assert meta["method"] == "transfer" and meta["learned_from"] == ["cifar10"] and meta["target_task"] == "digits"
 
 
+def test_darts_starts_from_a_transfer_prior(meta_run: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "darts"
+    result = nas("search", "strategy=darts", "debug=smoke", "oneshot.epochs=1", f"meta={meta_run}",
+                 f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert result.code == 0, result.text
+    assert read_json(run_dir / "report.json")["meta"]["method"] == "transfer"
+
+
 def test_a_prior_of_another_space_is_a_clear_error(meta_run: Path, tmp_path: Path) -> None:
     result = nas("search", "debug=smoke", "search_space=darts", f"meta={meta_run}", f"hydra.run.dir={tmp_path / 's'}", cwd=tmp_path)
     assert result.code == 2 and "learned on the nb201 space, but this search uses darts" in result.err
@@ -61,6 +69,17 @@ def test_reptile_smoke_run_writes_a_supernet_prior(tmp_path: Path) -> None:
     assert prior["supernet"]["channels"] == 8 and (run_dir / "meta_training.png").is_file()
     report = read_json(run_dir / "report.json")
     assert report["status"] == "completed" and 0 <= report["final_adapted_accuracy"] <= 100
+
+    # search held-out classes from the meta-learned supernet
+    search = nas("search", "strategy=darts", "debug=smoke", "oneshot.epochs=1", f"meta={run_dir}", "dataset.classes=[7,8,9]",
+                 f"hydra.run.dir={tmp_path / 'search'}", cwd=tmp_path)
+    assert search.code == 0, search.text
+    meta = read_json(tmp_path / "search" / "report.json")["meta"]
+    assert meta["method"] == "reptile" and meta["target_task"].startswith("digits")
+    # a task of another shape cannot use it
+    wrong = nas("search", "strategy=darts", "debug=smoke", f"meta={run_dir}", f"hydra.run.dir={tmp_path / 'wrong'}",
+                cwd=tmp_path)
+    assert wrong.code == 2 and "classifies 3 classes" in wrong.err and "Traceback" not in wrong.text
 
 
 def test_reptile_needs_class_subset_tasks(tmp_path: Path) -> None:
