@@ -47,11 +47,14 @@ def tabular(table: Path, task: str) -> TabularEvaluator:
     return TabularEvaluator(EvalContext(NB201Space(), 0, "cpu", None, load_data=no_data), str(table), task)
 
 
-def curve(evaluator: TabularEvaluator, strategy: str, seed: int, queries: int) -> list[float]:
-    """Best validation accuracy after each query of one search."""
+def curve(evaluator: TabularEvaluator, strategy: str, seed: int, queries: int, prior=None, task=None) -> list[float]:
+    """Best validation accuracy after each query of one search (started from a meta `prior` on
+    `task` when given, as `nas search meta=<dir>` starts it)."""
     space = evaluator.space_for_search(evaluator.context.space)
     node = OmegaConf.load(REPO / "conf" / "strategy" / f"{strategy}.yaml")
     searcher = build(node, "strategy", space=space, seed=seed)
+    if prior is not None:
+        searcher.warm_start(prior, task)
     with tempfile.TemporaryDirectory() as tmp:
         trials = TrialLog(Path(tmp))
         run_sample_search(space, searcher, evaluator, HardwareTarget(), Budget(trials=queries), trials,
