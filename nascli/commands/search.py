@@ -43,11 +43,12 @@ def _fingerprint(cfg: Any) -> dict[str, Any]:
 
 
 def _target_task(cfg: Any, context: EvalContext) -> Any:
-    """The description of the task being searched (a table's task is described without data)."""
-    from nascli.meta.tasks import KNOWN, describe, describe_data
+    """The description of the task being searched: a benchmark table's task by name (its data is
+    never loaded), any other from the data itself (class subsets included)."""
+    from nascli.meta.tasks import describe, describe_data
 
-    name = OmegaConf.select(cfg, "evaluator.task") or cfg.dataset.name
-    return describe(str(name)) if name in KNOWN else describe_data(context.data)
+    name = OmegaConf.select(cfg, "evaluator.task")
+    return describe(str(name)) if name is not None else describe_data(context.data)
 
 
 def _warm_start(ctx: RunContext, cfg: Any, space: Any, strategy: Any, context: EvalContext) -> None:

@@ -125,6 +125,9 @@ class ArchPrior:
             raise NasError(f"meta={ref}: not a nascli meta prior (expected format {FORMAT}).")
         predictor = None
         if weights.get("predictor") is not None:
+            if meta["task_dim"] != len(Task("probe", 2, 1, 8, 1).embedding()):
+                raise NasError(f"meta={ref}: this prior describes tasks differently from this nascli version "
+                               "(an older task embedding); run nas meta-train again.")
             predictor = Predictor(sum(meta["cardinalities"]), meta["task_dim"], meta["hidden"])
             predictor.load_state_dict(weights["predictor"])
             predictor.eval()

@@ -85,3 +85,14 @@ def test_reptile_smoke_run_writes_a_supernet_prior(tmp_path: Path) -> None:
 def test_reptile_needs_class_subset_tasks(tmp_path: Path) -> None:
     result = nas("meta-train", "method=reptile", f"tasks.table={TABLE}", f"hydra.run.dir={tmp_path / 'r'}", cwd=tmp_path)
     assert result.code == 2 and "tasks=subsets" in result.err
+
+
+def test_meta_train_from_past_search_runs(smoke_search: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "from-runs"
+    result = nas("meta-train", "tasks=runs", f"tasks.runs=['{smoke_search}']", "method.epochs=20",
+                 f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert result.code == 0, result.text
+    prior = read_json(run_dir / "prior.json")
+    assert [t["name"] for t in prior["tasks"]] == ["digits"] and prior["tasks"][0]["rows"] == 3
+    wrong = nas("meta-train", "tasks=runs", f"tasks.runs=['{tmp_path}']", f"hydra.run.dir={tmp_path / 'w'}", cwd=tmp_path)
+    assert wrong.code == 2 and "is not a search run directory" in wrong.err

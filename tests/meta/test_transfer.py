@@ -67,3 +67,27 @@ def test_spearman() -> None:
     a = torch.tensor([1.0, 2.0, 3.0, 4.0])
     assert spearman(a, a * 10) == pytest.approx(1.0)
     assert spearman(a, -a) == pytest.approx(-1.0)
+
+
+def test_tasks_are_described_by_their_data() -> None:
+    from nascli.data.datasets import digits_splits, subset_classes
+    from nascli.meta.tasks import describe_data
+
+    full, known = describe_data(digits_splits()), describe("digits")
+    assert full.num_classes == 10 and full.in_channels == 1 and full.input_size == 8
+    assert abs(full.pixel_mean - known.pixel_mean) < 0.01 and abs(full.pixel_std - known.pixel_std) < 0.01
+    three = describe_data(subset_classes(digits_splits(), [7, 8, 9]))
+    assert three.num_classes == 3 and three.samples < full.samples
+    assert three.embedding() != full.embedding() and len(three.embedding()) == len(describe("cifar10").embedding())
+
+
+def test_a_prior_with_another_task_embedding_is_refused(tmp_path: Path) -> None:
+    import json
+
+    space = NB201Space()
+    prior, _ = fit_transfer(space, [conv_history(space, n=40)], TransferConfig(epochs=5), seed=0)
+    prior.save(tmp_path)
+    meta = json.loads((tmp_path / "prior.json").read_text())
+    (tmp_path / "prior.json").write_text(json.dumps({**meta, "task_dim": 4}))
+    with pytest.raises(NasError, match="run nas meta-train again"):
+        ArchPrior.load(str(tmp_path))
