@@ -25,7 +25,7 @@ from omegaconf import OmegaConf
 from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_strategies import DEFAULT_TABLE, REPO, curve, queries_to, tabular, top_threshold  # noqa: E402
+from bench_strategies import DEFAULT_TABLE, REPO, curve, print_table, queries_to, tabular, top_threshold  # noqa: E402
 
 from nascli.meta.tasks import describe, histories_from_table  # noqa: E402
 from nascli.meta.transfer import TransferConfig, fit_transfer  # noqa: E402
@@ -61,17 +61,12 @@ def row(label: str, curves: np.ndarray, threshold: float, seconds: float) -> lis
     median = statistics.median(hits)
     cells = [label, ">" + str(curves.shape[1]) if math.isinf(median) else f"{median:g}",
              f"{sum(math.isfinite(h) for h in hits)}/{len(hits)}"]
-    cells += [f"{curves[:, q - 1].mean():.2f} ± {curves[:, q - 1].std():.2f}" for q in CHECKPOINTS if q <= curves.shape[1]]
+    cells += [f"{curves[:, q - 1].mean():.2f} ± {curves[:, q - 1].std():.2f}" if q <= curves.shape[1] else "-"
+              for q in CHECKPOINTS]
     return cells + [f"{seconds:.1f}"]
 
 
-def print_table(title: str, rows: list[list[str]]) -> None:
-    header = ["strategy", "median q to top1%", "reached", *(f"@{q}" for q in CHECKPOINTS), "time s"]
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    print(title)
-    for cells in [header, ["-" * w for w in widths], *rows]:
-        print("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))))
-    print()
+HEADER = ["strategy", "median q to top1%", "reached", *(f"@{q}" for q in CHECKPOINTS), "time s"]
 
 
 def plot(results: dict[str, dict[str, np.ndarray]], path: Path) -> None:
@@ -134,7 +129,7 @@ def main() -> None:
             hidden = f", without the target's top {args.hide_top:.0%}" if args.hide_top > 0 else ""
             print_table(f"{pair}: prior fitted on {len(histories[0].arch_strs)} {source} rows{hidden} in {fit_s:.1f} s "
                         f"(held-out Spearman {held}); "
-                        f"target top 1% >= {threshold:.2f}; {args.seeds} seeds x {args.queries} queries", rows)
+                        f"target top 1% >= {threshold:.2f}; {args.seeds} seeds x {args.queries} queries", rows, HEADER)
     plot(results, args.plot)
     print(f"curves: {args.plot}")
 

@@ -86,8 +86,9 @@ def summary_row(name: str, curves: np.ndarray, threshold: float, seconds: float)
     return cells
 
 
-def print_table(title: str, rows: list[list[str]]) -> None:
-    header = ["strategy", *(f"@{q}" for q in CHECKPOINTS), "median q to top1%", "time s"]
+def print_table(title: str, rows: list[list[str]], header: list[str] | None = None) -> None:
+    """A plain-text table: the first column left-aligned, the others right-aligned."""
+    header = header or ["strategy", *(f"@{q}" for q in CHECKPOINTS), "median q to top1%", "time s"]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     print(title)
     for row in [header, ["-" * w for w in widths], *rows]:
