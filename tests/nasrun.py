@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import subprocess
@@ -35,3 +36,9 @@ def nas(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float
 
 def read_json(path: Path) -> dict:
     return json.loads(Path(path).read_text())
+
+
+def read_trials(run_dir: Path) -> list[dict[str, str]]:
+    """A run's trials.csv rows without the timing columns, which differ between identical runs."""
+    with open(Path(run_dir) / "trials.csv") as handle:
+        return [{k: v for k, v in row.items() if k not in ("cost_s", "elapsed_s")} for row in csv.DictReader(handle)]

@@ -10,7 +10,7 @@ import types
 from pathlib import Path
 
 import pytest
-from nasrun import BENCHMARKS, nas, read_json
+from nasrun import BENCHMARKS, nas, read_json, read_trials
 from rich.console import Console
 
 from nascli.errors import NasError
@@ -148,10 +148,6 @@ def test_official_api_tables_through_their_package(monkeypatch: pytest.MonkeyPat
         tabular("cifar10", table=tmp_path / "NAS-Bench-201.pth", format="nats_bench")
 
 
-def _rows(run_dir: Path) -> list[dict[str, str]]:
-    with open(run_dir / "trials.csv") as handle:
-        return [{k: v for k, v in r.items() if k not in ("cost_s", "elapsed_s")} for r in csv.DictReader(handle)]
-
 
 TABULAR = ("search_space=nb201", "evaluator=tabular", f"evaluator.table={TABLE}", "evaluator.task=cifar10")
 
@@ -163,7 +159,7 @@ def test_cli_evolution_on_the_table_reports_the_tables_accuracy(tmp_path: Path) 
     genotype = read_json(run_dir / "genotype.json")
     expected = {r["arch"]: float(r["val_accuracy"]) for r in table_rows("cifar10")}
     assert genotype["metrics"]["val_accuracy"] == expected[genotype["arch_str"]]
-    trials = _rows(run_dir)
+    trials = read_trials(run_dir)
     assert len(trials) == 30 and all(float(r["val_accuracy"]) == expected[r["arch_str"]] for r in trials)
     assert not (tmp_path / "data").exists()  # the dataset was never loaded
 
@@ -176,4 +172,4 @@ def test_cli_resume_equals_the_uninterrupted_search(tmp_path: Path, strategy: st
     assert nas("search", *common, "budget.trials=13", f"hydra.run.dir={part}", cwd=tmp_path).code == 0
     resumed = nas("search", *common, "budget.trials=24", "resume=true", f"hydra.run.dir={part}", cwd=tmp_path)
     assert resumed.code == 0, resumed.text
-    assert _rows(part) == _rows(full) and len(_rows(full)) == 24
+    assert read_trials(part) == read_trials(full) and len(read_trials(full)) == 24

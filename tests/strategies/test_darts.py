@@ -3,13 +3,12 @@ in process, and `nas search strategy=darts` end to end (smoke run, resume, prese
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
 import pytest
 import torch
-from nasrun import nas, read_json
+from nasrun import nas, read_json, read_trials
 from rich.console import Console
 from torch import nn
 
@@ -24,7 +23,6 @@ from nascli.spaces.nb201 import NB201Space
 from nascli.strategies.darts import DARTS, GDAS, PCDARTS, split_halves, unrolled_arch_grads
 
 ONE_THREAD = {"OMP_NUM_THREADS": "1"}  # tiny models: one thread is fastest and immune to a busy machine
-VOLATILE = {"cost_s", "elapsed_s"}
 
 
 # --- the second-order architecture gradient ---------------------------------------------------------
@@ -144,16 +142,12 @@ def test_bad_options_are_config_errors():
 
 
 # --- end to end -------------------------------------------------------------------------------------
-def rows(run_dir: Path) -> list[dict[str, str]]:
-    with open(run_dir / "trials.csv") as handle:
-        return [{k: v for k, v in row.items() if k not in VOLATILE} for row in csv.DictReader(handle)]
-
 
 def test_smoke_search_writes_rows_alphas_and_heat_maps(tmp_path):
     run_dir = tmp_path / "smoke"
     result = nas("search", "strategy=darts", "debug=smoke", f"hydra.run.dir={run_dir}", cwd=tmp_path, env=ONE_THREAD)
     assert result.code == 0, result.text
-    table = rows(run_dir)
+    table = read_trials(run_dir)
     assert [r["epoch"] for r in table] == ["1", "2", "3"]
     assert {"val_accuracy", "train_accuracy", "skip_share", "none_share", "skip_count", "lr"} <= set(table[0])
     report = read_json(run_dir / "report.json")
@@ -171,10 +165,10 @@ def test_resume_equals_the_uninterrupted_search(tmp_path):
     common = ("search", "strategy=darts", "debug=smoke")  # second order: momentum buffers must resume too
     assert nas(*common, "budget.trials=3", f"hydra.run.dir={full}", cwd=tmp_path, env=ONE_THREAD).code == 0
     assert nas(*common, "budget.trials=2", f"hydra.run.dir={part}", cwd=tmp_path, env=ONE_THREAD).code == 0
-    assert len(rows(part)) == 2
+    assert len(read_trials(part)) == 2
     resumed = nas(*common, "budget.trials=3", "resume=true", f"hydra.run.dir={part}", cwd=tmp_path, env=ONE_THREAD)
     assert resumed.code == 0, resumed.text
-    assert rows(part) == rows(full)
+    assert read_trials(part) == read_trials(full)
     assert read_json(part / "genotype.json")["arch"] == read_json(full / "genotype.json")["arch"]
     assert read_json(part / "alphas.json") == read_json(full / "alphas.json")
     state = torch.load(part / CHECKPOINT, weights_only=True)["state"]
@@ -205,6 +199,6 @@ def test_default_darts_search_on_digits_improves_on_its_first_epoch(tmp_path):
     run_dir = tmp_path / "default"
     result = nas("search", "strategy=darts", f"hydra.run.dir={run_dir}", cwd=tmp_path, env=ONE_THREAD, timeout=900)
     assert result.code == 0, result.text
-    table = rows(run_dir)
+    table = read_trials(run_dir)
     assert float(table[-1]["val_accuracy"]) > float(table[0]["val_accuracy"]) + 20
     assert read_json(run_dir / "genotype.json")["arch_str"] == table[-1]["arch_str"]

@@ -3,19 +3,14 @@ resumes (supernet, controller, its optimiser and generator) to the uninterrupted
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import pytest
-from nasrun import nas, read_json
+from nasrun import nas, read_json, read_trials
 
 SMALL = ("strategy=enas", "debug=smoke", "strategy.epochs=2", "strategy.controller_steps=2", "strategy.aggregate=3",
          "strategy.derive_samples=3", "strategy.recalibration_batches=2", "plots=false")
 
-
-def rows(run_dir: Path) -> list[dict[str, str]]:
-    with open(run_dir / "trials.csv") as handle:
-        return [{k: v for k, v in r.items() if k not in ("cost_s", "elapsed_s")} for r in csv.DictReader(handle)]
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +22,7 @@ def enas_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_debug_run_records_one_row_per_epoch(enas_run: Path) -> None:
-    table = rows(enas_run)
+    table = read_trials(enas_run)
     assert [r["epoch"] for r in table] == ["1", "2"]
     assert all(float(r["baseline"]) > 0 and 0 <= float(r["mean_reward"]) <= 100 for r in table)
     assert read_json(enas_run / "genotype.json")["arch_str"] == table[-1]["arch_str"]
@@ -39,4 +34,4 @@ def test_interrupted_enas_resumes_to_the_same_rows(enas_run: Path, tmp_path: Pat
     resumed = nas("search", *SMALL, "budget.trials=null", "budget.seconds=600", "resume=true",
                   f"hydra.run.dir={part}", cwd=tmp_path)
     assert resumed.code == 0, resumed.text
-    assert rows(part) == rows(enas_run)
+    assert read_trials(part) == read_trials(enas_run)

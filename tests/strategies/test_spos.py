@@ -3,13 +3,12 @@ BN recalibration makes inherited-weight scores independent of earlier evaluation
 
 from __future__ import annotations
 
-import csv
 import random
 from pathlib import Path
 
 import pytest
 import torch
-from nasrun import nas, read_json
+from nasrun import nas, read_json, read_trials
 
 from nascli.spaces.nb201 import NB201Space
 from nascli.strategies.weight_sharing import path_accuracy, recalibrate_bn
@@ -17,10 +16,6 @@ from nascli.strategies.weight_sharing import path_accuracy, recalibrate_bn
 SMALL = ("strategy=spos", "debug=smoke", "strategy.epochs=2", "strategy.subnets=3", "strategy.population=2",
          "strategy.elites=1", "strategy.recalibration_batches=2", "plots=false")
 
-
-def rows(run_dir: Path) -> list[dict[str, str]]:
-    with open(run_dir / "trials.csv") as handle:
-        return [{k: v for k, v in r.items() if k not in ("cost_s", "elapsed_s")} for r in csv.DictReader(handle)]
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +27,7 @@ def spos_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_debug_run_writes_epoch_then_evolution_rows(spos_run: Path) -> None:
-    table = rows(spos_run)
+    table = read_trials(spos_run)
     assert [r["phase"] for r in table] == ["supernet"] * 2 + ["evolution"] * 3
     assert all(0.0 <= float(r["val_accuracy"]) <= 100.0 for r in table)
     best = max(table[2:], key=lambda r: float(r["objective"]))
@@ -45,7 +40,7 @@ def test_interrupted_spos_resumes_to_the_same_rows(spos_run: Path, tmp_path: Pat
     assert nas("search", *SMALL, "budget.trials=3", f"hydra.run.dir={part}", cwd=tmp_path).code == 0
     resumed = nas("search", *SMALL, "budget.trials=20", "resume=true", f"hydra.run.dir={part}", cwd=tmp_path)
     assert resumed.code == 0, resumed.text
-    assert rows(part) == rows(spos_run)
+    assert read_trials(part) == read_trials(spos_run)
 
 
 def test_bn_recalibration_makes_scores_independent_of_history() -> None:
