@@ -1,7 +1,8 @@
 """One Hydra application per subcommand, each with its own primary config `conf/<subcommand>.yaml`.
 
 Nothing here imports torch: Hydra composes (and answers --help, --cfg, -sc) before the command
-body in nascli.commands is imported.
+body in nascli.commands is imported. A mistake Hydra finds while composing (an unknown option
+or key, a bad override) exits with status 2 like every other user mistake, with the valid keys.
 """
 
 from __future__ import annotations
@@ -9,20 +10,12 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-
-
-def config_path() -> str:
-    """Where Hydra finds the configs: inside the installed package (nascli.conf), or, when the
-    package is imported from a source checkout, the checkout's top-level conf/ directory."""
-    import importlib.util
-
-    if importlib.util.find_spec("nascli.conf") is not None:
-        return "pkg://nascli.conf"
-    return str(Path(__file__).resolve().parents[1] / "conf")
+from nascli.runtime.config import config_path, unknown_key
 
 
 def cache_dir() -> str:
@@ -35,21 +28,52 @@ if not OmegaConf.has_resolver("nas.cache_dir"):
     OmegaConf.register_new_resolver("nas.cache_dir", cache_dir)
 
 
-def _task(subcommand: str):
-    def task(cfg: DictConfig) -> None:
+def _task(subcommand: str, started: list[bool]) -> Any:
+    def task(cfg: DictConfig) -> float | None:
+        from hydra.core.hydra_config import HydraConfig
+
         from nascli.runtime.runner import run_command
 
-        code = run_command(subcommand, cfg)
-        if code:
-            sys.exit(code)
+        started.append(True)
+        hc = HydraConfig.get()
+        outcome = run_command(subcommand, cfg, Path(hc.runtime.output_dir), list(hc.overrides.task))
+        if outcome.code:
+            sys.exit(outcome.code)
+        return outcome.objective
 
     task.__name__ = subcommand.replace("-", "_")
     return task
 
 
+def _composition_hint(exc: BaseException | None) -> str | None:
+    """For an override of a key the config lacks: the key and the valid ones (Hydra names only the key)."""
+    cause = getattr(exc, "__cause__", None)
+    parent, full_key = getattr(cause, "parent_node", None), getattr(cause, "full_key", None)
+    if not OmegaConf.is_dict(parent) or not full_key:
+        return None
+    where, _, key = str(full_key).rpartition(".")
+    valid = [k for k in parent.keys() if not str(k).startswith("_")]
+    return str(unknown_key(key, valid, where or "the config"))
+
+
 def run_app(subcommand: str, args: list[str]) -> int:
-    """Run the Hydra app of `subcommand` with `args` as its command line."""
-    app = hydra.main(version_base="1.3", config_path=config_path(), config_name=subcommand)(_task(subcommand))
+    """Run the Hydra app of `subcommand` with `args` as its command line; returns the exit status."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from nascli.runtime.runner import print_error
+
+    started: list[bool] = []
+    app = hydra.main(version_base="1.3", config_path=config_path(), config_name=subcommand)(_task(subcommand, started))
     sys.argv = [sys.argv[0], *args]
-    app()
+    try:
+        app()
+    except SystemExit as exit_:
+        mistake = exit_.__context__
+        if exit_.code == 1 and not started and isinstance(mistake, (HydraException, OmegaConfBaseException)):
+            hint = _composition_hint(mistake)  # Hydra has printed its own message already
+            if hint:
+                print_error(subcommand, hint)
+            return 2
+        raise
     return 0

@@ -8,8 +8,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from omegaconf import OmegaConf
+
 from nascli.errors import CheckpointError, GenotypeError
 from nascli.genotype import parse_record
+from nascli.runtime.config import build
 from nascli.runtime.files import torch_save
 
 FORMAT = "nascli.checkpoint/1"
@@ -60,3 +63,11 @@ def build_model(ckpt: dict[str, Any], where: str) -> tuple[Any, Any, Any]:
     except (RuntimeError, KeyError) as exc:
         raise CheckpointError(f"{where}: the weights do not fit the network of its genotype ({str(exc)[:300]}).") from None
     return space, arch, model.eval()
+
+
+def checkpoint_data(ckpt: dict[str, Any], data_dir: str) -> Any:
+    """The dataset a checkpoint was trained on, read from this machine's paths.data_dir."""
+    node = dict(ckpt["dataset_config"])
+    if "root" in node:
+        node["root"] = data_dir
+    return build(OmegaConf.create(node), "dataset")

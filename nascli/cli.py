@@ -17,7 +17,9 @@ SUBCOMMANDS: dict[str, str] = {
     "retrain": "train a found genotype from scratch and save a checkpoint",
     "evaluate": "test accuracy, per-class report, confusion matrix, params, FLOPs, latency",
     "export": "write TorchScript/ONNX files and check they match PyTorch",
+    "list": "the registered search spaces, strategies, evaluators and hardware targets",
 }
+NOT_HYDRA = {"list"}  # plain commands; every other subcommand is a Hydra app
 
 USAGE = """usage: nas <subcommand> [Hydra overrides ...]
        nas <subcommand> --help | --cfg job | -m key=a,b ...
@@ -32,11 +34,12 @@ examples:
   nas search strategy=darts dataset=cifar10    # gradient-based search on a GPU box
   nas retrain genotype=outputs/<date>/<time>   # train what a search found
   nas search -m seed=0,1,2                     # a sweep (Hydra multirun)
+  nas list strategy                            # what can be chosen, with each option's defaults
 
 options:
   -h, --help     show this message
   -V, --version  print the version
-Each subcommand takes Hydra's options: `nas search --help` lists its config groups."""
+Each subcommand but `list` takes Hydra's options: `nas search --help` lists its config groups."""
 
 
 def _usage() -> str:
@@ -50,7 +53,7 @@ def _complete(argv: list[str]) -> int:
     line = os.environ.get("COMP_LINE", "")
     words = line.split()
     query = any(arg.startswith("query=") for arg in argv)
-    if query and len(words) >= 2 and words[1] in SUBCOMMANDS and (len(words) > 2 or line.endswith(" ")):
+    if query and len(words) >= 2 and words[1] in set(SUBCOMMANDS) - NOT_HYDRA and (len(words) > 2 or line.endswith(" ")):
         os.environ["COMP_LINE"] = " ".join([words[0], *words[2:]]) + (" " if line.endswith(" ") else "")
         return _run_app(words[1], argv)
     if query:  # completing the subcommand itself
@@ -81,6 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     if subcommand not in SUBCOMMANDS:
         print(f"nas: unknown subcommand '{subcommand}'.\n\n{_usage()}", file=sys.stderr)
         return 2
+    if subcommand in NOT_HYDRA:
+        from nascli.commands.list import main as list_main
+
+        return list_main(rest)
     return _run_app(subcommand, rest)
 
 

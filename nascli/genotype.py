@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from nascli.errors import GenotypeError, NasError
-from nascli.registry import SPACES, build_space, resolve
-from nascli.spaces.base import Arch, SearchSpace
+from nascli.errors import ConfigError, GenotypeError, NasError
+from nascli.registry import SPACES
+from nascli.runtime.config import build_option
+
+if TYPE_CHECKING:  # records sit below the spaces they describe: they build them by registry name
+    from nascli.spaces.base import Arch, SearchSpace
 
 FORMAT = "nascli.genotype/1"
-
-# Published genotypes by name: "module:attribute" of a dict name -> arch, per space.
-PUBLISHED: dict[str, str] = {"darts": "nascli.spaces.darts:PUBLISHED"}
 
 
 def genotype_record(space: SearchSpace, arch: Arch, metrics: dict[str, Any]) -> dict[str, Any]:
@@ -33,23 +33,19 @@ def genotype_record(space: SearchSpace, arch: Arch, metrics: dict[str, Any]) -> 
 
 
 def published_genotypes() -> dict[str, tuple[str, Arch]]:
-    """Every published genotype as name -> (space name, arch)."""
-    import importlib
-
-    out: dict[str, tuple[str, Arch]] = {}
-    for space_name, ref in PUBLISHED.items():
-        module, _, attr = ref.partition(":")
-        for name, arch in getattr(importlib.import_module(module), attr).items():
-            out[name] = (space_name, arch)
-    return out
+    """Every published genotype of every registered space, as name -> (space name, arch)."""
+    return {name: (space, arch) for space, cls in SPACES.items() for name, arch in cls.published.items()}
 
 
 def load_genotype(ref: str) -> tuple[SearchSpace, Arch, dict[str, Any]]:
-    """(space, arch, record) from a search run directory, a genotype.json, or a published name."""
+    """(space, arch, record) from a search run directory, a genotype.json, or a published name.
+
+    A published genotype is of its space as conf/search_space/<space>.yaml configures it.
+    """
     published = published_genotypes()
     if ref in published:
         space_name, arch = published[ref]
-        space = build_space(space_name)
+        space = build_option("search_space", space_name)
         return space, arch, genotype_record(space, arch, {"published": ref})
     path = Path(ref).expanduser()
     if path.is_dir():
@@ -72,14 +68,14 @@ def parse_record(record: Any, where: str) -> tuple[SearchSpace, Arch, dict[str, 
     if not isinstance(record, dict) or record.get("format") != FORMAT:
         raise GenotypeError(f"{where} is not a nascli genotype (expected \"format\": \"{FORMAT}\").")
     name = record.get("search_space")
-    if name not in SPACES:
-        raise GenotypeError(f"{where} names an unknown search space {name!r}; known: {', '.join(sorted(SPACES))}.")
+    if name not in SPACES.names():
+        raise GenotypeError(f"{where} names an unknown search space {name!r}; known: {', '.join(SPACES.names())}.")
     config = record.get("space_config") or {}
     if not isinstance(config, dict):
         raise GenotypeError(f"{where}: space_config must be a mapping.")
     try:
-        space = resolve(SPACES, "search space", name)(**config)
-    except (TypeError, ValueError) as exc:
+        space = build_option("search_space", name, config)
+    except ConfigError as exc:
         raise GenotypeError(f"{where}: space_config does not fit the {name} space ({exc}).") from None
     try:
         arch = space.from_json(record.get("arch"))

@@ -1,32 +1,77 @@
-"""Lazy registries: one obvious place to add a space, strategy, evaluator or hardware target.
+"""Registries: the one place a search space, strategy, evaluator or hardware target is named.
 
-Entries are "module:Class" strings so that listing or looking up a name never imports torch.
-Configs build the same classes through `hydra.utils.instantiate` (`_target_`); the registries
-serve code that starts from a name alone (a genotype.json, a checkpoint, a published genotype).
+An implementation registers itself where it is defined,
+
+    @STRATEGIES.register("evolution")
+    class RegularizedEvolution(SampleStrategy): ...
+
+and its YAML (conf/strategy/evolution.yaml) builds it through `_target_`; a test holds the two
+together (every registered name has a YAML of that name whose `_target_` is the registered class).
+A registry finds its entries by importing its package's modules the first time it is asked, so
+nothing here is imported by `nas --help` or by Hydra's composition.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+import pkgutil
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from nascli.errors import ConfigError
 
-SPACES: dict[str, str] = {
-    "nb201": "nascli.spaces.nb201:NB201Space",
-    "darts": "nascli.spaces.darts:DartsSpace",
-}
+T = TypeVar("T")
 
 
-def resolve(registry: dict[str, str], kind: str, name: str) -> Any:
-    """The class registered under `name`, or a ConfigError listing the known names."""
-    if name not in registry:
-        known = ", ".join(sorted(registry))
-        raise ConfigError(f"Unknown {kind} '{name}'. Known {kind}s: {known}.")
-    module, _, attr = registry[name].partition(":")
-    return getattr(importlib.import_module(module), attr)
+class Registry:
+    """Names -> implementations of one kind (a space, a strategy, ...), filled by `register`."""
+
+    def __init__(self, kind: str, package: str, group: str) -> None:
+        self.kind = kind          # what people call an entry: "search space"
+        self.package = package    # where entries are defined: "nascli.spaces"
+        self.group = group        # the config group whose options they are: "search_space"
+        self._entries: dict[str, Any] = {}
+        self._discovered = False
+
+    def register(self, name: str) -> Callable[[T], T]:
+        """Class decorator: file the class under `name` and give it that `name` attribute."""
+        def add(obj: T) -> T:
+            known = self._entries.get(name)
+            if known is not None and known is not obj:
+                raise ValueError(f"{self.kind} {name!r} is registered twice: {known.__module__} and {obj.__module__}")
+            self._entries[name] = obj
+            obj.name = name  # type: ignore[attr-defined]
+            return obj
+
+        return add
+
+    def _discover(self) -> None:
+        """Import every module of the package once, so that every `register` call has run."""
+        if self._discovered:
+            return
+        package = importlib.import_module(self.package)
+        for module in pkgutil.walk_packages(package.__path__, prefix=f"{self.package}."):
+            importlib.import_module(module.name)
+        self._discovered = True
+
+    def names(self) -> list[str]:
+        self._discover()
+        return sorted(self._entries)
+
+    def get(self, name: str) -> Any:
+        """The implementation registered under `name`, or a ConfigError listing the known names."""
+        self._discover()
+        if name not in self._entries:
+            raise ConfigError(f"Unknown {self.kind} {name!r}. Known {self.kind}s: {', '.join(self.names())}.")
+        return self._entries[name]
+
+    def items(self) -> list[tuple[str, Any]]:
+        return [(name, self._entries[name]) for name in self.names()]
 
 
-def build_space(name: str, **kwargs: Any):
-    """A search space by registry name, e.g. build_space("nb201", channels=16)."""
-    return resolve(SPACES, "search space", name)(**kwargs)
+SPACES = Registry("search space", "nascli.spaces", "search_space")
+STRATEGIES = Registry("strategy", "nascli.strategies", "strategy")
+EVALUATORS = Registry("evaluator", "nascli.evaluators", "evaluator")
+HARDWARE = Registry("hardware target", "nascli.hardware", "hardware")
+
+REGISTRIES: tuple[Registry, ...] = (SPACES, STRATEGIES, EVALUATORS, HARDWARE)

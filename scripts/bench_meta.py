@@ -1,4 +1,4 @@
-"""Benchmark meta-learning by transfer on a NAS-Bench-201 table (default: the shared subset).
+"""Benchmark meta-learning by transfer on a NAS-Bench-201 table (default: the shipped `nb201`).
 
 For each ordered pair of the table's tasks (source -> target): meta-train the `transfer` prior on
 the source task's rows (conf/method/transfer.yaml settings, as `nas meta-train method=transfer
@@ -7,7 +7,7 @@ tasks=table tasks.include=[source]` does), then search the target with each stra
 architectures from the source rows first, so the prior cannot simply recall them. Prints the median number of queries to reach the
 target's top 1% and the mean best validation accuracy after 10, 25 and 50 queries; saves the curves.
 
-    python scripts/bench_meta.py [--table nb201.csv] [--seeds 20] [--queries 100] [--hide-top 0.05]
+    python scripts/bench_meta.py [--table nb201|<csv>] [--seeds 20] [--queries 100] [--hide-top 0.05]
 """
 
 from __future__ import annotations
@@ -21,29 +21,28 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from omegaconf import OmegaConf
 from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_strategies import DEFAULT_TABLE, REPO, curve, print_table, queries_to, tabular, top_threshold  # noqa: E402
 
-from nascli.meta.tasks import describe, histories_from_table  # noqa: E402
-from nascli.meta.transfer import TransferConfig, fit_transfer  # noqa: E402
-from nascli.spaces.nb201 import NB201Space  # noqa: E402
+from nascli.meta.sources import TableTasks  # noqa: E402
+from nascli.meta.tasks import describe  # noqa: E402
+from nascli.meta.transfer import TransferMethod, fit_transfer  # noqa: E402
+from nascli.runtime.config import build_option  # noqa: E402
+from nascli.spaces.base import SearchSpace  # noqa: E402
 
 CHECKPOINTS = (10, 25, 50)
 
 
-def transfer_config() -> TransferConfig:
+def transfer_method() -> TransferMethod:
     """The CLI's defaults (conf/method/transfer.yaml), so the benchmark measures what users get."""
-    node = OmegaConf.to_container(OmegaConf.load(REPO / "conf" / "method" / "transfer.yaml"))
-    node.pop("name", None)
-    return TransferConfig(**node)
+    return build_option("method", "transfer")
 
 
-def source_histories(table: Path, source: str, target_evaluator, hide_top: float, space: NB201Space) -> list:
+def source_histories(table: str, source: str, target_evaluator, hide_top: float, space: SearchSpace) -> list:
     """The source task's rows, less the architectures in the target's top `hide_top` share."""
-    histories = histories_from_table(table, [source], space)
+    histories = TableTasks(str(table), [source]).histories(space)
     if hide_top <= 0:
         return histories
     target = target_evaluator.table.index[target_evaluator.task]
@@ -97,7 +96,7 @@ def main() -> None:
     torch.set_num_threads(1)  # small tensors: threads only add overhead
     threadpool_limits(1)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--table", type=Path, default=DEFAULT_TABLE)
+    parser.add_argument("--table", default=DEFAULT_TABLE, help="a shipped table's name or a CSV path")
     parser.add_argument("--tasks", nargs="+", default=["cifar10", "cifar100"])
     parser.add_argument("--strategies", nargs="+", default=["evolution", "bo"])
     parser.add_argument("--seeds", type=int, default=20)
@@ -107,13 +106,13 @@ def main() -> None:
     parser.add_argument("--plot", type=Path, default=REPO / "outputs" / "bench_meta.png")
     args = parser.parse_args()
 
-    space, results = NB201Space(), {}
+    space, results = build_option("search_space", "nb201"), {}
     for source in args.tasks:
         for target in [t for t in args.tasks if t != source]:
             evaluator = tabular(args.table, target)
             start = time.perf_counter()
             histories = source_histories(args.table, source, evaluator, args.hide_top, space)
-            prior, summary = fit_transfer(space, histories, transfer_config(), seed=0)
+            prior, summary = fit_transfer(space, histories, transfer_method(), seed=0)
             fit_s = time.perf_counter() - start
             threshold = top_threshold(evaluator)
             pair, rows = f"{source} -> {target}", []

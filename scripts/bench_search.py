@@ -11,7 +11,7 @@ half (first or second order), then a weight update on a batch of the first. Inpu
 also reads a validation batch of the same size). Peak memory is torch.cuda.max_memory_allocated on
 CUDA and the growth of the process's peak RSS on CPU; every configuration runs in a fresh process.
 Sizes: `paper` = each strategy's config defaults (conf/strategy/*.yaml), `debug` = debug=smoke's
-`oneshot` sizes.
+sizes (conf/debug/strategy/smoke_<strategy>.yaml).
 """
 
 from __future__ import annotations
@@ -22,9 +22,7 @@ import resource
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
 CONFIGS = {  # name: (strategy config, overrides)
     "darts-1st": ("darts", {"order": "first"}),
     "darts-2nd": ("darts", {"order": "second"}),
@@ -33,56 +31,55 @@ CONFIGS = {  # name: (strategy config, overrides)
 }
 
 
-def strategy_config(name: str, size: str) -> dict:
-    """The strategy's YAML with its interpolations resolved at `paper` or `debug` size."""
+def strategy_options(name: str, size: str) -> dict:
+    """The strategy's options at `paper` size (its YAML) or `debug` size (debug=smoke's)."""
     from omegaconf import OmegaConf
 
+    from nascli.runtime.config import load_option
+
     file, overrides = CONFIGS[name]
-    root = OmegaConf.create({"strategy": OmegaConf.load(CONF / "strategy" / f"{file}.yaml")})
+    node = load_option("strategy", file)
     if size == "debug":
-        root.oneshot = OmegaConf.load(CONF / "debug" / "smoke.yaml").oneshot
-    node = OmegaConf.to_container(root, resolve=True)["strategy"]
-    return {**node, **overrides}
+        node = OmegaConf.merge(node, load_option("debug/strategy", f"smoke_{file}"))
+    return {**OmegaConf.to_container(node, resolve=True), **overrides}
 
 
 def measure(name: str, size: str, device: str, amp: str | None, channels_last: bool, steps: int,
             space_name: str, profile: bool) -> dict:
     """Build the strategy's supernet and time `steps` bilevel steps after one warm-up step."""
     import torch
+    from omegaconf import OmegaConf
 
-    from nascli.registry import build_space
-    from nascli.runtime.common import build
+    from nascli.runtime.config import build, build_option
+    from nascli.strategies.base import SearchContext
 
-    node = {**strategy_config(name, size), "amp": amp, "channels_last": channels_last}
-    strategy = build(node, "strategy", space=build_space(space_name), seed=0)
-
-    class Data:  # what build() reads of a dataset: dataset=fake's shape
-        num_classes, in_channels, input_size = 10, 3, 32
-
+    node = OmegaConf.create({**strategy_options(name, size), "amp": amp, "channels_last": channels_last})
+    strategy = build(node, "strategy", space=build_option("search_space", space_name), seed=0)
     dev = torch.device(device)
-    parts = strategy.build(Data, dev)
-    gen = torch.Generator().manual_seed(0)
     bs = strategy.batch_size
+    data = build_option("dataset", "fake", {"train_samples": 4 * bs, "val_samples": 4, "test_samples": 4})
+    strategy.setup(SearchContext(dev, lambda: data))  # dataset=fake's shape: 3x32x32, 10 classes
+    gen = torch.Generator().manual_seed(0)
 
     def batch():
         x = torch.randn(bs, 3, 32, 32, generator=gen).to(dev)
-        if strategy._channels_last(dev):
+        if strategy.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         return x, torch.randint(0, 10, (bs,), generator=gen).to(dev)
 
     train, val = batch(), batch()
-    parts["net"].train()
-    strategy.step(parts, train, val, 0.025, update_arch=True)  # warm-up: allocator, kernels
+    strategy.net.train()
+    strategy.bilevel_step(train, val, 0.025, update_arch=True)  # warm-up: allocator, kernels
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     sync()
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     if profile:
-        return {"profile": _profile(strategy, parts, train, val, dev)}
+        return {"profile": _profile(strategy, train, val, dev)}
     start = time.perf_counter()
     for _ in range(steps):
-        strategy.step(parts, train, val, 0.025, update_arch=True)
+        strategy.bilevel_step(train, val, 0.025, update_arch=True)
     sync()
     seconds = (time.perf_counter() - start) / steps
     if dev.type == "cuda":
@@ -95,12 +92,12 @@ def measure(name: str, size: str, device: str, amp: str | None, channels_last: b
             "threads": torch.get_num_threads()}
 
 
-def _profile(strategy, parts, train, val, dev) -> str:
+def _profile(strategy, train, val, dev) -> str:
     from torch.profiler import ProfilerActivity, profile
 
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if dev.type == "cuda" else [])
     with profile(activities=activities) as prof:
-        strategy.step(parts, train, val, 0.025, update_arch=True)
+        strategy.bilevel_step(train, val, 0.025, update_arch=True)
     key = "cuda_time_total" if dev.type == "cuda" else "self_cpu_time_total"
     return prof.key_averages().table(sort_by=key, row_limit=20)
 

@@ -1,12 +1,12 @@
-"""Benchmark the sample-based strategies on a NAS-Bench-201 table (default: the shared subset).
+"""Benchmark the sample-based strategies on a NAS-Bench-201 table (default: the shipped `nb201`).
 
 Every strategy, built from its own conf/strategy/<name>.yaml (the CLI's defaults), runs through the
-library's search loop with the tabular evaluator, restricted to the table's architectures (a partial
+search engine with the tabular evaluator, restricted to the table's architectures (a partial
 table cannot score the rest; see nascli.spaces.subset). Prints mean ± std of the best validation
 accuracy after 25/50/100/150 queries and the median number of queries to reach the table's top 1%,
 and saves the curves as a plot.
 
-    python scripts/bench_strategies.py [--table nb201.csv] [--seeds 20] [--queries 150]
+    python scripts/bench_strategies.py [--table nb201|<csv>] [--seeds 20] [--queries 150]
 """
 
 from __future__ import annotations
@@ -20,20 +20,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from omegaconf import OmegaConf
 from rich.console import Console
 from threadpoolctl import threadpool_limits
 
 from nascli.evaluators.base import EvalContext
 from nascli.evaluators.tabular import TabularEvaluator
-from nascli.hardware.target import HardwareTarget
-from nascli.runtime.common import build
-from nascli.search.loop import Budget, run_sample_search
-from nascli.search.trials import TrialLog
-from nascli.spaces.nb201 import NB201Space
+from nascli.runtime.config import build_option
+from nascli.search.budget import Budget
+from nascli.search.engine import SearchEngine, SearchRun
+from nascli.strategies.base import SearchContext
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_TABLE = REPO.parent / "shared" / "benchmarks" / "nb201_subset.csv"
+DEFAULT_TABLE = "nb201"  # the table shipped with nascli
 STRATEGIES = ("random", "evolution", "genetic", "reinforce", "bo")
 CHECKPOINTS = (25, 50, 100, 150)
 
@@ -42,24 +40,24 @@ def no_data():
     raise RuntimeError("the tabular benchmark must never load a dataset")
 
 
-def tabular(table: Path, task: str) -> TabularEvaluator:
+def tabular(table: str, task: str) -> TabularEvaluator:
     """The tabular evaluator of `task` (built as `evaluator=tabular` builds it)."""
-    return TabularEvaluator(EvalContext(NB201Space(), 0, "cpu", None, load_data=no_data), str(table), task)
+    context = EvalContext(build_option("search_space", "nb201"), 0, "cpu", None, load_data=no_data)
+    return build_option("evaluator", "tabular", {"table": str(table), "task": task}, context=context)
 
 
 def curve(evaluator: TabularEvaluator, strategy: str, seed: int, queries: int, prior=None, task=None) -> list[float]:
     """Best validation accuracy after each query of one search (started from a meta `prior` on
     `task` when given, as `nas search meta=<dir>` starts it)."""
     space = evaluator.space_for_search(evaluator.context.space)
-    node = OmegaConf.load(REPO / "conf" / "strategy" / f"{strategy}.yaml")
-    searcher = build(node, "strategy", space=space, seed=seed)
+    searcher = build_option("strategy", strategy, space=space, seed=seed)
     if prior is not None:
         searcher.warm_start(prior, task)
     with tempfile.TemporaryDirectory() as tmp:
-        trials = TrialLog(Path(tmp))
-        run_sample_search(space, searcher, evaluator, HardwareTarget(), Budget(trials=queries), trials,
-                          on_trial=lambda: None, console=Console(quiet=True))
-    return list(np.maximum.accumulate([row["val_accuracy"] for row in trials.rows]))
+        engine = SearchEngine(space, searcher, evaluator, build_option("hardware", "none"), Budget(queries, None),
+                              SearchContext("cpu", no_data), SearchRun(Path(tmp), {}, Console(quiet=True), plots=False))
+        engine.run()
+    return list(np.maximum.accumulate([row["val_accuracy"] for row in engine.trials.rows]))
 
 
 def top_threshold(evaluator: TabularEvaluator) -> float:
@@ -126,7 +124,7 @@ def main() -> None:
     torch.set_num_threads(1)
     threadpool_limits(1)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--table", type=Path, default=DEFAULT_TABLE)
+    parser.add_argument("--table", default=DEFAULT_TABLE, help="a shipped table's name or a CSV path")
     parser.add_argument("--tasks", nargs="+", default=["cifar10", "cifar100"])
     parser.add_argument("--strategies", nargs="+", default=list(STRATEGIES), choices=STRATEGIES)
     parser.add_argument("--seeds", type=int, default=20)

@@ -1,16 +1,16 @@
-"""Shared fixtures: smoke runs reused by the tests that only read their run directories."""
+"""Shared fixtures: one real CLI search, and runs reused by the tests that only read them."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from nasrun import nas
+from nasrun import nas, run
 
 
 @pytest.fixture(scope="session")
 def smoke_search(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One `nas search debug=smoke` run directory shared by the tests that only read it."""
+    """One `nas search debug=smoke` through the real command line (Hydra writes .hydra/ and the log)."""
     cwd = tmp_path_factory.mktemp("smoke")
     run_dir = cwd / "search"
     result = nas("search", "debug=smoke", f"hydra.run.dir={run_dir}", cwd=cwd)
@@ -22,6 +22,6 @@ def smoke_search(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def smoke_retrain(smoke_search: Path) -> Path:
     """A `nas retrain debug=smoke` of the smoke search's genotype."""
     run_dir = smoke_search.parent / "retrain"
-    result = nas("retrain", "debug=smoke", f"genotype={smoke_search}", f"hydra.run.dir={run_dir}", cwd=smoke_search.parent)
+    result = run("retrain", "debug=smoke", f"genotype={smoke_search}", run_dir=run_dir)
     assert result.code == 0, result.text
     return run_dir

@@ -1,17 +1,22 @@
-"""Run `nas` in a subprocess as a user would, and read what it wrote (helpers shared by tests)."""
+"""Run `nas` as a user would: in process (compose the app's config with Hydra's compose API, run the
+command), or in a subprocess where the process boundary is the point; and read what it wrote."""
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+from rich.console import Console
 
 REPO = Path(__file__).resolve().parents[1]
-BENCHMARKS = REPO.parent / "shared" / "benchmarks"
 
 
 @dataclass
@@ -19,14 +24,44 @@ class Result:
     code: int
     out: str
     err: str
+    objective: float | None = None
 
     @property
     def text(self) -> str:
         return self.out + self.err
 
 
+def compose(command: str, *overrides: str) -> DictConfig:
+    """The composed config of `nas <command> <overrides>`, as the app would see it."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir, initialize_config_module
+
+    import nascli.apps  # noqa: F401 - registers the nas.cache_dir resolver
+    from nascli.runtime.config import config_path
+
+    path = config_path()
+    init = (initialize_config_module(config_module="nascli.conf", version_base="1.3") if path.startswith("pkg://")
+            else initialize_config_dir(config_dir=path, version_base="1.3"))
+    with init:
+        return hydra_compose(config_name=command, overrides=list(overrides))
+
+
+def run(command: str, *overrides: str, run_dir: Path) -> Result:
+    """`nas <command> <overrides> hydra.run.dir=<run_dir>` in this process (datasets under run_dir's parent)."""
+    from nascli.runtime.runner import run_command
+
+    run_dir = Path(run_dir)
+    cfg = compose(command, f"paths.data_dir={run_dir.parent / 'data'}", *overrides)
+    (run_dir / ".hydra").mkdir(parents=True, exist_ok=True)  # what Hydra writes before the command runs
+    OmegaConf.save(cfg, run_dir / ".hydra" / "config.yaml")
+    out, err = io.StringIO(), io.StringIO()
+    outcome = run_command(command, cfg, run_dir, list(overrides), console=Console(file=out, width=200),
+                          errors=Console(file=err, width=200))
+    return Result(outcome.code, out.getvalue(), err.getvalue(), outcome.objective)
+
+
 def nas(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 300) -> Result:
-    """Run `nas <args>` (through the installed entry point's module) and capture its output."""
+    """Run `nas <args>` in a subprocess (through the installed entry point's module)."""
     full_env = {**os.environ, "COLUMNS": "200", "NASCLI_DATA_DIR": str(cwd / "data"), **(env or {})}
     proc = subprocess.run(
         [sys.executable, "-m", "nascli", *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout
@@ -34,7 +69,7 @@ def nas(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
-def read_json(path: Path) -> dict:
+def read_json(path: Path) -> Any:
     return json.loads(Path(path).read_text())
 
 

@@ -2,43 +2,64 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from omegaconf import OmegaConf
 from rich.table import Table
 
 from nascli import plots
-from nascli.checkpoint import build_model, load_checkpoint
+from nascli.checkpoint import build_model, checkpoint_data, load_checkpoint
 from nascli.data.loader import BatchLoader
-from nascli.runtime.common import build, get_int, resolve_device, seed_everything
+from nascli.errors import ConfigError
+from nascli.hardware import cost
+from nascli.runtime.common import resolve_device, seed_everything
+from nascli.runtime.config import check_app
+from nascli.runtime.console import table
 from nascli.runtime.files import write_csv
 from nascli.runtime.report import markdown_table
 from nascli.runtime.runner import RunContext
-from nascli.training.loop import predict
+from nascli.training.metrics import predict
 
 
-def load_data(ckpt: dict[str, Any], data_dir: str) -> Any:
-    """The checkpoint's dataset, read from this machine's paths.data_dir."""
-    node = dict(ckpt["dataset_config"])
-    if "root" in node:
-        node["root"] = data_dir
-    return build(OmegaConf.create(node), "dataset")
+@dataclass
+class Latency:
+    """How latency is measured: median of `repeats` timed runs after `warmup`, at `batch_size`."""
+
+    batch_size: int
+    warmup: int
+    repeats: int
 
 
-def run(ctx: RunContext) -> None:
+@dataclass
+class EvaluateOptions:
+    """The top-level options of conf/evaluate.yaml."""
+
+    checkpoint: str   # a retrain run directory or its model.pt
+    seed: int
+    device: str
+    batch_size: int
+    latency: Latency
+    plots: bool
+
+    def __post_init__(self) -> None:
+        if min(self.batch_size, self.latency.batch_size, self.latency.repeats) < 1 or self.latency.warmup < 0:
+            raise ConfigError("batch_size, latency.batch_size and latency.repeats must be at least 1, "
+                              "latency.warmup at least 0.")
+
+
+def run(ctx: RunContext) -> float:
+    """Evaluate on the test split; returns the test accuracy."""
     from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
-    from nascli.hardware import cost
-
     cfg = ctx.cfg
-    seed_everything(get_int(cfg, "seed"))
-    batch_size = get_int(cfg, "batch_size", minimum=1)
-    ckpt, path = load_checkpoint(str(cfg.checkpoint))
+    options = check_app(cfg, EvaluateOptions, "evaluate", ())
+    seed_everything(options.seed)
+    ckpt, path = load_checkpoint(options.checkpoint)
     space, arch, model = build_model(ckpt, str(path))
-    device = resolve_device(cfg.device)
-    data = load_data(ckpt, cfg.paths.data_dir)
+    device = resolve_device(options.device)
+    data = checkpoint_data(ckpt, cfg.paths.data_dir)
     model.to(device)
-    preds, targets, loss = predict(model, BatchLoader(data.test, data, batch_size, device=device))
+    preds, targets, loss = predict(model, BatchLoader(data.test, data, options.batch_size, device=device))
     labels = list(range(data.num_classes))
     precision, recall, f1, support = precision_recall_fscore_support(targets, preds, labels=labels, zero_division=0)
     matrix = confusion_matrix(targets, preds, labels=labels)
@@ -48,13 +69,12 @@ def run(ctx: RunContext) -> None:
         for i in labels
     ]
     shape = (data.in_channels, data.input_size, data.input_size)
-    lat = cfg.latency
+    latency = options.latency
     results = {
         "test_accuracy": 100.0 * float((preds == targets).float().mean()), "test_loss": loss,
         "macro_f1": float(f1.mean()), "params_m": cost.params_m(model), "flops_m": cost.flops_m(model, shape),
-        "latency_ms": cost.latency_ms(model, shape, device, get_int(cfg, "latency.batch_size", minimum=1),
-                                      get_int(cfg, "latency.warmup", minimum=0), get_int(cfg, "latency.repeats", minimum=1)),
-        "latency_batch_size": lat.batch_size, "latency_device": str(device),
+        "latency_ms": cost.latency_ms(model, shape, device, latency.batch_size, latency.warmup, latency.repeats),
+        "latency_batch_size": latency.batch_size, "latency_device": str(device),
     }
     write_csv(ctx.run_dir / "per_class.csv", per_class, list(per_class[0]))
     write_csv(ctx.run_dir / "confusion_matrix.csv",
@@ -65,29 +85,23 @@ def run(ctx: RunContext) -> None:
                                "per_class": per_class, "confusion_matrix": matrix.tolist()})
     ctx.report.sections.append(("Results", markdown_table([results], list(results))))
     ctx.report.sections.append(("Per class", markdown_table(per_class, list(per_class[0]))))
-    if cfg.plots:
+    if options.plots:
         plots.confusion_matrix(matrix, data.class_names, ctx.run_dir / "confusion_matrix.png", f"{data.name} test")
         ctx.report.sections.append(("Confusion matrix", "![confusion matrix](confusion_matrix.png)"))
-    _print(ctx, results, per_class, matrix, data.class_names)
+    ctx.console.print(table("evaluate", [results], list(results)))
+    ctx.console.print(table("per class", per_class, list(per_class[0])))
+    _print_matrix(ctx, matrix, data.class_names)
+    return results["test_accuracy"]
 
 
-def _print(ctx: RunContext, results: dict[str, Any], per_class: list[dict[str, Any]], matrix: Any, names: list[str]) -> None:
-    summary = Table(title="evaluate")
-    for key in results:
-        summary.add_column(key, justify="right")
-    summary.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in results.values()])
-    classes = Table(title="per class")
-    for key in per_class[0]:
-        classes.add_column(key, justify="right")
-    for row in per_class:
-        classes.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row.values()])
-    ctx.console.print(summary)
-    ctx.console.print(classes)
-    if len(names) <= 20:
-        cm = Table(title="confusion matrix (rows: true, columns: predicted)")
-        cm.add_column("")
-        for name in names:
-            cm.add_column(name[:6], justify="right")
-        for name, row in zip(names, matrix):
-            cm.add_row(name[:10], *[str(int(v)) if v else "." for v in row])
-        ctx.console.print(cm)
+def _print_matrix(ctx: RunContext, matrix: Any, names: list[str]) -> None:
+    """The confusion matrix in the terminal, zeros as dots (when it fits: up to 20 classes)."""
+    if len(names) > 20:
+        return
+    grid = Table(title="confusion matrix (rows: true, columns: predicted)")
+    grid.add_column("")
+    for name in names:
+        grid.add_column(name[:6], justify="right")
+    for name, row in zip(names, matrix):
+        grid.add_row(name[:10], *[str(int(v)) if v else "." for v in row])
+    ctx.console.print(grid)

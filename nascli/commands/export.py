@@ -2,40 +2,53 @@
 
 from __future__ import annotations
 
-import logging
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from rich.table import Table
 
-from nascli.checkpoint import build_model, load_checkpoint
-from nascli.commands.evaluate import load_data
+from nascli.checkpoint import build_model, checkpoint_data, load_checkpoint
 from nascli.data.loader import BatchLoader
 from nascli.errors import ConfigError, DatasetError, NasError
-from nascli.runtime.common import get_float, get_int, seed_everything
+from nascli.runtime.common import seed_everything
+from nascli.runtime.config import check_app
+from nascli.runtime.console import table
 from nascli.runtime.files import write_bytes, write_text
 from nascli.runtime.report import markdown_table
 from nascli.runtime.runner import RunContext
 
-log = logging.getLogger("nascli.export")
 FORMATS = ("torchscript", "onnx")
 
 
-def _formats(value: str) -> list[str]:
-    if value == "all":
-        return list(FORMATS)
-    if value not in FORMATS:
-        raise ConfigError(f"format must be torchscript, onnx or all, got {value!r}.")
-    return [value]
+@dataclass
+class ExportOptions:
+    """The top-level options of conf/export.yaml."""
+
+    checkpoint: str   # a retrain run directory or its model.pt
+    format: str       # torchscript | onnx | all
+    seed: int
+    batch_size: int   # size of the batch the exported outputs are checked on
+    atol: float       # allowed absolute difference from PyTorch's outputs
+    rtol: float
+    onnx_opset: int
+
+    def __post_init__(self) -> None:
+        if self.format not in (*FORMATS, "all"):
+            raise ConfigError(f"format must be torchscript, onnx or all, got {self.format!r}.")
+        if self.batch_size < 1 or self.atol < 0 or self.rtol < 0 or self.onnx_opset < 7:
+            raise ConfigError("export needs batch_size >= 1, atol and rtol >= 0 and onnx_opset >= 7.")
+
+    def formats(self) -> list[str]:
+        return list(FORMATS) if self.format == "all" else [self.format]
 
 
 def _check_batch(ckpt: dict[str, Any], data_dir: str, batch_size: int) -> tuple[torch.Tensor, str]:
     """A batch of real test images when the dataset is here, else standard-normal inputs."""
     info = ckpt["data"]
     try:
-        data = load_data(ckpt, data_dir)
+        data = checkpoint_data(ckpt, data_dir)
         x, _ = next(iter(BatchLoader(data.test, data, batch_size)))
         return x, f"{len(x)} test images of {data.name}"
     except (DatasetError, StopIteration):
@@ -73,21 +86,22 @@ def _onnx(model: torch.nn.Module, x: torch.Tensor, path: Path, opset: int) -> to
     return torch.from_numpy(session.run(None, {"input": x.numpy()})[0])
 
 
-def run(ctx: RunContext) -> None:
+def run(ctx: RunContext) -> float:
+    """Export and check; returns the largest absolute difference from PyTorch's outputs."""
     cfg = ctx.cfg
-    seed_everything(get_int(cfg, "seed"))
-    formats = _formats(str(cfg.format))
-    batch_size = get_int(cfg, "batch_size", minimum=1)
-    atol, rtol = get_float(cfg, "atol", minimum=0.0), get_float(cfg, "rtol", minimum=0.0)
-    ckpt, path = load_checkpoint(str(cfg.checkpoint))
+    options = check_app(cfg, ExportOptions, "export", ())
+    seed_everything(options.seed)
+    atol, rtol = options.atol, options.rtol
+    ckpt, path = load_checkpoint(options.checkpoint)
     space, arch, model = build_model(ckpt, str(path))
-    x, batch_text = _check_batch(ckpt, cfg.paths.data_dir, batch_size)
+    x, batch_text = _check_batch(ckpt, cfg.paths.data_dir, options.batch_size)
     with torch.no_grad():
         reference = model(x)
         checks = []
-        for fmt in formats:
+        for fmt in options.formats():
             out_path = ctx.run_dir / ("model.torchscript.pt" if fmt == "torchscript" else "model.onnx")
-            outputs = _torchscript(model, x, out_path) if fmt == "torchscript" else _onnx(model, x, out_path, get_int(cfg, "onnx_opset", minimum=7))
+            outputs = (_torchscript(model, x, out_path) if fmt == "torchscript"
+                       else _onnx(model, x, out_path, options.onnx_opset))
             diff = (outputs - reference).abs().max().item()
             checks.append({"format": fmt, "file": out_path.name, "max_abs_diff": diff,
                            "same_predictions": bool((outputs.argmax(1) == reference.argmax(1)).all()),
@@ -97,20 +111,12 @@ def run(ctx: RunContext) -> None:
                                "atol": atol, "rtol": rtol, "exports": checks})
     ctx.report.sections.append(("Exports", markdown_table(checks, list(checks[0]))))
     write_text(ctx.run_dir / "MODEL_CARD.md", _model_card(ckpt, space, arch, checks, batch_text))
-    _print(ctx, checks)
+    ctx.console.print(table("export (outputs checked against PyTorch)", checks, list(checks[0])))
     failed = [c["format"] for c in checks if not c["passed"]]
     if failed:
         raise NasError(f"The {', '.join(failed)} export does not reproduce PyTorch's outputs within atol={atol}, rtol={rtol}; "
                        f"see report.json (files are kept for inspection).")
-
-
-def _print(ctx: RunContext, checks: list[dict[str, Any]]) -> None:
-    table = Table(title="export (outputs checked against PyTorch)")
-    for key in checks[0]:
-        table.add_column(key, justify="right")
-    for row in checks:
-        table.add_row(*[f"{v:.3g}" if isinstance(v, float) else str(v) for v in row.values()])
-    ctx.console.print(table)
+    return max(c["max_abs_diff"] for c in checks)
 
 
 def _model_card(ckpt: dict[str, Any], space: Any, arch: Any, checks: list[dict[str, Any]], batch_text: str) -> str:

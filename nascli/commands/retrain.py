@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from omegaconf import OmegaConf
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.table import Table
 
 from nascli import plots
 from nascli.checkpoint import FILENAME, save_checkpoint
 from nascli.errors import ConfigError
 from nascli.genotype import genotype_record, load_genotype
-from nascli.runtime.common import build, check_trainer, get_int, resolve_device, seed_everything
+from nascli.hardware import cost
+from nascli.runtime.common import resolve_device, seed_everything
+from nascli.runtime.config import build, check_app, plain
+from nascli.runtime.console import progress, table
 from nascli.runtime.files import write_csv
 from nascli.runtime.report import markdown_table
 from nascli.runtime.runner import RunContext
@@ -21,56 +23,68 @@ from nascli.training.loop import TrainConfig, accuracy, train
 COLUMNS = ["epoch", "lr", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "epoch_s"]
 
 
+@dataclass
+class RetrainOptions:
+    """The top-level options of conf/retrain.yaml."""
+
+    genotype: str               # a search run directory, a genotype.json, or a published name
+    seed: int
+    device: str
+    network: dict[str, Any]     # overrides of the space's network size (network.channels=36 ...)
+    plots: bool
+
+
 def _resize(space: Any, overrides: dict[str, Any]) -> Any:
     """The same space with network sizes overridden (network.channels=36 ...)."""
     if not overrides:
         return space
-    config = {**space.config(), **overrides}
-    try:
-        return type(space)(**config)
-    except TypeError:
+    unknown = sorted(set(overrides) - set(space.config()))
+    if unknown:
         known = ", ".join(sorted(space.config()))
-        raise ConfigError(f"network.* keys for the {space.name} space are: {known}; got {', '.join(overrides)}.") from None
+        raise ConfigError(f"network.* keys for the {space.name} space are: {known}; got {', '.join(unknown)}.")
+    return type(space)(**{**space.config(), **overrides})
 
 
-def run(ctx: RunContext) -> None:
+def run(ctx: RunContext) -> float:
+    """Retrain; returns the final validation accuracy (test accuracy when there is no validation split)."""
     cfg = ctx.cfg
-    seed = get_int(cfg, "seed")
-    check_trainer(cfg)
-    space, arch, record = load_genotype(str(cfg.genotype))
-    space = _resize(space, OmegaConf.to_container(cfg.network, resolve=True) or {})
-    seed_everything(seed)
-    device = resolve_device(cfg.device)
+    options = check_app(cfg, RetrainOptions, "retrain", ("dataset", "trainer"))
+    trainer: TrainConfig = build(cfg.trainer, "trainer")
+    space, arch, record = load_genotype(options.genotype)
+    space = _resize(space, options.network)
+    seed_everything(options.seed)
+    device = resolve_device(options.device)
     data = build(cfg.dataset, "dataset")
-    tcfg = TrainConfig.from_config(cfg.trainer)
     model = space.build_network(arch, data.num_classes, data.in_channels, data.input_size)
-    genotype = {**genotype_record(space, arch, record.get("metrics", {})), "source": str(cfg.genotype)}
-    dataset_config = OmegaConf.to_container(cfg.dataset, resolve=True)
+    genotype = {**genotype_record(space, arch, record.get("metrics", {})), "source": options.genotype}
+    dataset_config = plain(cfg.dataset)
     ctx.report.results.update({"genotype": genotype["arch_str"], "search_space": space.name, "dataset": data.name,
-                               "seed": seed, "device": str(device), "epochs": tcfg.epochs})
+                               "seed": options.seed, "device": str(device), "epochs": trainer.epochs})
     history: list[dict[str, float]] = []
 
-    def on_epoch(record_: dict[str, float]) -> None:
-        history.append(record_)
-        write_csv(ctx.run_dir / "metrics.csv", history, COLUMNS)
+    def save(extra: dict[str, Any]) -> None:
         save_checkpoint(ctx.run_dir / FILENAME, model, genotype, data.describe(), dataset_config,
-                        {"config": OmegaConf.to_container(cfg, resolve=True), "epoch": record_["epoch"]})
-        progress.update(task, advance=1, acc=f"{record_['val_accuracy']:.2f}")
+                        {"config": OmegaConf.to_container(cfg, resolve=True), **extra})
 
-    with Progress(TextColumn("[bold]retrain"), BarColumn(), MofNCompleteColumn(), TextColumn("val {task.fields[acc]}%"),
-                  TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=ctx.console) as progress:
-        task = progress.add_task("retrain", total=tcfg.epochs, acc="-")
-        train(model, data, tcfg, device, seed=seed, on_epoch=on_epoch)
-    results = _finish(ctx, model, data, tcfg, device, history, genotype)
-    save_checkpoint(ctx.run_dir / FILENAME, model, genotype, data.describe(), dataset_config,
-                    {"config": OmegaConf.to_container(cfg, resolve=True), "epoch": len(history), "metrics": results})
+    with progress(ctx.console) as bar:
+        task = bar.add_task("retrain", total=trainer.epochs, info="val -")
+
+        def on_epoch(epoch: dict[str, float]) -> None:
+            history.append(epoch)
+            write_csv(ctx.run_dir / "metrics.csv", history, COLUMNS)
+            save({"epoch": epoch["epoch"]})
+            bar.update(task, advance=1, info=f"val {epoch['val_accuracy']:.2f}%")
+
+        train(model, data, trainer, device, seed=options.seed, on_epoch=on_epoch)
+    results = _finish(ctx, model, data, trainer, device, history, genotype, options.plots)
+    save({"epoch": len(history), "metrics": results})
+    val = results["val_accuracy"]
+    return val if val is not None and val == val else results["test_accuracy"]
 
 
-def _finish(ctx: RunContext, model: Any, data: Any, tcfg: TrainConfig, device: Any,
-            history: list[dict[str, float]], genotype: dict[str, Any]) -> dict[str, Any]:
-    from nascli.hardware import cost
-
-    test_acc, test_loss = accuracy(model, data.test, data, tcfg.eval_batch_size, device)
+def _finish(ctx: RunContext, model: Any, data: Any, trainer: TrainConfig, device: Any,
+            history: list[dict[str, float]], genotype: dict[str, Any], draw: bool) -> dict[str, Any]:
+    test_acc, test_loss = accuracy(model, data.test, data, trainer.eval_batch_size, device)
     last = history[-1] if history else {}
     results = {
         "val_accuracy": last.get("val_accuracy"), "train_accuracy": last.get("train_accuracy"),
@@ -79,15 +93,11 @@ def _finish(ctx: RunContext, model: Any, data: Any, tcfg: TrainConfig, device: A
         "train_s": sum(h["epoch_s"] for h in history),
     }
     ctx.report.results.update({**results, "checkpoint": FILENAME, "data": data.describe()})
-    if ctx.cfg.plots and history:
+    if draw and history:
         plots.training_curves(history, ctx.run_dir / "training_curves.png", f"retrain {genotype['arch_str'][:60]}")
         ctx.report.sections.append(("Training curves", "![training curves](training_curves.png)"))
     ctx.report.sections.append(("Results", markdown_table([results], list(results))))
     ctx.report.sections.append(("Per epoch", markdown_table(history, COLUMNS)))
-    table = Table(title="retrain")
-    for key in results:
-        table.add_column(key, justify="right")
-    table.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in results.values()])
-    ctx.console.print(table)
+    ctx.console.print(table("retrain", [results], list(results)))
     ctx.console.print(f"checkpoint: {ctx.run_dir / FILENAME}")
     return results

@@ -1,5 +1,7 @@
 """Datasets as in-memory uint8 tensors split into train/validation/test.
 
+Each dataset of conf/dataset/ is one of the `*_splits` functions below with its YAML's options.
+
 torchvision's dataset classes do the downloading, checking and file parsing; their arrays are
 then held as tensors so that batching and augmentation run as tensor ops, not per-image Python.
 """
@@ -39,6 +41,14 @@ class Split:
 
 
 @dataclass
+class Augment:
+    """Training-time augmentation, applied to whole batches by the loader."""
+
+    crop_padding: int = 0  # zero-pad by this many pixels, then crop back at a random offset
+    flip: bool = False     # mirror horizontally with probability 1/2
+
+
+@dataclass
 class DataSplits:
     """A dataset's splits and what a network needs to know about its inputs."""
 
@@ -51,7 +61,7 @@ class DataSplits:
     max_value: float  # pixel value that maps to 1.0 (255 for images, 16 for digits)
     mean: list[float] = field(default_factory=list)  # per channel, of train images scaled to [0, 1]
     std: list[float] = field(default_factory=list)
-    augment: dict[str, Any] = field(default_factory=dict)
+    augment: Augment = field(default_factory=Augment)
 
     @property
     def in_channels(self) -> int:
@@ -103,7 +113,7 @@ def _finish(
     val_fraction: float,
     split_seed: int,
     max_train_samples: int | None,
-    augment: dict[str, Any] | None,
+    augment: Augment,
     classes: list[int] | None = None,
 ) -> DataSplits:
     """Keep the chosen classes, hold out the validation split, cap the training split, and
@@ -123,7 +133,7 @@ def _finish(
     scaled = train.images.float() / max_value
     mean = scaled.mean(dim=(0, 2, 3)).tolist()
     std = scaled.std(dim=(0, 2, 3)).clamp_min(1e-3).tolist()
-    return DataSplits(name, train, val, test, num_classes, class_names, max_value, mean, std, dict(augment or {}))
+    return DataSplits(name, train, val, test, num_classes, class_names, max_value, mean, std, augment)
 
 
 def _keep_classes(name: str, train: Split, test: Split, class_names: list[str], classes: list[int]) -> tuple[Split, Split, list[str]]:
@@ -150,13 +160,13 @@ def subset_classes(data: DataSplits, classes: list[int]) -> DataSplits:
 
 
 def digits_splits(
-    name: str = "digits",
-    val_fraction: float = 0.2,
-    test_fraction: float = 0.2,
-    split_seed: int = 0,
-    max_train_samples: int | None = None,
-    augment: dict[str, Any] | None = None,
-    classes: list[int] | None = None,
+    name: str,
+    val_fraction: float,
+    test_fraction: float,
+    split_seed: int,
+    max_train_samples: int | None,
+    augment: Augment,
+    classes: list[int] | None,
 ) -> DataSplits:
     """scikit-learn's 1,797 real 8x8 handwritten digits, split stratified into train/val/test."""
     pixels, target = _read_digits()
@@ -193,17 +203,17 @@ def _read_digits() -> tuple[Any, Any]:
 
 
 def fake_splits(
-    name: str = "fake",
-    num_classes: int = 10,
-    channels: int = 3,
-    image_size: int = 32,
-    train_samples: int = 5000,
-    val_samples: int = 1000,
-    test_samples: int = 1000,
-    seed: int = 0,
-    max_train_samples: int | None = None,
-    augment: dict[str, Any] | None = None,
-    classes: list[int] | None = None,
+    name: str,
+    num_classes: int,
+    channels: int,
+    image_size: int,
+    train_samples: int,
+    val_samples: int,
+    test_samples: int,
+    seed: int,
+    max_train_samples: int | None,
+    augment: Augment,
+    classes: list[int] | None,
 ) -> DataSplits:
     """Random images and labels, for throughput measurements only."""
     gen = torch.Generator().manual_seed(seed)
@@ -264,12 +274,12 @@ def _open_torchvision(name: str, root: Path, download: bool, train: bool) -> Any
 def torchvision_splits(
     name: str,
     root: str,
-    download: bool = True,
-    val_fraction: float = 0.1,
-    split_seed: int = 0,
-    max_train_samples: int | None = None,
-    augment: dict[str, Any] | None = None,
-    classes: list[int] | None = None,
+    download: bool,
+    val_fraction: float,
+    split_seed: int,
+    max_train_samples: int | None,
+    augment: Augment,
+    classes: list[int] | None,
 ) -> DataSplits:
     """A torchvision dataset in `root/name`: official train split into train/val, official test."""
     if name not in TORCHVISION:

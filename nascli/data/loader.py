@@ -70,7 +70,7 @@ class BatchLoader:
         self.scale = 1.0 / data.max_value
         self.mean = torch.tensor(data.mean, device=self.device).view(1, -1, 1, 1)
         self.std = torch.tensor(data.std, device=self.device).view(1, -1, 1, 1)
-        self.augment = data.augment if train else {}
+        self.augment = data.augment
 
     def __len__(self) -> int:
         n = len(self.split)
@@ -87,8 +87,8 @@ class BatchLoader:
 
     def _transform(self, x: torch.Tensor) -> torch.Tensor:
         if self.train:
-            x = random_crop(x, int(self.augment.get("crop_padding", 0)), self.gen)
-            if self.augment.get("flip", False):
+            x = random_crop(x, self.augment.crop_padding, self.gen)
+            if self.augment.flip:
                 x = random_flip(x, self.gen)
         x = (x - self.mean) / self.std
         if self.train:

@@ -1,4 +1,9 @@
-"""The evaluator contract and the context it is built with."""
+"""The evaluator contract and the context it is built with.
+
+An evaluator turns an architecture into measured metrics; it never knows who proposed it. It
+registers itself (`@EVALUATORS.register("name")`, nascli.registry) and its YAML in
+conf/evaluator/ holds its defaults.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +23,7 @@ class EvalContext:
     space: SearchSpace
     seed: int
     device: Any
-    trainer: Any  # the trainer config node
+    trainer: Any  # the trainer group's TrainConfig (short proxy training), or None
     load_data: Callable[[], Any]
     _data: Any = field(default=None, repr=False)
 
@@ -32,6 +37,7 @@ class EvalContext:
 class Evaluator(ABC):
     """Measures an architecture. Results depend only on (architecture, run seed): order-free."""
 
+    name: str = ""  # set by @EVALUATORS.register
     objective_metric: str = "val_accuracy"  # the metric the hardware target turns into the objective
     simulated_cost: bool = False  # cost_s is simulated (a benchmark's training time): budget.seconds counts it
 

@@ -3,6 +3,7 @@
 Tables: our CSV format (a `dataset` column naming the task, `arch` in the space's string form,
 `val_accuracy` in percent, optional `params_m`, `flops_m`, `latency_ms` and a cost column), or the
 official NAS-Bench-201 / NATS-Bench files through their own packages (`nas_201_api`, `nats_bench`).
+A table that ships with nascli is named (`evaluator.table=nb201`); any other is a path.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from nascli.benchmarks import table_path
 from nascli.errors import ConfigError, NasError
 from nascli.evaluators.base import EvalContext, Evaluator
+from nascli.registry import EVALUATORS
 from nascli.spaces.base import Arch, SearchSpace
 from nascli.spaces.subset import SubsetSpace
 
@@ -115,20 +118,20 @@ class OfficialApiTable:
                 "flops_m": float(cost["flops"]), "cost_s": float(info["train-all-time"])}
 
 
+@EVALUATORS.register("tabular")
 class TabularEvaluator(Evaluator):
     """Looks architectures up in a benchmark table for one task; never touches the dataset."""
 
-    def __init__(self, context: EvalContext, table: str | None = None, task: str | None = None,
-                 format: str = "csv", restrict_space: bool = True, cost_column: str | None = None,
-                 hp: str = "200", network_shape: list[int] | None = None) -> None:
+    def __init__(self, context: EvalContext, table: str | None, task: str, format: str, restrict_space: bool,
+                 cost_column: str | None, hp: str, network_shape: list[int] | None) -> None:
         super().__init__(context)
         if not table:
-            raise ConfigError("evaluator=tabular needs a benchmark file: evaluator.table=<path>.")
+            raise ConfigError("evaluator=tabular needs a benchmark table: evaluator.table=<name or path>.")
         if format not in FORMATS:
             raise ConfigError(f"evaluator.format must be one of {', '.join(FORMATS)}, got {format!r}.")
-        path = Path(table).expanduser()
+        path = table_path(table) if format == "csv" else Path(table).expanduser()
         if not path.exists():
-            raise NasError(f"The benchmark table {path} does not exist (evaluator.table).")
+            raise NasError(f"The benchmark file {path} does not exist (evaluator.table).")
         self.table = (CsvTable(path, context.space, cost_column) if format == "csv"
                       else OfficialApiTable(path, context.space, format, hp))
         self.task = str(task)

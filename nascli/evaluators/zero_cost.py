@@ -15,13 +15,11 @@ from torch import nn
 from nascli.data.loader import BatchLoader
 from nascli.errors import ConfigError
 from nascli.evaluators.base import EvalContext, Evaluator
+from nascli.registry import EVALUATORS
 from nascli.spaces.base import Arch
+from nascli.training.metrics import logits_of
 
 WEIGHTED = (nn.Conv2d, nn.Linear)
-
-
-def _logits(output: torch.Tensor | tuple) -> torch.Tensor:
-    return output[0] if isinstance(output, tuple) else output
 
 
 def _weight_saliency(model: nn.Module) -> float:
@@ -39,7 +37,7 @@ def synflow(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
             if tensor.is_floating_point():
                 tensor.abs_()
     model.zero_grad()
-    _logits(model(torch.ones(1, *x.shape[1:], dtype=torch.float64, device=x.device))).sum().backward()
+    logits_of(model(torch.ones(1, *x.shape[1:], dtype=torch.float64, device=x.device))).sum().backward()
     score = _weight_saliency(model)
     return math.log(score) if score > 0 else -math.inf
 
@@ -47,7 +45,7 @@ def synflow(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
 def snip(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     """SNIP (Lee et al., 2019): connection sensitivity |w * dL/dw| of the cross-entropy on the batch."""
     model.train().zero_grad()
-    nn.functional.cross_entropy(_logits(model(x)), y).backward()
+    nn.functional.cross_entropy(logits_of(model(x)), y).backward()
     return _weight_saliency(model)
 
 
@@ -56,7 +54,7 @@ def jacov(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     batch's samples are; higher is better."""
     model.train().zero_grad()
     x = x.clone().requires_grad_(True)
-    _logits(model(x)).sum().backward()
+    logits_of(model(x)).sum().backward()
     jacobians = x.grad.reshape(x.shape[0], -1).double().cpu().numpy()
     corr = np.nan_to_num(np.corrcoef(jacobians))
     eig = np.clip(np.linalg.eigvalsh(corr), 0.0, None)
@@ -89,10 +87,11 @@ PROXIES: dict[str, Callable[[nn.Module, torch.Tensor, torch.Tensor], float]] = {
 }
 
 
+@EVALUATORS.register("zero_cost")
 class ZeroCostEvaluator(Evaluator):
     """Builds the network at a seed fixed by (run seed, arch), scores it on one training batch."""
 
-    def __init__(self, context: EvalContext, proxy: str = "synflow", batch_size: int = 64) -> None:
+    def __init__(self, context: EvalContext, proxy: str, batch_size: int) -> None:
         super().__init__(context)
         if proxy not in PROXIES:
             raise ConfigError(f"evaluator.proxy must be one of {', '.join(PROXIES)}, got {proxy!r}.")

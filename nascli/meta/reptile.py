@@ -13,7 +13,8 @@ from __future__ import annotations
 import copy
 import random
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -21,25 +22,95 @@ from torch import nn
 
 from nascli.data.datasets import DataSplits, Split
 from nascli.data.loader import BatchLoader
+from nascli.errors import ConfigError
+from nascli.meta.base import MetaContext, MetaMethod, MetaResult
+from nascli.meta.prior import FORMAT, ArchPrior
+from nascli.meta.sources import SubsetTasks
+from nascli.spaces.base import SearchSpace
+from nascli.training.metrics import score
 
 
 @dataclass
-class ReptileConfig:
-    """Hyper-parameters of the reptile method (conf/method/reptile.yaml)."""
+class ReptileMethod(MetaMethod):
+    """Method `reptile` (conf/method/reptile.yaml holds the defaults)."""
 
-    meta_iterations: int = 300
-    meta_lr: float = 1.0
-    inner_steps: int = 5
-    batch_size: int = 32
-    w_lr: float = 0.05
-    w_momentum: float = 0.9
-    a_lr: float = 3e-3
-    grad_clip: float = 5.0
-    mode: str = "darts"
-    channels: int | None = None
-    layers: int | None = None
-    eval_every: int = 25
-    eval_tasks: int = 3
+    meta_iterations: int   # tasks seen
+    meta_lr: float         # Reptile step size, annealed linearly to 0
+    inner_steps: int       # first-order bilevel steps per task
+    batch_size: int
+    w_lr: float            # inner SGD on weights
+    w_momentum: float
+    a_lr: float            # inner Adam on alphas
+    grad_clip: float
+    mode: str              # supernet mixing: darts or gdas
+    channels: int | None   # supernet size (None: the space's); strategy=darts' so the prior fits it
+    layers: int | None
+    eval_every: int        # every this many tasks, adapted accuracy on fresh tasks
+    eval_tasks: int
+
+    def __post_init__(self) -> None:
+        if min(self.meta_iterations, self.inner_steps, self.batch_size, self.eval_every, self.eval_tasks) < 1:
+            raise ConfigError("method.meta_iterations, inner_steps, batch_size, eval_every and eval_tasks must be positive.")
+
+    def steps(self) -> int:
+        return self.meta_iterations
+
+    def fit(self, space: SearchSpace, tasks: Any, context: MetaContext,
+            on_step: Callable[[str], None]) -> MetaResult:
+        """Meta-learn a supernet (weights and alphas) over class-subset tasks of the dataset."""
+        from nascli import plots
+
+        if not isinstance(tasks, SubsetTasks):
+            raise ConfigError("method=reptile learns from class-subset tasks: use tasks=subsets "
+                              "(tasks.ways=<classes per task> tasks.classes=[<class ids to draw from>]).")
+        data, seed = context.data, context.seed
+        sample_task, pool, ways = tasks.sampler(data), tasks.pool(data), tasks.ways
+        probe = sample_task(random.Random(seed))
+        torch.manual_seed(seed)
+        try:
+            net = space.build_supernet(ways, probe.in_channels, probe.input_size, mode=self.mode,
+                                       channels=self.channels, layers=self.layers)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"method.mode/channels/layers do not give a {space.name} supernet: {exc}") from None
+
+        def on_iteration(record: dict[str, Any]) -> None:
+            accuracy = record.get("adapted_accuracy")
+            on_step("" if accuracy is None else f"adapted {accuracy:.1f}%")
+
+        history = meta_train(net, sample_task, self, seed, on_iteration)
+        derived = space.to_str(net.derive())
+        shape = {"mode": self.mode, "channels": self.channels, "layers": self.layers, "num_classes": ways,
+                 "in_channels": probe.in_channels, "input_size": probe.input_size}
+        task = {"name": f"{probe.name}: {ways} of classes {pool}", "num_classes": ways,
+                "in_channels": probe.in_channels, "input_size": probe.input_size, "samples": len(probe.train),
+                "extra": {}}
+        meta = {
+            "format": FORMAT, "method": "reptile", "search_space": space.name, "space_config": space.config(),
+            "cardinalities": space.cardinalities(), "seed": seed, "config": asdict(self), "supernet": shape,
+            "tasks": [task], "dataset": context.dataset_config, "derived": derived,
+            "history": [{k: v for k, v in h.items() if k != "classes"} for h in history],
+        }
+        prior = ArchPrior(meta, gene_log_probs(space, net), None, supernet=net.state_dict())
+        rows = [{"iteration": h["iteration"], "eps": h["eps"], "adapted_accuracy": h["adapted_accuracy"]}
+                for h in history]
+        final = rows[-1]["adapted_accuracy"] if rows else None
+        return MetaResult(
+            prior, f"meta-train (reptile, {space.name} supernet, {ways}-way tasks)", rows,
+            ["iteration", "adapted_accuracy"],
+            {"method": "reptile", "search_space": space.name, "supernet": shape, "derived": derived,
+             "history": rows, "final_adapted_accuracy": final},
+            lambda path: plots.reptile_progress(rows, Path(path), f"reptile on {task['name']}"),
+            float("nan") if final is None else final, usage="nas search strategy=darts",
+            notes=[f"derived cell: {derived}"])
+
+
+def gene_log_probs(space: SearchSpace, net: Any) -> list[torch.Tensor]:
+    """A gene prior from the meta-learned alphas: exact where genes are edges' ops (nb201),
+    uniform where genes pair ops with inputs (darts: the alphas do not factor that way)."""
+    weights = net.arch_weights()
+    if space.name == "nb201":
+        return [torch.log(row.clamp_min(1e-8)) for row in weights["cell"]]
+    return [torch.full((c,), -torch.log(torch.tensor(float(c))).item()) for c in space.cardinalities()]
 
 
 def batches(split: Split, data: DataSplits, batch_size: int, seed: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -50,7 +121,7 @@ def batches(split: Split, data: DataSplits, batch_size: int, seed: int) -> Itera
         epoch += 1
 
 
-def adapt(net: nn.Module, data: DataSplits, steps: int, cfg: ReptileConfig, seed: int) -> nn.Module:
+def adapt(net: nn.Module, data: DataSplits, steps: int, cfg: ReptileMethod, seed: int) -> nn.Module:
     """`steps` first-order bilevel steps on one task: weights on its training split, alphas on its
     validation split (DARTS' first-order update, the inner loop of MetaNAS)."""
     w_opt = torch.optim.SGD(net.weight_parameters(), lr=cfg.w_lr, momentum=cfg.w_momentum)
@@ -71,15 +142,10 @@ def adapt(net: nn.Module, data: DataSplits, steps: int, cfg: ReptileConfig, seed
     return net
 
 
-@torch.no_grad()
 def accuracy(net: nn.Module, data: DataSplits) -> float:
     """Supernet accuracy (percent) on a task's validation split."""
     net.eval()
-    correct = total = 0
-    for x, y in BatchLoader(data.val, data, 512):
-        correct += int((net(x).argmax(1) == y).sum())
-        total += len(y)
-    return 100.0 * correct / max(total, 1)
+    return score(net, BatchLoader(data.val, data, 512))[0]
 
 
 @torch.no_grad()
@@ -95,7 +161,7 @@ def reptile_update(meta: nn.Module, fast: nn.Module, eps: float) -> None:
 def meta_train(
     net: nn.Module,
     sample_task: Callable[[random.Random], DataSplits],
-    cfg: ReptileConfig,
+    cfg: ReptileMethod,
     seed: int,
     on_iteration: Callable[[dict[str, Any]], None] | None = None,
 ) -> list[dict[str, Any]]:
@@ -118,7 +184,7 @@ def meta_train(
     return history
 
 
-def evaluate(net: nn.Module, sample_task: Callable[[random.Random], DataSplits], cfg: ReptileConfig, rng: random.Random) -> float:
+def evaluate(net: nn.Module, sample_task: Callable[[random.Random], DataSplits], cfg: ReptileMethod, rng: random.Random) -> float:
     """Mean validation accuracy after adapting copies of `net` to `eval_tasks` fresh tasks."""
     scores = []
     for _ in range(cfg.eval_tasks):

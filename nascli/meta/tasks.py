@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -86,50 +85,3 @@ class History:
     arch_strs: list[str]
     accuracies: list[float]
     source: str
-
-
-def histories_from_table(path: str | Path, include: list[str] | None, space: Any) -> list[History]:
-    """Each dataset of a benchmark table (our CSV: dataset, arch, val_accuracy, ...) as a task."""
-    import pandas as pd
-
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise NasError(f"No benchmark table at '{path}': give tasks.table=<csv with dataset, arch, val_accuracy>.")
-    try:
-        table = pd.read_csv(path, usecols=["dataset", "arch", "val_accuracy"])
-    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise NasError(f"{path} is not a benchmark table with dataset, arch and val_accuracy columns ({exc}).") from None
-    names = list(dict.fromkeys(table["dataset"]))
-    chosen = names if not include else list(include)
-    missing = [n for n in chosen if n not in names]
-    if missing:
-        raise NasError(f"{path} has no task {', '.join(missing)}; its datasets are {', '.join(names)}.")
-    out = []
-    for name in chosen:
-        rows = table[table["dataset"] == name]
-        for arch in rows["arch"].head(3):
-            space.from_str(arch)  # a table of another space fails here, with the space's own message
-        out.append(History(describe(name), rows["arch"].tolist(), rows["val_accuracy"].astype(float).tolist(), str(path)))
-    return out
-
-
-def histories_from_runs(run_dirs: list[str], space: Any) -> list[History]:
-    """Each past search run directory (trials.csv + .hydra/config.yaml) as a task."""
-    import pandas as pd
-    from omegaconf import OmegaConf
-
-    out = []
-    for ref in run_dirs:
-        run = Path(ref).expanduser()
-        trials, config = run / "trials.csv", run / ".hydra" / "config.yaml"
-        if not trials.is_file() or not config.is_file():
-            raise NasError(f"'{ref}' is not a search run directory (it needs trials.csv and .hydra/config.yaml).")
-        cfg = OmegaConf.load(config)
-        run_space = OmegaConf.select(cfg, "search_space._target_", default="")
-        if not str(run_space).endswith(type(space).__name__):
-            raise NasError(f"'{ref}' searched another space ({run_space}); this meta-train uses {space.name}.")
-        rows = pd.read_csv(trials).dropna(subset=["val_accuracy"])
-        name = str(OmegaConf.select(cfg, "dataset.name", default="unknown"))
-        task = describe(name) if name in KNOWN else describe(name, num_classes=10, in_channels=3, input_size=32, samples=1)
-        out.append(History(task, rows["arch_str"].tolist(), rows["val_accuracy"].astype(float).tolist(), str(run)))
-    return out

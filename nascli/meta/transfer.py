@@ -7,29 +7,54 @@ trained on 80% of each task's rows and checked by rank correlation on the other 
 
 from __future__ import annotations
 
+import math
 import random
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 
-from nascli.errors import NasError
+from nascli.errors import ConfigError, NasError
+from nascli.meta.base import MetaContext, MetaMethod, MetaResult
 from nascli.meta.prior import FORMAT, ArchPrior, Predictor, one_hot
+from nascli.meta.sources import MeasuredTasks
 from nascli.meta.tasks import History
 from nascli.spaces.base import SearchSpace
 
 
 @dataclass
-class TransferConfig:
-    """Hyper-parameters of the transfer method (conf/method/transfer.yaml)."""
+class TransferMethod(MetaMethod):
+    """Method `transfer` (conf/method/transfer.yaml holds the defaults)."""
 
-    top_fraction: float = 0.1
-    smoothing: float = 1.0
-    hidden: int = 64
-    epochs: int = 300
-    lr: float = 3e-3
-    weight_decay: float = 1e-4
-    holdout: float = 0.2
+    top_fraction: float   # share of each task's architectures counted as good for the gene prior
+    smoothing: float      # Laplace smoothing of the gene counts
+    hidden: int           # predictor MLP width
+    epochs: int           # full-batch Adam steps
+    lr: float
+    weight_decay: float
+    holdout: float        # share of each task's rows held out to measure the predictor's rank correlation
+
+    def fit(self, space: SearchSpace, tasks: Any, context: MetaContext,
+            on_step: Callable[[str], None]) -> MetaResult:
+        from nascli import plots
+
+        if not isinstance(tasks, MeasuredTasks):
+            raise ConfigError("method=transfer learns from measured architectures: use tasks=table "
+                              "(tasks.table=<name or csv>) or tasks=runs (tasks.runs=[<search run dirs>]).")
+        prior, summary = fit_transfer(space, tasks.histories(space), self, context.seed)
+        meta = prior.meta
+        rows = [{"task": t["name"], "rows": t["rows"], "classes": t["num_classes"],
+                 "input": f"{t['in_channels']}x{t['input_size']}",
+                 "heldout_spearman": summary["heldout_spearman"].get(t["name"], float("nan"))} for t in meta["tasks"]]
+        scores = [r["heldout_spearman"] for r in rows if not math.isnan(r["heldout_spearman"])]
+        title = f"meta-train (transfer, {meta['search_space']} space)"
+        return MetaResult(
+            prior, title, rows, list(rows[0]),
+            {"method": "transfer", "search_space": meta["search_space"], "tasks": rows, "final_loss": summary["loss"][-1]},
+            lambda path: plots.meta_training(summary["loss"], Path(path), f"transfer predictor on {len(rows)} task(s)"),
+            sum(scores) / len(scores) if scores else float("nan"))
 
 
 def gene_distribution(space: SearchSpace, histories: list[History], top_fraction: float, smoothing: float) -> list[torch.Tensor]:
@@ -63,7 +88,7 @@ def _task_data(space: SearchSpace, history: History) -> tuple[torch.Tensor, torc
     return one_hot(space, archs), torch.tensor(history.task.embedding()), z
 
 
-def fit_predictor(space: SearchSpace, histories: list[History], cfg: TransferConfig, seed: int) -> tuple[Predictor, dict[str, Any]]:
+def fit_predictor(space: SearchSpace, histories: list[History], cfg: TransferMethod, seed: int) -> tuple[Predictor, dict[str, Any]]:
     """Train the predictor on every task's rows but a held-out share; report held-out Spearman."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
@@ -92,7 +117,7 @@ def fit_predictor(space: SearchSpace, histories: list[History], cfg: TransferCon
     return predictor, {"loss": losses, "heldout_spearman": heldout, "train_rows": len(z)}
 
 
-def fit_transfer(space: SearchSpace, histories: list[History], cfg: TransferConfig, seed: int) -> tuple[ArchPrior, dict[str, Any]]:
+def fit_transfer(space: SearchSpace, histories: list[History], cfg: TransferMethod, seed: int) -> tuple[ArchPrior, dict[str, Any]]:
     """The transfer prior of `histories` on `space`, and a summary of how it was learned."""
     if not histories:
         raise NasError("meta-train needs at least one task with measured architectures.")
@@ -103,6 +128,6 @@ def fit_transfer(space: SearchSpace, histories: list[History], cfg: TransferConf
         "format": FORMAT, "method": "transfer", "search_space": space.name, "space_config": space.config(),
         "cardinalities": space.cardinalities(), "task_dim": len(histories[0].task.embedding()), "hidden": cfg.hidden,
         "tasks": [{**h.task.to_dict(), "rows": len(h.arch_strs), "source": h.source} for h in histories],
-        "heldout_spearman": summary["heldout_spearman"], "config": vars(cfg), "seed": seed,
+        "heldout_spearman": summary["heldout_spearman"], "config": asdict(cfg), "seed": seed,
     }
     return ArchPrior(meta, gene_log_probs, predictor), summary

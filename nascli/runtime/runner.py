@@ -1,4 +1,8 @@
-"""Run a subcommand inside its Hydra app: the report, the status, and clean user-facing errors."""
+"""Run a subcommand: its report, its status, and user mistakes as one clear message.
+
+The command body (`nascli.commands.<name>.run(ctx)`) returns its objective metric; a user mistake
+anywhere becomes a message and exit status 2, and the report always says how the run ended.
+"""
 
 from __future__ import annotations
 
@@ -29,17 +33,17 @@ class RunContext:
     console: Console
 
 
-def _hydra_run_dir_and_argv() -> tuple[Path, list[str]]:
-    from hydra.core.hydra_config import HydraConfig
+@dataclass
+class Outcome:
+    """How a command ended: its exit status and the objective it returned (None if it failed)."""
 
-    hc = HydraConfig.get()
-    return Path(hc.runtime.output_dir), list(hc.overrides.task)
+    code: int
+    objective: float | None = None
 
 
-def _guard_run_dir(run_dir: Path, command: str, cfg: DictConfig) -> None:
+def _guard_run_dir(run_dir: Path, cfg: DictConfig) -> None:
     """Refuse to overwrite another run's results unless resuming it."""
-    previous = run_dir / "report.json"
-    if previous.exists() and not cfg.get("resume", False):
+    if (run_dir / "report.json").exists() and not cfg.get("resume", False):
         raise NasError(
             f"{run_dir} already holds the results of an earlier run; nothing was overwritten.\n"
             f"Choose another directory (hydra.run.dir=...) or, for `nas search`, continue it with resume=true."
@@ -57,42 +61,43 @@ def user_message(exc: BaseException) -> str | None:
     return None
 
 
-def _print_error(command: str, message: str) -> None:
+def print_error(command: str, message: str, console: Console | None = None) -> None:
     """A red panel on a terminal; plain unwrapped lines in logs and pipes (paths stay greppable)."""
-    console = Console(stderr=True)
+    console = console or Console(stderr=True)
     if console.is_terminal:
         console.print(Panel(message, title=f"nas {command}: error", border_style="red", expand=False))
     else:
         console.print(f"nas {command}: error: {message}", soft_wrap=True, markup=False, highlight=False)
 
 
-def run_command(command: str, cfg: DictConfig) -> int:
-    """Run `nas <command>` with its composed config; returns the process exit code."""
+def run_command(command: str, cfg: DictConfig, run_dir: Path, argv: list[str], console: Console | None = None,
+                errors: Console | None = None) -> Outcome:
+    """Run `nas <command>` with its composed config in `run_dir` (`argv`: its overrides, for the report)."""
     from rich import get_console
 
-    run_dir, argv = _hydra_run_dir_and_argv()
-    console = get_console()
+    console = console or get_console()
+    run_dir = Path(run_dir)
     report = Report(run_dir, command, argv)
-    code, owns_report = 0, False
+    outcome, owns_report = Outcome(0), False
     try:
-        _guard_run_dir(run_dir, command, cfg)
+        _guard_run_dir(run_dir, cfg)
         report.write()
         owns_report = True
         module = importlib.import_module(f"nascli.commands.{command.replace('-', '_')}")
-        module.run(RunContext(command, cfg, run_dir, report, console))
+        outcome.objective = module.run(RunContext(command, cfg, run_dir, report, console))
         report.status = "completed"
     except KeyboardInterrupt:
-        report.status, report.error, code = "interrupted", "interrupted by the user (Ctrl-C)", 130
+        report.status, report.error, outcome.code = "interrupted", "interrupted by the user (Ctrl-C)", 130
         console.print("[yellow]Interrupted.[/] What was written so far is kept; `resume=true` continues a search.")
     except Exception as exc:  # noqa: BLE001 - user mistakes become messages, bugs propagate
         message = user_message(exc)
         report.status, report.error = "failed", message or f"{type(exc).__name__}: {exc}"
         if message is None:
             raise
-        code = exc.exit_code if isinstance(exc, NasError) else ConfigError.exit_code
-        _print_error(command, message)
+        outcome.code = exc.exit_code if isinstance(exc, NasError) else ConfigError.exit_code
+        print_error(command, message, errors)
     finally:
         if owns_report:
             report.finished = now_iso()
             report.write()
-    return code
+    return outcome

@@ -1,1 +1,2 @@
-"""The search loop and its record of trials (shared by sample-based and one-shot strategies)."""
+"""The search engine: one loop for every strategy, owning the budget, the trial record, objectives
+and constraints (through the hardware target), resume, progress and the run directory's files."""

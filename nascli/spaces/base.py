@@ -1,7 +1,9 @@
 """The search-space contract: what every space offers to strategies, evaluators and commands.
 
 A space knows its architectures (sample, mutate, encode, string form) and how to build networks
-for them; it never knows who searches it or how a candidate is scored.
+(and, for weight sharing, a supernet) for them; it never knows who searches it or how a candidate
+is scored. A space registers itself (`@SPACES.register("name")`, nascli.registry), which also gives
+it its `name`; its YAML in conf/search_space/ holds its defaults.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import random
 from abc import ABC, abstractmethod
 from collections.abc import Hashable, Sequence
 from typing import TYPE_CHECKING, Any
+
+from nascli.errors import ConfigError
 
 if TYPE_CHECKING:  # torch stays out of import time (`nas --help` must be fast)
     from torch import nn
@@ -20,7 +24,8 @@ Arch = Hashable  # a space's own immutable architecture value (tuple, namedtuple
 class SearchSpace(ABC):
     """A set of architectures, encoded as a fixed-length vector of categorical genes."""
 
-    name: str = ""
+    name: str = ""  # set by @SPACES.register
+    published: dict[str, Arch] = {}  # architectures published under a name (DARTS_V2, ...)
 
     # --- genes: the representation every sample-based strategy works on -----------------
     @abstractmethod
@@ -34,6 +39,10 @@ class SearchSpace(ABC):
     @abstractmethod
     def decode(self, genes: Sequence[int]) -> Arch:
         """The architecture for a gene vector; raises GenotypeError if it is not valid."""
+
+    def validate(self, arch: Any) -> Arch:
+        """`arch` as this space's own value, or a GenotypeError saying why it is not one."""
+        return self.decode(self.encode(arch))
 
     def is_valid(self, genes: Sequence[int]) -> bool:
         """Whether a gene vector is an architecture of this space (spaces with constraints override)."""
@@ -82,6 +91,11 @@ class SearchSpace(ABC):
     @abstractmethod
     def build_network(self, arch: Arch, num_classes: int, in_channels: int, input_size: int) -> nn.Module:
         """The discrete network of an architecture, sized by the space's own config."""
+
+    def build_supernet(self, num_classes: int, in_channels: int, input_size: int, mode: str = "darts",
+                       channels: int | None = None, layers: int | None = None, partial_channels: int = 4) -> nn.Module:
+        """The weight-sharing supernet (nascli.spaces.supernet.Supernet) of this space, for one-shot search."""
+        raise ConfigError(f"The {self.name} space has no weight-sharing supernet; use a sample-based strategy.")
 
     def config(self) -> dict[str, Any]:
         """Constructor arguments that rebuild this space (stored with genotypes and checkpoints)."""

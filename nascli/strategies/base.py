@@ -1,64 +1,192 @@
-"""The strategy contract. A strategy proposes architectures (`ask`) and hears their objective
-values (`tell`); it never knows how a candidate is scored.
+"""The strategy contract: what every search strategy offers the search engine (nascli.search).
 
-Sample-based strategies keep all their randomness in `self.rng` (seeded), so a search resumes by
-replaying its recorded trials through ask/tell: the strategy ends in exactly the state it had.
+A strategy decides what to try next. It never knows how a candidate is scored, never writes a
+file and never prints: the engine drives every strategy the same way,
+
+    strategy.setup(context)                   # once: one-shot strategies build their supernet
+    while the budget lasts:
+        proposal = strategy.propose()         # None: the strategy's own schedule is over
+        metrics = proposal.metrics or evaluator.evaluate(proposal.arch)
+        strategy.tell(proposal.arch, objective)   # the objective comes from the hardware target
+    result = strategy.choose(rows)            # None: the row of the best objective
+
+and records, checkpoints, shows progress and writes every file itself.
+
+Two kinds implement it:
+- SampleStrategy (random, evolution, ...): ask/tell. All randomness lives in `self.rng`, so the
+  engine resumes one by replay: asking again and telling the recorded objectives brings a fresh
+  strategy to exactly the state it had.
+- OneShotStrategy (DARTS, SPOS, ...): trains a supernet and measures its own candidates, one
+  `step()` per proposal; the engine resumes it from `state_dict()`.
+
+A strategy registers itself (`@STRATEGIES.register("name")`, nascli.registry); its YAML in
+conf/strategy/ holds its defaults.
 """
 
 from __future__ import annotations
 
 import random
 from abc import ABC, abstractmethod
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
+from nascli.errors import ConfigError
 from nascli.spaces.base import Arch, SearchSpace
 
 
+@dataclass
+class SearchContext:
+    """What a strategy may use besides its space and seed. Data is loaded on first use, so a
+    strategy that needs none (sample-based ones) never loads it."""
+
+    device: Any
+    load_data: Callable[[], Any]
+    _data: Any = field(default=None, repr=False)
+
+    @property
+    def data(self) -> Any:
+        if self._data is None:
+            self._data = self.load_data()
+        return self._data
+
+
+@dataclass
+class Proposal:
+    """One candidate for the engine to record: measured by the strategy (`metrics`, with
+    val_accuracy in percent) or, when `metrics` is None, to be scored by the evaluator."""
+
+    arch: Arch
+    metrics: dict[str, float] | None = None
+    columns: dict[str, Any] = field(default_factory=dict)  # extra trials.csv columns: epoch, lr, phase, ...
+    info: str = ""  # a few words for the progress bar
+
+
+@dataclass
+class Artifacts:
+    """Files and report sections a strategy wants in the run directory; the engine writes them."""
+
+    files: dict[str, str | dict | list] = field(default_factory=dict)  # text or JSON, after every step
+    plots: dict[str, Callable[[Path], Any]] = field(default_factory=dict)  # name -> draw(path), at the end
+    sections: list[tuple[str, str]] = field(default_factory=list)  # (title, markdown) for report.md, at the end
+
+
 class Strategy(ABC):
-    """Base of sample-based strategies (ask/tell)."""
+    """What every strategy offers the engine (see the module docstring)."""
 
-    kind: str = "sample"
+    name: str = ""                      # set by @STRATEGIES.register
+    measures_candidates: bool = False   # proposals carry their own metrics (one-shot)
+    resumes_from_state: bool = False    # resumed from state_dict (else by replaying the rows)
+    stop_reason: str | None = None      # why propose() returned None, if not the end of its schedule
 
-    def __init__(self, space: SearchSpace, seed: int = 0) -> None:
+    def __init__(self, space: SearchSpace, seed: int) -> None:
         self.space = space
         self.seed = seed
+
+    def warm_start(self, prior: Any, task: Any) -> None:
+        """Start from a meta prior (nascli.meta.prior.ArchPrior) learned on earlier tasks, for
+        `task`. Called once, before setup and before a resumed search is restored."""
+        raise ConfigError(f"strategy {type(self).__name__} cannot start from a meta prior (meta=).")
+
+    def setup(self, context: SearchContext) -> None:
+        """Called once before the first proposal (and before a resumed one is restored)."""
+
+    @abstractmethod
+    def propose(self) -> Proposal | None:
+        """The next candidate, or None when the strategy's schedule is over."""
+
+    def tell(self, arch: Arch, objective: float) -> None:
+        """The objective (higher is better; -inf: failed or infeasible) of a proposed architecture."""
+
+    def steps(self) -> int | None:
+        """How many proposals the strategy's schedule holds (None: as many as the budget allows)."""
+        return None
+
+    def choose(self, rows: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+        """The search's result among the recorded rows (None: the row of the best objective)."""
+        return None
+
+    def state_dict(self) -> dict[str, Any]:
+        """What resumes a strategy that `resumes_from_state` (tensors and plain containers)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what state_dict returned (after setup)."""
+
+    def artifacts(self, rows: Sequence[dict[str, Any]], final: bool) -> Artifacts:
+        """Files for the run directory after each step; plots and report sections when `final`."""
+        return Artifacts()
+
+
+class SampleStrategy(Strategy):
+    """Ask/tell strategies. A meta prior seeds `initial_size()` architectures, asked first."""
+
+    def __init__(self, space: SearchSpace, seed: int) -> None:
+        super().__init__(space, seed)
         self.rng = random.Random(seed)
+        self.seen: set[Arch] = set()          # every architecture asked, to avoid repeats
+        self.initial: deque[Arch] = deque()   # a meta prior's best-predicted architectures
 
     @abstractmethod
     def ask(self) -> Arch:
         """The next architecture to evaluate."""
 
-    def tell(self, arch: Arch, objective: float) -> None:
-        """The objective value (higher is better) of an architecture from `ask`."""
+    def propose(self) -> Proposal:
+        return Proposal(self.ask())
 
-    def warm_start(self, prior, task) -> None:
-        """Start from a meta prior (nascli.meta.prior.ArchPrior) learned on earlier tasks, for `task`.
+    def initial_size(self) -> int:
+        """How many of a meta prior's architectures to try first (0: the strategy takes no prior)."""
+        return 0
 
-        Called once, before the first ask (and before a resumed search replays its trials)."""
-        from nascli.errors import ConfigError
+    def warm_start(self, prior: Any, task: Any) -> None:
+        """Try the prior's `initial_size()` best-predicted architectures first."""
+        if not self.initial_size():
+            super().warm_start(prior, task)
+        self.initial = deque(prior.propose(self.space, task, self.initial_size(), self.rng))
 
-        raise ConfigError(f"strategy {type(self).__name__} cannot start from a meta prior (meta=).")
+    def next_initial(self) -> Arch | None:
+        """The next of the prior's architectures (marked seen), or None when none is left."""
+        if not self.initial:
+            return None
+        arch = self.initial.popleft()
+        self.seen.add(arch)
+        return arch
 
 
-class OneShotStrategy(ABC):
-    """Base of weight-sharing strategies: train a supernet, derive architectures from it.
+class OneShotStrategy(Strategy):
+    """Weight-sharing strategies: `step()` trains (an epoch of the supernet, or scores a subnet
+    with it) and returns the measured candidate; the result is the last row unless chosen."""
 
-    `search(run)` does the whole search on a nascli.search.oneshot.OneShotRun: it records one row
-    per epoch (run.record), checks run.should_stop(), saves/loads its state for resume
-    (run.save_state / run.load_state) and may run.choose() the final row (else the best one).
-    """
-
-    kind: str = "oneshot"
-
-    def __init__(self, space: SearchSpace, seed: int = 0) -> None:
-        self.space = space
-        self.seed = seed
-
-    def warm_start(self, prior, task) -> None:
-        """Start from a meta prior learned on earlier tasks (see Strategy.warm_start)."""
-        from nascli.errors import ConfigError
-
-        raise ConfigError(f"strategy {type(self).__name__} cannot start from a meta prior (meta=).")
+    measures_candidates = True
+    resumes_from_state = True
 
     @abstractmethod
-    def search(self, run) -> None:
-        """Run the search to the end of its schedule or budget."""
+    def setup(self, context: SearchContext) -> None:
+        """Build the supernet and optimisers (weights initialised from the seed alone)."""
+
+    @abstractmethod
+    def step(self) -> Proposal | None:
+        """One unit of the schedule, measured; None when the schedule is over."""
+
+    def propose(self) -> Proposal | None:
+        return self.step()
+
+    def choose(self, rows: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+        return rows[-1] if rows else None
+
+    @abstractmethod
+    def state_dict(self) -> dict[str, Any]:
+        """Everything a resumed search needs (tensors and plain containers: weights_only loads)."""
+
+    @abstractmethod
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore state_dict's output after setup."""
+
+
+def require_positive(strategy: str, **sizes: int) -> None:
+    """A ConfigError naming the first size below 1."""
+    for key, value in sizes.items():
+        if value < 1:
+            raise ConfigError(f"strategy.{key} must be positive for {strategy}, got {value}.")

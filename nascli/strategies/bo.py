@@ -12,8 +12,9 @@ from scipy.linalg import solve_triangular
 from scipy.special import ndtr
 
 from nascli.errors import ConfigError
+from nascli.registry import STRATEGIES
 from nascli.spaces.base import Arch, SearchSpace
-from nascli.strategies.base import Strategy
+from nascli.strategies.base import SampleStrategy
 from nascli.strategies.genes import fresh
 
 
@@ -73,43 +74,41 @@ def expected_improvement(mean: np.ndarray, std: np.ndarray, best: float, xi: flo
     return (mean - best - xi) * ndtr(z) + std * np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
 
 
-class BayesianOptimisation(Strategy):
-    """`initial` random samples, then the unseen candidate of highest expected improvement among
-    `mutations` one-gene mutations of each of the `incumbents` best and `random_candidates` samples."""
+@STRATEGIES.register("bo")
+class BayesianOptimisation(SampleStrategy):
+    """`initial` random samples (a meta prior's best-predicted architectures first), then the unseen
+    candidate of highest expected improvement among `mutations` one-gene mutations of each of the
+    `incumbents` best and `random_candidates` samples."""
 
-    def __init__(self, space: SearchSpace, seed: int = 0, initial: int = 10, incumbents: int = 10,
-                 mutations: int = 10, random_candidates: int = 100, xi: float = 0.01, refit_every: int = 10,
-                 max_retries: int = 20) -> None:
+    def __init__(self, space: SearchSpace, seed: int, initial: int, incumbents: int, mutations: int,
+                 random_candidates: int, xi: float, refit_every: int, max_retries: int) -> None:
         super().__init__(space, seed)
         if initial < 2:
             raise ConfigError(f"bo needs initial >= 2 random samples to fit its surrogate, got {initial}.")
-        self.initial, self.incumbents, self.mutations = initial, incumbents, mutations
+        self.initial_design, self.incumbents, self.mutations = initial, incumbents, mutations
         self.random_candidates, self.xi, self.max_retries = random_candidates, xi, max_retries
         self.refit_every = max(1, refit_every)
         self.hyper: tuple[float, float] | None = None  # GP hyper-parameters of the last refit
         self.history: list[tuple[Arch, float]] = []
-        self.seen: set[Arch] = set()
-        self.queued: list[Arch] = []  # a meta prior's initial design, asked first
         self.prior_score = None       # a meta prior's predictor: the GP models what it gets wrong
+
+    def initial_size(self) -> int:
+        return self.initial_design
 
     def warm_start(self, prior, task) -> None:
         """Initial design from the prior's best-predicted architectures, and its predictor as the
         GP's prior mean (y ~ a * predicted + b + GP residual, a and b by least squares)."""
-        self.queued = prior.propose(self.space, task, self.initial, self.rng)
+        super().warm_start(prior, task)
         self.prior_score = prior.scorer(self.space, task)
 
     def ask(self) -> Arch:
         scored = [(a, y) for a, y in self.history if math.isfinite(y)]
-        if len(scored) < self.initial:
-            if self.queued:
-                arch = self.queued.pop(0)
-                self.seen.add(arch)
-                return arch
-            return fresh(lambda: self.space.sample(self.rng), self.seen, self.max_retries)
+        if len(scored) < self.initial_design:
+            return self.next_initial() or fresh(lambda: self.space.sample(self.rng), self.seen, self.max_retries)
         candidates = [c for c in dict.fromkeys(self._candidates(scored)) if c not in self.seen]
         if not candidates:
             return fresh(lambda: self.space.sample(self.rng), self.seen, self.max_retries)
-        refit = self.hyper is None or (len(scored) - self.initial) % self.refit_every == 0
+        refit = self.hyper is None or (len(scored) - self.initial_design) % self.refit_every == 0
         archs, y = [a for a, _ in scored], np.array([v for _, v in scored])
         trend = self._prior_trend(archs, y)
         gp = HammingGP().fit([self.space.encode(a) for a in archs], y - trend(archs), None if refit else self.hyper)

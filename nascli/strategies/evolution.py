@@ -6,17 +6,19 @@ from __future__ import annotations
 from collections import deque
 
 from nascli.errors import ConfigError
+from nascli.registry import STRATEGIES
 from nascli.spaces.base import Arch, SearchSpace
-from nascli.strategies.base import Strategy
+from nascli.strategies.base import SampleStrategy
 from nascli.strategies.genes import Scored, fresh, tournament
 
 
-class RegularizedEvolution(Strategy):
-    """The first `population` asks are random samples; then each ask mutates one gene (one op or edge)
-    of the best of `sample_size` members, and each tell adds a member and removes the oldest."""
+@STRATEGIES.register("evolution")
+class RegularizedEvolution(SampleStrategy):
+    """The first `population` asks are random samples (or a meta prior's best-predicted
+    architectures); then each ask mutates one gene (one op or edge) of the best of `sample_size`
+    members, and each tell adds a member and removes the oldest."""
 
-    def __init__(self, space: SearchSpace, seed: int = 0, population: int = 20, sample_size: int = 5,
-                 max_retries: int = 20) -> None:
+    def __init__(self, space: SearchSpace, seed: int, population: int, sample_size: int, max_retries: int) -> None:
         super().__init__(space, seed)
         if population < 1 or not 1 <= sample_size <= population:
             raise ConfigError(f"evolution needs population >= 1 and 1 <= sample_size <= population, "
@@ -26,19 +28,14 @@ class RegularizedEvolution(Strategy):
         self.max_retries = max_retries
         self.population: deque[Scored] = deque()
         self.asked = 0
-        self.seen: set[Arch] = set()
-        self.initial: deque[Arch] = deque()  # a meta prior's initial population, asked first
 
-    def warm_start(self, prior, task) -> None:
-        """The initial population is the prior's best-predicted architectures, not random samples."""
-        self.initial = deque(prior.propose(self.space, task, self.population_size, self.rng))
+    def initial_size(self) -> int:
+        return self.population_size
 
     def ask(self) -> Arch:
         self.asked += 1
         if self.asked <= self.population_size and self.initial:
-            arch = self.initial.popleft()
-            self.seen.add(arch)
-            return arch
+            return self.next_initial()
         if self.asked <= self.population_size or not self.population:
             return fresh(lambda: self.space.sample(self.rng), self.seen, self.max_retries)
         return fresh(self._child, self.seen, self.max_retries)

@@ -6,21 +6,24 @@ from __future__ import annotations
 from collections import deque
 
 from nascli.errors import ConfigError
+from nascli.registry import STRATEGIES
 from nascli.spaces.base import Arch, SearchSpace
-from nascli.strategies.base import Strategy
+from nascli.strategies.base import SampleStrategy
 from nascli.strategies.genes import Scored, crossover, fresh, mutate_genes, tournament
 
 CROSSOVERS = {"one_point": 1, "multi_point": None}
 
 
-class GeneticAlgorithm(Strategy):
-    """Generation 0 is `population` random samples; each next generation is the `elites` best of the
-    last one plus `population - elites` children (two tournament winners, crossover with probability
-    `crossover_rate`, then each gene mutated with probability `mutation_rate`, default 1/genes)."""
+@STRATEGIES.register("genetic")
+class GeneticAlgorithm(SampleStrategy):
+    """Generation 0 is `population` random samples (a meta prior's best-predicted architectures
+    first); each next generation is the `elites` best of the last one plus `population - elites`
+    children (two tournament winners, crossover with probability `crossover_rate`, then each gene
+    mutated with probability `mutation_rate`, null: 1/genes)."""
 
-    def __init__(self, space: SearchSpace, seed: int = 0, population: int = 20, tournament_size: int = 3,
-                 crossover: str = "one_point", crossover_points: int = 2, crossover_rate: float = 0.9,
-                 mutation_rate: float | None = None, elites: int = 2, max_retries: int = 20) -> None:
+    def __init__(self, space: SearchSpace, seed: int, population: int, tournament_size: int, crossover: str,
+                 crossover_points: int, crossover_rate: float, mutation_rate: float | None, elites: int,
+                 max_retries: int) -> None:
         super().__init__(space, seed)
         if crossover not in CROSSOVERS:
             raise ConfigError(f"genetic crossover must be one of {', '.join(CROSSOVERS)}, got {crossover!r}.")
@@ -37,12 +40,9 @@ class GeneticAlgorithm(Strategy):
         self.children: list[Scored] = []     # the current generation's evaluated children
         self.queue: deque[Arch] = deque()    # the current generation's children not yet asked
         self.expected = 0                    # children in the current generation
-        self.seen: set[Arch] = set()
-        self.initial: list[Arch] = []        # a meta prior's generation 0
 
-    def warm_start(self, prior, task) -> None:
-        """Generation 0 is the prior's best-predicted architectures, not random samples."""
-        self.initial = prior.propose(self.space, task, self.population_size, self.rng)
+    def initial_size(self) -> int:
+        return self.population_size
 
     def ask(self) -> Arch:
         if not self.queue and not self.expected:
@@ -66,9 +66,9 @@ class GeneticAlgorithm(Strategy):
 
     def _next_generation(self) -> list[Arch]:
         if not self.population:
-            self.seen.update(self.initial)
-            return self.initial + [fresh(lambda: self.space.sample(self.rng), self.seen, self.max_retries)
-                                   for _ in range(self.population_size - len(self.initial))]
+            initial = list(iter(self.next_initial, None))
+            return initial + [fresh(lambda: self.space.sample(self.rng), self.seen, self.max_retries)
+                              for _ in range(self.population_size - len(initial))]
         return [fresh(self._child, self.seen, self.max_retries) for _ in range(self.population_size - self.elites)]
 
     def _child(self) -> Arch:

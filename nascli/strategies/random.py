@@ -1,34 +1,25 @@
-"""Random search: uniform samples from the space; the baseline every strategy must beat."""
+"""Random search: uniform samples from the space (Li & Talwalkar, 2019); the baseline every strategy
+must beat."""
 
 from __future__ import annotations
 
-from nascli.spaces.base import Arch
-from nascli.strategies.base import Strategy
+from nascli.registry import STRATEGIES
+from nascli.spaces.base import Arch, SearchSpace
+from nascli.strategies.base import SampleStrategy
+from nascli.strategies.genes import fresh
 
 
-class RandomSearch(Strategy):
-    """Uniform sampling, without repeating an architecture while unseen ones are likely left."""
+@STRATEGIES.register("random")
+class RandomSearch(SampleStrategy):
+    """Uniform sampling, without repeating an architecture while unseen ones are likely left; a
+    meta prior's `warm_start_size` best-predicted architectures first."""
 
-    def __init__(self, space, seed: int = 0, max_retries: int = 100, warm_start_size: int = 10) -> None:
+    def __init__(self, space: SearchSpace, seed: int, max_retries: int, warm_start_size: int) -> None:
         super().__init__(space, seed)
-        self.max_retries = max_retries
-        self.warm_start_size = warm_start_size
-        self.seen: set[Arch] = set()
-        self.queued: list[Arch] = []
+        self.max_retries, self.warm_start_size = max_retries, warm_start_size
 
-    def warm_start(self, prior, task) -> None:
-        """Try the prior's best-predicted architectures first, then sample uniformly."""
-        self.queued = prior.propose(self.space, task, self.warm_start_size, self.rng)
+    def initial_size(self) -> int:
+        return self.warm_start_size
 
     def ask(self) -> Arch:
-        if self.queued:
-            arch = self.queued.pop(0)
-            self.seen.add(arch)
-            return arch
-        arch = self.space.sample(self.rng)
-        for _ in range(self.max_retries):
-            if arch not in self.seen:
-                break
-            arch = self.space.sample(self.rng)
-        self.seen.add(arch)
-        return arch
+        return self.next_initial() or fresh(lambda: self.space.sample(self.rng), self.seen, self.max_retries)

@@ -8,28 +8,28 @@ from __future__ import annotations
 
 import math
 
+from nascli.registry import STRATEGIES
 from nascli.spaces.base import Arch, SearchSpace
-from nascli.strategies.base import Strategy
+from nascli.strategies.base import SampleStrategy
 from nascli.strategies.controller import Controller, Reinforce, propose_valid, torch_generator
 
 
-class ReinforceSearch(Strategy):
+@STRATEGIES.register("reinforce")
+class ReinforceSearch(SampleStrategy):
     """Sample from the controller; each told objective (times `reward_scale`) is one REINFORCE step.
 
     Invalid sequences (a constrained space or a table subset) are rejected and redrawn, i.e. the
     policy is sampled conditioned on validity. Non-finite objectives (failed candidates) are skipped.
     """
 
-    def __init__(self, space: SearchSpace, seed: int = 0, hidden: int = 64, lr: float = 0.0035,
-                 baseline_decay: float = 0.99, entropy_weight: float = 1e-4, temperature: float = 5.0,
-                 tanh_constant: float | None = 1.10, reward_scale: float = 0.01, sample_batch: int = 64,
-                 max_batches: int = 20) -> None:
+    def __init__(self, space: SearchSpace, seed: int, hidden: int, lr: float, baseline_decay: float,
+                 entropy_weight: float, temperature: float, tanh_constant: float | None, reward_scale: float,
+                 sample_batch: int, max_batches: int) -> None:
         super().__init__(space, seed)
         self.generator = torch_generator(seed)
         self.controller = Controller(space.cardinalities(), hidden, temperature, tanh_constant, self.generator)
         self.learner = Reinforce(self.controller, lr, baseline_decay, entropy_weight)
         self.reward_scale, self.sample_batch, self.max_batches = reward_scale, sample_batch, max_batches
-        self.seen: set[Arch] = set()
 
     def warm_start(self, prior, task) -> None:
         """The initial policy samples from the prior's gene distribution (see Controller.set_prior)."""

@@ -7,65 +7,48 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import nn
 
 from nascli.data.datasets import DataSplits, Split
 from nascli.data.loader import BatchLoader
+from nascli.errors import ConfigError
+from nascli.training.metrics import logits_of, score
 
 
 @dataclass
 class TrainConfig:
-    """The trainer group, typed."""
+    """The trainer group (conf/trainer/*.yaml holds every default)."""
 
-    epochs: int = 8
-    batch_size: int = 64
-    lr: float = 0.05
-    lr_min: float = 0.0
-    momentum: float = 0.9
-    nesterov: bool = True
-    weight_decay: float = 3e-4
-    grad_clip: float = 5.0
-    label_smoothing: float = 0.0
-    cutout: int = 0
-    auxiliary_weight: float = 0.0
-    drop_path: float = 0.0
-    eval_batch_size: int = 512
+    epochs: int
+    batch_size: int
+    lr: float
+    lr_min: float
+    momentum: float
+    nesterov: bool
+    weight_decay: float
+    grad_clip: float           # max gradient norm; 0 turns clipping off
+    label_smoothing: float
+    cutout: int                # side of the cutout square in pixels; 0 is off
+    auxiliary_weight: float    # loss weight of an auxiliary head, when the network has one
+    drop_path: float           # final drop-path probability (DARTS networks), ramped up linearly
+    eval_batch_size: int
 
-    @classmethod
-    def from_config(cls, node: Any) -> TrainConfig:
-        known = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in dict(node).items() if k in known})
-
-
-def _logits(output: Any) -> torch.Tensor:
-    return output[0] if isinstance(output, tuple) else output
-
-
-@torch.no_grad()
-def predict(model: nn.Module, loader: BatchLoader) -> tuple[torch.Tensor, torch.Tensor, float]:
-    """(predicted labels, true labels, mean cross-entropy) over a loader, in eval mode."""
-    model.eval()
-    preds, targets, loss_sum = [], [], 0.0
-    for x, y in loader:
-        logits = _logits(model(x))
-        loss_sum += nn.functional.cross_entropy(logits, y, reduction="sum").item()
-        preds.append(logits.argmax(1).cpu())
-        targets.append(y.cpu())
-    if not preds:
-        return torch.empty(0, dtype=torch.long), torch.empty(0, dtype=torch.long), float("nan")
-    n = sum(len(t) for t in targets)
-    return torch.cat(preds), torch.cat(targets), loss_sum / n
+    def __post_init__(self) -> None:
+        for key in ("batch_size", "eval_batch_size"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"trainer.{key} must be at least 1, got {getattr(self, key)}.")
+        for key in ("epochs", "lr", "lr_min", "momentum", "weight_decay", "grad_clip", "label_smoothing", "cutout",
+                    "auxiliary_weight", "drop_path"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"trainer.{key} must be at least 0, got {getattr(self, key)}.")
 
 
 def accuracy(model: nn.Module, split: Split, data: DataSplits, batch_size: int, device: torch.device) -> tuple[float, float]:
-    """(accuracy in percent, mean loss) of `model` on a split."""
-    if len(split) == 0:
-        return float("nan"), float("nan")
-    preds, targets, loss = predict(model, BatchLoader(split, data, batch_size, device=device))
-    return 100.0 * (preds == targets).float().mean().item(), loss
+    """(accuracy in percent, mean loss) of `model` on a split, in eval mode."""
+    model.eval()
+    return score(model, BatchLoader(split, data, batch_size, device=device))
 
 
 def train(
@@ -116,7 +99,7 @@ def _train_epoch(model: nn.Module, loader: BatchLoader, optimizer: torch.optim.O
     seen = 0
     for x, y in loader:
         output = model(x)
-        logits = _logits(output)
+        logits = logits_of(output)
         loss = criterion(logits, y)
         if isinstance(output, tuple) and cfg.auxiliary_weight > 0:
             loss = loss + cfg.auxiliary_weight * criterion(output[1], y)

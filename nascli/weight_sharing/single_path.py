@@ -1,5 +1,5 @@
-"""Pieces shared by the single-path weight-sharing strategies (SPOS, ENAS): the supernet, training
-one sampled path per batch, and scoring a path with inherited weights after BN recalibration.
+"""Single-path weight sharing (SPOS, ENAS, the supernet evaluator): the supernet, training one
+sampled path per batch, and scoring a path with inherited weights after BN recalibration.
 
 Supernets come from `space.build_supernet(..., mode="single_path")`; `net(x, arch=arch)` runs
 exactly the ops of `arch`.
@@ -13,12 +13,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from nascli.data.datasets import DataSplits, Split
-from nascli.data.loader import BatchLoader
-from nascli.errors import ConfigError
+from nascli.data.datasets import DataSplits
 from nascli.spaces.base import Arch, SearchSpace
-
-Batch = tuple[torch.Tensor, torch.Tensor]
+from nascli.training.metrics import score
+from nascli.weight_sharing.batches import Batch
 
 
 def build_single_path(space: SearchSpace, data: DataSplits, device: Any, seed: int, channels: int,
@@ -36,14 +34,6 @@ def weight_optimizer(net: nn.Module, lr: float, momentum: float, weight_decay: f
     """SGD on the shared weights (not the unused architecture parameters), cosine-annealed."""
     optimizer = torch.optim.SGD(net.weight_parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
     return optimizer, torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(epochs, 1), eta_min=lr_min)
-
-
-def fixed_batches(split: Split, data: DataSplits, batch_size: int, count: int | None, seed: int,
-                  device: Any) -> list[Batch]:
-    """`count` batches (all if None) of a random order of `split` fixed by `seed`, not augmented."""
-    order = torch.randperm(len(split), generator=torch.Generator().manual_seed(seed))
-    batches = list(BatchLoader(split.subset(order), data, batch_size, device=device))
-    return batches if count is None else batches[:count]
 
 
 def train_paths(net: nn.Module, batches: Any, optimizer: torch.optim.Optimizer, next_arch: Callable[[], Arch],
@@ -83,16 +73,20 @@ def recalibrate_bn(net: nn.Module, arch: Arch, batches: Sequence[Batch]) -> None
         m.momentum = momentum
 
 
-@torch.no_grad()
 def path_accuracy(net: nn.Module, arch: Arch, batches: Sequence[Batch]) -> float:
     """Accuracy (percent) of `arch`'s path with the current weights and statistics, in eval mode."""
     net.eval()
-    correct = sum(int((net(x, arch=arch).argmax(1) == y).sum()) for x, y in batches)
-    return 100.0 * correct / max(sum(len(y) for _, y in batches), 1)
+    return score(lambda x: net(x, arch=arch), batches)[0]
 
 
-def check_sizes(name: str, **sizes: int) -> None:
-    """A ConfigError naming the first non-positive size."""
-    for key, value in sizes.items():
-        if value < 1:
-            raise ConfigError(f"strategy.{key} must be positive for {name}, got {value}.")
+class PathScorer:
+    """Inherited-weight accuracy of any path of a single-path supernet: BN statistics re-estimated
+    on `calibration` batches, then accuracy on `validation` batches. Scores depend only on the
+    path, the weights and the (fixed) batches, never on which paths were scored before."""
+
+    def __init__(self, net: nn.Module, calibration: Sequence[Batch], validation: Sequence[Batch]) -> None:
+        self.net, self.calibration, self.validation = net, calibration, validation
+
+    def __call__(self, arch: Arch) -> float:
+        recalibrate_bn(self.net, arch, self.calibration)
+        return path_accuracy(self.net, arch, self.validation)

@@ -1,0 +1,62 @@
+"""The meta-learning contract: a method learns a prior (nascli.meta.prior) from a source of tasks.
+
+`nas meta-train` builds the method (conf/method/) and the task source (conf/tasks/) from their
+`_target_`s and calls `method.fit`; the method reports progress through a callback and returns
+what the command shows and saves. It never prints and never writes files.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nascli.meta.prior import ArchPrior
+from nascli.spaces.base import SearchSpace
+
+
+@dataclass
+class MetaContext:
+    """What a method may use: the seed, the device, and the dataset (loaded on first use)."""
+
+    seed: int
+    device: Any
+    load_data: Callable[[], Any]
+    dataset_config: dict[str, Any] = field(default_factory=dict)
+    _data: Any = field(default=None, repr=False)
+
+    @property
+    def data(self) -> Any:
+        if self._data is None:
+            self._data = self.load_data()
+        return self._data
+
+
+@dataclass
+class MetaResult:
+    """A learned prior and how it was learned, for the report, the summary table and the plot."""
+
+    prior: ArchPrior
+    title: str                          # of the summary table and its report section
+    rows: list[dict[str, Any]]          # the summary table: one row per task, or per evaluation
+    columns: list[str]                  # the columns printed in the terminal
+    results: dict[str, Any]             # added to report.json
+    draw: Callable[[Path], Any]         # the meta-training plot
+    objective: float                    # what `nas meta-train` returns to a sweeper (higher is better)
+    usage: str = "nas search"           # the search command that uses the prior
+    notes: list[str] = field(default_factory=list)  # lines printed after the table
+
+
+class MetaMethod(ABC):
+    """Learns a prior for `space` from `tasks`."""
+
+    def steps(self) -> int | None:
+        """Progress steps `fit` reports (None: it reports none)."""
+        return None
+
+    @abstractmethod
+    def fit(self, space: SearchSpace, tasks: Any, context: MetaContext,
+            on_step: Callable[[str], None]) -> MetaResult:
+        """Learn the prior; call `on_step(info)` after each of `steps()` steps."""

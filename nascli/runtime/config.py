@@ -1,0 +1,253 @@
+"""Building objects from config: a group's `_target_` plus its options, checked first.
+
+A target's typed signature is its schema (a dataclass's fields where the target is one): an option
+it does not take is an error naming the key and the ones it does take, and a value of the wrong
+type is an error naming the key and the type. The YAML of each option is the one place its
+defaults live; targets built from config declare no defaults of their own, so the two cannot drift.
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import dataclasses
+import difflib
+import inspect
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal, Union
+
+from omegaconf import DictConfig, OmegaConf
+
+from nascli.errors import ConfigError
+
+HYDRA_KEYS = ("_target_", "_partial_", "_recursive_", "_convert_", "_args_")
+
+
+def unknown_key(key: str, valid: Iterable[str], where: str) -> ConfigError:
+    """The error for an option `where` does not have: the key, a likely meant one, every valid one."""
+    valid = sorted(valid)
+    close = difflib.get_close_matches(key, valid, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return ConfigError(f"{where} has no option {key!r}{hint}. Its options are: {', '.join(valid)}.")
+
+
+# --- schemas ----------------------------------------------------------------------------------
+def _init_of(target: Any) -> Any:
+    return target.__init__ if inspect.isclass(target) else target
+
+
+def options_of(target: Any) -> dict[str, inspect.Parameter]:
+    """The keyword options a target takes, each with its resolved annotation: the target's own
+    parameters, plus those of the base class it forwards **kwargs to (a subclass adding options)."""
+    found: dict[str, inspect.Parameter] = {}
+    owners = [c for c in inspect.getmro(target) if "__init__" in vars(c)] if inspect.isclass(target) else [target]
+    for owner in owners:
+        function = _init_of(owner) if inspect.isclass(owner) else owner
+        try:
+            hints = typing.get_type_hints(function)
+        except (NameError, TypeError):
+            hints = {}
+        params = list(inspect.signature(function).parameters.values())
+        for param in params:
+            if param.name == "self" or param.kind in (param.VAR_KEYWORD, param.VAR_POSITIONAL):
+                continue
+            found.setdefault(param.name, param.replace(annotation=hints.get(param.name, param.annotation)))
+        if not any(p.kind is p.VAR_KEYWORD for p in params) or owner is object:
+            break
+    return found
+
+
+# --- values -----------------------------------------------------------------------------------
+def _describe(annotation: Any) -> str:
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (Union, types.UnionType):
+        kinds = [_describe(a) for a in args if a is not type(None)]
+        return " or ".join(kinds) + (" or null" if type(None) in args else "")
+    if origin is Literal:
+        return "one of " + ", ".join(map(repr, args))
+    names = {int: "an integer", float: "a number", bool: "true or false", str: "text"}
+    if annotation in names:
+        return names[annotation]
+    if origin in (list, tuple, collections.abc.Sequence) or annotation in (list, tuple):
+        return "a list"
+    if origin in (dict, collections.abc.Mapping) or annotation is dict or dataclasses.is_dataclass(annotation):
+        return "a mapping"
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def check_value(value: Any, annotation: Any, key: str) -> Any:
+    """`value` as `annotation` asks (ints accepted as floats, 3.0 as 3), or a ConfigError naming `key`."""
+    if annotation in (Any, inspect.Parameter.empty, object):
+        return value
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    wrong = ConfigError(f"{key} must be {_describe(annotation)}, got {value!r}.")
+    if origin in (Union, types.UnionType):
+        if value is None:
+            if type(None) in args:
+                return None
+            raise wrong
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return check_value(value, arg, key)
+            except ConfigError:
+                continue
+        raise wrong
+    if origin is Literal:
+        if value in args:
+            return value
+        raise wrong
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        raise wrong
+    if annotation is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise wrong
+    if annotation is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise wrong
+    if annotation is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)  # `hp: 200` in YAML or on the command line
+        raise wrong
+    if dataclasses.is_dataclass(annotation) and isinstance(annotation, type):
+        if not isinstance(value, Mapping):
+            raise wrong
+        return check_fields(dict(value), annotation, key)
+    if origin in (list, collections.abc.Sequence) or annotation is list:
+        if not isinstance(value, (list, tuple)):
+            raise wrong
+        item = args[0] if args else Any
+        return [check_value(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin is tuple or annotation is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise wrong
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(check_value(v, args[0], f"{key}[{i}]") for i, v in enumerate(value))
+        if args and len(args) != len(value):
+            raise wrong
+        return tuple(check_value(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args or [Any] * len(value))))
+    if origin in (dict, collections.abc.Mapping) or annotation is dict:
+        if not isinstance(value, Mapping):
+            raise wrong
+        return dict(value)
+    if isinstance(annotation, type) and not isinstance(value, annotation):
+        raise wrong
+    return value
+
+
+def check_options(values: Mapping[str, Any], target: Any, where: str, runtime: Iterable[str] = ()) -> dict[str, Any]:
+    """`values` checked against the options `target` takes (names and types); the runtime
+    arguments the caller passes itself are not options. Missing required options are errors."""
+    runtime = set(runtime)
+    schema = {name: p for name, p in options_of(target).items() if name not in runtime}
+    for key in values:
+        if key not in schema:
+            raise unknown_key(key, schema, where)
+    path = (lambda key: f"{where}.{key}") if where else (lambda key: key)
+    checked = {key: check_value(value, schema[key].annotation, path(key)) for key, value in values.items()}
+    missing = [name for name, p in schema.items() if name not in checked and p.default is p.empty]
+    if missing:
+        raise ConfigError(f"{where or 'The config'} needs the option(s) {', '.join(missing)}; give them on the "
+                          f"command line, e.g. +{path(missing[0])}=<value>.")
+    return checked
+
+
+def check_fields(values: Mapping[str, Any], schema: type, where: str) -> Any:
+    """A dataclass instance of `schema` from `values`, every key and type checked."""
+    return schema(**check_options(values, schema, where))
+
+
+# --- config nodes -----------------------------------------------------------------------------
+def plain(node: Any) -> Any:
+    """A config node as plain Python containers, interpolations resolved."""
+    return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
+
+
+def target_of(node: DictConfig, group: str) -> Any:
+    """The object a group's `_target_` names, or a ConfigError saying what is wrong."""
+    from hydra.utils import get_object
+
+    name = node.get("_target_") if OmegaConf.is_dict(node) else None
+    if not name:
+        raise ConfigError(f"The {group} config names no _target_ (the class or function it builds).")
+    try:
+        return get_object(str(name))
+    except Exception as exc:  # noqa: BLE001 - Hydra raises several types for an unimportable name
+        raise ConfigError(f"{group}._target_ {name!r} cannot be imported ({exc}).") from None
+
+
+def build(node: DictConfig, group: str, **runtime: Any) -> Any:
+    """Build a group's object: `_target_(**runtime, **options)`, options checked first.
+
+    Runtime objects (a space, a seed, a context) are passed as they are, never merged into the
+    config. Each option's default is its YAML's; a target built from config declares none.
+    """
+    target = target_of(node, group)
+    values = {k: v for k, v in plain(node).items() if k not in HYDRA_KEYS}
+    return target(**runtime, **check_options(values, target, group, runtime))
+
+
+def check_app(cfg: DictConfig, schema: type, command: str, groups: Iterable[str]) -> Any:
+    """The app's own top-level options (seed, budget, ...) as `schema`, every key checked; the
+    config groups (built by their own targets) and paths are left to their builders."""
+    groups = {*groups, "paths"}
+    values = {k: v for k, v in plain(cfg).items() if k not in groups}
+    fields = {f.name for f in dataclasses.fields(schema)}
+    for key in values:
+        if key not in fields:
+            raise unknown_key(key, fields | groups, f"nas {command}")
+    return schema(**check_options(values, schema, ""))
+
+
+# --- options by name (the Python face of the config groups) -----------------------------------
+def conf_root() -> Any:
+    """The config directory: inside the installed package (nascli.conf), or, when the package is
+    imported from a source checkout, the checkout's top-level conf/ (a Traversable either way)."""
+    import importlib.resources
+    import importlib.util
+    from pathlib import Path
+
+    if importlib.util.find_spec("nascli.conf") is not None:
+        return importlib.resources.files("nascli.conf")
+    return Path(__file__).resolve().parents[2] / "conf"
+
+
+def config_path() -> str:
+    """conf_root() as Hydra's config_path: pkg://nascli.conf, or the checkout's conf/ directory."""
+    import importlib.util
+
+    return "pkg://nascli.conf" if importlib.util.find_spec("nascli.conf") is not None else str(conf_root())
+
+
+def options_in(group: str) -> list[str]:
+    """The option names of a config group (its YAML files)."""
+    folder = conf_root().joinpath(group)
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml")) if folder.is_dir() else []
+
+
+def load_option(group: str, name: str) -> DictConfig:
+    """One option's YAML, with the options of the same group it inherits (`defaults: [darts, _self_]`)."""
+    file = conf_root().joinpath(group, f"{name}.yaml")
+    if not file.is_file():
+        raise ConfigError(f"There is no {group} option {name!r}; the options are: {', '.join(options_in(group))}.")
+    node = OmegaConf.create(file.read_text())
+    defaults = node.pop("defaults", None) or ["_self_"]
+    merged = OmegaConf.create({})
+    for entry in defaults:
+        merged = OmegaConf.merge(merged, node if entry == "_self_" else load_option(group, str(entry)))
+    return merged
+
+
+def build_option(group: str, name: str, options: Mapping[str, Any] | None = None, **runtime: Any) -> Any:
+    """Build a config group's option as `nas` would, with its YAML defaults and some `options`
+    changed, e.g. build_option("strategy", "evolution", {"population": 8}, space=space, seed=0)."""
+    node = OmegaConf.merge(load_option(group, name), OmegaConf.create(dict(options or {})))
+    return build(node, group, **runtime)

@@ -1,0 +1,63 @@
+"""What a finished search leaves: genotype.json, the search curve, the report and a summary table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from nascli import plots as draw
+from nascli.genotype import genotype_record
+from nascli.runtime.console import table
+from nascli.runtime.files import write_json
+from nascli.runtime.report import Report, markdown_table
+from nascli.search.trials import TrialLog
+from nascli.spaces.base import SearchSpace
+
+SHOWN = ["trial", "arch_str", "objective", "val_accuracy", "params_m", "flops_m", "latency_ms", "cost_s"]
+
+
+def shown_columns(metric: str) -> list[str]:
+    """The columns people see: the contract's, with the evaluator's metric when it is another one
+    (e.g. a zero-cost proxy's zc_<name>)."""
+    return SHOWN if metric in SHOWN else [*SHOWN[:3], metric, *SHOWN[3:]]
+
+
+def top_rows(rows: list[dict[str, Any]], n: int = 10) -> list[dict[str, Any]]:
+    return sorted((r for r in rows if r.get("objective") is not None), key=lambda r: -r["objective"])[:n]
+
+
+def write(run_dir: Path, space: SearchSpace, trials: TrialLog, best: dict[str, Any], metric: str, stopped_by: str,
+          report: Report, plots: bool) -> list[str]:
+    """genotype.json of `best`, the search curve, and the report's results and sections; returns
+    the files written."""
+    shown = shown_columns(metric)
+    metrics = {k: best[k] for k in shown[2:] if best.get(k) is not None}
+    write_json(run_dir / "genotype.json",
+               genotype_record(space, space.from_str(best["arch_str"]), {**metrics, "trial": best["trial"]}))
+    files = ["genotype.json", "trials.csv"]
+    if plots:
+        label = "objective (validation accuracy, %)" if metric == "val_accuracy" else f"objective ({metric})"
+        draw.search_curve(trials.rows, run_dir / "search_curve.png", f"{space.name} search", label)
+        files.append("search_curve.png")
+    top = top_rows(trials.rows)
+    report.results.update({"trials": len(trials), "stopped_by": stopped_by, "elapsed_s": round(trials.elapsed_s, 2),
+                           "best": {"trial": best["trial"], "arch_str": best["arch_str"], **metrics}, "files": files})
+    columns = [c for c in shown if any(r.get(c) is not None for r in top)]
+    report.sections.append(("Best architecture", f"`{best['arch_str']}`\n\n" + markdown_table([best], columns[2:])))
+    report.sections.append((f"Top {len(top)} of {len(trials)} trials", markdown_table(top, columns)))
+    if plots:
+        report.sections.append(("Search curve", "![search curve](search_curve.png)"))
+    return files
+
+
+def print_summary(console: Console, best: dict[str, Any], rows: list[dict[str, Any]], metric: str,
+                  stopped_by: str, run_dir: Path) -> None:
+    """The top trials as a table, then the result and where it was written."""
+    top = top_rows(rows)
+    columns = [c for c in shown_columns(metric) if c != "arch_str" and any(r.get(c) is not None for r in top)]
+    reason = f"budget.{stopped_by}" if stopped_by in ("trials", "seconds") else f"the strategy's {stopped_by}"
+    console.print(table(f"Top {len(top)} of {len(rows)} trials (stopped by {reason})", top, columns))
+    console.print(f"result (trial {best['trial']}): [bold]{best['arch_str']}[/]", soft_wrap=True)
+    console.print(f"run directory: {run_dir}", soft_wrap=True)

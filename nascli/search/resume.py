@@ -1,0 +1,52 @@
+"""Resume, owned by the engine: sample-based strategies are replayed through ask/tell from the
+recorded rows (exact, since their randomness is seeded); strategies with state (one-shot) are
+restored from checkpoint.pt, which holds their state_dict with the rows recorded so far."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from nascli.errors import CheckpointError
+from nascli.runtime.files import torch_save
+from nascli.spaces.base import SearchSpace
+from nascli.strategies.base import Strategy
+
+STATE_FILE = "checkpoint.pt"
+
+
+def replay(strategy: Strategy, space: SearchSpace, rows: list[dict[str, Any]]) -> None:
+    """Bring a fresh strategy to the state it had after `rows`: ask, check, tell each recorded objective."""
+    for row in rows:
+        proposal = strategy.propose()
+        arch_str = None if proposal is None else space.to_str(proposal.arch)
+        if arch_str != row["arch_str"]:
+            raise CheckpointError(
+                f"Trial {row['trial']} of the checkpoint does not replay with this strategy and seed "
+                f"(expected {row['arch_str']}, got {arch_str}); was the code or config changed?"
+            )
+        value = row.get("objective")
+        strategy.tell(proposal.arch, -math.inf if value is None else float(value))
+
+
+def save_state(run_dir: Path, fingerprint: dict[str, Any], rows: list[dict[str, Any]], state: dict[str, Any]) -> None:
+    """A strategy's state with the rows so far, atomically (tensors and plain containers only)."""
+    torch_save(Path(run_dir) / STATE_FILE, {"fingerprint": fingerprint, "rows": rows, "state": state})
+
+
+def load_state(run_dir: Path, fingerprint: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """(rows, strategy state) saved by save_state, refusing a checkpoint of other settings."""
+    import torch
+
+    path = Path(run_dir) / STATE_FILE
+    if not path.exists():
+        raise CheckpointError(f"resume=true, but {run_dir} holds no one-shot checkpoint ({STATE_FILE}).")
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user-facing problem
+        raise CheckpointError(f"{path} is not a readable search checkpoint ({type(exc).__name__}).") from None
+    if not isinstance(saved, dict) or saved.get("fingerprint") != fingerprint:
+        raise CheckpointError(f"The checkpoint in {run_dir} was written by a search with other settings; "
+                              "resume with the same settings (only budget.* may change).")
+    return list(saved["rows"]), saved["state"]

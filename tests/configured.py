@@ -1,0 +1,45 @@
+"""Objects built from the shipped configs, with a few options changed: the tests' starting points.
+
+The YAML of each option (conf/<group>/<name>.yaml) holds its defaults; a class built from config
+declares none, so tests build as users do, e.g. space("nb201", channels=4) is
+`search_space=nb201 search_space.channels=4`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from nascli.runtime.config import build_option
+
+CPU = torch.device("cpu")
+
+
+def space(name: str = "nb201", **options: Any) -> Any:
+    return build_option("search_space", name, options)
+
+
+def dataset(name: str = "digits", **options: Any) -> Any:
+    """A dataset's splits (digits: offline; fake: random tensors)."""
+    return build_option("dataset", name, options)
+
+
+def trainer(name: str = "proxy", **options: Any) -> Any:
+    return build_option("trainer", name, options)
+
+
+def strategy(name: str, space: Any, seed: int = 0, **options: Any) -> Any:
+    return build_option("strategy", name, options, space=space, seed=seed)
+
+
+def evaluator(name: str, context: Any, **options: Any) -> Any:
+    return build_option("evaluator", name, options, context=context)
+
+
+def hardware(name: str = "none", **options: Any) -> Any:
+    return build_option("hardware", name, options)
+
+
+def method(name: str, **options: Any) -> Any:
+    return build_option("method", name, options)
