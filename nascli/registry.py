@@ -62,7 +62,7 @@ class Registry:
         """The implementation registered under `name`, or a ConfigError listing the known names."""
         self._discover()
         if name not in self._entries:
-            raise ConfigError(f"Unknown {self.kind} {name!r}. Known {self.kind}s: {', '.join(self.names())}.")
+            raise ConfigError(f"Unknown {self.kind} {name!r}; the known ones are: {', '.join(self.names())}.")
         return self._entries[name]
 
     def items(self) -> list[tuple[str, Any]]:

@@ -25,3 +25,15 @@ def smoke_retrain(smoke_search: Path) -> Path:
     result = run("retrain", "debug=smoke", f"genotype={smoke_search}", run_dir=run_dir)
     assert result.code == 0, result.text
     return run_dir
+
+
+@pytest.fixture(autouse=True, scope="session")
+def one_torch_thread():
+    """The suite's networks are tiny: one torch thread is fastest, and immune to a busy machine
+    (two threads beside other work on a 2-core machine made such tests 10-20x slower)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

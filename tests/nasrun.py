@@ -4,6 +4,7 @@ command), or in a subprocess where the process boundary is the point; and read w
 from __future__ import annotations
 
 import csv
+import importlib
 import io
 import json
 import os
@@ -36,7 +37,7 @@ def compose(command: str, *overrides: str) -> DictConfig:
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir, initialize_config_module
 
-    import nascli.apps  # noqa: F401 - registers the nas.cache_dir resolver
+    importlib.import_module("nascli.apps")  # registers the nas.cache_dir resolver
     from nascli.runtime.config import config_path
 
     path = config_path()
@@ -61,8 +62,10 @@ def run(command: str, *overrides: str, run_dir: Path) -> Result:
 
 
 def nas(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 300) -> Result:
-    """Run `nas <args>` in a subprocess (through the installed entry point's module)."""
-    full_env = {**os.environ, "COLUMNS": "200", "NASCLI_DATA_DIR": str(cwd / "data"), **(env or {})}
+    """Run `nas <args>` in a subprocess (through the installed entry point's module), with one torch
+    thread like the in-process runs (conftest.py), so that the two give the same numbers."""
+    full_env = {**os.environ, "COLUMNS": "200", "NASCLI_DATA_DIR": str(cwd / "data"), "OMP_NUM_THREADS": "1",
+                **(env or {})}
     proc = subprocess.run(
         [sys.executable, "-m", "nascli", *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout
     )

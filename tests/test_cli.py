@@ -1,4 +1,5 @@
-"""The `nas` command line: help, version, subcommands, Hydra's own options, no torch where not needed."""
+"""The `nas` command line: help, version, subcommands, Hydra's own options, exit status 2 for every
+mistake Hydra finds while composing, `nas list`, and no torch where it is not needed."""
 
 from __future__ import annotations
 
@@ -6,10 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from nasrun import nas
 
 from nascli import __version__
-from nascli.cli import SUBCOMMANDS
+from nascli.cli import NOT_HYDRA, SUBCOMMANDS
+from nascli.registry import STRATEGIES
+
+APPS = [name for name in SUBCOMMANDS if name not in NOT_HYDRA]
 
 
 def test_help_lists_every_subcommand(tmp_path: Path) -> None:
@@ -49,11 +54,11 @@ def test_help_and_cfg_job_do_not_import_torch(tmp_path: Path) -> None:
     assert not _imports_torch(["search", "--cfg", "job"], tmp_path)
 
 
-def test_every_subcommand_composes_its_config(tmp_path: Path) -> None:
-    for name in SUBCOMMANDS:
+def test_every_app_composes_its_config(tmp_path: Path) -> None:
+    for name in APPS:
         result = nas(name, "--cfg", "job", cwd=tmp_path)
         assert result.code == 0, result.text
-    assert "name: transfer" in nas("meta-train", "--cfg", "job", cwd=tmp_path).out
+    assert "_target_: nascli.meta.transfer.TransferMethod" in nas("meta-train", "--cfg", "job", cwd=tmp_path).out
 
 
 def test_subcommand_help_is_hydras_with_config_groups(tmp_path: Path) -> None:
@@ -69,11 +74,27 @@ def test_overrides_and_plus_keys_show_in_cfg_job(tmp_path: Path) -> None:
     assert "seed: 7" in result.out and "name: mnist" in result.out and "note: hi" in result.out
 
 
-def test_wrong_group_option_gets_hydras_list_not_a_traceback(tmp_path: Path) -> None:
+def test_wrong_group_option_gets_hydras_list_and_exit_2(tmp_path: Path) -> None:
     result = nas("search", "strategy=nope", cwd=tmp_path)
-    assert result.code != 0
+    assert result.code == 2
     assert "Could not find 'strategy/nope'" in result.err and "random" in result.err
     assert "Traceback" not in result.text
+
+
+@pytest.mark.parametrize(("app", "override", "key", "meant"), [
+    ("search", "strategy.epoch=3", "epoch", "epochs"),
+    ("retrain", "trainer.lrr=0.1", "lrr", "lr"),
+    ("meta-train", "method.stepz=2", "stepz", None),
+    ("search", "budget.trialz=3", "trialz", "trials"),
+])
+def test_a_mistyped_key_exits_2_naming_it_and_the_valid_ones(tmp_path: Path, app: str, override: str, key: str,
+                                                             meant: str | None) -> None:
+    args = ["strategy=darts"] if app == "search" else ["method=reptile"] if app == "meta-train" else []
+    result = nas(app, *args, override, f"hydra.run.dir={tmp_path / 'r'}", cwd=tmp_path)
+    assert result.code == 2, result.text
+    assert f"has no option '{key}'" in result.err and "Its options are:" in result.err
+    assert meant is None or f"did you mean '{meant}'" in result.err
+    assert "Traceback" not in result.text and not (tmp_path / "r").exists()  # nothing ran, nothing written
 
 
 def test_shell_completion_covers_subcommands_and_their_overrides(tmp_path: Path) -> None:
@@ -86,6 +107,17 @@ def test_shell_completion_covers_subcommands_and_their_overrides(tmp_path: Path)
 
 
 def test_unknown_meta_train_method_is_refused_clearly(tmp_path: Path) -> None:
-    result = nas("meta-train", "tasks.table=x.csv", "method.name=maml", f"hydra.run.dir={tmp_path / 'meta'}", cwd=tmp_path)
+    result = nas("meta-train", "tasks.table=nb201", "method=maml", f"hydra.run.dir={tmp_path / 'meta'}", cwd=tmp_path)
     assert result.code == 2
-    assert "method must be transfer or reptile" in result.err and "Traceback" not in result.text
+    assert "Could not find 'method/maml'" in result.err and "reptile" in result.err and "transfer" in result.err
+
+
+def test_nas_list_shows_every_registered_strategy_and_an_options_defaults(tmp_path: Path) -> None:
+    listed = nas("list", "strategy", cwd=tmp_path)
+    assert listed.code == 0, listed.text
+    assert all(name in listed.out for name in STRATEGIES.names()) and "one-shot" in listed.out
+    options = nas("list", "strategy", "pcdarts", cwd=tmp_path)
+    assert options.code == 0 and "partial_channels: 4" in options.out and "arch_lr: 0.0006" in options.out
+    assert "momentum: 0.9" in options.out  # inherited from darts.yaml
+    bad = nas("list", "strategies", cwd=tmp_path)
+    assert bad.code == 2 and "search_space, strategy, evaluator, hardware" in bad.err

@@ -1,4 +1,5 @@
-"""Packaging: every subpackage is listed in pyproject.toml and the configs ship inside the package."""
+"""Packaging: every subpackage is listed in pyproject.toml; the configs and the benchmark tables
+ship inside the package."""
 
 from __future__ import annotations
 
@@ -20,8 +21,11 @@ def test_the_installed_package_ships_its_configs(tmp_path: Path) -> None:
     # run outside the checkout, so that the installed package is imported, not the source tree
     code = (
         "import importlib.resources as r; conf = r.files('nascli.conf'); "
-        "names = ['search.yaml', 'retrain.yaml', 'evaluate.yaml', 'export.yaml', 'meta-train.yaml', 'dataset/digits.yaml']; "
-        "print(all(conf.joinpath(n).is_file() for n in names))"
+        "names = ['search.yaml', 'retrain.yaml', 'evaluate.yaml', 'export.yaml', 'meta-train.yaml', 'dataset/digits.yaml',"
+        " 'hydra/default.yaml', 'debug/strategy/smoke_darts.yaml']; "
+        "tables = r.files('nascli.benchmarks'); "
+        "print(all(conf.joinpath(n).is_file() for n in names) and tables.joinpath('nb201.csv').is_file()"
+        " and 'Apache-2.0' in tables.joinpath('README.md').read_text())"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
     assert out.stdout.strip() == "True", out.stderr
@@ -32,3 +36,12 @@ def test_a_source_checkout_finds_its_configs_too() -> None:
 
     path = config_path()
     assert path == "pkg://nascli.conf" or Path(path, "search.yaml").is_file()
+
+
+def test_a_shipped_table_is_found_by_name_and_a_path_still_works(tmp_path: Path) -> None:
+    from nascli.benchmarks import shipped, table_path
+
+    assert "nb201" in shipped() and table_path("nb201").name == "nb201.csv"
+    mine = tmp_path / "mine.csv"
+    mine.write_text("dataset,arch,val_accuracy\n")
+    assert table_path(str(mine)) == mine

@@ -51,13 +51,12 @@ def run(ctx: RunContext) -> float:
     """Evaluate on the test split; returns the test accuracy."""
     from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
-    cfg = ctx.cfg
-    options = check_app(cfg, EvaluateOptions, "evaluate", ())
+    options = check_app(ctx.cfg, EvaluateOptions, "evaluate", ())
     seed_everything(options.seed)
     ckpt, path = load_checkpoint(options.checkpoint)
     space, arch, model = build_model(ckpt, str(path))
     device = resolve_device(options.device)
-    data = checkpoint_data(ckpt, cfg.paths.data_dir)
+    data = checkpoint_data(ckpt, ctx.paths.data_dir)
     model.to(device)
     preds, targets, loss = predict(model, BatchLoader(data.test, data, options.batch_size, device=device))
     labels = list(range(data.num_classes))

@@ -88,13 +88,12 @@ def _onnx(model: torch.nn.Module, x: torch.Tensor, path: Path, opset: int) -> to
 
 def run(ctx: RunContext) -> float:
     """Export and check; returns the largest absolute difference from PyTorch's outputs."""
-    cfg = ctx.cfg
-    options = check_app(cfg, ExportOptions, "export", ())
+    options = check_app(ctx.cfg, ExportOptions, "export", ())
     seed_everything(options.seed)
     atol, rtol = options.atol, options.rtol
     ckpt, path = load_checkpoint(options.checkpoint)
     space, arch, model = build_model(ckpt, str(path))
-    x, batch_text = _check_batch(ckpt, cfg.paths.data_dir, options.batch_size)
+    x, batch_text = _check_batch(ckpt, ctx.paths.data_dir, options.batch_size)
     with torch.no_grad():
         reference = model(x)
         checks = []

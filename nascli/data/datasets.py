@@ -169,6 +169,11 @@ def digits_splits(
     classes: list[int] | None,
 ) -> DataSplits:
     """scikit-learn's 1,797 real 8x8 handwritten digits, split stratified into train/val/test."""
+    if not 0.0 <= test_fraction < 1.0:
+        raise DatasetError(f"dataset.test_fraction must be in [0, 1), got {test_fraction}.")
+    if val_fraction < 0.0 or val_fraction + test_fraction >= 1.0:
+        raise DatasetError(f"dataset.val_fraction must be at least 0 and leave training images: val_fraction + "
+                           f"test_fraction must be below 1, got {val_fraction} + {test_fraction}.")
     pixels, target = _read_digits()
     images = torch.as_tensor(pixels, dtype=torch.uint8).reshape(-1, 1, 8, 8)  # values 0..16
     labels = torch.as_tensor(target, dtype=torch.long)

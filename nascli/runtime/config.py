@@ -168,7 +168,7 @@ def check_fields(values: Mapping[str, Any], schema: type, where: str) -> Any:
 # --- config nodes -----------------------------------------------------------------------------
 def plain(node: Any) -> Any:
     """A config node as plain Python containers, interpolations resolved."""
-    return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
+    return OmegaConf.to_container(node, resolve=True, throw_on_missing=True) if OmegaConf.is_config(node) else node
 
 
 def target_of(node: DictConfig, group: str) -> Any:
@@ -199,7 +199,7 @@ def check_app(cfg: DictConfig, schema: type, command: str, groups: Iterable[str]
     """The app's own top-level options (seed, budget, ...) as `schema`, every key checked; the
     config groups (built by their own targets) and paths are left to their builders."""
     groups = {*groups, "paths"}
-    values = {k: v for k, v in plain(cfg).items() if k not in groups}
+    values = {k: plain(cfg[k]) for k in cfg if k not in groups}
     fields = {f.name for f in dataclasses.fields(schema)}
     for key in values:
         if key not in fields:

@@ -29,6 +29,14 @@ def _atomic(path: Path, write: Callable[[IO[bytes]], None]) -> Path:
     return path
 
 
+def remove_temporaries(folder: Path | str) -> list[Path]:
+    """Delete what a killed writer left: the temporary files of writes that never reached their rename."""
+    leftovers = sorted(Path(folder).glob(".*.tmp"))
+    for path in leftovers:
+        path.unlink(missing_ok=True)
+    return leftovers
+
+
 def write_bytes(path: Path | str, data: bytes) -> Path:
     return _atomic(Path(path), lambda h: h.write(data))
 

@@ -17,6 +17,9 @@ from rich.console import Console
 from rich.panel import Panel
 
 from nascli.errors import ConfigError, NasError
+from nascli.runtime.config import build
+from nascli.runtime.files import remove_temporaries
+from nascli.runtime.paths import Paths
 from nascli.runtime.report import Report, now_iso
 
 log = logging.getLogger("nascli")
@@ -24,13 +27,14 @@ log = logging.getLogger("nascli")
 
 @dataclass
 class RunContext:
-    """What a command body gets: its config, run directory, report and console."""
+    """What a command body gets: its config, run directory, report, console and paths."""
 
     command: str
     cfg: DictConfig
     run_dir: Path
     report: Report
     console: Console
+    paths: Paths
 
 
 @dataclass
@@ -42,12 +46,15 @@ class Outcome:
 
 
 def _guard_run_dir(run_dir: Path, cfg: DictConfig) -> None:
-    """Refuse to overwrite another run's results unless resuming it."""
-    if (run_dir / "report.json").exists() and not cfg.get("resume", False):
+    """Refuse to overwrite another run's results unless resuming it (then drop a killed run's temporaries)."""
+    if not (run_dir / "report.json").exists():
+        return
+    if not cfg.get("resume", False):
         raise NasError(
             f"{run_dir} already holds the results of an earlier run; nothing was overwritten.\n"
             f"Choose another directory (hydra.run.dir=...) or, for `nas search`, continue it with resume=true."
         )
+    remove_temporaries(run_dir)
 
 
 def user_message(exc: BaseException) -> str | None:
@@ -83,8 +90,9 @@ def run_command(command: str, cfg: DictConfig, run_dir: Path, argv: list[str], c
         _guard_run_dir(run_dir, cfg)
         report.write()
         owns_report = True
+        paths = build(cfg.paths, "paths")
         module = importlib.import_module(f"nascli.commands.{command.replace('-', '_')}")
-        outcome.objective = module.run(RunContext(command, cfg, run_dir, report, console))
+        outcome.objective = module.run(RunContext(command, cfg, run_dir, report, console, paths))
         report.status = "completed"
     except KeyboardInterrupt:
         report.status, report.error, outcome.code = "interrupted", "interrupted by the user (Ctrl-C)", 130

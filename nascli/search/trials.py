@@ -53,12 +53,13 @@ class TrialLog:
             out.append(best)
         return out
 
-    def save(self, fingerprint: dict[str, Any], extra: dict[str, Any] | None = None) -> None:
-        """trials.csv for people and checkpoint.json for resume, each written atomically."""
-        write_csv(self.run_dir / "trials.csv", self.rows, self.columns)
+    def save(self, fingerprint: dict[str, Any]) -> None:
+        """checkpoint.json for resume, then trials.csv for people, each written atomically (in this
+        order, so that a run killed between the two can always resume)."""
         write_json(self.run_dir / "checkpoint.json", {
-            "format": CHECKPOINT_FORMAT, "fingerprint": fingerprint, "rows": self.rows, **(extra or {}),
+            "format": CHECKPOINT_FORMAT, "fingerprint": fingerprint, "rows": self.rows,
         })
+        write_csv(self.run_dir / "trials.csv", self.rows, self.columns)
 
     def load(self, fingerprint: dict[str, Any]) -> dict[str, Any]:
         """Rows from checkpoint.json, refusing a checkpoint of a differently configured search."""

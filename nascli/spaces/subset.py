@@ -24,7 +24,7 @@ class SubsetSpace(SearchSpace):
 
     def __init__(self, base: SearchSpace, archs: Iterable[Arch], what: str = "the subset") -> None:
         self.base, self.what = base, what
-        self.name = base.name
+        self.name, self.published = base.name, base.published
         self.archs: list[Arch] = list(dict.fromkeys(archs))
         if not self.archs:
             raise ConfigError(f"Cannot restrict the {base.name} space to {what}: it holds no architecture.")
@@ -34,11 +34,6 @@ class SubsetSpace(SearchSpace):
 
     def __len__(self) -> int:
         return len(self.archs)
-
-    def __getattr__(self, name: str) -> Any:  # build_supernet and any other space-specific method
-        if name == "base":
-            raise AttributeError(name)
-        return getattr(self.base, name)
 
     # --- genes ---------------------------------------------------------------------------------
     def cardinalities(self) -> list[int]:
@@ -86,8 +81,14 @@ class SubsetSpace(SearchSpace):
     def from_json(self, obj: Any) -> Arch:
         return self.base.from_json(obj)
 
+    def validate(self, arch: Any) -> Arch:
+        return self.base.validate(arch)
+
     def build_network(self, arch: Arch, num_classes: int, in_channels: int, input_size: int):
         return self.base.build_network(arch, num_classes, in_channels, input_size)
+
+    def build_supernet(self, *args: Any, **kwargs: Any):
+        return self.base.build_supernet(*args, **kwargs)
 
     def config(self) -> dict[str, Any]:
         return self.base.config()

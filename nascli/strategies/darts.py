@@ -112,7 +112,7 @@ class GradientSearch(OneShotStrategy):
     # --- the contract ---------------------------------------------------------------------------
     def setup(self, context: SearchContext) -> None:
         """Supernet, optimisers and schedule (weights initialised from the seed alone)."""
-        data, device = context.data, context.device
+        data, device = context.data, torch.device(context.device)
         self.data, self.device = data, device
         self.halves = split_halves(data.train, self.seed)
         if min(len(h) for h in self.halves) < 2:

@@ -20,16 +20,15 @@ from nascli.registry import STRATEGIES
 from nascli.spaces.base import Arch, SearchSpace
 from nascli.strategies.base import OneShotStrategy, Proposal, SearchContext, require_positive
 from nascli.strategies.controller import Controller, Reinforce, propose_valid, torch_generator
+from nascli.training.metrics import score
 from nascli.weight_sharing.batches import epoch_seed, fixed_batches, split_halves
 from nascli.weight_sharing.single_path import PathScorer, build_single_path, train_paths, weight_optimizer
 
 
-@torch.no_grad()
 def batch_reward(net: Any, arch: Arch, batch: tuple[torch.Tensor, torch.Tensor]) -> float:
     """Accuracy (percent) of `arch` on one batch with batch statistics (ENAS' minibatch reward)."""
-    x, y = batch
     net.train()
-    return 100.0 * float((net(x, arch=arch).argmax(1) == y).float().mean())
+    return score(lambda x: net(x, arch=arch), [batch])[0]
 
 
 @STRATEGIES.register("enas")

@@ -6,7 +6,7 @@ import csv
 from pathlib import Path
 
 import torch
-from nasrun import nas, read_json
+from nasrun import read_json, run
 
 
 def test_retrain_saves_weights_genotype_and_config(smoke_search: Path, smoke_retrain: Path) -> None:
@@ -24,7 +24,7 @@ def test_retrain_saves_weights_genotype_and_config(smoke_search: Path, smoke_ret
 
 def test_evaluate_reports_accuracy_per_class_metrics_and_confusion_matrix(smoke_retrain: Path, tmp_path: Path) -> None:
     run_dir = tmp_path / "evaluate"
-    result = nas("evaluate", "debug=smoke", f"checkpoint={smoke_retrain}", f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    result = run("evaluate", "debug=smoke", f"checkpoint={smoke_retrain}", run_dir=run_dir)
     assert result.code == 0, result.text
     report = read_json(run_dir / "report.json")
     matrix = torch.tensor(report["confusion_matrix"])
@@ -39,7 +39,7 @@ def test_evaluate_reports_accuracy_per_class_metrics_and_confusion_matrix(smoke_
 
 def test_export_writes_torchscript_and_onnx_that_match_pytorch(smoke_retrain: Path, tmp_path: Path) -> None:
     run_dir = tmp_path / "export"
-    result = nas("export", f"checkpoint={smoke_retrain / 'model.pt'}", "format=all", f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    result = run("export", f"checkpoint={smoke_retrain / 'model.pt'}", "format=all", run_dir=run_dir)
     assert result.code == 0, result.text
     checks = {c["format"]: c for c in read_json(run_dir / "report.json")["exports"]}
     assert checks["torchscript"]["passed"] and checks["onnx"]["passed"]
@@ -50,5 +50,5 @@ def test_export_writes_torchscript_and_onnx_that_match_pytorch(smoke_retrain: Pa
 
 
 def test_export_rejects_an_unknown_format(smoke_retrain: Path, tmp_path: Path) -> None:
-    result = nas("export", f"checkpoint={smoke_retrain}", "format=tflite", f"hydra.run.dir={tmp_path / 'x'}", cwd=tmp_path)
+    result = run("export", f"checkpoint={smoke_retrain}", "format=tflite", run_dir=tmp_path / "x")
     assert result.code == 2 and "format must be torchscript, onnx or all" in result.err

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import torch
+from configured import dataset
 
-from nascli.data.datasets import digits_splits, fake_splits
+from nascli.data.datasets import Augment
 from nascli.data.loader import BatchLoader, cutout, random_crop, random_flip
 
 
 def test_eval_loader_covers_the_split_in_order_and_normalises() -> None:
-    data = digits_splits()
+    data = dataset("digits")
     batches = list(BatchLoader(data.test, data, batch_size=100))
     y = torch.cat([b[1] for b in batches])
     assert torch.equal(y, data.test.labels)
@@ -18,7 +19,7 @@ def test_eval_loader_covers_the_split_in_order_and_normalises() -> None:
 
 
 def test_training_order_and_augmentation_repeat_with_the_seed() -> None:
-    data = fake_splits(train_samples=64, val_samples=8, test_samples=8)
+    data = dataset("fake", train_samples=64, val_samples=8, test_samples=8)
     first = [x for x, _ in BatchLoader(data.train, data, 16, train=True, cutout_length=8, seed=3)]
     again = [x for x, _ in BatchLoader(data.train, data, 16, train=True, cutout_length=8, seed=3)]
     other = [x for x, _ in BatchLoader(data.train, data, 16, train=True, cutout_length=8, seed=4)]
@@ -27,9 +28,29 @@ def test_training_order_and_augmentation_repeat_with_the_seed() -> None:
 
 
 def test_drop_last_and_length() -> None:
-    data = digits_splits(max_train_samples=100)
+    data = dataset("digits", max_train_samples=100)
     assert len(BatchLoader(data.train, data, 32)) == 4
     assert len(BatchLoader(data.train, data, 32, drop_last=True)) == 3
+
+
+def test_training_batches_augment_as_the_datasets_augment_says() -> None:
+    def data_with(**augment):
+        return dataset("fake", train_samples=32, val_samples=4, test_samples=4, image_size=8, augment=augment)
+
+    def first_batch(data) -> torch.Tensor:
+        return next(iter(BatchLoader(data.train, data, len(data.train), train=True, seed=0)))[0]
+
+    assert data_with().augment == Augment(crop_padding=4, flip=True)  # fake.yaml's
+    data = data_with(crop_padding=0, flip=False)
+    plain = first_batch(data)
+    order = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(0))  # the loader's shuffle
+    in_order = next(iter(BatchLoader(data.train, data, len(data.train))))[0]
+    torch.testing.assert_close(plain, in_order[order])  # no augmentation: the normalised images, shuffled
+    flipped = first_batch(data_with(crop_padding=0, flip=True))
+    mirrored = [torch.equal(f, p.flip(2)) for f, p in zip(flipped, plain)]
+    assert 4 < sum(mirrored) < len(plain) - 4
+    assert all(m or torch.equal(f, p) for m, f, p in zip(mirrored, flipped, plain))
+    assert not torch.equal(first_batch(data_with(crop_padding=2, flip=False)), plain)
 
 
 def test_random_crop_shifts_content_within_the_padding() -> None:

@@ -1,5 +1,5 @@
-"""The tabular evaluator: table values, clear errors, never the dataset, simulated cost, the subset
-space, official-API tables through a stand-in package, and `nas search evaluator=tabular`."""
+"""The tabular evaluator: the shipped table's values, clear errors, never the dataset, simulated cost,
+the subset space, official-API tables through a stand-in package, and `nas search evaluator=tabular`."""
 
 from __future__ import annotations
 
@@ -10,28 +10,29 @@ import types
 from pathlib import Path
 
 import pytest
-from nasrun import BENCHMARKS, nas, read_json, read_trials
+from configured import CPU, evaluator, hardware, space, strategy
+from nasrun import read_json, read_trials, run
 from rich.console import Console
 
+from nascli.benchmarks import table_path
 from nascli.errors import NasError
 from nascli.evaluators.base import EvalContext
-from nascli.evaluators.tabular import TabularEvaluator
-from nascli.hardware.target import HardwareTarget
-from nascli.search.loop import Budget, run_sample_search
-from nascli.search.trials import TrialLog
-from nascli.spaces.nb201 import NB201Space
+from nascli.search.budget import Budget
+from nascli.search.engine import SearchEngine, SearchRun
 from nascli.spaces.subset import SubsetSpace
-from nascli.strategies.random import RandomSearch
+from nascli.strategies.base import SearchContext
 
-TABLE = BENCHMARKS / "nb201_subset.csv"
+NB201 = space("nb201")
+TABLE = table_path("nb201")  # the table that ships with nascli, evaluator.table=nb201
 
 
 def no_data():
     raise AssertionError("the tabular evaluator loaded the dataset")
 
 
-def tabular(task: str = "cifar10", table: Path = TABLE, **options) -> TabularEvaluator:
-    return TabularEvaluator(EvalContext(NB201Space(), 0, "cpu", None, load_data=no_data), str(table), task, **options)
+def tabular(task: str = "cifar10", table: str | Path = "nb201", **options):
+    context = EvalContext(NB201, 0, CPU, None, load_data=no_data)
+    return evaluator("tabular", context, table=str(table), task=task, **options)
 
 
 def table_rows(task: str) -> list[dict[str, str]]:
@@ -39,31 +40,38 @@ def table_rows(task: str) -> list[dict[str, str]]:
         return [row for row in csv.DictReader(handle) if row["dataset"] == task]
 
 
+def test_the_table_ships_with_nascli_and_is_found_by_name() -> None:
+    assert TABLE.is_file() and TABLE.name == "nb201.csv"
+    assert tabular().table.path == TABLE
+    assert tabular().table.tasks() == ["cifar10", "cifar100"] and len(table_rows("cifar10")) == 724
+
+
 def test_lookup_returns_the_tables_values() -> None:
-    evaluator, space = tabular("cifar100"), NB201Space()
+    cifar100 = tabular("cifar100")
     for row in table_rows("cifar100")[:50]:
-        metrics = evaluator.evaluate(space.from_str(row["arch"]))
+        metrics = cifar100.evaluate(NB201.from_str(row["arch"]))
         assert metrics["val_accuracy"] == float(row["val_accuracy"])
         assert metrics["params_m"] == float(row["params_m"]) and metrics["flops_m"] == float(row["flops_m"])
     best = max(table_rows("cifar10"), key=lambda r: float(r["val_accuracy"]))
-    assert tabular().evaluate(space.from_str(best["arch"]))["val_accuracy"] == 91.36
+    assert tabular().evaluate(NB201.from_str(best["arch"]))["val_accuracy"] == 91.36
 
 
 def test_missing_architecture_is_a_clear_error() -> None:
-    evaluator, space = tabular(restrict_space=False), NB201Space()
-    present = {space.from_str(r["arch"]) for r in table_rows("cifar10")}
-    missing = next(a for a in (space.sample(random.Random(i)) for i in range(1000)) if a not in present)
+    unrestricted = tabular(restrict_space=False)
+    present = {NB201.from_str(r["arch"]) for r in table_rows("cifar10")}
+    missing = next(a for a in (NB201.sample(random.Random(i)) for i in range(1000)) if a not in present)
     with pytest.raises(NasError, match="not in the benchmark table") as info:
-        evaluator.evaluate(missing)
+        unrestricted.evaluate(missing)
     with open(TABLE) as handle:
         rows = sum(1 for _ in csv.DictReader(handle))
-    assert space.to_str(missing) in str(info.value) and f"{rows} rows" in str(info.value)
+    assert NB201.to_str(missing) in str(info.value) and f"{rows} rows" in str(info.value)
 
 
 def test_missing_task_and_table_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(NasError, match="Task 'imagenet' is not in .* its tasks are: cifar10, cifar100"):
         tabular("imagenet")
-    with pytest.raises(NasError, match="does not exist"):
+    absent = r"The benchmark table .*absent.csv does not exist: .* ships with nascli \(nb201\)"
+    with pytest.raises(NasError, match=absent):
         tabular(table=tmp_path / "absent.csv")
     bad = tmp_path / "bad.csv"
     bad.write_text("dataset,arch,val_accuracy\ncifar10,|nonsense~0|,1.0\n")
@@ -72,15 +80,14 @@ def test_missing_task_and_table_are_clear_errors(tmp_path: Path) -> None:
 
 
 def test_restricted_space_holds_exactly_the_tables_architectures() -> None:
-    evaluator, base = tabular(), NB201Space()
-    space = evaluator.space_for_search(base)
-    archs = {base.from_str(r["arch"]) for r in table_rows("cifar10")}
-    assert isinstance(space, SubsetSpace) and set(space.archs) == archs
-    assert tabular(restrict_space=False).space_for_search(base) is base
+    restricted = tabular().space_for_search(NB201)
+    archs = {NB201.from_str(r["arch"]) for r in table_rows("cifar10")}
+    assert isinstance(restricted, SubsetSpace) and set(restricted.archs) == archs
+    assert tabular(restrict_space=False).space_for_search(NB201) is NB201
 
 
 def test_subset_space_samples_and_mutates_inside_the_subset() -> None:
-    base, rng = NB201Space(), random.Random(0)
+    base, rng = NB201, random.Random(0)
     members = [base.sample(rng) for _ in range(200)]
     subset = SubsetSpace(base, members)
     for _ in range(200):
@@ -105,18 +112,19 @@ def test_simulated_cost_drives_budget_seconds(tmp_path: Path) -> None:
         for row in rows:
             writer.writerow({**{k: row[k] for k in ("dataset", "arch", "val_accuracy", "params_m", "flops_m")},
                              "train_time_s": 100.0})
-    evaluator = tabular(table=timed, cost_column="train_time_s")
-    assert evaluator.simulated_cost
-    space = evaluator.space_for_search(NB201Space())
-    log = TrialLog(tmp_path)
-    stopped = run_sample_search(space, RandomSearch(space, seed=0), evaluator, HardwareTarget(), Budget(seconds=450.0),
-                                log, on_trial=lambda: None, console=Console(quiet=True))
-    assert stopped == "seconds" and len(log) == 5  # 5 x 100 simulated seconds >= 450
-    assert all(r["cost_s"] == 100.0 for r in log.rows) and log.rows[-1]["elapsed_s"] < 450
+    timed_table = tabular(table=timed, cost_column="train_time_s")
+    assert timed_table.simulated_cost
+    searched = timed_table.space_for_search(NB201)
+    engine = SearchEngine(searched, strategy("random", searched, seed=0), timed_table, hardware("none"),
+                          Budget(None, 450.0), SearchContext(CPU, no_data),
+                          SearchRun(tmp_path / "run", {"test": 1}, Console(quiet=True), plots=False))
+    stopped = engine.run(resume=False)
+    rows = engine.trials.rows
+    assert stopped == "seconds" and len(rows) == 5  # 5 x 100 simulated seconds >= 450
+    assert all(r["cost_s"] == 100.0 for r in rows) and rows[-1]["elapsed_s"] < 450
 
 
 def test_official_api_tables_through_their_package(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    space = NB201Space()
     arch_str = table_rows("cifar10")[0]["arch"]
 
     class FakeApi:
@@ -139,22 +147,23 @@ def test_official_api_tables_through_their_package(monkeypatch: pytest.MonkeyPat
 
     monkeypatch.setitem(sys.modules, "nas_201_api", types.SimpleNamespace(NASBench201API=FakeApi))
     (tmp_path / "NAS-Bench-201.pth").write_bytes(b"")
-    evaluator = tabular("cifar10-valid", table=tmp_path / "NAS-Bench-201.pth", format="nas_201_api")
-    assert evaluator.evaluate(space.from_str(arch_str)) == {"val_accuracy": 90.5, "params_m": 0.5, "flops_m": 70.0,
-                                                            "cost_s": 1234.0}
-    assert evaluator.simulated_cost
+    official = tabular("cifar10-valid", table=tmp_path / "NAS-Bench-201.pth", format="nas_201_api")
+    assert official.evaluate(NB201.from_str(arch_str)) == {"val_accuracy": 90.5, "params_m": 0.5, "flops_m": 70.0,
+                                                           "cost_s": 1234.0}
+    assert official.simulated_cost
     monkeypatch.setitem(sys.modules, "nats_bench", None)  # not installed
     with pytest.raises(NasError, match="pip install nats-bench"):
         tabular("cifar10", table=tmp_path / "NAS-Bench-201.pth", format="nats_bench")
 
 
-
-TABULAR = ("search_space=nb201", "evaluator=tabular", f"evaluator.table={TABLE}", "evaluator.task=cifar10")
+TABULAR = ("search", "search_space=nb201", "evaluator=tabular", "evaluator.table=nb201", "evaluator.task=cifar10")
 
 
 def test_cli_evolution_on_the_table_reports_the_tables_accuracy(tmp_path: Path) -> None:
+    # dataset=cifar10 with no images on disk and no download: loading it would fail the run
     run_dir = tmp_path / "evo"
-    result = nas("search", "strategy=evolution", *TABULAR, "budget.trials=30", f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    result = run(*TABULAR, "strategy=evolution", "budget.trials=30", "dataset=cifar10", "dataset.download=false",
+                 run_dir=run_dir)
     assert result.code == 0, result.text
     genotype = read_json(run_dir / "genotype.json")
     expected = {r["arch"]: float(r["val_accuracy"]) for r in table_rows("cifar10")}
@@ -164,12 +173,13 @@ def test_cli_evolution_on_the_table_reports_the_tables_accuracy(tmp_path: Path) 
     assert not (tmp_path / "data").exists()  # the dataset was never loaded
 
 
-@pytest.mark.parametrize("strategy", ["evolution", "bo"])
-def test_cli_resume_equals_the_uninterrupted_search(tmp_path: Path, strategy: str) -> None:
+@pytest.mark.parametrize("name", ["evolution", "bo"])
+def test_cli_resume_equals_the_uninterrupted_search(tmp_path: Path, name: str) -> None:
     full, part = tmp_path / "full", tmp_path / "part"
-    common = (f"strategy={strategy}", *TABULAR, "plots=false")
-    assert nas("search", *common, "budget.trials=24", f"hydra.run.dir={full}", cwd=tmp_path).code == 0
-    assert nas("search", *common, "budget.trials=13", f"hydra.run.dir={part}", cwd=tmp_path).code == 0
-    resumed = nas("search", *common, "budget.trials=24", "resume=true", f"hydra.run.dir={part}", cwd=tmp_path)
+    common = (*TABULAR, f"strategy={name}", "plots=false")
+    assert run(*common, "budget.trials=24", run_dir=full).code == 0
+    assert run(*common, "budget.trials=13", run_dir=part).code == 0
+    assert len(read_trials(part)) == 13
+    resumed = run(*common, "budget.trials=24", "resume=true", run_dir=part)
     assert resumed.code == 0, resumed.text
     assert read_trials(part) == read_trials(full) and len(read_trials(full)) == 24

@@ -1,4 +1,5 @@
-"""Cost measurements against NAS-Bench-201's own numbers, and the hardware objective."""
+"""Cost measurements against NAS-Bench-201's own numbers, and the hardware targets (`none`, `cpu`):
+what they measure, their hard limits, and the objective they fold cost into."""
 
 from __future__ import annotations
 
@@ -6,26 +7,33 @@ import math
 
 import pandas as pd
 import pytest
-from nasrun import BENCHMARKS
+from configured import hardware, space
 
+from nascli.benchmarks import table_path
+from nascli.errors import ConfigError
 from nascli.hardware import cost
-from nascli.hardware.target import HardwareTarget
-from nascli.spaces.nb201 import NB201Space
+from nascli.hardware.target import CostTarget, LatencyTarget
 
-TABLE = BENCHMARKS / "nb201_subset.csv"
+TABLE = table_path("nb201")  # ships inside the package
+SMALL_ARCH = "|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|"
 
 
-@pytest.mark.skipif(not TABLE.exists(), reason="shared benchmarks not present")
+def small_network():
+    nb201 = space("nb201", channels=4, cells_per_stage=1)
+    return nb201.build_network(nb201.from_str(SMALL_ARCH), 10, 1, 8)
+
+
 def test_flops_track_the_benchmarks_count() -> None:
     # torch's counter counts convolutions and linear layers (MACs here); the benchmark also counts
     # BN and pooling, so we are a little lower: within 4% for cells without pooling, never above,
     # and the order of architectures by cost (what a hardware objective uses) is the same.
     table = pd.read_csv(TABLE)
     rows = table[table.dataset == "cifar10"].sort_values("flops_m").iloc[::40]
-    space = NB201Space()
+    assert len(rows) >= 15
+    nb201 = space("nb201")  # the benchmark's network size
     ours = []
     for _, row in rows.iterrows():
-        model = space.build_network(space.from_str(row.arch), 10, 3, 32)
+        model = nb201.build_network(nb201.from_str(row.arch), 10, 3, 32)
         ours.append(cost.flops_m(model, (3, 32, 32)))
         assert ours[-1] <= row.flops_m * 1.001, row.arch
         if "avg_pool" not in row.arch:
@@ -35,15 +43,48 @@ def test_flops_track_the_benchmarks_count() -> None:
 
 
 def test_latency_is_positive_and_objective_applies_the_mnasnet_scaling() -> None:
-    space = NB201Space(channels=4, cells_per_stage=1)
-    model = space.build_network(space.from_str("|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|"), 10, 1, 8)
-    assert cost.latency_ms(model, (1, 8, 8), repeats=3) > 0
-    target = HardwareTarget(name="cpu", latency=True, target_latency_ms=2.0, latency_weight=-0.5)
+    assert cost.latency_ms(small_network(), (1, 8, 8), repeats=3) > 0
+    target = hardware("cpu", target_latency_ms=2.0, latency_weight=-0.5)
+    assert isinstance(target, LatencyTarget) and target.latency
     assert target.objective({"val_accuracy": 90.0, "latency_ms": 8.0}) == pytest.approx(45.0)
     assert target.objective({"val_accuracy": 90.0, "latency_ms": 2.0}) == pytest.approx(90.0)
+    assert target.objective({"zc_synflow": 30.0, "latency_ms": 8.0}, metric="zc_synflow") == pytest.approx(15.0)
+    untargeted = hardware("cpu", target_latency_ms=None)  # latency measured, objective unscaled
+    assert untargeted.objective({"val_accuracy": 90.0, "latency_ms": 8.0}) == 90.0
 
 
 def test_hard_limits_make_a_candidate_infeasible() -> None:
-    target = HardwareTarget(max_params_m=1.0)
+    target = hardware("none", max_params_m=1.0)
+    assert isinstance(target, CostTarget) and not target.latency
     assert target.objective({"val_accuracy": 99.0, "params_m": 0.5}) == 99.0
+    assert target.feasible({"params_m": 0.5}) and not target.feasible({"params_m": 2.0})
     assert target.objective({"val_accuracy": 99.0, "params_m": 2.0}) == -math.inf
+    assert target.objective({"val_accuracy": math.nan, "params_m": 0.5}) == -math.inf  # not measured
+    slow = hardware("cpu", max_latency_ms=5.0, max_flops_m=10.0)
+    assert slow.objective({"val_accuracy": 99.0, "latency_ms": 6.0, "flops_m": 1.0}) == -math.inf
+    assert slow.objective({"val_accuracy": 99.0, "latency_ms": 4.0, "flops_m": 11.0}) == -math.inf
+    assert math.isfinite(slow.objective({"val_accuracy": 99.0, "latency_ms": 4.0, "flops_m": 1.0}))
+
+
+def test_targets_measure_and_describe_what_they_measure() -> None:
+    model = small_network()
+    metrics = hardware("none").measure(model, (1, 8, 8))
+    assert set(metrics) == {"params_m", "flops_m"}
+    assert metrics["params_m"] == pytest.approx(cost.params_m(model)) and metrics["flops_m"] > 0
+    cpu = hardware("cpu", repeats=2, warmup=0)
+    timed = cpu.measure(model, (1, 8, 8))
+    assert set(timed) == {"params_m", "flops_m", "latency_ms"} and timed["latency_ms"] > 0
+    assert hardware("none", max_flops_m=5.0).describe() == {"target": "none", "limits": {"flops_m": 5.0}}
+    described = cpu.describe()
+    assert described["target"] == "cpu" and described["limits"] == {}
+    assert {k: described[k] for k in ("device", "batch_size", "warmup", "repeats")} == {
+        "device": "cpu", "batch_size": 1, "warmup": 0, "repeats": 2}
+
+
+def test_bad_latency_settings_are_config_errors() -> None:
+    with pytest.raises(ConfigError, match="target_latency_ms"):
+        hardware("cpu", target_latency_ms=0.0)
+    with pytest.raises(ConfigError, match="repeats"):
+        hardware("cpu", repeats=0)
+    with pytest.raises(ConfigError, match="max_params_m"):
+        hardware("none", max_param_m=1.0)  # a misspelt option names the valid ones

@@ -7,23 +7,30 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from configured import CPU, dataset, method, space, strategy
 
-from nascli.data.datasets import digits_splits, subset_classes
+from nascli.data.datasets import subset_classes
 from nascli.errors import NasError
 from nascli.meta.prior import ArchPrior
 from nascli.meta.tasks import History, describe
-from nascli.meta.transfer import TransferConfig, fit_transfer
-from nascli.spaces.darts import GENOTYPE_OPS, DartsSpace
-from nascli.spaces.nb201 import NB201Space
-from nascli.strategies.bo import BayesianOptimisation
-from nascli.strategies.darts import DARTS, PCDARTS
-from nascli.strategies.evolution import RegularizedEvolution
-from nascli.strategies.genetic import GeneticAlgorithm
-from nascli.strategies.random import RandomSearch
-from nascli.strategies.reinforce import ReinforceSearch
+from nascli.meta.transfer import fit_transfer
+from nascli.search.resume import replay
+from nascli.spaces.darts.genotype import GENOTYPE_OPS
+from nascli.strategies.base import SearchContext
 
-SPACE = NB201Space()
+SPACE = space("nb201")
 TARGET = describe("cifar100")
+
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return dataset("digits")
+
+
+def setup_on(strategy_, data) -> None:
+    """What the search engine does before the first proposal: one-shot strategies build their supernet."""
+    strategy_.setup(SearchContext(CPU, lambda: data))
 
 
 def convs(arch) -> int:
@@ -42,7 +49,7 @@ def prior() -> ArchPrior:
     archs = list({SPACE.sample(rng) for _ in range(300)})
     history = History(describe("cifar10"), [SPACE.to_str(a) for a in archs],
                       [synthetic_objective(a) + rng.random() for a in archs], "synthetic")
-    return fit_transfer(SPACE, [history], TransferConfig(epochs=200), seed=0)[0]
+    return fit_transfer(SPACE, [history], method("transfer", epochs=200), seed=0)[0]
 
 
 def first_asks(strategy, n: int) -> list:
@@ -59,10 +66,10 @@ def best_after(strategy, n: int) -> float:
 
 
 @pytest.mark.parametrize("make", [
-    lambda: RandomSearch(SPACE, seed=0, warm_start_size=20),
-    lambda: RegularizedEvolution(SPACE, seed=0, population=20),
-    lambda: GeneticAlgorithm(SPACE, seed=0, population=20),
-    lambda: BayesianOptimisation(SPACE, seed=0, initial=20),
+    lambda: strategy("random", SPACE, seed=0, warm_start_size=20),
+    lambda: strategy("evolution", SPACE, seed=0, population=20),
+    lambda: strategy("genetic", SPACE, seed=0, population=20),
+    lambda: strategy("bo", SPACE, seed=0, initial=20),
 ], ids=["random", "evolution", "genetic", "bo"])
 def test_the_initial_population_comes_from_the_prior(make, prior: ArchPrior) -> None:
     cold, warm = make(), make()
@@ -75,14 +82,14 @@ def test_the_initial_population_comes_from_the_prior(make, prior: ArchPrior) -> 
 
 def test_bo_uses_the_predictor_as_its_prior_mean(prior: ArchPrior) -> None:
     # Same initial design for both; only the surrogate's mean differs.
-    plain, informed = BayesianOptimisation(SPACE, seed=3, initial=5), BayesianOptimisation(SPACE, seed=3, initial=5)
+    plain, informed = strategy("bo", SPACE, seed=3, initial=5), strategy("bo", SPACE, seed=3, initial=5)
     informed.prior_score = prior.scorer(SPACE, TARGET)
     assert best_after(informed, 15) == 90.0  # six 3x3 convolutions, found in 10 model-based queries
     assert best_after(plain, 15) < 90.0
 
 
 def test_reinforce_samples_from_the_prior_before_learning_anything(prior: ArchPrior) -> None:
-    cold, warm = ReinforceSearch(SPACE, seed=0), ReinforceSearch(SPACE, seed=0)
+    cold, warm = strategy("reinforce", SPACE, seed=0), strategy("reinforce", SPACE, seed=0)
     warm.warm_start(prior, TARGET)
     best = SPACE.encode(("nor_conv_3x3",) * 6)
     log_p = lambda s: float(s.controller.evaluate(torch.tensor([best]))[0].detach())  # noqa: E731
@@ -90,11 +97,11 @@ def test_reinforce_samples_from_the_prior_before_learning_anything(prior: ArchPr
     assert sum(map(convs, first_asks(warm, 10))) > 2 * sum(map(convs, first_asks(cold, 10)))
 
 
-def test_darts_starts_from_the_priors_architecture_weights(prior: ArchPrior) -> None:
-    data = subset_classes(digits_splits(), [0, 1, 2])
-    strategy = DARTS(SPACE, seed=0, channels=4, layers=5, prior_strength=2.0)
-    strategy.warm_start(prior, TARGET)
-    net = strategy.build(data, torch.device("cpu"))["net"]
+def test_darts_starts_from_the_priors_architecture_weights(prior: ArchPrior, digits) -> None:
+    darts = strategy("darts", SPACE, seed=0, channels=4, layers=5, prior_strength=2.0)
+    darts.warm_start(prior, TARGET)
+    setup_on(darts, subset_classes(digits, [0, 1, 2]))
+    net = darts.net
     expected = 2.0 * torch.stack(prior.gene_log_probs)
     assert torch.allclose(net.alpha("cell").detach(), expected)
     assert net.derive() == tuple(SPACE.decode([int(p.argmax()) for p in prior.gene_log_probs]))
@@ -102,14 +109,14 @@ def test_darts_starts_from_the_priors_architecture_weights(prior: ArchPrior) -> 
 
 def test_darts_prior_logits_favour_the_priors_ops_and_inputs() -> None:
     # Every node of both cells: op_a and op_b most likely sep_conv_3x3, inputs most likely 0 and 1.
-    space = DartsSpace()
+    darts = space("darts")
     sep3 = GENOTYPE_OPS.index("sep_conv_3x3")
     log_probs = []
-    for k, card in enumerate(space.cardinalities()):
+    for k, card in enumerate(darts.cardinalities()):
         p = torch.full((card,), 0.02)
         p[{0: sep3, 1: 0, 2: sep3, 3: 1}[k % 4]] = 1.0
         log_probs.append(torch.log(p / p.sum()))
-    net = space.build_supernet(10, 3, 8, mode="darts", channels=4, layers=2)
+    net = darts.build_supernet(10, 3, 8, mode="darts", channels=4, layers=2)
     with torch.no_grad():
         for cell, logits in net.gene_prior_logits(log_probs).items():
             assert logits.shape == net.alpha(cell).shape
@@ -117,7 +124,7 @@ def test_darts_prior_logits_favour_the_priors_ops_and_inputs() -> None:
             net.alpha(cell).copy_(logits)
     derived = net.derive()
     for pairs in (derived.normal, derived.reduce):
-        for node in range(space.steps):
+        for node in range(darts.steps):
             assert sorted(pairs[2 * node: 2 * node + 2]) == [("sep_conv_3x3", 0), ("sep_conv_3x3", 1)]
 
 
@@ -127,59 +134,57 @@ def reptile_prior(net, channels: int, layers: int, num_classes: int = 3) -> Arch
     return ArchPrior(meta, [], None, supernet=net.state_dict())
 
 
-def test_a_reptile_prior_is_the_supernets_starting_point() -> None:
-    data = subset_classes(digits_splits(), [7, 8, 9])
+def test_a_reptile_prior_is_the_supernets_starting_point(digits) -> None:
     torch.manual_seed(5)
     learned = SPACE.build_supernet(3, 1, 8, mode="darts", channels=4, layers=5)
     with torch.no_grad():
         learned.alpha("cell").normal_()
-    strategy = DARTS(SPACE, seed=0, channels=4, layers=5)
-    strategy.warm_start(reptile_prior(learned, 4, 5), TARGET)
-    net = strategy.build(data, torch.device("cpu"))["net"]
+    darts = strategy("darts", SPACE, seed=0, channels=4, layers=5)
+    darts.warm_start(reptile_prior(learned, 4, 5), TARGET)
+    setup_on(darts, subset_classes(digits, [7, 8, 9]))
     for name, tensor in learned.state_dict().items():
-        assert torch.equal(net.state_dict()[name], tensor), name
+        assert torch.equal(darts.net.state_dict()[name], tensor), name
 
 
-def test_a_reptile_prior_of_another_shape_is_a_clear_error() -> None:
+def test_a_reptile_prior_of_another_shape_is_a_clear_error(digits) -> None:
     learned = SPACE.build_supernet(3, 1, 8, mode="darts", channels=4, layers=5)
     with pytest.raises(NasError, match="strategy.channels=4 strategy.layers=5"):
-        DARTS(SPACE, channels=8, layers=5).warm_start(reptile_prior(learned, 4, 5), TARGET)
-    strategy = DARTS(SPACE, channels=4, layers=5)
-    strategy.warm_start(reptile_prior(learned, 4, 5), TARGET)
+        strategy("darts", SPACE, channels=8, layers=5).warm_start(reptile_prior(learned, 4, 5), TARGET)
+    darts = strategy("darts", SPACE, channels=4, layers=5)
+    darts.warm_start(reptile_prior(learned, 4, 5), TARGET)
     with pytest.raises(NasError, match="classifies 3 classes"):
-        strategy.build(digits_splits(), torch.device("cpu"))
-    pc = PCDARTS(SPACE, channels=4, layers=5)
+        setup_on(darts, digits)
+    pc = strategy("pcdarts", SPACE, channels=4, layers=5)
     pc.warm_start(reptile_prior(learned, 4, 5), TARGET)
     with pytest.raises(NasError, match="does not fit strategy PCDARTS"):
-        pc.build(subset_classes(digits_splits(), [7, 8, 9]), torch.device("cpu"))
+        setup_on(pc, subset_classes(digits, [7, 8, 9]))
 
 
 def test_strategies_without_warm_start_say_so() -> None:
     from nascli.errors import ConfigError
-    from nascli.strategies.base import Strategy
+    from nascli.strategies.base import SampleStrategy
 
-    class Fixed(Strategy):
+    class Fixed(SampleStrategy):  # asks uniform samples and takes no initial architectures from a prior
         def ask(self):
             return SPACE.sample(self.rng)
 
     with pytest.raises(ConfigError, match="cannot start from a meta prior"):
-        Fixed(SPACE).warm_start(SimpleNamespace(), TARGET)
+        Fixed(SPACE, 0).warm_start(SimpleNamespace(), TARGET)
 
 
 @pytest.mark.parametrize("make", [
-    lambda: RegularizedEvolution(SPACE, seed=1, population=8),
-    lambda: GeneticAlgorithm(SPACE, seed=1, population=8),
-    lambda: BayesianOptimisation(SPACE, seed=1, initial=5),
-    lambda: ReinforceSearch(SPACE, seed=1),
+    lambda: strategy("evolution", SPACE, seed=1, population=8),
+    lambda: strategy("genetic", SPACE, seed=1, population=8),
+    lambda: strategy("bo", SPACE, seed=1, initial=5),
+    lambda: strategy("reinforce", SPACE, seed=1),
 ], ids=["evolution", "genetic", "bo", "reinforce"])
 def test_a_warm_started_search_resumes_by_replay(make, prior: ArchPrior) -> None:
-    from nascli.search.loop import replay
-
     whole = make()
     whole.warm_start(prior, TARGET)
     asked = first_asks(whole, 20)
     resumed = make()
     resumed.warm_start(prior, TARGET)
-    rows = [{"trial": i + 1, "arch_str": SPACE.to_str(a), "objective": synthetic_objective(a)} for i, a in enumerate(asked[:12])]
-    replay(resumed, SPACE, SimpleNamespace(rows=rows))
+    rows = [{"trial": i + 1, "arch_str": SPACE.to_str(a), "objective": synthetic_objective(a)}
+            for i, a in enumerate(asked[:12])]
+    replay(resumed, SPACE, rows)
     assert first_asks(resumed, 8) == asked[12:]

@@ -1,46 +1,37 @@
-"""Config checks and building objects from config nodes."""
+"""What every command sets up first: seeds (Python, NumPy, torch) and the device."""
 
 from __future__ import annotations
 
+import random
+
+import numpy as np
 import pytest
-from omegaconf import OmegaConf
+import torch
 
 from nascli.errors import ConfigError
-from nascli.runtime.common import build, get_float, get_int, resolve_device
+from nascli.runtime.common import resolve_device, seed_everything
 
 
-def test_get_int_accepts_ints_and_null_and_names_the_bad_key() -> None:
-    cfg = OmegaConf.create({"budget": {"trials": 5, "none": None, "bad": "abc", "flag": True}})
-    assert get_int(cfg, "budget.trials", minimum=1) == 5
-    assert get_int(cfg, "budget.none", allow_none=True) is None
-    with pytest.raises(ConfigError, match="budget.bad must be an integer"):
-        get_int(cfg, "budget.bad")
-    with pytest.raises(ConfigError, match="budget.flag"):
-        get_int(cfg, "budget.flag")
-    with pytest.raises(ConfigError, match="at least 10"):
-        get_int(cfg, "budget.trials", minimum=10)
+def _draws() -> tuple[float, float, list[float]]:
+    return random.random(), float(np.random.rand()), torch.rand(3).tolist()
 
 
-def test_get_float() -> None:
-    cfg = OmegaConf.create({"lr": 0.1, "bad": "fast"})
-    assert get_float(cfg, "lr") == 0.1
-    with pytest.raises(ConfigError, match="bad must be a number"):
-        get_float(cfg, "bad")
-
-
-def test_build_passes_runtime_objects_untouched_and_reports_bad_options() -> None:
-    node = OmegaConf.create({"_target_": "nascli.strategies.random.RandomSearch", "max_retries": 3})
-    space = object()
-    strategy = build(node, "strategy", space=space, seed=1)
-    assert strategy.space is space and strategy.max_retries == 3
-    bad = OmegaConf.create({"_target_": "nascli.strategies.random.RandomSearch", "temperature": 2})
-    with pytest.raises(ConfigError, match="strategy.*temperature"):
-        build(bad, "strategy", space=space, seed=1)
-    with pytest.raises(ConfigError, match="strategy"):
-        build(OmegaConf.create({"_target_": "nascli.strategies.nope.Nope"}), "strategy")
+def test_seed_everything_repeats_python_numpy_and_torch_draws() -> None:
+    seed_everything(7)
+    first = _draws()
+    seed_everything(7)
+    assert _draws() == first
+    seed_everything(8)
+    assert _draws() != first
+    seed_everything(2**32 + 7)  # seeds beyond NumPy's range are folded into it
+    assert _draws()[1] == first[1]
 
 
 def test_device_names() -> None:
     assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
     with pytest.raises(ConfigError, match="device must be"):
         resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="no CUDA GPU"):
+            resolve_device("cuda")

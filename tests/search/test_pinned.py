@@ -19,6 +19,18 @@ def overrides(items: list[str], **refs: Path) -> list[str]:
     return [item.format(table="nb201", **{k: str(v) for k, v in refs.items()}) for item in items]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def two_threads():
+    """The pins were recorded with torch's default of 2 threads on the 2-core CI machine; CPU
+    results repeat exactly for the same thread count, which this holds whatever the machine."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def priors(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The meta priors the pinned searches start from, trained as they were when pinned."""

@@ -8,9 +8,11 @@ from collections import Counter
 
 import pytest
 import torch
+from configured import space as configured_space
 
 from nascli.errors import GenotypeError
-from nascli.spaces.darts import PUBLISHED, DartsSpace, Genotype
+from nascli.spaces.darts import DartsSpace
+from nascli.spaces.darts.genotype import PUBLISHED, Genotype
 
 # DARTS_V2 exactly as the paper's repository prints it
 DARTS_V2_TEXT = (
@@ -23,9 +25,14 @@ DARTS_V2_TEXT = (
 )
 
 
+def darts(**options) -> DartsSpace:
+    """The shipped darts space (conf/search_space/darts.yaml) with some options changed."""
+    return configured_space("darts", **options)
+
+
 @pytest.fixture
 def space() -> DartsSpace:
-    return DartsSpace(channels=4, layers=5)
+    return darts(channels=4, layers=5)
 
 
 def n_params_m(model: torch.nn.Module) -> float:
@@ -124,13 +131,30 @@ def test_json_round_trip_and_validation(space):
 
 
 def test_config_rebuilds_the_space():
-    space = DartsSpace(channels=8, layers=6, auxiliary=True, drop_path=0.2)
+    space = darts(channels=8, layers=6, auxiliary=True, drop_path=0.2)
     assert DartsSpace(**space.config()).config() == space.config()
     assert space.config()["steps"] == 4 and space.config()["stem_multiplier"] == 3
 
 
+def test_shipped_defaults_are_the_papers_search_network():
+    space = darts()
+    assert space.name == "darts" and space.published is PUBLISHED
+    assert space.config() == {"channels": 16, "layers": 8, "auxiliary": False, "drop_path": 0.0,
+                              "steps": 4, "multiplier": 4, "stem_multiplier": 3}
+
+
+def test_validate_returns_the_spaces_own_value_or_raises(space):
+    as_lists = Genotype(*(list(field) for field in PUBLISHED["DARTS_V2"]))
+    assert space.validate(as_lists) == PUBLISHED["DARTS_V2"]
+    assert isinstance(space.validate(as_lists).normal, tuple)
+    with pytest.raises(GenotypeError):
+        space.validate(PUBLISHED["DARTS_V2"]._replace(normal=PUBLISHED["DARTS_V2"].normal[:6]))
+    with pytest.raises(GenotypeError):
+        darts(steps=2, multiplier=2).validate(PUBLISHED["DARTS_V2"])
+
+
 def test_smaller_cells_have_their_own_concat():
-    space = DartsSpace(channels=4, layers=3, steps=2, multiplier=2)
+    space = darts(channels=4, layers=3, steps=2, multiplier=2)
     arch = space.sample(random.Random(0))
     assert arch.normal_concat == (2, 3) and len(arch.normal) == 4
     model = space.build_network(arch, num_classes=3, in_channels=1, input_size=8)
@@ -141,7 +165,7 @@ def test_smaller_cells_have_their_own_concat():
 
 @pytest.mark.parametrize("in_channels,size", [(1, 8), (3, 32)])
 def test_forward_shapes_and_auxiliary_head_in_training(in_channels, size):
-    space = DartsSpace(channels=4, layers=5, auxiliary=True, drop_path=0.2)
+    space = darts(channels=4, layers=5, auxiliary=True, drop_path=0.2)
     model = space.build_network(PUBLISHED["DARTS_V2"], 10, in_channels=in_channels, input_size=size)
     x = torch.randn(2, in_channels, size, size)
     logits, aux_logits = model.train()(x)
@@ -156,7 +180,7 @@ def test_no_auxiliary_head_means_plain_logits_in_training(space):
 
 
 def test_drop_path_only_in_training():
-    space = DartsSpace(channels=4, layers=3, drop_path=0.5)
+    space = darts(channels=4, layers=3, drop_path=0.5)
     model = space.build_network(PUBLISHED["DARTS_V2"], num_classes=10, in_channels=1, input_size=8)
     assert model.drop_path_prob == 0.5
     x = torch.randn(4, 1, 8, 8)
@@ -167,7 +191,7 @@ def test_drop_path_only_in_training():
 
 
 def test_darts_v2_has_the_papers_parameter_count():
-    space = DartsSpace(channels=36, layers=20, auxiliary=True)
+    space = darts(channels=36, layers=20, auxiliary=True)
     model = space.build_network(PUBLISHED["DARTS_V2"], num_classes=10, in_channels=3, input_size=32)
     assert n_params_m(model) == pytest.approx(3.349342, abs=1e-6)  # "3.3M" in the paper
     assert isinstance(PUBLISHED["DARTS_V2"], Genotype)

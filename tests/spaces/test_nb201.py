@@ -5,23 +5,30 @@ from __future__ import annotations
 import csv
 import json
 import random
-from pathlib import Path
 
 import pytest
 import torch
+from configured import space as configured_space
 
+from nascli.benchmarks import table_path
 from nascli.errors import GenotypeError
 from nascli.spaces.nb201 import NB201Space
+from nascli.spaces.nb201.genotype import EDGES, OP_NAMES
 
 EXAMPLE = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_1x1~1|+|skip_connect~0|nor_conv_1x1~1|nor_conv_3x3~2|"
 ALL_CONV3 = ("nor_conv_3x3",) * 6
-BENCHMARK = Path(__file__).resolve().parents[2] / ".." / "shared" / "benchmarks" / "nb201_subset.csv"
+BENCHMARK = table_path("nb201")  # ships inside the package
 NUM_CLASSES = {"cifar10": 10, "cifar100": 100}
+
+
+def nb201(**options) -> NB201Space:
+    """The shipped nb201 space (conf/search_space/nb201.yaml) with some options changed."""
+    return configured_space("nb201", **options)
 
 
 @pytest.fixture
 def space() -> NB201Space:
-    return NB201Space()
+    return nb201()  # the benchmark's size: C=16, N=5
 
 
 def n_params_m(model: torch.nn.Module) -> float:
@@ -99,13 +106,26 @@ def test_json_round_trip_and_validation(space):
 
 
 def test_config_rebuilds_the_space():
-    space = NB201Space(channels=8, cells_per_stage=2)
+    space = nb201(channels=8, cells_per_stage=2)
     assert NB201Space(**space.config()).config() == {"channels": 8, "cells_per_stage": 2}
+
+
+def test_shipped_defaults_are_the_benchmarks_network(space):
+    assert space.name == "nb201"
+    assert space.config() == {"channels": 16, "cells_per_stage": 5}
+    assert space.cardinalities() == [len(OP_NAMES)] * len(EDGES)
+
+
+def test_validate_returns_the_spaces_own_value_or_raises(space):
+    assert space.validate(list(ALL_CONV3)) == ALL_CONV3
+    for bad in (ALL_CONV3[:5], ("conv_5x5",) + ALL_CONV3[1:], EXAMPLE):
+        with pytest.raises(GenotypeError):
+            space.validate(bad)
 
 
 @pytest.mark.parametrize("in_channels,size", [(1, 8), (3, 32), (3, 5)])
 def test_forward_shapes(in_channels, size):
-    space = NB201Space(channels=4, cells_per_stage=1)
+    space = nb201(channels=4, cells_per_stage=1)
     for arch in (space.from_str(EXAMPLE), ("none",) * 6, ("avg_pool_3x3",) * 6):
         model = space.build_network(arch, num_classes=10, in_channels=in_channels, input_size=size)
         assert model(torch.randn(2, in_channels, size, size)).shape == (2, 10)
@@ -118,8 +138,6 @@ def test_all_conv3x3_cell_has_the_benchmark_parameter_count(space):
 
 def benchmark_rows(dataset: str, count: int = 20) -> list[dict[str, str]]:
     """`count` rows of one dataset, spread over the benchmark file."""
-    if not BENCHMARK.exists():
-        pytest.skip(f"benchmark table not found at {BENCHMARK}")
     with BENCHMARK.open(newline="") as f:
         rows = [row for row in csv.DictReader(f) if row["dataset"] == dataset]
     return rows[:: max(1, len(rows) // count)][:count]

@@ -8,19 +8,25 @@ import random
 
 import pytest
 import torch
+from configured import space as configured_space
 
 from nascli.errors import ConfigError
-from nascli.spaces.darts import DartsSpace, Genotype
-from nascli.spaces.nb201 import NB201Space
+from nascli.spaces.darts.genotype import Genotype
+from nascli.spaces.darts.supernet import DartsSupernet
+from nascli.spaces.nb201.supernet import NB201Supernet
 from nascli.spaces.supernet import MODES, MixedEdge, channel_shuffle, derive_darts_cell
 
-SPACES = {"nb201": NB201Space, "darts": DartsSpace}
+SPACES = ("nb201", "darts")
+SUPERNETS = {"nb201": NB201Supernet, "darts": DartsSupernet}
 
 
 def tiny(space_name: str, mode: str, in_channels: int = 1, size: int = 8):
+    """The shipped space and a small supernet of it (4 channels, 5 cells: nb201's N=1)."""
     torch.manual_seed(0)
-    space = SPACES[space_name]()
-    return space, space.build_supernet(10, in_channels, size, mode=mode, channels=4, layers=5)
+    space = configured_space(space_name)
+    net = space.build_supernet(10, in_channels, size, mode=mode, channels=4, layers=5)
+    assert isinstance(net, SUPERNETS[space_name])
+    return space, net
 
 
 @pytest.mark.parametrize("space_name", SPACES)
@@ -130,8 +136,7 @@ def _darts_rows(spec: dict[int, tuple[str, float]], ops: tuple[str, ...], none_w
 
 
 def test_darts_derivation_keeps_the_two_strongest_non_none_inputs_per_node():
-    space = DartsSpace()
-    _, net = tiny("darts", "darts")
+    space, net = tiny("darts", "darts")
     ops = net.op_names
     # edges per node: node0 = 0,1  node1 = 2,3,4  node2 = 5..8  node3 = 9..13 (sources 0..node+1)
     normal = _darts_rows({0: ("sep_conv_3x3", 0.5), 1: ("skip_connect", 0.4),
@@ -189,21 +194,21 @@ def test_nb201_derivation_is_the_argmax_of_every_edge_none_included():
 
 # --- building -------------------------------------------------------------------------------------
 def test_supernet_size_comes_from_the_options_not_the_space():
-    space = DartsSpace(channels=36, layers=20)
+    space = configured_space("darts", channels=36, layers=20)
     net = space.build_supernet(10, 3, 32, channels=4, layers=5)
     assert len(net.cells) == 5 and net.stem[0].out_channels == 12
     assert [c.kind for c in net.cells] == ["normal", "reduce", "normal", "reduce", "normal"]
-    nb = NB201Space().build_supernet(10, 3, 32, channels=4, layers=8)
+    nb = configured_space("nb201").build_supernet(10, 3, 32, channels=4, layers=8)
     assert sum(type(m).__name__ == "SearchCell" for m in nb.layers) == 6  # 3 stages of N=2
 
 
 def test_bad_supernet_sizes_are_config_errors():
     with pytest.raises(ConfigError, match="3N"):
-        NB201Space().build_supernet(10, 3, 32, layers=7)
+        configured_space("nb201").build_supernet(10, 3, 32, layers=7)
     with pytest.raises(ConfigError, match="divide"):
-        DartsSpace().build_supernet(10, 3, 32, mode="pcdarts", channels=6, partial_channels=4)
+        configured_space("darts").build_supernet(10, 3, 32, mode="pcdarts", channels=6, partial_channels=4)
     with pytest.raises(ValueError, match="mode"):
-        DartsSpace().build_supernet(10, 3, 32, mode="enas")
+        configured_space("darts").build_supernet(10, 3, 32, mode="enas")
 
 
 def test_channel_shuffle_is_a_permutation():

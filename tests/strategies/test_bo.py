@@ -6,11 +6,12 @@ import random
 
 import numpy as np
 import pytest
+from configured import space, strategy
 
 from nascli.errors import ConfigError
-from nascli.spaces.darts import DartsSpace
-from nascli.spaces.nb201 import NB201Space
-from nascli.strategies.bo import BayesianOptimisation, HammingGP, expected_improvement
+from nascli.strategies.bo import HammingGP, expected_improvement
+
+NB201 = space("nb201")
 
 
 def one_hot(space, genes) -> np.ndarray:
@@ -18,10 +19,10 @@ def one_hot(space, genes) -> np.ndarray:
 
 
 def test_gp_fits_a_linear_function_of_the_one_hot_encoding_better_than_a_constant() -> None:
-    space, rng = NB201Space(), random.Random(0)
-    weights = np.random.default_rng(0).normal(size=sum(space.cardinalities()))
-    genes = [space.encode(space.sample(rng)) for _ in range(300)]
-    y = np.array([one_hot(space, g) @ weights for g in genes])
+    rng = random.Random(0)
+    weights = np.random.default_rng(0).normal(size=sum(NB201.cardinalities()))
+    genes = [NB201.encode(NB201.sample(rng)) for _ in range(300)]
+    y = np.array([one_hot(NB201, g) @ weights for g in genes])
     gp = HammingGP().fit(genes[:100], y[:100])
     mean, std = gp.predict(genes[100:])
     mse, constant_mse = np.mean((mean - y[100:]) ** 2), np.mean((y[:100].mean() - y[100:]) ** 2)
@@ -30,8 +31,8 @@ def test_gp_fits_a_linear_function_of_the_one_hot_encoding_better_than_a_constan
 
 
 def test_gp_interpolates_its_training_points() -> None:
-    space, rng = NB201Space(), random.Random(1)
-    genes = [space.encode(space.sample(rng)) for _ in range(20)]
+    rng = random.Random(1)
+    genes = [NB201.encode(NB201.sample(rng)) for _ in range(20)]
     y = np.arange(20.0)
     mean, std = HammingGP().fit(genes, y).predict(genes)
     assert np.allclose(mean, y, atol=1.0) and np.all(std < np.std(y))
@@ -42,14 +43,16 @@ def test_expected_improvement_prefers_higher_mean_and_more_uncertainty() -> None
     assert ei[1] > ei[0] and ei[2] > ei[0] and np.all(ei > 0)
 
 
-@pytest.mark.parametrize("space", [NB201Space(), DartsSpace()], ids=["nb201", "darts"])
-def test_asks_are_valid_unseen_and_deterministic(space) -> None:
+@pytest.mark.parametrize("space_name", ["nb201", "darts"])
+def test_asks_are_valid_unseen_and_deterministic(space_name: str) -> None:
+    searched = space(space_name)
+
     def run(seed: int) -> list:
-        bo, asked = BayesianOptimisation(space, seed=seed, initial=4, random_candidates=20), []
+        bo, asked = strategy("bo", searched, seed=seed, initial=4, random_candidates=20), []
         for i in range(10):
             arch = bo.ask()
-            assert space.is_valid(space.encode(arch)) and arch not in asked
-            bo.tell(arch, float(sum(space.encode(arch))))
+            assert searched.is_valid(searched.encode(arch)) and arch not in asked
+            bo.tell(arch, float(sum(searched.encode(arch))))
             asked.append(arch)
         return asked
 
@@ -58,4 +61,4 @@ def test_asks_are_valid_unseen_and_deterministic(space) -> None:
 
 def test_too_small_initial_design_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="initial"):
-        BayesianOptimisation(NB201Space(), initial=1)
+        strategy("bo", NB201, initial=1)

@@ -1,5 +1,6 @@
 """Gradient-based search (DARTS, PC-DARTS, GDAS): the second-order gradient, the shared bilevel loop
-in process, and `nas search strategy=darts` end to end (smoke run, resume, presets)."""
+run by the search engine in process, and `nas search strategy=darts` end to end (smoke run, resume,
+presets, the default search)."""
 
 from __future__ import annotations
 
@@ -8,21 +9,21 @@ from pathlib import Path
 
 import pytest
 import torch
-from nasrun import nas, read_json, read_trials
+from configured import CPU, dataset, hardware, space, strategy
+from nasrun import compose, read_json, read_trials, run
 from rich.console import Console
 from torch import nn
 
-from nascli.data.datasets import digits_splits
 from nascli.errors import ConfigError
-from nascli.hardware.target import HardwareTarget
-from nascli.search.loop import Budget
-from nascli.search.oneshot import CHECKPOINT, OneShotRun
-from nascli.search.trials import TrialLog
-from nascli.spaces.darts import DartsSpace
-from nascli.spaces.nb201 import NB201Space
-from nascli.strategies.darts import DARTS, GDAS, PCDARTS, split_halves, unrolled_arch_grads
+from nascli.evaluators.base import EvalContext, Evaluator
+from nascli.runtime.report import Report
+from nascli.search.budget import Budget
+from nascli.search.engine import SearchEngine, SearchRun
+from nascli.search.resume import STATE_FILE
+from nascli.strategies.base import SearchContext
+from nascli.strategies.bilevel import unrolled_arch_grads
+from nascli.weight_sharing.batches import split_halves
 
-ONE_THREAD = {"OMP_NUM_THREADS": "1"}  # tiny models: one thread is fastest and immune to a busy machine
 
 
 # --- the second-order architecture gradient ---------------------------------------------------------
@@ -77,53 +78,65 @@ def test_second_order_gradient_matches_finite_differences():
     torch.testing.assert_close(ours, numeric, rtol=1e-4, atol=1e-6)  # ... and we get it right
 
 
-# --- the loop in process ---------------------------------------------------------------------------
+# --- the loop, run by the engine in process -----------------------------------------------------------
 @pytest.fixture(scope="module")
 def digits():
-    return digits_splits(max_train_samples=96)
+    return dataset("digits", max_train_samples=96)
 
 
-def _run(tmp_path: Path, data, trials: int, resume: bool = False) -> OneShotRun:
-    return OneShotRun(NB201Space(), data, torch.device("cpu"), 0, HardwareTarget(), Budget(trials, None),
-                      TrialLog(tmp_path), {"test": 1}, tmp_path, resume, Console(quiet=True))
+class NeverCalled(Evaluator):
+    """One-shot strategies measure their own candidates: the evaluator must not be asked."""
+
+    def evaluate(self, arch):
+        raise AssertionError("the engine asked the evaluator to score a one-shot proposal")
+
+
+def _search(run_dir: Path, searched, strategy_, data, trials: int):
+    """(engine, what stopped it, the result row) of a finished search of `trials` epochs."""
+    context = EvalContext(searched, 0, CPU, None, lambda: data)
+    engine = SearchEngine(searched, strategy_, NeverCalled(context), hardware("none"), Budget(trials, None),
+                          SearchContext(CPU, lambda: data), SearchRun(run_dir, {"test": 1}, Console(quiet=True)))
+    stopped_by = engine.run(resume=False)
+    return engine, stopped_by, engine.finish(stopped_by, Report(run_dir, "search", []))
 
 
 SMALL = {"epochs": 3, "batch_size": 16, "channels": 4, "layers": 5, "eval_batch_size": 64}
+SPACES = {"nb201": {"channels": 4, "cells_per_stage": 1}, "darts": {"channels": 4, "layers": 5}}
 
 
-@pytest.mark.parametrize("space", [NB201Space(), DartsSpace()], ids=["nb201", "darts"])
-@pytest.mark.parametrize("cls", [PCDARTS, GDAS])
-def test_pcdarts_and_gdas_run_the_shared_loop(tmp_path, digits, cls, space):
-    options = {**SMALL, "warmup_epochs": 1} if cls is PCDARTS else SMALL
-    strategy = cls(space, seed=0, **options)
-    run = _run(tmp_path, digits, trials=2)
-    run.space = space
-    strategy.search(run)
-    rows = run.trials.rows
-    assert [r["epoch"] for r in rows] == [1, 2] and run.chosen is rows[-1]
+@pytest.mark.parametrize("space_name", ["nb201", "darts"])
+@pytest.mark.parametrize("name", ["pcdarts", "gdas"])
+def test_pcdarts_and_gdas_run_the_shared_loop(tmp_path, digits, name, space_name):
+    searched = space(space_name, **SPACES[space_name])
+    options = {**SMALL, "warmup_epochs": 1} if name == "pcdarts" else SMALL
+    engine, stopped_by, best = _search(tmp_path, searched, strategy(name, searched, seed=0, **options), digits, 2)
+    rows = engine.trials.rows
+    assert stopped_by == "trials" and [r["epoch"] for r in rows] == [1, 2] and best is rows[-1]
     assert all(0.0 <= r["val_accuracy"] <= 100.0 and 0.0 <= r["skip_share"] <= 1.0 for r in rows)
+    assert read_json(tmp_path / "genotype.json")["arch_str"] == rows[-1]["arch_str"]
     history = json.loads((tmp_path / "alphas.json").read_text())["softmax"]
-    cells = ["cell"] if space.name == "nb201" else ["normal", "reduce"]
+    cells = ["cell"] if space_name == "nb201" else ["normal", "reduce"]
     assert sorted(history) == sorted(cells)
     for cell in cells:
         assert (tmp_path / f"alphas_{cell}.png").is_file()
         assert len(history[cell]) == 2
-    if cls is GDAS:
+    if name == "gdas":
         assert [r["tau"] for r in rows] == pytest.approx([10.0, 5.05])  # linear 10 -> 0.1 over 3 epochs
     else:  # architecture frozen in the warm-up epoch, trained after it
-        state = torch.load(tmp_path / CHECKPOINT, weights_only=True)["state"]
+        state = torch.load(tmp_path / STATE_FILE, weights_only=True)["state"]
         first = torch.tensor(history[cells[0]][0])
         second = torch.tensor(history[cells[0]][1])
-        init = torch.softmax(state["supernet"][f"alpha_{cells[0]}"], -1)
-        assert not torch.allclose(second, first) and not torch.allclose(init, first)
+        final = torch.softmax(state["supernet"][f"alpha_{cells[0]}"], -1)
+        assert not torch.allclose(second, first) and not torch.allclose(final, first)
         assert torch.allclose(first, torch.full_like(first, 1.0 / first.shape[1]), atol=1e-2)
 
 
 def test_early_stop_on_skip_connections_ends_the_search(tmp_path, digits):
-    strategy = DARTS(NB201Space(), seed=0, order="first", early_stop_skip=-1, **SMALL)
-    run = _run(tmp_path, digits, trials=3)
-    strategy.search(run)
-    assert len(run.trials.rows) == 1 and run.chosen is run.trials.rows[0]
+    searched = space("nb201", **SPACES["nb201"])
+    darts = strategy("darts", searched, seed=0, order="first", early_stop_skip=-1, **SMALL)
+    engine, stopped_by, best = _search(tmp_path, searched, darts, digits, 3)
+    assert stopped_by == "early_stop_skip"
+    assert len(engine.trials.rows) == 1 and best is engine.trials.rows[0]
 
 
 def test_split_halves_is_fixed_by_the_seed_and_disjoint(digits):
@@ -136,69 +149,75 @@ def test_split_halves_is_fixed_by_the_seed_and_disjoint(digits):
 
 def test_bad_options_are_config_errors():
     with pytest.raises(ConfigError, match="order"):
-        DARTS(NB201Space(), order="third")
+        strategy("darts", space("nb201"), order="third")
     with pytest.raises(ConfigError, match="bf16"):
-        DARTS(NB201Space(), order="second", amp="fp16")
+        strategy("darts", space("nb201"), order="second", amp="fp16")
 
 
 # --- end to end -------------------------------------------------------------------------------------
+SMOKE = ("search", "strategy=darts", "debug=smoke")  # second order: momentum buffers must resume too
 
-def test_smoke_search_writes_rows_alphas_and_heat_maps(tmp_path):
-    run_dir = tmp_path / "smoke"
-    result = nas("search", "strategy=darts", "debug=smoke", f"hydra.run.dir={run_dir}", cwd=tmp_path, env=ONE_THREAD)
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`nas search strategy=darts debug=smoke`: 3 epochs (budget.trials) of a small supernet."""
+    run_dir = tmp_path_factory.mktemp("darts") / "smoke"
+    result = run(*SMOKE, run_dir=run_dir)
     assert result.code == 0, result.text
-    table = read_trials(run_dir)
+    return run_dir
+
+
+def test_smoke_search_writes_rows_alphas_and_heat_maps(smoke: Path):
+    table = read_trials(smoke)
     assert [r["epoch"] for r in table] == ["1", "2", "3"]
     assert {"val_accuracy", "train_accuracy", "skip_share", "none_share", "skip_count", "lr"} <= set(table[0])
-    report = read_json(run_dir / "report.json")
+    report = read_json(smoke / "report.json")
     assert report["status"] == "completed" and report["strategy"] == "DARTS"
-    genotype = read_json(run_dir / "genotype.json")
+    genotype = read_json(smoke / "genotype.json")
     assert genotype["arch_str"] == table[-1]["arch_str"] == report["best"]["arch_str"]  # the final derived arch
-    for name in ("alphas.json", "alphas.csv", "alphas_cell.png", "alphas_cell_evolution.png", "checkpoint.pt"):
-        assert (run_dir / name).is_file(), name
-    softmax = json.loads((run_dir / "alphas.json").read_text())["softmax"]["cell"]
+    for name in ("alphas.json", "alphas.csv", "alphas_cell.png", "alphas_cell_evolution.png", STATE_FILE):
+        assert (smoke / name).is_file(), name
+    softmax = json.loads((smoke / "alphas.json").read_text())["softmax"]["cell"]
     assert len(softmax) == 3 and all(abs(sum(row) - 1) < 1e-5 for row in softmax[-1])
 
 
-def test_resume_equals_the_uninterrupted_search(tmp_path):
-    full, part = tmp_path / "full", tmp_path / "part"
-    common = ("search", "strategy=darts", "debug=smoke")  # second order: momentum buffers must resume too
-    assert nas(*common, "budget.trials=3", f"hydra.run.dir={full}", cwd=tmp_path, env=ONE_THREAD).code == 0
-    assert nas(*common, "budget.trials=2", f"hydra.run.dir={part}", cwd=tmp_path, env=ONE_THREAD).code == 0
+def test_resume_equals_the_uninterrupted_search(smoke: Path, tmp_path: Path):
+    part = tmp_path / "part"
+    assert run(*SMOKE, "budget.trials=2", run_dir=part).code == 0
     assert len(read_trials(part)) == 2
-    resumed = nas(*common, "budget.trials=3", "resume=true", f"hydra.run.dir={part}", cwd=tmp_path, env=ONE_THREAD)
+    resumed = run(*SMOKE, "budget.trials=3", "resume=true", run_dir=part)
     assert resumed.code == 0, resumed.text
-    assert read_trials(part) == read_trials(full)
-    assert read_json(part / "genotype.json")["arch"] == read_json(full / "genotype.json")["arch"]
-    assert read_json(part / "alphas.json") == read_json(full / "alphas.json")
-    state = torch.load(part / CHECKPOINT, weights_only=True)["state"]
+    assert read_trials(part) == read_trials(smoke)
+    assert read_json(part / "genotype.json")["arch"] == read_json(smoke / "genotype.json")["arch"]
+    assert read_json(part / "alphas.json") == read_json(smoke / "alphas.json")
+    state = torch.load(part / STATE_FILE, weights_only=True)["state"]
     assert state["epoch"] == 3 and state["history"]["cell"].shape == (3, 6, 5)
     assert state["w_opt"]["state"] and state["a_opt"]["state"]  # SGD momentum and Adam moments saved
 
 
-def test_presets_compose(tmp_path):
-    result = nas("search", "experiment=darts_cifar10_search", "--cfg", "job", cwd=tmp_path)
-    assert result.code == 0, result.text
-    text = result.out
-    for expected in ("name: cifar10", "val_fraction: 0.0", "nascli.strategies.darts.DARTS", "order: second",
-                     "nascli.spaces.darts.DartsSpace", "trials: 50"):
-        assert expected in text, expected
-    smoke = nas("search", "strategy=pcdarts", "debug=smoke", "--cfg", "job", "--resolve", cwd=tmp_path)
-    assert smoke.code == 0 and "channels: 8" in smoke.out and "warmup_epochs: 1" in smoke.out
+def test_presets_compose():
+    cfg = compose("search", "experiment=darts_cifar10_search")
+    assert cfg.dataset.name == "cifar10" and cfg.dataset.val_fraction == 0.0
+    assert cfg.strategy._target_ == "nascli.strategies.darts.DARTS" and cfg.strategy.order == "second"
+    assert cfg.search_space._target_ == "nascli.spaces.darts.DartsSpace" and cfg.budget.trials == 50
+    smoke = compose("search", "strategy=pcdarts", "debug=smoke")
+    assert smoke.strategy._target_ == "nascli.strategies.darts.PCDARTS"
+    assert smoke.strategy.channels == 8 and smoke.strategy.warmup_epochs == 1
 
 
 def test_bad_strategy_option_is_a_clear_error(tmp_path):
-    result = nas("search", "strategy=darts", "debug=smoke", "strategy.order=third", f"hydra.run.dir={tmp_path / 'r'}",
-                 cwd=tmp_path, env=ONE_THREAD)
+    result = run(*SMOKE, "strategy.order=third", run_dir=tmp_path / "r")
     assert result.code == 2 and "strategy.order" in result.err and "Traceback" not in result.text
 
 
 def test_default_darts_search_on_digits_improves_on_its_first_epoch(tmp_path):
     """`nas search strategy=darts` as a new user types it: 12 epochs (budget.trials) of second-order
-    DARTS (measured: 39 s on 2 cores, supernet validation accuracy 10.0% at epoch 1, 82.6% at 12)."""
+    DARTS (measured in process, one thread: 28-39 s on 2 cores, supernet validation accuracy 10.0% at
+    epoch 1, 82.8% at 12)."""
     run_dir = tmp_path / "default"
-    result = nas("search", "strategy=darts", f"hydra.run.dir={run_dir}", cwd=tmp_path, env=ONE_THREAD, timeout=900)
+    result = run("search", "strategy=darts", run_dir=run_dir)
     assert result.code == 0, result.text
     table = read_trials(run_dir)
+    assert len(table) == 12
     assert float(table[-1]["val_accuracy"]) > float(table[0]["val_accuracy"]) + 20
     assert read_json(run_dir / "genotype.json")["arch_str"] == table[-1]["arch_str"]

@@ -5,11 +5,9 @@ from __future__ import annotations
 import random
 
 import pytest
+from configured import space, strategy
 
 from nascli.errors import ConfigError
-from nascli.spaces.darts import DartsSpace
-from nascli.spaces.nb201 import NB201Space
-from nascli.strategies.evolution import RegularizedEvolution
 from nascli.strategies.genes import tournament
 
 
@@ -18,8 +16,7 @@ def hamming(space, a, b) -> int:
 
 
 def test_aging_removes_the_oldest_not_the_worst() -> None:
-    space = NB201Space()
-    evo = RegularizedEvolution(space, seed=0, population=3, sample_size=2)
+    evo = strategy("evolution", space("nb201"), seed=0, population=3, sample_size=2)
     archs = [evo.ask() for _ in range(4)]
     for arch, value in zip(archs, [99.0, 1.0, 2.0, 3.0]):
         evo.tell(arch, value)
@@ -27,16 +24,16 @@ def test_aging_removes_the_oldest_not_the_worst() -> None:
 
 
 def test_first_population_asks_are_random_then_children_are_one_gene_mutations() -> None:
-    space = NB201Space()
-    evo = RegularizedEvolution(space, seed=3, population=5, sample_size=2)
+    nb201 = space("nb201")
+    evo = strategy("evolution", nb201, seed=3, population=5, sample_size=2)
     first = [evo.ask() for _ in range(5)]
     rng = random.Random(3)
-    assert first == [space.sample(rng) for _ in range(5)]
+    assert first == [nb201.sample(rng) for _ in range(5)]
     for i, arch in enumerate(first):
         evo.tell(arch, float(i))
     for _ in range(10):
         child = evo.ask()
-        assert any(hamming(space, child, member) == 1 for member, _ in evo.population)
+        assert any(hamming(nb201, child, member) == 1 for member, _ in evo.population)
         evo.tell(child, 0.0)
 
 
@@ -50,13 +47,13 @@ def test_tournament_picks_the_best_of_its_sample() -> None:
 
 
 def test_evolution_on_darts_stays_valid_and_is_deterministic() -> None:
-    space = DartsSpace()
+    darts = space("darts")
 
     def run(seed: int) -> list:
-        evo, out = RegularizedEvolution(space, seed=seed, population=4, sample_size=2), []
+        evo, out = strategy("evolution", darts, seed=seed, population=4, sample_size=2), []
         for i in range(12):
             arch = evo.ask()
-            assert space.is_valid(space.encode(arch))
+            assert darts.is_valid(darts.encode(arch))
             evo.tell(arch, float(i % 5))
             out.append(arch)
         return out
@@ -66,4 +63,24 @@ def test_evolution_on_darts_stays_valid_and_is_deterministic() -> None:
 
 def test_bad_sizes_are_config_errors() -> None:
     with pytest.raises(ConfigError, match="sample_size"):
-        RegularizedEvolution(NB201Space(), population=3, sample_size=4)
+        strategy("evolution", space("nb201"), population=3, sample_size=4)
+
+
+def test_replay_restores_the_population_so_asks_continue_identically() -> None:
+    from nascli.search.resume import replay
+
+    nb201 = space("nb201")
+    full, asked = strategy("evolution", nb201, seed=5, population=6, sample_size=3), []
+    for i in range(20):
+        arch = full.ask()
+        full.tell(arch, float(i % 7))
+        asked.append(arch)
+    resumed = strategy("evolution", nb201, seed=5, population=6, sample_size=3)
+    replay(resumed, nb201, [{"trial": i, "arch_str": nb201.to_str(a), "objective": float(i % 7)}
+                            for i, a in enumerate(asked[:9])])
+    again = []
+    for i in range(9, 20):
+        arch = resumed.ask()
+        resumed.tell(arch, float(i % 7))
+        again.append(arch)
+    assert again == asked[9:]

@@ -1,16 +1,14 @@
-"""Genetic algorithm: crossover validity, per-gene mutation rate, tournament and elitism."""
+"""Genetic algorithm: crossover validity, per-gene mutation rate, tournament and elitism, replay."""
 
 from __future__ import annotations
 
 import random
 
 import pytest
+from configured import space, strategy
 
-from nascli.spaces.darts import DartsSpace
-from nascli.spaces.nb201 import NB201Space
 from nascli.spaces.subset import SubsetSpace
 from nascli.strategies.genes import crossover, crossover_genes, crossover_points, mutate_genes
-from nascli.strategies.genetic import GeneticAlgorithm
 
 
 def test_crossover_genes_switch_parent_at_each_cut() -> None:
@@ -21,40 +19,40 @@ def test_crossover_genes_switch_parent_at_each_cut() -> None:
     assert len(cuts) == 3 and cuts == sorted(set(cuts)) and all(1 <= c < 8 for c in cuts)
 
 
-@pytest.mark.parametrize("space", [NB201Space(), DartsSpace()], ids=["nb201", "darts"])
+@pytest.mark.parametrize("space_name", ["nb201", "darts"])
 @pytest.mark.parametrize("points", [1, 3])
-def test_crossover_children_are_valid_and_made_of_parent_genes(space, points) -> None:
-    rng = random.Random(0)
+def test_crossover_children_are_valid_and_made_of_parent_genes(space_name, points) -> None:
+    searched, rng = space(space_name), random.Random(0)
     for _ in range(200):
-        a, b = space.sample(rng), space.sample(rng)
-        child = crossover(space, a, b, points, rng)
-        genes, ga, gb = space.encode(child), space.encode(a), space.encode(b)
-        assert space.is_valid(genes)
+        a, b = searched.sample(rng), searched.sample(rng)
+        child = crossover(searched, a, b, points, rng)
+        genes, ga, gb = searched.encode(child), searched.encode(a), searched.encode(b)
+        assert searched.is_valid(genes)
         assert all(g in (x, y) for g, x, y in zip(genes, ga, gb))
 
 
 def test_crossover_stays_in_a_subset_space() -> None:
-    base, rng = NB201Space(), random.Random(1)
+    base, rng = space("nb201"), random.Random(1)
     subset = SubsetSpace(base, [base.sample(rng) for _ in range(30)])
     for _ in range(100):
         child = crossover(subset, subset.sample(rng), subset.sample(rng), 1, rng)
         assert child in subset.archs
 
 
-@pytest.mark.parametrize("space", [NB201Space(), DartsSpace()], ids=["nb201", "darts"])
-def test_per_gene_mutation_rate(space) -> None:
+@pytest.mark.parametrize("space_name", ["nb201", "darts"])
+def test_per_gene_mutation_rate(space_name) -> None:
     """Each gene changes with probability rate / P(at least one change) (a child always differs)."""
-    rate, trials, rng = 0.2, 3000, random.Random(0)
-    arch = space.sample(rng)
-    genes = space.encode(arch)
+    searched, rate, trials, rng = space(space_name), 0.2, 3000, random.Random(0)
+    arch = searched.sample(rng)
+    genes = searched.encode(arch)
     changed = [0] * len(genes)
     for _ in range(trials):
-        child = space.encode(mutate_genes(space, arch, rate, rng))
-        assert space.is_valid(child) and child != genes
+        child = searched.encode(mutate_genes(searched, arch, rate, rng))
+        assert searched.is_valid(child) and child != genes
         for i, (x, y) in enumerate(zip(genes, child)):
             changed[i] += x != y
     mean = sum(changed) / len(changed) / trials
-    if isinstance(space, NB201Space):  # unconstrained: the exact conditional rate
+    if space_name == "nb201":  # unconstrained: the exact conditional rate
         expected = rate / (1 - (1 - rate) ** len(genes))
         assert abs(mean - expected) < 0.02
     else:  # darts redraws children whose node inputs collide: the rate stays near `rate`
@@ -62,8 +60,7 @@ def test_per_gene_mutation_rate(space) -> None:
 
 
 def test_generations_keep_elites_and_ask_only_children() -> None:
-    space = NB201Space()
-    ga = GeneticAlgorithm(space, seed=0, population=6, elites=2, tournament_size=2)
+    ga = strategy("genetic", space("nb201"), seed=0, population=6, elites=2, tournament_size=2)
     gen0 = [ga.ask() for _ in range(6)]
     assert len(set(gen0)) == 6
     for i, arch in enumerate(gen0):
@@ -78,32 +75,30 @@ def test_generations_keep_elites_and_ask_only_children() -> None:
 
 @pytest.mark.parametrize("kind", ["one_point", "multi_point"])
 def test_ga_runs_on_darts_with_valid_children(kind) -> None:
-    space = DartsSpace()
-    ga = GeneticAlgorithm(space, seed=0, population=4, elites=1, crossover=kind)
+    darts = space("darts")
+    ga = strategy("genetic", darts, seed=0, population=4, elites=1, crossover=kind)
     for i in range(15):
         arch = ga.ask()
-        assert space.is_valid(space.encode(arch))
+        assert darts.is_valid(darts.encode(arch))
         ga.tell(arch, float(i % 4))
 
 
 def test_replay_restores_the_ga_so_asks_continue_identically() -> None:
-    from types import SimpleNamespace
+    from nascli.search.resume import replay
 
-    from nascli.search.loop import replay
-
-    space = NB201Space()
+    nb201 = space("nb201")
 
     def score(arch) -> float:
-        return float(sum(space.encode(arch)))
+        return float(sum(nb201.encode(arch)))
 
-    full, asked = GeneticAlgorithm(space, seed=4, population=5, elites=1), []
+    full, asked = strategy("genetic", nb201, seed=4, population=5, elites=1), []
     for _ in range(17):
         arch = full.ask()
         full.tell(arch, score(arch))
         asked.append(arch)
-    rows = [{"trial": i, "arch_str": space.to_str(a), "objective": score(a)} for i, a in enumerate(asked[:8])]
-    resumed = GeneticAlgorithm(space, seed=4, population=5, elites=1)
-    replay(resumed, space, SimpleNamespace(rows=rows))
+    rows = [{"trial": i, "arch_str": nb201.to_str(a), "objective": score(a)} for i, a in enumerate(asked[:8])]
+    resumed = strategy("genetic", nb201, seed=4, population=5, elites=1)
+    replay(resumed, nb201, rows)
     again = []
     for _ in range(9):
         arch = resumed.ask()

@@ -1,4 +1,5 @@
-"""The LSTM controller and REINFORCE: normalised log-probabilities, gradient sign, determinism."""
+"""The LSTM controller and REINFORCE: normalised log-probabilities, gradient sign, determinism, valid
+DARTS samples, replay."""
 
 from __future__ import annotations
 
@@ -7,12 +8,10 @@ import math
 
 import pytest
 import torch
+from configured import space, strategy
 
-from nascli.spaces.darts import DartsSpace
-from nascli.spaces.nb201 import NB201Space
-from nascli.strategies.controller import Controller, Reinforce
-from nascli.strategies.controller import torch_generator
-from nascli.strategies.reinforce import ReinforceSearch
+from nascli.strategies.controller import Controller, Reinforce, torch_generator
+
 
 
 @pytest.mark.parametrize("tanh_constant", [None, 1.1])
@@ -56,13 +55,13 @@ def test_baseline_is_a_moving_average() -> None:
 
 
 def test_search_is_deterministic_and_learns_toward_rewarded_ops() -> None:
-    space = NB201Space()
+    nb201 = space("nb201")
 
     def run(seed: int) -> list:
-        strategy, asked = ReinforceSearch(space, seed=seed, lr=0.1), []
+        search, asked = strategy("reinforce", nb201, seed=seed, lr=0.1), []
         for _ in range(40):
-            arch = strategy.ask()
-            strategy.tell(arch, 10.0 * sum(op == "nor_conv_3x3" for op in arch))
+            arch = search.ask()
+            search.tell(arch, 10.0 * sum(op == "nor_conv_3x3" for op in arch))
             asked.append(arch)
         return asked
 
@@ -73,28 +72,26 @@ def test_search_is_deterministic_and_learns_toward_rewarded_ops() -> None:
 
 
 def test_controller_samples_only_valid_darts_architectures() -> None:
-    space = DartsSpace()
-    strategy = ReinforceSearch(space, seed=0)
+    darts = space("darts")
+    search = strategy("reinforce", darts, seed=0)
     for _ in range(5):
-        arch = strategy.ask()
-        assert space.is_valid(space.encode(arch))
-        strategy.tell(arch, 50.0)
+        arch = search.ask()
+        assert darts.is_valid(darts.encode(arch))
+        search.tell(arch, 50.0)
 
 
 def test_replay_restores_the_controller_so_asks_continue_identically() -> None:
-    from types import SimpleNamespace
+    from nascli.search.resume import replay
 
-    from nascli.search.loop import replay
-
-    space = NB201Space()
-    full, asked = ReinforceSearch(space, seed=2, lr=0.05), []
+    nb201 = space("nb201")
+    full, asked = strategy("reinforce", nb201, seed=2, lr=0.05), []
     for i in range(12):
         arch = full.ask()
         full.tell(arch, float(i % 4))
         asked.append(arch)
-    resumed = ReinforceSearch(space, seed=2, lr=0.05)
-    rows = [{"trial": i, "arch_str": space.to_str(a), "objective": float(i % 4)} for i, a in enumerate(asked[:6])]
-    replay(resumed, space, SimpleNamespace(rows=rows))
+    resumed = strategy("reinforce", nb201, seed=2, lr=0.05)
+    rows = [{"trial": i, "arch_str": nb201.to_str(a), "objective": float(i % 4)} for i, a in enumerate(asked[:6])]
+    replay(resumed, nb201, rows)
     again = []
     for i in range(6, 12):
         arch = resumed.ask()

@@ -8,22 +8,22 @@ from pathlib import Path
 
 import pytest
 import torch
-from nasrun import nas, read_json, read_trials
+from configured import space
+from nasrun import read_json, read_trials, run
 
-from nascli.spaces.nb201 import NB201Space
-from nascli.strategies.weight_sharing import path_accuracy, recalibrate_bn
+from nascli.weight_sharing.single_path import path_accuracy, recalibrate_bn
 
-SMALL = ("strategy=spos", "debug=smoke", "strategy.epochs=2", "strategy.subnets=3", "strategy.population=2",
+SMALL = ("search", "strategy=spos", "debug=smoke", "strategy.epochs=2", "strategy.subnets=3", "strategy.population=2",
          "strategy.elites=1", "strategy.recalibration_batches=2", "plots=false")
 
 
 
 @pytest.fixture(scope="module")
 def spos_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    cwd = tmp_path_factory.mktemp("spos")
-    result = nas("search", *SMALL, "budget.trials=20", f"hydra.run.dir={cwd / 'full'}", cwd=cwd)
+    run_dir = tmp_path_factory.mktemp("spos") / "full"
+    result = run(*SMALL, "budget.trials=20", run_dir=run_dir)
     assert result.code == 0, result.text
-    return cwd / "full"
+    return run_dir
 
 
 def test_debug_run_writes_epoch_then_evolution_rows(spos_run: Path) -> None:
@@ -32,23 +32,26 @@ def test_debug_run_writes_epoch_then_evolution_rows(spos_run: Path) -> None:
     assert all(0.0 <= float(r["val_accuracy"]) <= 100.0 for r in table)
     best = max(table[2:], key=lambda r: float(r["objective"]))
     assert read_json(spos_run / "genotype.json")["arch_str"] == best["arch_str"]
-    assert read_json(spos_run / "report.json")["status"] == "completed"
+    report = read_json(spos_run / "report.json")
+    assert report["status"] == "completed" and report["stopped_by"] == "schedule"  # 5 rows, not 20
 
 
 def test_interrupted_spos_resumes_to_the_same_rows(spos_run: Path, tmp_path: Path) -> None:
     part = tmp_path / "part"
-    assert nas("search", *SMALL, "budget.trials=3", f"hydra.run.dir={part}", cwd=tmp_path).code == 0
-    resumed = nas("search", *SMALL, "budget.trials=20", "resume=true", f"hydra.run.dir={part}", cwd=tmp_path)
+    assert run(*SMALL, "budget.trials=3", run_dir=part).code == 0
+    assert len(read_trials(part)) == 3  # interrupted in the evolution phase
+    resumed = run(*SMALL, "budget.trials=20", "resume=true", run_dir=part)
     assert resumed.code == 0, resumed.text
     assert read_trials(part) == read_trials(spos_run)
+    assert read_json(part / "genotype.json")["arch_str"] == read_json(spos_run / "genotype.json")["arch_str"]
 
 
 def test_bn_recalibration_makes_scores_independent_of_history() -> None:
-    space = NB201Space(channels=4, cells_per_stage=1)
+    nb201 = space("nb201", channels=4, cells_per_stage=1)
     torch.manual_seed(0)
-    net = space.build_supernet(10, 1, 8, mode="single_path")
+    net = nb201.build_supernet(10, 1, 8, mode="single_path")
     batches = [(torch.randn(16, 1, 8, 8), torch.randint(0, 10, (16,))) for _ in range(3)]
-    a, b = space.sample(random.Random(0)), space.sample(random.Random(1))
+    a, b = nb201.sample(random.Random(0)), nb201.sample(random.Random(1))
     recalibrate_bn(net, a, batches)
     first = path_accuracy(net, a, batches)
     recalibrate_bn(net, b, batches[::-1])  # other statistics in between

@@ -1,0 +1,126 @@
+"""The search engine with a stand-in evaluator: budgets, rows, the files it writes, failed and
+infeasible candidates, and resume by replay."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import pytest
+from configured import CPU, hardware, space, strategy
+from nasrun import read_json
+from rich.console import Console
+
+from nascli.errors import CheckpointError, ConfigError
+from nascli.evaluators.base import EvalContext, Evaluator
+from nascli.runtime.report import Report
+from nascli.search.budget import Budget
+from nascli.search.engine import SearchEngine, SearchRun
+from nascli.search.resume import replay
+from nascli.strategies.base import SearchContext
+
+SPACE = space("nb201")
+
+
+def no_data():
+    raise AssertionError("a sample-based search scored by a stand-in evaluator loaded the dataset")
+
+
+class CountConvs(Evaluator):
+    """Scores an architecture by how many 3x3 convolutions it has (no training), with 0.1 M
+    parameters per convolution; optionally NaN (a failed training) for none, or slowly."""
+
+    def __init__(self, nan_for_none: bool = False, seconds: float = 0.0) -> None:
+        super().__init__(EvalContext(SPACE, 0, CPU, None, no_data))
+        self.nan_for_none, self.seconds = nan_for_none, seconds
+
+    def evaluate(self, arch):
+        time.sleep(self.seconds)
+        convs = sum(op == "nor_conv_3x3" for op in arch)
+        return {"val_accuracy": 10.0 * convs if convs or not self.nan_for_none else math.nan,
+                "params_m": 0.1 * convs, "flops_m": 1.0, "cost_s": 0.0}
+
+
+def _engine(run_dir: Path, trials: int | None, seconds: float | None = None, strategy_=None, evaluator=None,
+            limits: dict | None = None, fingerprint: dict | None = None) -> SearchEngine:
+    return SearchEngine(SPACE, strategy_ or strategy("random", SPACE, seed=0),
+                        evaluator or CountConvs(),
+                        hardware("none", **(limits or {})), Budget(trials, seconds), SearchContext(CPU, no_data),
+                        SearchRun(run_dir, fingerprint or {"seed": 0}, Console(quiet=True), plots=False))
+
+
+def _search(run_dir: Path, trials: int, resume: bool = False, **options) -> SearchEngine:
+    engine = _engine(run_dir, trials, **options)
+    assert engine.run(resume=resume) == "trials"
+    return engine
+
+
+def test_rows_follow_the_contract_and_the_budget(tmp_path: Path) -> None:
+    rows = _search(tmp_path, 7).trials.rows
+    assert [r["trial"] for r in rows] == list(range(7))
+    assert all(r["objective"] == r["val_accuracy"] and r["status"] == "completed" for r in rows)
+    assert rows[-1]["elapsed_s"] >= rows[0]["elapsed_s"]
+
+
+def test_every_trial_is_checkpointed_and_finish_writes_the_result(tmp_path: Path) -> None:
+    searcher, checkpointed = strategy("random", SPACE, seed=0), []
+    propose = searcher.propose
+
+    def watched_propose():  # what a search killed now would resume from
+        path = tmp_path / "checkpoint.json"
+        checkpointed.append(len(read_json(path)["rows"]) if path.exists() else 0)
+        return propose()
+
+    searcher.propose = watched_propose
+    engine = _search(tmp_path, 5, strategy_=searcher)
+    assert checkpointed == [0, 1, 2, 3, 4] and len(read_json(tmp_path / "checkpoint.json")["rows"]) == 5
+    assert (tmp_path / "trials.csv").read_text().count("\n") == 6  # header and one line per trial
+    report = Report(tmp_path, "search", [])
+    best = engine.finish("trials", report)
+    assert best is engine.trials.best()
+    assert read_json(tmp_path / "genotype.json")["arch_str"] == best["arch_str"]
+    assert report.results["best"]["arch_str"] == best["arch_str"] and report.results["stopped_by"] == "trials"
+    assert report.results["trials"] == 5 and not (tmp_path / "search_curve.png").exists()  # plots=False
+
+
+def test_failed_and_infeasible_candidates_are_recorded_without_an_objective(tmp_path: Path) -> None:
+    rows = _search(tmp_path, 30, evaluator=CountConvs(nan_for_none=True), limits={"max_params_m": 0.25}).trials.rows
+    for row in rows:
+        convs = round(row["params_m"] / 0.1)
+        expected = "failed" if convs == 0 else "infeasible" if convs > 2 else "completed"
+        assert row["status"] == expected and (row["objective"] is None) == (expected != "completed")
+    assert {r["status"] for r in rows} == {"failed", "infeasible", "completed"}
+
+
+def test_resume_replays_the_strategy_so_the_search_continues_identically(tmp_path: Path) -> None:
+    full = _search(tmp_path / "full", 10).trials.rows
+    _search(tmp_path / "part", 4)
+    resumed = _search(tmp_path / "part", 10, resume=True).trials.rows
+    assert [r["arch_str"] for r in resumed] == [r["arch_str"] for r in full]
+    assert [r["trial"] for r in resumed] == list(range(10))
+
+
+def test_resume_with_other_settings_is_refused(tmp_path: Path) -> None:
+    _search(tmp_path, 3)
+    with pytest.raises(CheckpointError, match="different seed"):
+        _engine(tmp_path, 5, fingerprint={"seed": 1}).run(resume=True)
+
+
+def test_replay_with_another_seed_is_refused(tmp_path: Path) -> None:
+    part = _search(tmp_path, 3).trials.rows
+    with pytest.raises(CheckpointError, match="does not replay"):
+        replay(strategy("random", SPACE, seed=1), SPACE, part)
+
+
+def test_budget_stops_on_whichever_comes_first() -> None:
+    assert Budget(3, None).exhausted(3, 0.0) == "trials"
+    assert Budget(None, 1.0).exhausted(100, 1.5) == "seconds"
+    assert Budget(3, 10.0).exhausted(1, 2.0) is None
+    with pytest.raises(ConfigError, match="needs a budget"):
+        Budget(None, None)
+
+
+def test_seconds_budget_stops_the_search(tmp_path: Path) -> None:
+    engine = _engine(tmp_path, None, seconds=0.05, evaluator=CountConvs(seconds=0.01))
+    assert engine.run(resume=False) == "seconds" and 1 <= len(engine.trials) <= 5  # 0.01 s or more per trial

@@ -1,0 +1,89 @@
+"""Every registered strategy keeps the strategy contract (nascli.strategies.base) with the engine:
+a sample-based one resumes by replay to the same next proposals; a one-shot one measures its own
+candidates, shrinks under debug=smoke, and resumes from its state to the uninterrupted rows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+from rich.console import Console
+
+from nascli.evaluators.base import EvalContext, Evaluator
+from nascli.registry import STRATEGIES
+from nascli.runtime.config import build, build_option, load_option, options_in
+from nascli.runtime.report import Report
+from nascli.search.budget import Budget
+from nascli.search.engine import SearchEngine, SearchRun
+from nascli.search.resume import replay
+from nascli.strategies.base import SampleStrategy, SearchContext
+
+SAMPLE = [name for name, cls in STRATEGIES.items() if not cls.measures_candidates]
+ONE_SHOT = [name for name, cls in STRATEGIES.items() if cls.measures_candidates]
+SPACE = build_option("search_space", "nb201")
+
+
+def objective(arch) -> float:
+    """A task where 3x3 convolutions help and pooling hurts."""
+    return 60.0 + 5.0 * arch.count("nor_conv_3x3") - 2.0 * arch.count("avg_pool_3x3")
+
+
+def proposals(strategy, n: int) -> list:
+    asked = []
+    for _ in range(n):
+        arch = strategy.propose().arch
+        strategy.tell(arch, objective(arch))
+        asked.append(arch)
+    return asked
+
+
+@pytest.mark.parametrize("name", SAMPLE)
+def test_a_sample_strategy_resumes_by_replay(name: str) -> None:
+    whole = build_option("strategy", name, space=SPACE, seed=0)
+    assert isinstance(whole, SampleStrategy) and not whole.resumes_from_state
+    asked = proposals(whole, 24)
+    assert all(SPACE.validate(a) == a for a in asked) and len(set(asked)) > 12
+    resumed = build_option("strategy", name, space=SPACE, seed=0)
+    replay(resumed, SPACE, [{"trial": i, "arch_str": SPACE.to_str(a), "objective": objective(a)}
+                            for i, a in enumerate(asked[:12])])
+    assert proposals(resumed, 12) == asked[12:]
+    assert proposals(build_option("strategy", name, space=SPACE, seed=1), 24) != asked
+
+
+class Unused(Evaluator):
+    """One-shot strategies measure their candidates themselves: the engine never calls this."""
+
+    def evaluate(self, arch):
+        raise AssertionError("a one-shot proposal was scored by the evaluator")
+
+
+def smoke(name: str) -> object:
+    """The strategy's options under debug=smoke (its conf/debug/strategy/smoke_<name>.yaml), 2 epochs."""
+    assert f"smoke_{name}" in options_in("debug/strategy"), f"add conf/debug/strategy/smoke_{name}.yaml"
+    node = OmegaConf.merge(load_option("strategy", name), load_option("debug/strategy", f"smoke_{name}"))
+    node.epochs = 2
+    return node
+
+
+def search(name: str, run_dir: Path, trials: int, data, resume: bool = False) -> list[dict]:
+    strategy = build(smoke(name), "strategy", space=SPACE, seed=0)
+    engine = SearchEngine(SPACE, strategy, Unused(EvalContext(SPACE, 0, "cpu", None, lambda: data)),
+                          build_option("hardware", "none"), Budget(trials, None), SearchContext("cpu", lambda: data),
+                          SearchRun(run_dir, {"strategy": name}, Console(quiet=True), plots=False))
+    engine.finish(engine.run(resume=resume), Report(run_dir, "search", []))
+    return [{k: v for k, v in row.items() if k not in ("cost_s", "elapsed_s")} for row in engine.trials.rows]
+
+
+@pytest.fixture(scope="module")
+def data():
+    return build_option("dataset", "digits", {"max_train_samples": 128})
+
+
+@pytest.mark.parametrize("name", ONE_SHOT)
+def test_a_one_shot_strategy_runs_and_resumes_through_the_engine(name: str, data, tmp_path: Path) -> None:
+    full = search(name, tmp_path / "full", 2, data)
+    assert len(full) == 2 and all(0.0 <= row["val_accuracy"] <= 100.0 for row in full)
+    search(name, tmp_path / "part", 1, data)
+    assert (tmp_path / "part" / "checkpoint.pt").is_file()
+    assert search(name, tmp_path / "part", 2, data, resume=True) == full

@@ -1,0 +1,171 @@
+"""The config layer, in process with Hydra's compose API: every option of every group of every app
+composes and builds through its `_target_`; the YAML is the one place defaults live; mistakes name
+the key; variants inherit; debug=smoke shrinks one-shot strategies through the defaults list; the
+apps share one hydra config and comment every defaults-list slot."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from pathlib import Path
+
+import pytest
+from nasrun import compose
+from omegaconf import OmegaConf
+
+from nascli.errors import ConfigError, DatasetError
+from nascli.evaluators.base import EvalContext
+from nascli.registry import STRATEGIES
+from nascli.runtime.config import build, check_app, conf_root, load_option, options_in, options_of, plain
+
+APPS = ("search", "retrain", "evaluate", "export", "meta-train")
+GROUPS = {  # the groups each app builds (paths: every app)
+    "search": ("dataset", "search_space", "strategy", "evaluator", "hardware", "trainer"),
+    "retrain": ("dataset", "trainer"),
+    "evaluate": (),
+    "export": (),
+    "meta-train": ("dataset", "search_space", "method", "tasks"),
+}
+NEEDED = {  # what an option needs beyond its YAML before it can be built (a required value, offline data)
+    ("evaluator", "tabular"): ["evaluator.table=nb201", "evaluator.task=cifar10"],
+    ("evaluator", "supernet"): ["evaluator.checkpoint=some/spos/run"],
+    ("tasks", "table"): ["tasks.table=nb201"],
+    ("tasks", "runs"): ["tasks.runs=[some/search/run]"],
+}
+OFFLINE = ("cifar10", "cifar100", "mnist", "fashion_mnist", "svhn")  # torchvision data: absent here
+
+
+def runtime(group: str, cfg) -> dict:
+    """The runtime arguments the commands pass when they build `group`."""
+    space = build(cfg.search_space, "search_space") if "search_space" in cfg else None
+    if group == "strategy":
+        return {"space": space, "seed": 0}
+    if group == "evaluator":
+        return {"context": EvalContext(space, 0, "cpu", None, load_data=lambda: None)}
+    return {}
+
+
+CASES = [(app, group, option) for app in APPS for group in (*GROUPS[app], "paths") for option in options_in(group)]
+
+
+@pytest.mark.parametrize(("app", "group", "option"), CASES, ids=[f"{a}:{g}={o}" for a, g, o in CASES])
+def test_every_option_of_every_group_builds(app: str, group: str, option: str, tmp_path: Path) -> None:
+    overrides = [f"{group}={option}", *NEEDED.get((group, option), []), f"paths.data_dir={tmp_path}"]
+    if option in OFFLINE:
+        overrides.append("dataset.download=false")
+    cfg = compose(app, *overrides)
+    if option in OFFLINE:  # instantiating it reaches torchvision, which finds no files: one clear message
+        with pytest.raises(DatasetError, match=f"Dataset '{option}' is not in"):
+            build(cfg[group], group)
+        return
+    built = build(cfg[group], group, **runtime(group, cfg))
+    target = OmegaConf.select(cfg, f"{group}._target_")
+    assert built is not None and (type(built).__name__ in target or not inspect.isclass(built))
+
+
+@pytest.mark.parametrize("app", APPS)
+def test_each_apps_own_options_are_checked(app: str) -> None:
+    from importlib import import_module
+
+    module = import_module(f"nascli.commands.{app.replace('-', '_')}")
+    schema = next(obj for name, obj in vars(module).items() if name.endswith("Options"))
+    cfg = compose(app, *(["genotype=DARTS_V2"] if app == "retrain" else []), *(
+        ["checkpoint=x"] if app in ("evaluate", "export") else []))
+    check_app(cfg, schema, app, GROUPS[app])  # the defaults pass
+    cfg = compose(app, "+budgett=3", *(["genotype=x"] if app == "retrain" else []),
+                  *(["checkpoint=x"] if app in ("evaluate", "export") else []))
+    with pytest.raises(ConfigError, match=f"nas {app} has no option 'budgett'"):
+        check_app(cfg, schema, app, GROUPS[app])
+
+
+OPTIONS = [(group, option) for group in ("search_space", "strategy", "evaluator", "hardware", "trainer", "dataset",
+                                         "method", "tasks", "paths") for option in options_in(group)]
+
+
+@pytest.mark.parametrize(("group", "option"), OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
+def test_the_yaml_is_the_one_place_defaults_live(group: str, option: str) -> None:
+    """Every option the target takes is in its YAML, and the target declares no default of its own."""
+    node = load_option(group, option)
+    target = OmegaConf.select(node, "_target_")
+    from hydra.utils import get_object
+
+    params = options_of(get_object(target))
+    runtime_names = {"strategy": {"space", "seed"}, "evaluator": {"context"}}.get(group, set())
+    yaml_keys = set(node) - {"_target_"}
+    assert yaml_keys == set(params) - runtime_names, f"{group}/{option}.yaml and {target} disagree"
+    with_defaults = [name for name, p in params.items() if p.default is not inspect.Parameter.empty]
+    assert not with_defaults, f"{target} declares defaults of its own: {with_defaults}"
+
+
+def test_an_unknown_or_mistyped_option_names_the_key_and_the_valid_ones() -> None:
+    cfg = compose("retrain", "genotype=DARTS_V2", "+trainer.lrr=0.1")
+    with pytest.raises(ConfigError, match=r"trainer has no option 'lrr' \(did you mean 'lr'\?\). Its options are: "):
+        build(cfg.trainer, "trainer")
+    cfg = compose("search", "strategy=darts", "strategy.order=3", "+strategy.epoch=3")
+    with pytest.raises(ConfigError, match="strategy has no option 'epoch' .*did you mean 'epochs'"):
+        build(cfg.strategy, "strategy", space=None, seed=0)
+    cfg = compose("search", "strategy=darts", "strategy.epochs=many")
+    with pytest.raises(ConfigError, match="strategy.epochs must be an integer, got 'many'"):
+        build(cfg.strategy, "strategy", space=None, seed=0)
+    cfg = compose("meta-train", "method=reptile", "+method.stepz=2")
+    with pytest.raises(ConfigError, match="method has no option 'stepz'"):
+        build(cfg.method, "method")
+    cfg = compose("search", "+dataset.augment.cutout=3")
+    with pytest.raises(ConfigError, match="dataset.augment has no option 'cutout'"):
+        build(cfg.dataset, "dataset")
+
+
+def test_pcdarts_and_gdas_inherit_darts() -> None:
+    darts = load_option("strategy", "darts")
+    for variant in ("pcdarts", "gdas"):
+        text = conf_root().joinpath("strategy", f"{variant}.yaml").read_text()
+        assert re.search(r"defaults:\n\s+- darts\n\s+- _self_", text)
+        composed = load_option("strategy", variant)
+        assert set(darts) <= set(composed) and composed.grad_clip == darts.grad_clip
+        own = {k: v for k, v in OmegaConf.create(text).items() if k != "defaults"}
+        repeated = [k for k, v in own.items() if k in darts and darts[k] == v]
+        assert not repeated, f"{variant}.yaml repeats darts' {repeated}: inherit them instead"
+
+
+ONE_SHOT = [name for name, cls in STRATEGIES.items() if cls.measures_candidates]
+
+
+@pytest.mark.parametrize("strategy", ONE_SHOT)
+def test_debug_smoke_shrinks_one_shot_strategies_through_the_defaults_list(strategy: str) -> None:
+    full = compose("search", f"strategy={strategy}")
+    smoke = compose("search", f"strategy={strategy}", "debug=smoke")
+    assert smoke.strategy.epochs < full.strategy.epochs and smoke.strategy.channels < full.strategy.channels
+    assert set(smoke.strategy) == set(full.strategy)  # the same options, smaller: no side channel
+    assert set(smoke) == set(full)  # and no key added at the top
+
+
+def test_debug_smoke_leaves_sample_strategies_as_they_are() -> None:
+    assert compose("search", "debug=smoke").strategy == compose("search").strategy
+    assert compose("search", "debug=smoke").budget.trials == 3
+
+
+def test_no_config_reads_a_hidden_global() -> None:
+    for path in Path(str(conf_root())).rglob("*.yaml"):
+        assert "oc.select" not in path.read_text(), path
+
+
+@pytest.mark.parametrize("app", APPS)
+def test_the_apps_share_one_hydra_config_and_comment_every_defaults_slot(app: str) -> None:
+    text = conf_root().joinpath(f"{app}.yaml").read_text()
+    defaults = text.split("defaults:\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert "  - hydra: default" in " ".join(defaults) or any(line.strip().startswith("- hydra: default") for line in defaults)
+    for line in defaults:
+        assert line.strip().startswith("- ") and "#" in line, f"{app}.yaml: slot without a comment: {line!r}"
+    own_hydra = OmegaConf.create(text).get("hydra", {})
+    assert set(own_hydra) <= {"help"}  # directories, job and logging come from conf/hydra/default.yaml
+
+
+@pytest.mark.parametrize("preset", options_in("experiment"))
+def test_experiment_presets_compose_and_build(preset: str, tmp_path: Path) -> None:
+    app = "retrain" if "retrain" in preset else "search"
+    cfg = compose(app, f"experiment={preset}", f"paths.data_dir={tmp_path}", *(
+        ["genotype=DARTS_V2"] if app == "retrain" else []))
+    for group in GROUPS[app]:
+        if group != "dataset":
+            build(cfg[group], group, **runtime(group, cfg))
+    assert plain(cfg)  # everything resolves
