@@ -9,6 +9,7 @@ then held as tensors so that batching and augmentation run as tensor ops, not pe
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,20 @@ class DataSplits:
             "std": self.std,
             "max_value": self.max_value,
         }
+
+
+class DataOnDemand:
+    """Mixin of the contexts handed to strategies, evaluators and meta-learners: `data` is
+    `load_data()` on first use, then kept, so that work that needs no data (a benchmark table's
+    lookups) never loads any."""
+
+    load_data: Callable[[], DataSplits]
+
+    @property
+    def data(self) -> DataSplits:
+        if getattr(self, "_loaded", None) is None:
+            self._loaded = self.load_data()
+        return self._loaded
 
 
 def _stratified_split(labels: torch.Tensor, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -10,14 +10,15 @@ from __future__ import annotations
 import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from nascli.data.datasets import DataOnDemand
 from nascli.spaces.base import Arch, SearchSpace
 
 
 @dataclass
-class EvalContext:
+class EvalContext(DataOnDemand):
     """What an evaluator may use. Data is loaded on first use, so a tabular evaluator never loads it."""
 
     space: SearchSpace
@@ -25,13 +26,6 @@ class EvalContext:
     device: Any
     trainer: Any  # the trainer group's TrainConfig (short proxy training), or None
     load_data: Callable[[], Any]
-    _data: Any = field(default=None, repr=False)
-
-    @property
-    def data(self) -> Any:
-        if self._data is None:
-            self._data = self.load_data()
-        return self._data
 
 
 class Evaluator(ABC):

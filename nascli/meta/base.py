@@ -13,25 +13,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nascli.data.datasets import DataOnDemand
 from nascli.meta.prior import ArchPrior
 from nascli.spaces.base import SearchSpace
 
 
 @dataclass
-class MetaContext:
+class MetaContext(DataOnDemand):
     """What a method may use: the seed, the device, and the dataset (loaded on first use)."""
 
     seed: int
     device: Any
     load_data: Callable[[], Any]
     dataset_config: dict[str, Any] = field(default_factory=dict)
-    _data: Any = field(default=None, repr=False)
-
-    @property
-    def data(self) -> Any:
-        if self._data is None:
-            self._data = self.load_data()
-        return self._data
 
 
 @dataclass

@@ -33,24 +33,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nascli.data.datasets import DataOnDemand
 from nascli.errors import ConfigError
 from nascli.spaces.base import Arch, SearchSpace
 
 
 @dataclass
-class SearchContext:
+class SearchContext(DataOnDemand):
     """What a strategy may use besides its space and seed. Data is loaded on first use, so a
     strategy that needs none (sample-based ones) never loads it."""
 
     device: Any
     load_data: Callable[[], Any]
-    _data: Any = field(default=None, repr=False)
-
-    @property
-    def data(self) -> Any:
-        if self._data is None:
-            self._data = self.load_data()
-        return self._data
 
 
 @dataclass

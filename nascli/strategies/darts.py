@@ -31,7 +31,7 @@ from nascli.spaces.supernet import Supernet
 from nascli.strategies.base import Artifacts, OneShotStrategy, Proposal, SearchContext
 from nascli.strategies.bilevel import Batch, loss_on, momentum_buffers, unrolled_arch_grads
 from nascli.training.metrics import score
-from nascli.weight_sharing.batches import epoch_seed, split_halves
+from nascli.weight_sharing.batches import epoch_batches, epoch_seed, split_halves
 
 
 class GradientSearch(OneShotStrategy):
@@ -173,8 +173,8 @@ class GradientSearch(OneShotStrategy):
         """Train one epoch; returns train loss and accuracy (percent) and the lr used."""
         net, device = self.net, self.device
         lr = self.schedule.get_last_lr()[0]
-        loaders = [BatchLoader(h, self.data, self.batch_size, train=True, seed=epoch_seed(self.seed, epoch, 2 + i),
-                               device=device, drop_last=len(h) > self.batch_size) for i, h in enumerate(self.halves)]
+        loaders = [epoch_batches(h, self.data, self.batch_size, self.seed, epoch, 2 + i, device)
+                   for i, h in enumerate(self.halves)]
         net.train()
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), dtype=torch.long, device=device)

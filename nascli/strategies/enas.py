@@ -21,7 +21,7 @@ from nascli.spaces.base import Arch, SearchSpace
 from nascli.strategies.base import OneShotStrategy, Proposal, SearchContext, require_positive
 from nascli.strategies.controller import Controller, Reinforce, propose_valid, torch_generator
 from nascli.training.metrics import score
-from nascli.weight_sharing.batches import epoch_seed, fixed_batches, split_halves
+from nascli.weight_sharing.batches import epoch_batches, epoch_seed, fixed_batches, split_halves
 from nascli.weight_sharing.single_path import PathScorer, build_single_path, train_paths, weight_optimizer
 
 
@@ -82,9 +82,7 @@ class ENAS(OneShotStrategy):
         epoch = self.epoch
         torch.manual_seed(epoch_seed(self.seed, epoch, 0))
         fallback = random.Random(epoch_seed(self.seed, epoch, 4))
-        loader = BatchLoader(self.train_half, self.data, self.batch_size, train=True,
-                             seed=epoch_seed(self.seed, epoch, 2), device=self.device,
-                             drop_last=len(self.train_half) > self.batch_size)
+        loader = epoch_batches(self.train_half, self.data, self.batch_size, self.seed, epoch, 2, self.device)
         lr = self.schedule.get_last_lr()[0]
         stats = train_paths(self.net, loader, self.optimizer, lambda: self._sample(fallback), self.grad_clip)
         self.schedule.step()

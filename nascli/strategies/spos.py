@@ -13,13 +13,12 @@ from typing import Any
 
 import torch
 
-from nascli.data.loader import BatchLoader
 from nascli.errors import CheckpointError
 from nascli.registry import STRATEGIES
 from nascli.spaces.base import Arch, SearchSpace
 from nascli.strategies.base import OneShotStrategy, Proposal, SearchContext, require_positive
 from nascli.strategies.genetic import GeneticAlgorithm
-from nascli.weight_sharing.batches import epoch_seed, fixed_batches, split_halves
+from nascli.weight_sharing.batches import epoch_batches, epoch_seed, fixed_batches, split_halves
 from nascli.weight_sharing.single_path import PathScorer, build_single_path, train_paths, weight_optimizer
 
 
@@ -86,9 +85,7 @@ class SPOS(OneShotStrategy):
         epoch = self.epoch
         torch.manual_seed(epoch_seed(self.seed, epoch, 0))
         paths = random.Random(epoch_seed(self.seed, epoch, 4))
-        loader = BatchLoader(self.train_half, self.data, self.batch_size, train=True,
-                             seed=epoch_seed(self.seed, epoch, 2), device=self.device,
-                             drop_last=len(self.train_half) > self.batch_size)
+        loader = epoch_batches(self.train_half, self.data, self.batch_size, self.seed, epoch, 2, self.device)
         lr = self.schedule.get_last_lr()[0]
         stats = train_paths(self.net, loader, self.optimizer, lambda: self.space.sample(paths), self.grad_clip)
         self.schedule.step()

@@ -25,6 +25,14 @@ def split_halves(split: Split, seed: int) -> tuple[Split, Split]:
     return split.subset(order[:half].sort().values), split.subset(order[half:].sort().values)
 
 
+def epoch_batches(split: Split, data: DataSplits, batch_size: int, seed: int, epoch: int, stream: int,
+                  device: Any) -> BatchLoader:
+    """One epoch's shuffled, augmented batches of `split` (a short last batch dropped when there
+    are full ones), fixed by (seed, epoch, stream)."""
+    return BatchLoader(split, data, batch_size, train=True, seed=epoch_seed(seed, epoch, stream), device=device,
+                       drop_last=len(split) > batch_size)
+
+
 def fixed_batches(split: Split, data: DataSplits, batch_size: int, count: int | None, seed: int,
                   device: Any) -> list[Batch]:
     """`count` batches (all if None) of a random order of `split` fixed by `seed`, not augmented."""
