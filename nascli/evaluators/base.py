@@ -48,11 +48,6 @@ class Evaluator(ABC):
         data = self.context.data
         return data.num_classes, data.in_channels, data.input_size
 
-    def input_shape(self) -> tuple[int, int, int]:
-        """(channels, height, width) of one input image, for cost measurements."""
-        _, channels, size = self.network_shape()
-        return channels, size, size
-
     def space_for_search(self, space: SearchSpace) -> SearchSpace:
         """The space strategies search when scored by this evaluator (a table may restrict it)."""
         return space
