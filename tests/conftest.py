@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from nasrun import nas, run
+from nasrun import nas, read_json, run
 
 
 @pytest.fixture(scope="session")
@@ -24,6 +24,7 @@ def smoke_retrain(smoke_search: Path) -> Path:
     run_dir = smoke_search.parent / "retrain"
     result = run("retrain", "debug=smoke", f"genotype={smoke_search}", run_dir=run_dir)
     assert result.code == 0, result.text
+    assert result.objective == read_json(run_dir / "report.json")["val_accuracy"]  # what a sweeper optimises
     return run_dir
 
 

@@ -27,6 +27,7 @@ def test_evaluate_reports_accuracy_per_class_metrics_and_confusion_matrix(smoke_
     result = run("evaluate", "debug=smoke", f"checkpoint={smoke_retrain}", run_dir=run_dir)
     assert result.code == 0, result.text
     report = read_json(run_dir / "report.json")
+    assert result.objective == report["test_accuracy"]
     matrix = torch.tensor(report["confusion_matrix"])
     assert matrix.shape == (10, 10) and int(matrix.sum()) == report["test_samples"]
     assert abs(100 * matrix.trace().item() / matrix.sum().item() - report["test_accuracy"]) < 1e-6
@@ -42,6 +43,7 @@ def test_export_writes_torchscript_and_onnx_that_match_pytorch(smoke_retrain: Pa
     result = run("export", f"checkpoint={smoke_retrain / 'model.pt'}", "format=all", run_dir=run_dir)
     assert result.code == 0, result.text
     checks = {c["format"]: c for c in read_json(run_dir / "report.json")["exports"]}
+    assert result.objective == max(c["max_abs_diff"] for c in checks.values())
     assert checks["torchscript"]["passed"] and checks["onnx"]["passed"]
     assert checks["torchscript"]["max_abs_diff"] < 1e-4
     scripted = torch.jit.load(str(run_dir / "model.torchscript.pt"))

@@ -1,5 +1,6 @@
-"""Seeded searches give the trials and genotypes that main gave before the single-engine rebuild
-(recorded in pinned_searches.json with the CLI of main 6c7c741), in the same file formats."""
+"""Seeded searches give the trials and genotypes that main gave before the single-engine rebuild,
+and retrain/evaluate/export the same numbers (recorded in pinned_searches.json with the CLI of
+main 6c7c741), in the same file formats."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 from nasrun import read_json, run
 
 PINNED = json.loads((Path(__file__).parent / "pinned_searches.json").read_text())
@@ -23,8 +25,6 @@ def overrides(items: list[str], **refs: Path) -> list[str]:
 def two_threads():
     """The pins were recorded with torch's default of 2 threads on the 2-core CI machine; CPU
     results repeat exactly for the same thread count, which this holds whatever the machine."""
-    import torch
-
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     yield
@@ -61,3 +61,26 @@ def test_search_reproduces_main(name: str, tmp_path: Path, priors: dict[str, Pat
     written = {f for f in os.listdir(run_dir) if not f.startswith(".")}
     assert written == set(pinned["files"]) - {"search.log"}  # the log is Hydra's, written by the CLI only
     assert set(pinned["report_keys"]) <= set(read_json(run_dir / "report.json"))
+
+
+def test_retrain_evaluate_and_export_reproduce_main(tmp_path: Path) -> None:
+    """The chain on the pinned random_smoke genotype: the same per-epoch numbers, test accuracy, files."""
+    chain = PINNED["chain"]
+    search = tmp_path / "random_smoke"
+    assert run("search", *PINNED["runs"]["random_smoke"]["overrides"], run_dir=search).code == 0
+    retrain, evaluate, export = tmp_path / "retrain", tmp_path / "evaluate", tmp_path / "export"
+    assert run("retrain", *overrides(chain["retrain"]["overrides"], random_smoke=search), run_dir=retrain).code == 0
+    with open(retrain / "metrics.csv") as handle:
+        epochs = list(csv.DictReader(handle))
+    for ours, pinned in zip(epochs, chain["retrain"]["metrics"], strict=True):
+        assert ours["epoch"] == pinned["epoch"]
+        assert [float(ours[k]) for k in ("lr", "train_accuracy", "val_accuracy")] == pytest.approx(
+            [pinned[k] for k in ("lr", "train_accuracy", "val_accuracy")], abs=1e-3)
+    assert run("evaluate", "debug=smoke", f"checkpoint={retrain}", run_dir=evaluate).objective == pytest.approx(
+        chain["evaluate"]["test_accuracy"], abs=1e-3)
+    assert run("export", f"checkpoint={retrain}", "format=all", run_dir=export).code == 0
+    assert sorted(torch.load(retrain / "model.pt", weights_only=True)) == chain["retrain"]["checkpoint_keys"]
+    for name, folder in (("retrain", retrain), ("evaluate", evaluate), ("export", export)):
+        written = {f for f in os.listdir(folder) if not f.startswith(".")}
+        assert written == set(chain[name]["files"]) - {f"{name}.log"}, name
+        assert set(chain[name]["report_keys"]) <= set(read_json(folder / "report.json")), name
