@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -30,25 +31,60 @@ def flops_m(model: nn.Module, input_shape: tuple[int, int, int]) -> float:
     return counter.get_total_flops() / 2 / 1e6
 
 
+@dataclass(frozen=True)
+class Timing:
+    """Latency of many timed runs after a warm-up: the median and the inter-quartile range (ms)."""
+
+    median_ms: float
+    iqr_ms: float
+    runs: int
+
+
 @torch.no_grad()
-def latency_ms(
-    model: nn.Module, input_shape: tuple[int, int, int], device: torch.device | str = "cpu",
-    batch_size: int = 1, warmup: int = 3, repeats: int = 10,
-) -> float:
-    """Median wall time of one forward pass in eval mode, in milliseconds."""
+def time_forward(model: nn.Module, input_shape: tuple[int, int, int], device: torch.device | str = "cpu",
+                 batch_size: int = 1, warmup: int = 3, repeats: int = 10, threads: int | None = None) -> Timing:
+    """Time `repeats` forward passes in eval mode after `warmup` untimed ones, on `threads` CPU
+    threads (None: torch's setting). On CUDA each run is timed with CUDA events after a
+    synchronisation, so the figure is the GPU's, not the launch's."""
     device = torch.device(device)
     was_training = model.training
     model.eval().to(device)
     x = torch.randn(batch_size, *input_shape, device=device)
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        for _ in range(warmup):
+            model(x)
+        times = _cuda_times(model, x, repeats) if device.type == "cuda" else _wall_times(model, x, repeats)
+    finally:
+        torch.set_num_threads(before)
+        model.train(was_training)
+    q1, _, q3 = statistics.quantiles(times, n=4) if len(times) > 1 else (times[0],) * 3
+    return Timing(statistics.median(times), q3 - q1, len(times))
+
+
+def _wall_times(model: nn.Module, x: torch.Tensor, repeats: int) -> list[float]:
     times = []
-    for i in range(warmup + repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
+    for _ in range(repeats):
         start = time.perf_counter()
         model(x)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        if i >= warmup:
-            times.append((time.perf_counter() - start) * 1e3)
-    model.train(was_training)
-    return statistics.median(times)
+        times.append((time.perf_counter() - start) * 1e3)
+    return times
+
+
+def _cuda_times(model: nn.Module, x: torch.Tensor, repeats: int) -> list[float]:
+    pairs = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(repeats)]
+    torch.cuda.synchronize(x.device)
+    for start, end in pairs:
+        start.record()
+        model(x)
+        end.record()
+    torch.cuda.synchronize(x.device)
+    return [start.elapsed_time(end) for start, end in pairs]
+
+
+def latency_ms(model: nn.Module, input_shape: tuple[int, int, int], device: torch.device | str = "cpu",
+               batch_size: int = 1, warmup: int = 3, repeats: int = 10) -> float:
+    """Median latency of one forward pass in eval mode, in milliseconds (see time_forward)."""
+    return time_forward(model, input_shape, device, batch_size, warmup, repeats).median_ms

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import random
 from abc import ABC, abstractmethod
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from nascli.errors import ConfigError
@@ -19,6 +20,22 @@ if TYPE_CHECKING:  # torch stays out of import time (`nas --help` must be fast)
     from torch import nn
 
 Arch = Hashable  # a space's own immutable architecture value (tuple, namedtuple, ...)
+Choice = tuple[str, int, str]  # (group, row, op): an op an architecture may choose, placed as in the supernet
+
+
+@dataclass(frozen=True)
+class CostUnit:
+    """One piece of a network at the input it sees, whose latency a table holds (nas latency-table).
+
+    `key` names the op at its shape: the table's row, the same wherever the piece occurs. `choice`
+    places an op that architectures choose, as (group, row, op) of the space's supernet
+    (`alpha_<group>[row, op]`); it is None for a piece every architecture has (stem, head, ...).
+    """
+
+    key: str
+    input_shape: tuple[int, int, int]
+    build: Callable[[], Any]
+    choice: Choice | None = None
 
 
 class SearchSpace(ABC):
@@ -96,6 +113,21 @@ class SearchSpace(ABC):
                        channels: int | None = None, layers: int | None = None, partial_channels: int = 4) -> nn.Module:
         """The weight-sharing supernet (nascli.spaces.supernet.Supernet) of this space, for one-shot search."""
         raise ConfigError(f"The {self.name} space has no weight-sharing supernet; use a sample-based strategy.")
+
+    # --- cost by the piece (latency tables) -------------------------------------------------
+    def cost_units(self, num_classes: int, in_channels: int, input_size: int) -> list[CostUnit]:
+        """Every piece of this space's networks, once per place it occurs: the fixed ones, and at
+        every choice every candidate op. An architecture's latency is the sum of the fixed pieces'
+        and of its chosen ones' (`chosen`); a supernet's expected latency weights each choice."""
+        raise ConfigError(f"The {self.name} space has no per-op cost model (no latency table).")
+
+    def chosen(self, arch: Arch) -> set[Choice]:
+        """The (group, row, op) choices `arch` makes, as cost_units places them."""
+        raise ConfigError(f"The {self.name} space has no per-op cost model (no latency table).")
+
+    def smallest(self) -> Arch | None:
+        """An architecture of least cost (fewest parameters, FLOPs and latency), if the space knows one."""
+        return None
 
     def config(self) -> dict[str, Any]:
         """Constructor arguments that rebuild this space (stored with genotypes and checkpoints)."""

@@ -11,12 +11,12 @@ from torch import nn
 
 from nascli.errors import ConfigError, GenotypeError
 from nascli.registry import SPACES
-from nascli.spaces.base import SearchSpace
-from nascli.spaces.darts import genotype
+from nascli.spaces.base import Choice, CostUnit, SearchSpace
+from nascli.spaces.darts import costs, genotype
 from nascli.spaces.darts.genotype import CELLS, GENOTYPE_OPS, PUBLISHED, Genotype
 from nascli.spaces.darts.network import DartsNetwork
 from nascli.spaces.darts.supernet import DartsSupernet
-from nascli.spaces.supernet import Supernet, check_mode
+from nascli.spaces.supernet import Supernet, check_mode, edge_offsets
 
 
 @SPACES.register("darts")
@@ -42,6 +42,21 @@ class DartsSpace(SearchSpace):
         return {"channels": self.channels, "layers": self.layers, "auxiliary": self.auxiliary,
                 "drop_path": self.drop_path, "steps": self.steps, "multiplier": self.multiplier,
                 "stem_multiplier": self.stem_multiplier}
+
+    # --- cost by the piece -----------------------------------------------------------------------
+    def cost_units(self, num_classes: int, in_channels: int, input_size: int) -> list[CostUnit]:
+        return costs.cost_units(self.channels, self.layers, self.steps, self.multiplier, self.stem_multiplier,
+                                num_classes, in_channels, input_size)
+
+    def chosen(self, arch: Genotype) -> set[Choice]:
+        arch, offsets = self.validate(arch), edge_offsets(2, self.steps)
+        return {(cell, offsets[k // 2] + src, op)
+                for cell, pairs in zip(CELLS, (arch.normal, arch.reduce)) for k, (op, src) in enumerate(pairs)}
+
+    def smallest(self) -> Genotype:
+        """Every node max-pools its two cell inputs: no weights, little work."""
+        pairs = tuple(pair for _ in range(self.steps) for pair in (("max_pool_3x3", 0), ("max_pool_3x3", 1)))
+        return Genotype(pairs, self.concat, pairs, self.concat)
 
     # --- genes -----------------------------------------------------------------------------------
     def cardinalities(self) -> list[int]:

@@ -13,8 +13,8 @@ from torch import nn
 
 from nascli.errors import ConfigError, GenotypeError
 from nascli.registry import SPACES
-from nascli.spaces.base import SearchSpace
-from nascli.spaces.nb201 import genotype
+from nascli.spaces.base import Choice, CostUnit, SearchSpace
+from nascli.spaces.nb201 import costs, genotype
 from nascli.spaces.nb201.genotype import EDGES, OP_NAMES, NB201Arch
 from nascli.spaces.nb201.network import NB201Network
 from nascli.spaces.nb201.supernet import NB201Supernet
@@ -35,6 +35,17 @@ class NB201Space(SearchSpace):
 
     def config(self) -> dict[str, Any]:
         return {"channels": self.channels, "cells_per_stage": self.cells_per_stage}
+
+    # --- cost by the piece -----------------------------------------------------------------------
+    def cost_units(self, num_classes: int, in_channels: int, input_size: int) -> list[CostUnit]:
+        return costs.cost_units(self.channels, self.cells_per_stage, num_classes, in_channels, input_size)
+
+    def chosen(self, arch: NB201Arch) -> set[Choice]:
+        return {("cell", edge, op) for edge, op in enumerate(genotype.validate(arch))}
+
+    def smallest(self) -> NB201Arch:
+        """Every edge `none`: the cells hold no weights and do no work."""
+        return ("none",) * len(EDGES)
 
     # --- genes -----------------------------------------------------------------------------------
     def cardinalities(self) -> list[int]:
