@@ -17,6 +17,7 @@ SUBCOMMANDS: dict[str, str] = {
     "retrain": "train a found genotype from scratch and save a checkpoint",
     "evaluate": "test accuracy, per-class report, confusion matrix, params, FLOPs, latency",
     "export": "write TorchScript/ONNX files and check they match PyTorch",
+    "latency-table": "time every op of a search space on this machine, for hardware=lut",
     "list": "the registered search spaces, strategies, evaluators and hardware targets",
 }
 NOT_HYDRA = {"list"}  # plain commands; every other subcommand is a Hydra app
@@ -88,6 +89,9 @@ def main(argv: list[str] | None = None) -> int:
         from nascli.commands.list import main as list_main
 
         return list_main(rest)
+    if subcommand == "latency-table":  # `--check N` is the override check=N
+        rest = [f"check={rest[i + 1]}" if arg == "--check" and i + 1 < len(rest) else arg
+                for i, arg in enumerate(rest) if not (i > 0 and rest[i - 1] == "--check")]
     return _run_app(subcommand, rest)
 
 

@@ -147,3 +147,30 @@ def reptile_progress(rows: list[dict[str, Any]], path: Path, title: str) -> Path
     path = save_figure(path, fig)
     plt.close(fig)
     return path
+
+
+def pareto_front(rows: list[dict[str, Any]], front: list[dict[str, Any]], chosen: dict[str, Any], metric: str,
+                 cost: str, path: Path, title: str) -> Path:
+    """Every scored trial by cost and metric, the non-dominated ones joined, the result marked."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    scored = [r for r in rows if r.get(metric) is not None and r.get(cost) is not None
+              and not math.isnan(float(r[metric]))]
+    feasible = [r for r in scored if r.get("objective") is not None]
+    infeasible = [r for r in scored if r.get("objective") is None]
+    ax.scatter([r[cost] for r in feasible], [r[metric] for r in feasible], s=14, alpha=0.5, label="trial")
+    if infeasible:
+        ax.scatter([r[cost] for r in infeasible], [r[metric] for r in infeasible], s=14, alpha=0.5, marker="x",
+                   color="grey", label="infeasible")
+    ax.step([r[cost] for r in front], [r[metric] for r in front], where="post", color="C3", marker="o", ms=4,
+            label="Pareto front")
+    ax.scatter([chosen[cost]], [chosen[metric]], s=120, facecolors="none", edgecolors="k", linewidths=1.5,
+               label=f"result (trial {chosen['trial']})", zorder=3)
+    ax.set_xlabel(cost)
+    ax.set_ylabel(metric)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    path = save_figure(path, fig)
+    plt.close(fig)
+    return path

@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 import pytest
+import torch
 from nasrun import compose
 from omegaconf import OmegaConf
 
@@ -18,19 +19,21 @@ from nascli.evaluators.base import EvalContext
 from nascli.registry import STRATEGIES
 from nascli.runtime.config import build, check_app, conf_root, load_option, options_in, options_of, plain
 
-APPS = ("search", "retrain", "evaluate", "export", "meta-train")
+APPS = ("search", "retrain", "evaluate", "export", "meta-train", "latency-table")
 GROUPS = {  # the groups each app builds (paths: every app)
     "search": ("dataset", "search_space", "strategy", "evaluator", "hardware", "trainer"),
     "retrain": ("dataset", "trainer"),
     "evaluate": (),
     "export": (),
     "meta-train": ("dataset", "search_space", "method", "tasks"),
+    "latency-table": ("search_space", "hardware"),
 }
 NEEDED = {  # what an option needs beyond its YAML before it can be built (a required value, offline data)
     ("evaluator", "tabular"): ["evaluator.table=nb201", "evaluator.task=cifar10"],
     ("evaluator", "supernet"): ["evaluator.checkpoint=some/spos/run"],
     ("tasks", "table"): ["tasks.table=nb201"],
     ("tasks", "runs"): ["tasks.runs=[some/search/run]"],
+    ("hardware", "lut"): ["hardware.table={table}"],
 }
 OFFLINE = ("cifar10", "cifar100", "mnist", "fashion_mnist", "svhn")  # torchvision data: absent here
 
@@ -50,12 +53,19 @@ CASES = [(app, group, option) for app in APPS for group in (*GROUPS[app], "paths
 
 @pytest.mark.parametrize(("app", "group", "option"), CASES, ids=[f"{a}:{g}={o}" for a, g, o in CASES])
 def test_every_option_of_every_group_builds(app: str, group: str, option: str, tmp_path: Path) -> None:
-    overrides = [f"{group}={option}", *NEEDED.get((group, option), []), f"paths.data_dir={tmp_path}"]
+    table = tmp_path / "latency_table.csv"  # a latency table's form (hardware=lut reads it when built)
+    table.write_text("key,latency_ms,iqr_ms,input_shape,space,device,torch,threads,batch_size\nx,1.0,0,1x1x1,,,,,\n")
+    needed = [item.format(table=table) for item in NEEDED.get((group, option), [])]
+    overrides = [f"{group}={option}", *needed, f"paths.data_dir={tmp_path}"]
     if option in OFFLINE:
         overrides.append("dataset.download=false")
     cfg = compose(app, *overrides)
     if option in OFFLINE:  # instantiating it reaches torchvision, which finds no files: one clear message
         with pytest.raises(DatasetError, match=f"Dataset '{option}' is not in"):
+            build(cfg[group], group)
+        return
+    if (group, option) == ("hardware", "cuda") and not torch.cuda.is_available():  # no GPU: it says so
+        with pytest.raises(ConfigError, match="torch sees none here"):
             build(cfg[group], group)
         return
     built = build(cfg[group], group, **runtime(group, cfg))

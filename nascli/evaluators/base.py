@@ -48,6 +48,11 @@ class Evaluator(ABC):
         data = self.context.data
         return data.num_classes, data.in_channels, data.input_size
 
+    def known_cost(self, arch: Arch) -> dict[str, float]:
+        """Costs (params_m, flops_m, ...) this evaluator knows without evaluating (a table's), else
+        none: the hardware target measures them before the candidate is trained."""
+        return {}
+
     def space_for_search(self, space: SearchSpace) -> SearchSpace:
         """The space strategies search when scored by this evaluator (a table may restrict it)."""
         return space

@@ -148,6 +148,11 @@ class TabularEvaluator(Evaluator):
             return space
         return SubsetSpace(space, self.table.archs(self.task), f"the table {self.table.path} ({self.task})")
 
+    def known_cost(self, arch: Arch) -> dict[str, float]:
+        """The table's params and FLOPs of `arch` (what a hard limit on them is checked against)."""
+        metrics = self.table.lookup(self.task, arch) or {}
+        return {k: metrics[k] for k in ("params_m", "flops_m") if k in metrics}
+
     def evaluate(self, arch: Arch) -> dict[str, float]:
         start = time.perf_counter()
         metrics = self.table.lookup(self.task, arch)

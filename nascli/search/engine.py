@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,9 @@ from nascli.spaces.base import SearchSpace
 from nascli.strategies.base import Artifacts, Proposal, SearchContext, Strategy
 
 log = logging.getLogger("nascli.search")
+SKIPPED = "_skipped"   # a row's mark: rejected by a hard limit before evaluation (spent no budget)
+MAX_REJECTED = 1000    # rejected proposals in a row before the search says nothing feasible is found
+COSTS = ("params_m", "flops_m", "latency_ms", "latency_iqr_ms")  # what hardware targets measure
 
 
 @dataclass
@@ -55,32 +59,49 @@ class SearchEngine:
         self.metric = "val_accuracy" if strategy.measures_candidates else evaluator.objective_metric
         # budget.seconds counts a tabular benchmark's training time instead of our wall-clock
         self.simulated = evaluator.simulated_cost and not strategy.measures_candidates
+        self.rejections: Counter[str] = Counter()  # candidates over each hard limit
         self._start = time.perf_counter()
 
     # --- the loop --------------------------------------------------------------------------------
     def run(self, resume: bool = False) -> str:
         """Search until the budget or the strategy's schedule ends; returns what stopped it."""
+        self._give_latency_terms()
         self.strategy.setup(self.context)
         if resume:
             self._resume()
         self._start = time.perf_counter() - self.trials.elapsed_s
+        self._check_satisfiable()
         stopped_by = self._exhausted()
+        rejected_in_a_row = 0
         with progress(self.console) as bar:
             task = bar.add_task(self.strategy.name or type(self.strategy).__name__, total=self._total(),
-                                completed=len(self.trials), info=self._best_text())
+                                completed=self._counted(), info=self._best_text())
             while stopped_by is None:
                 began = time.perf_counter()
                 proposal = self.strategy.propose()
                 if proposal is None:
                     stopped_by = self.strategy.stop_reason or "schedule"
                     break
-                row = self._record(proposal, began)
-                objective = row["objective"]
-                self.strategy.tell(proposal.arch, -math.inf if objective is None else objective)
+                row, objective = self._record(proposal, began)
+                self.strategy.tell(proposal.arch, objective)
                 self._checkpoint()
-                bar.update(task, advance=1, info=f"{self._best_text()}  {proposal.info}".rstrip())
+                rejected_in_a_row = rejected_in_a_row + 1 if row.get(SKIPPED) else 0
+                if rejected_in_a_row >= MAX_REJECTED:
+                    raise NasError(self._nothing_feasible(rejected_in_a_row))
+                bar.update(task, completed=self._counted(), info=f"{self._best_text()}  {proposal.info}".rstrip())
                 stopped_by = self._exhausted()
         return stopped_by
+
+    def _give_latency_terms(self) -> None:
+        """A latency table's terms for one-shot strategies' differentiable latency (hardware=lut)."""
+        weight = getattr(self.hardware, "latency_loss_weight", 0.0)
+        if self.strategy.measures_candidates and weight > 0:
+            self.context.latency = self.hardware.table.terms(self.space, self._network_shape(True))
+            self.context.latency_loss_weight = weight
+
+    def _counted(self) -> int:
+        """Trials that spent budget: all but the candidates rejected before evaluation."""
+        return sum(1 for row in self.trials.rows if not row.get(SKIPPED))
 
     def _total(self) -> int | None:
         sizes = [n for n in (self.strategy.steps(), self.budget.trials) if n is not None]
@@ -92,35 +113,88 @@ class SearchEngine:
         return time.perf_counter() - self._start
 
     def _exhausted(self) -> str | None:
-        return self.budget.exhausted(len(self.trials), self._spent())
+        return self.budget.exhausted(self._counted(), self._spent())
 
     def _best_text(self) -> str:
         best = self.trials.best()
         return "best -" if best is None else f"best {best['objective']:.2f}"
 
     # --- one trial ------------------------------------------------------------------------------
-    def _record(self, proposal: Proposal, began: float) -> dict[str, Any]:
-        """Score (unless the strategy measured it), cost and constrain one proposal, and record it."""
+    def _record(self, proposal: Proposal, began: float) -> tuple[dict[str, Any], Any]:
+        """Cost, constrain and (unless the strategy measured it) score one proposal, and record it;
+        returns the row and what the strategy is told. A candidate over a hard limit whose cost is
+        known before training is never evaluated and spends no budget."""
         measured = proposal.metrics is not None
-        metrics = dict(proposal.metrics) if measured else self.evaluator.evaluate(proposal.arch)
-        if "params_m" not in metrics or self.hardware.latency:
-            num_classes, channels, size = self._network_shape(measured)
-            model = self.space.build_network(proposal.arch, num_classes, channels, size)
-            metrics = {**self.hardware.measure(model, (channels, size, size)), **metrics}
+        if measured:
+            metrics = {**self._cost(proposal.arch, measured, {}), **proposal.metrics}
+        else:
+            known = self.evaluator.known_cost(proposal.arch)
+            if self.hardware.limited:  # cost first: a candidate over a limit is never evaluated
+                known = self._cost(proposal.arch, measured, known)
+                if self.hardware.violations(known):
+                    return self._reject(proposal, known, began)
+            evaluated = self.evaluator.evaluate(proposal.arch)
+            known = {**known, **{k: v for k, v in evaluated.items() if k in COSTS}}
+            metrics = {**self._cost(proposal.arch, measured, known), **evaluated}
         objective = self.hardware.objective(metrics, self.metric)
-        feasible = self.hardware.feasible(metrics)
-        status = "completed" if feasible and not math.isnan(metrics[self.metric]) else (
-            "infeasible" if not feasible else "failed")
-        cost = metrics.pop("cost_s", None)
+        violations = self.hardware.violations(metrics)
+        self.rejections.update(violations)
+        status = "infeasible" if violations else "failed" if math.isnan(metrics[self.metric]) else "completed"
+        spent = metrics.pop("cost_s", None)
         row = self.trials.add({
             "arch_str": self.space.to_str(proposal.arch), "status": status,
             "objective": objective if math.isfinite(objective) else None, **metrics,
-            "cost_s": time.perf_counter() - began if cost is None else cost, **proposal.columns,
+            "cost_s": time.perf_counter() - began if spent is None else spent, **proposal.columns,
             "elapsed_s": time.perf_counter() - self._start,
         })
         log.info("trial %d  %s  %s=%.4g  objective=%s", row["trial"], row["arch_str"], self.metric,
                  metrics[self.metric], f"{objective:.3f}")
-        return row
+        return row, self.hardware.objectives(metrics, self.metric)
+
+    def _cost(self, arch: Any, measured: bool, known: dict[str, float]) -> dict[str, float]:
+        """What `arch` costs without training: what is `known` already (a table's params and FLOPs),
+        and what the hardware target measures besides."""
+        needed = {"params_m", "flops_m", *(("latency_ms",) if self.hardware.latency else ())}
+        if needed <= known.keys():
+            return dict(known)
+        return self.hardware.measure(self.space, arch, self._network_shape(measured), known)
+
+    def _reject(self, proposal: Proposal, cost: dict[str, float], began: float) -> tuple[dict[str, Any], Any]:
+        """Record a candidate over a hard limit, unevaluated; the strategy is told it failed."""
+        violations = self.hardware.violations(cost)
+        self.rejections.update(violations)
+        row = self.trials.add({
+            "arch_str": self.space.to_str(proposal.arch), "status": "infeasible", "objective": None, **cost,
+            "cost_s": 0.0 if self.simulated else time.perf_counter() - began, **proposal.columns,
+            "elapsed_s": time.perf_counter() - self._start, SKIPPED: True,
+        })
+        log.info("trial %d  %s  infeasible before evaluation (%s)", row["trial"], row["arch_str"], ", ".join(violations))
+        return row, self.hardware.objectives(cost, self.metric)
+
+    def _check_satisfiable(self) -> None:
+        """Refuse at once limits that even the space's smallest candidate breaks: nothing can meet them."""
+        smallest = self.space.smallest() if self.hardware.limited else None
+        if smallest is None:
+            return
+        cost = self._cost(smallest, self.strategy.measures_candidates, self.evaluator.known_cost(smallest))
+        broken = self.hardware.violations(cost)
+        if broken:
+            self.rejections.update(broken)
+            raise NasError(self._nothing_feasible(0))
+
+    def _nothing_feasible(self, proposals: int) -> str:
+        """Which limit binds, and what the smallest candidate of the space costs."""
+        binding, count = self.rejections.most_common(1)[0]
+        key = binding.removeprefix("max_")
+        limit = self.hardware.limits[key]
+        text = (f"No feasible candidate: hardware.{binding}={limit:g} binds" + (
+            f" ({count} of the last {proposals} proposals over it)." if proposals else "."))
+        smallest = self.space.smallest()
+        if smallest is not None:
+            cost = self._cost(smallest, self.strategy.measures_candidates, self.evaluator.known_cost(smallest))
+            text += (f" The smallest candidate of the {self.space.name} space costs {cost.get(key, float('nan')):.4g} "
+                     f"({key}): {self.space.to_str(smallest)}.")
+        return text + f" Raise hardware.{binding}, or search a smaller space (search_space.* options)."
 
     def _network_shape(self, measured: bool) -> tuple[int, int, int]:
         """(num_classes, in_channels, input_size) of the networks whose cost is measured: the
@@ -145,7 +219,9 @@ class SearchEngine:
             self.strategy.load_state_dict(state)
         else:
             self.trials.load(self.fingerprint)
-            replay(self.strategy, self.space, self.trials.rows)
+            replay(self.strategy, self.space, self.trials.rows, lambda row: self.hardware.objectives(row, self.metric))
+        for row in self.trials.rows:
+            self.rejections.update(self.hardware.violations(row))
         self.console.print(f"Resuming from trial {len(self.trials)} in {self.run_dir}.")
 
     def _write(self, artifacts: Artifacts, final: bool = False) -> list[str]:
@@ -164,10 +240,18 @@ class SearchEngine:
         """Write genotype.json, the plots, the strategy's files and the report; print the summary.
         Returns the result row."""
         rows = self.trials.rows
-        best = self.strategy.choose(rows) or self.trials.best()
+        front = results.pareto_front(rows, self.metric, self.hardware.cost_metric) if self.hardware.pareto else None
+        best = self.strategy.choose(rows) or (
+            results.choose(front, self.metric, self.hardware.cost_metric, self.hardware.choose) if front
+            else self.trials.best())
         if best is None:
             raise NasError("No candidate could be scored (every trial failed or was infeasible); nothing to write.")
         files = results.write(self.run_dir, self.space, self.trials, best, self.metric, stopped_by, report, self.plots)
+        report.results["constraints"] = results.constraints(self.hardware, best, self.rejections)
+        results.constraints_section(report, self.hardware)
+        if front is not None:
+            files += results.write_front(self.run_dir, front, best, rows, self.metric, self.hardware.cost_metric,
+                                         report, self.plots)
         artifacts = self.strategy.artifacts(rows, final=True) if rows else Artifacts()
         files += self._write(artifacts, final=True) + ([STATE_FILE] if self.strategy.resumes_from_state else [])
         # a section that shows pictures is kept only when they were drawn

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
+from nascli import pareto
 from nascli import plots as draw
 from nascli.genotype import genotype_record
 from nascli.runtime.console import table
-from nascli.runtime.files import write_json
+from nascli.runtime.files import write_csv, write_json
 from nascli.runtime.report import Report, markdown_table
 from nascli.search.trials import TrialLog
 from nascli.spaces.base import SearchSpace
@@ -61,3 +63,66 @@ def print_summary(console: Console, best: dict[str, Any], rows: list[dict[str, A
     console.print(table(f"Top {len(top)} of {len(rows)} trials (stopped by {reason})", top, columns))
     console.print(f"result (trial {best['trial']}): [bold]{best['arch_str']}[/]", soft_wrap=True)
     console.print(f"run directory: {run_dir}", soft_wrap=True)
+
+
+# --- hard limits ---------------------------------------------------------------------------------
+def constraints(hardware: Any, best: dict[str, Any], rejections: Counter) -> dict[str, Any]:
+    """Each hard limit: its value, the candidates over it, the result's own value, and whether it
+    bound (rejected any candidate)."""
+    out = {}
+    for key, limit in hardware.limits.items():
+        if limit is not None:
+            rejected = rejections.get(f"max_{key}", 0)
+            out[f"max_{key}"] = {"limit": limit, "rejected": rejected, "result": best.get(key), "binds": rejected > 0}
+    return out
+
+
+def constraints_section(report: Report, hardware: Any) -> None:
+    """The hardware target and its limits in report.md."""
+    lines = [f"- {key}: {value}" for key, value in hardware.describe().items() if key != "limits"]
+    rows = [{"constraint": key, **value} for key, value in report.results.get("constraints", {}).items()]
+    body = "\n".join(lines)
+    if rows:
+        body += "\n\nA limit binds when it rejected candidates (before training where cost is known without it).\n\n"
+        body += markdown_table(rows, ["constraint", "limit", "rejected", "result", "binds"])
+    report.sections.append(("Hardware target and limits", body))
+
+
+# --- Pareto fronts ---------------------------------------------------------------------------------
+def pareto_front(rows: list[dict[str, Any]], metric: str, cost_metric: str) -> list[dict[str, Any]]:
+    """The non-dominated feasible rows (most `metric`, least `cost_metric`), cheapest first."""
+    scored = [r for r in rows if r.get("objective") is not None and r.get(cost_metric) is not None]
+    members = pareto.front([(r[metric], -r[cost_metric]) for r in scored])
+    return sorted((scored[i] for i in members), key=lambda r: (r[cost_metric], -r[metric], r["trial"]))
+
+
+def choose(front: list[dict[str, Any]], metric: str, cost_metric: str, how: str) -> dict[str, Any] | None:
+    """The result from a front: the most accurate (`accurate`), the cheapest, or the knee."""
+    if not front:
+        return None
+    if how == "cheapest":
+        return min(front, key=lambda r: (r[cost_metric], -r[metric], r["trial"]))
+    if how == "knee":
+        return front[pareto.knee([(r[metric], -r[cost_metric]) for r in front], range(len(front)))]
+    return max(front, key=lambda r: (r[metric], -r[cost_metric], -r["trial"]))
+
+
+def write_front(run_dir: Path, front: list[dict[str, Any]], best: dict[str, Any], rows: list[dict[str, Any]],
+                metric: str, cost_metric: str, report: Report, plots: bool) -> list[str]:
+    """pareto.csv (the front, cheapest first, the result marked), its plot, and its report section."""
+    columns = ["trial", "arch_str", metric, cost_metric, *(c for c in ("params_m", "flops_m", "latency_ms")
+                                                           if c != cost_metric), "chosen"]
+    marked = [{**r, "chosen": r["trial"] == best["trial"]} for r in front]
+    write_csv(run_dir / "pareto.csv", marked, columns)
+    files = ["pareto.csv"]
+    body = (f"{len(front)} non-dominated of {len(rows)} trials ({metric} against {cost_metric}); the result is "
+            f"trial {best['trial']}.\n\n" + markdown_table(marked, [c for c in columns if c != "arch_str"]))
+    if plots:
+        draw.pareto_front(rows, front, best, metric, cost_metric, run_dir / "pareto.png",
+                          f"{metric} against {cost_metric}")
+        files.append("pareto.png")
+        body += "\n\n![Pareto front](pareto.png)"
+    report.sections.append(("Pareto front", body))
+    report.results["pareto"] = {"points": len(front), "cost": cost_metric,
+                                "front": [{c: r.get(c) for c in columns} for r in marked]}
+    return files

@@ -5,6 +5,7 @@ restored from checkpoint.pt, which holds their state_dict with the rows recorded
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,10 @@ from nascli.strategies.base import Strategy
 STATE_FILE = "checkpoint.pt"
 
 
-def replay(strategy: Strategy, space: SearchSpace, rows: list[dict[str, Any]]) -> None:
-    """Bring a fresh strategy to the state it had after `rows`: ask, check, tell each recorded objective."""
+def replay(strategy: Strategy, space: SearchSpace, rows: list[dict[str, Any]],
+           objective_of: Callable[[dict[str, Any]], Any] | None = None) -> None:
+    """Bring a fresh strategy to the state it had after `rows`: ask, check, tell each recorded
+    objective (`objective_of(row)`: what it was told, by default the row's objective)."""
     for row in rows:
         proposal = strategy.propose()
         arch_str = None if proposal is None else space.to_str(proposal.arch)
@@ -26,6 +29,9 @@ def replay(strategy: Strategy, space: SearchSpace, rows: list[dict[str, Any]]) -
                 f"Trial {row['trial']} of the checkpoint does not replay with this strategy and seed "
                 f"(expected {row['arch_str']}, got {arch_str}); was the code or config changed?"
             )
+        if objective_of is not None:
+            strategy.tell(proposal.arch, objective_of(row))
+            continue
         value = row.get("objective")
         strategy.tell(proposal.arch, -math.inf if value is None else float(value))
 

@@ -38,6 +38,14 @@ from nascli.errors import ConfigError
 from nascli.spaces.base import Arch, SearchSpace
 
 
+Objective = float | tuple[float, ...]  # what a strategy is told; a tuple is a point to maximise in every part
+
+
+def scalar(objective: Objective) -> float:
+    """The objective's first part (the evaluator's metric) where a strategy needs one number."""
+    return objective[0] if isinstance(objective, tuple) else objective
+
+
 @dataclass
 class SearchContext(DataOnDemand):
     """What a strategy may use besides its space and seed. Data is loaded on first use, so a
@@ -45,6 +53,8 @@ class SearchContext(DataOnDemand):
 
     device: Any
     load_data: Callable[[], Any]
+    latency: Any = None               # a latency table's terms (hardware=lut), for a differentiable latency term
+    latency_loss_weight: float = 0.0  # its weight in a one-shot strategy's architecture loss
 
 
 @dataclass
@@ -91,8 +101,9 @@ class Strategy(ABC):
     def propose(self) -> Proposal | None:
         """The next candidate, or None when the strategy's schedule is over."""
 
-    def tell(self, arch: Arch, objective: float) -> None:
-        """The objective (higher is better; -inf: failed or infeasible) of a proposed architecture."""
+    def tell(self, arch: Arch, objective: Objective) -> None:
+        """The objective (higher is better; -inf: failed or infeasible) of a proposed architecture:
+        a number, or with hardware.objective=pareto a tuple (accuracy, -cost), both maximised."""
 
     def steps(self) -> int | None:
         """How many proposals the strategy's schedule holds (None: as many as the budget allows)."""

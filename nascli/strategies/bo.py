@@ -14,8 +14,8 @@ from scipy.special import ndtr
 from nascli.errors import ConfigError
 from nascli.registry import STRATEGIES
 from nascli.spaces.base import Arch, SearchSpace
-from nascli.strategies.base import SampleStrategy
-from nascli.strategies.genes import fresh
+from nascli.strategies.base import Objective, SampleStrategy, scalar
+from nascli.strategies.genes import best_first, fresh
 
 
 def hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -102,7 +102,7 @@ class BayesianOptimisation(SampleStrategy):
         self.prior_score = prior.scorer(self.space, task)
 
     def ask(self) -> Arch:
-        scored = [(a, y) for a, y in self.history if math.isfinite(y)]
+        scored = [(a, scalar(y)) for a, y in self.history if math.isfinite(scalar(y))]
         if len(scored) < self.initial_design:
             return self.next_initial() or fresh(lambda: self.space.sample(self.rng), self.seen, self.max_retries)
         candidates = [c for c in dict.fromkeys(self._candidates(scored)) if c not in self.seen]
@@ -120,7 +120,9 @@ class BayesianOptimisation(SampleStrategy):
         self.seen.add(choice)
         return choice
 
-    def tell(self, arch: Arch, objective: float) -> None:
+    def tell(self, arch: Arch, objective: Objective) -> None:
+        """Keep the objective; with Pareto objectives the GP models the first part (the metric) and
+        the incumbents whose mutations are proposed are the non-dominated architectures."""
         self.history.append((arch, objective))
 
     def _prior_trend(self, archs: list[Arch], y: np.ndarray):
@@ -134,6 +136,14 @@ class BayesianOptimisation(SampleStrategy):
 
     def _candidates(self, scored: list[tuple[Arch, float]]) -> list[Arch]:
         """Mutations of the incumbents, then random samples (order fixed, for determinism)."""
-        top = sorted(scored, key=lambda s: -s[1])[: self.incumbents]
-        around = [self.space.mutate(a, self.rng) for a, _ in top for _ in range(self.mutations)]
+        top = self._incumbents(scored)
+        around = [self.space.mutate(a, self.rng) for a in top for _ in range(self.mutations)]
         return around + [self.space.sample(self.rng) for _ in range(self.random_candidates)]
+
+    def _incumbents(self, scored: list[tuple[Arch, float]]) -> list[Arch]:
+        """The `incumbents` best architectures: by objective, or, told Pareto points, the
+        non-dominated ones first (NSGA-II's order), so that the whole front is improved on."""
+        points = [(a, y) for a, y in self.history if isinstance(y, tuple) and math.isfinite(y[0])]
+        if points:
+            return [a for a, _ in best_first(points)][: self.incumbents]
+        return [a for a, _ in sorted(scored, key=lambda s: -s[1])][: self.incumbents]

@@ -134,6 +134,7 @@ class GradientSearch(OneShotStrategy):
         self.weights = {n: p for n, p in net.named_parameters() if not n.startswith(("alpha_", "beta_"))}
         self.history: dict[str, list[torch.Tensor]] = {cell: [] for cell in net.cell_types}
         self.epoch, self.collapsed = 0, False
+        self.latency = LatencyTerm.of(net, context.latency, context.latency_loss_weight, device)
 
     def steps(self) -> int:
         return self.epochs
@@ -157,9 +158,10 @@ class GradientSearch(OneShotStrategy):
         self.epoch = epoch + 1
         collapse = collapse_stats(net, arch)
         self.collapsed = self.early_stop_skip is not None and collapse["skip_count"] > self.early_stop_skip
+        expected = {} if self.latency is None else {"expected_latency_ms": self.latency.expected(net).item()}
         return Proposal(arch, {"val_accuracy": val_acc, "train_accuracy": stats["train_accuracy"]},
                         {"epoch": epoch + 1, "lr": stats["lr"], "train_loss": stats["train_loss"], "val_loss": val_loss,
-                         **collapse, **knobs},
+                         **collapse, **knobs, **expected},
                         info=f"val {val_acc:.1f}% skip {collapse['skip_share']:.2f}")
 
     # --- one epoch ---------------------------------------------------------------------------------
@@ -212,10 +214,15 @@ class GradientSearch(OneShotStrategy):
             if self.order == "second":
                 grads = unrolled_arch_grads(self.net, self.weights, arch, train, val, lr, self.momentum,
                                             self.weight_decay, momentum_buffers(self.w_opt, self.weights))
+                if self.latency is not None:  # the latency term depends on the alphas only
+                    grads = [g + d for g, d in zip(grads, torch.autograd.grad(self.latency.loss(self.net), arch))]
                 for p, g in zip(arch, grads):
                     p.grad = g.to(p.dtype)
             else:
-                self.scaler.scale(loss_on(self.net, val)).backward(inputs=arch)
+                loss = loss_on(self.net, val)
+                if self.latency is not None:
+                    loss = loss + self.latency.loss(self.net)
+                self.scaler.scale(loss).backward(inputs=arch)
         if self.order != "second" and self.amp == "fp16":
             self.scaler.unscale_(self.a_opt)
             self.scaler.step(self.a_opt)
@@ -294,6 +301,37 @@ class GradientSearch(OneShotStrategy):
             for epoch, weights in enumerate(history, start=1):
                 writer.writerows([epoch, cell, label, *(f"{v:.6f}" for v in row)] for label, row in zip(labels, weights))
         return {"alphas.json": {"op_names": ops, "edges": labels, "softmax": cells}, "alphas.csv": buf.getvalue()}
+
+
+class LatencyTerm:
+    """The supernet's expected latency (FBNet, ProxylessNAS): a latency table's constant plus every
+    edge's ops' latency weighted by softmax(alpha), over every edge (all of NB201's are kept; DARTS
+    keeps two per node, so there it counts more than the derived cell has, the gradient pointing
+    the same way). `weight` times it (per ms) joins the architecture loss."""
+
+    def __init__(self, constant_ms: float, matrices: dict[str, torch.Tensor], weight: float) -> None:
+        self.constant_ms, self.matrices, self.weight = constant_ms, matrices, weight
+
+    @classmethod
+    def of(cls, net: Supernet, terms: Any, weight: float, device: torch.device) -> LatencyTerm | None:
+        """The term for `net` from a latency table's terms (nascli.hardware.table.LatencyTerms), or None."""
+        if terms is None or weight <= 0:
+            return None
+        matrices = {cell: torch.zeros(net.num_edges, len(net.op_names)) for cell in net.cell_types}
+        for (cell, row, op), ms in terms.by_choice.items():
+            if cell in matrices and op in net.op_names:
+                matrices[cell][row, net.op_names.index(op)] += ms
+        return cls(terms.constant_ms, {cell: m.to(device) for cell, m in matrices.items()}, weight)
+
+    def expected(self, net: Supernet) -> torch.Tensor:
+        """Expected latency (ms) of the architecture the supernet's weights describe, differentiable."""
+        total = torch.zeros((), device=next(iter(self.matrices.values())).device)
+        for cell, matrix in self.matrices.items():
+            total = total + (torch.softmax(net.alpha(cell), dim=-1) * matrix).sum()
+        return total + self.constant_ms
+
+    def loss(self, net: Supernet) -> torch.Tensor:
+        return self.weight * self.expected(net)
 
 
 def edge_labels(net: Supernet) -> list[str]:

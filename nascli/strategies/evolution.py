@@ -1,14 +1,19 @@
 """Regularized (aging) evolution, Real et al., AAAI 2019: mutate the best of a random sample of the
-population, and let the oldest member die, so that good but lucky architectures do not linger."""
+population, and let the oldest member die, so that good but lucky architectures do not linger.
+
+With Pareto objectives (hardware.objective=pareto) it is NSGA-II-style (Deb et al., 2002): the
+tournament ranks by non-dominated front and crowding distance, and the member that leaves is the
+worst by that order instead of the oldest."""
 
 from __future__ import annotations
 
 from collections import deque
 
+from nascli import pareto
 from nascli.errors import ConfigError
 from nascli.registry import STRATEGIES
 from nascli.spaces.base import Arch, SearchSpace
-from nascli.strategies.base import SampleStrategy
+from nascli.strategies.base import Objective, SampleStrategy
 from nascli.strategies.genes import Scored, fresh, tournament
 
 
@@ -45,7 +50,12 @@ class RegularizedEvolution(SampleStrategy):
         parent, _ = tournament(self.population, self.sample_size, self.rng)
         return self.space.mutate(parent, self.rng)
 
-    def tell(self, arch: Arch, objective: float) -> None:
+    def tell(self, arch: Arch, objective: Objective) -> None:
         self.population.append((arch, objective))
-        if len(self.population) > self.population_size:
+        if len(self.population) <= self.population_size:
+            return
+        if isinstance(objective, tuple):  # NSGA-II's survival: the last front's most crowded dies (oldest among equals)
+            order = pareto.ranking([value for _, value in self.population])
+            del self.population[max(range(len(self.population)), key=lambda i: (order[i], -i))]
+        else:
             self.population.popleft()  # aging: the oldest dies, whatever its fitness

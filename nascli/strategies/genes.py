@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
+from typing import Any
 
+from nascli import pareto
 from nascli.spaces.base import Arch, SearchSpace
 
-Scored = tuple[Arch, float]  # an architecture and its objective (higher is better)
+Scored = tuple[Arch, Any]  # an architecture and its objective: a number, or a Pareto point (higher is better)
 
 
 def fresh(propose: Callable[[], Arch], seen: set[Arch], retries: int) -> Arch:
@@ -30,9 +32,21 @@ def fresh(propose: Callable[[], Arch], seen: set[Arch], retries: int) -> Arch:
 
 
 def tournament(population: Sequence[Scored], size: int, rng: random.Random) -> Scored:
-    """The best of `size` members drawn uniformly without replacement (the earliest among equals)."""
+    """The best of `size` members drawn uniformly without replacement (the earliest among equals).
+    With Pareto objectives (tuples), the best by NSGA-II's order: front, then crowding distance."""
     contestants = rng.sample(range(len(population)), min(size, len(population)))
+    if population and isinstance(population[0][1], tuple):
+        order = pareto.ranking([objective for _, objective in population])
+        return population[min(contestants, key=lambda i: (order[i], i))]
     return population[max(contestants, key=lambda i: (population[i][1], -i))]
+
+
+def best_first(population: Sequence[Scored]) -> list[Scored]:
+    """Members from the best: by objective, or by NSGA-II's order for Pareto objectives (stable)."""
+    if population and isinstance(population[0][1], tuple):
+        order = pareto.ranking([objective for _, objective in population])
+        return [population[i] for i in sorted(range(len(population)), key=lambda i: (order[i], i))]
+    return sorted(population, key=lambda m: -m[1])
 
 
 def mutate_genes(space: SearchSpace, arch: Arch, rate: float, rng: random.Random, retries: int = 20) -> Arch:

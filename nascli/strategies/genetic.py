@@ -8,8 +8,8 @@ from collections import deque
 from nascli.errors import ConfigError
 from nascli.registry import STRATEGIES
 from nascli.spaces.base import Arch, SearchSpace
-from nascli.strategies.base import SampleStrategy
-from nascli.strategies.genes import Scored, crossover, fresh, mutate_genes, tournament
+from nascli.strategies.base import Objective, SampleStrategy
+from nascli.strategies.genes import Scored, best_first, crossover, fresh, mutate_genes, tournament
 
 CROSSOVERS = {"one_point": 1, "multi_point": None}
 
@@ -53,7 +53,7 @@ class GeneticAlgorithm(SampleStrategy):
             return fresh(lambda: self.space.sample(self.rng), self.seen, self.max_retries)
         return self.queue.popleft()
 
-    def tell(self, arch: Arch, objective: float) -> None:
+    def tell(self, arch: Arch, objective: Objective) -> None:
         self.children.append((arch, objective))
         if len(self.children) == self.expected:  # the generation is complete
             self.expected = 0
@@ -62,7 +62,7 @@ class GeneticAlgorithm(SampleStrategy):
 
     def _survivors(self) -> list[Scored]:
         """The elites of the last generation (none before generation 1)."""
-        return sorted(self.population, key=lambda m: -m[1])[: self.elites] if self.population else []
+        return best_first(self.population)[: self.elites] if self.population else []
 
     def _next_generation(self) -> list[Arch]:
         if not self.population:

@@ -10,7 +10,7 @@ import math
 
 from nascli.registry import STRATEGIES
 from nascli.spaces.base import Arch, SearchSpace
-from nascli.strategies.base import SampleStrategy
+from nascli.strategies.base import Objective, SampleStrategy, scalar
 from nascli.strategies.controller import Controller, Reinforce, propose_valid, torch_generator
 
 
@@ -42,6 +42,7 @@ class ReinforceSearch(SampleStrategy):
         self.seen.add(arch)
         return arch
 
-    def tell(self, arch: Arch, objective: float) -> None:
-        if math.isfinite(objective):
-            self.learner.step([self.space.encode(arch)], [objective * self.reward_scale])
+    def tell(self, arch: Arch, objective: Objective) -> None:
+        reward = scalar(objective)  # Pareto objectives: the accuracy; the engine keeps the front
+        if math.isfinite(reward):
+            self.learner.step([self.space.encode(arch)], [reward * self.reward_scale])

@@ -16,7 +16,7 @@ import torch
 from nascli.errors import CheckpointError
 from nascli.registry import STRATEGIES
 from nascli.spaces.base import Arch, SearchSpace
-from nascli.strategies.base import OneShotStrategy, Proposal, SearchContext, require_positive
+from nascli.strategies.base import Objective, OneShotStrategy, Proposal, SearchContext, require_positive
 from nascli.strategies.genetic import GeneticAlgorithm
 from nascli.weight_sharing.batches import epoch_batches, epoch_seed, fixed_batches, split_halves
 from nascli.weight_sharing.single_path import PathScorer, build_single_path, train_paths, weight_optimizer
@@ -75,7 +75,7 @@ class SPOS(OneShotStrategy):
         accuracy = self.scorer(arch)
         return Proposal(arch, {"val_accuracy": accuracy}, {"phase": "evolution"}, info=f"subnet {accuracy:.1f}%")
 
-    def tell(self, arch: Arch, objective: float) -> None:
+    def tell(self, arch: Arch, objective: Objective) -> None:
         if self.evolving:
             self.evolution.tell(arch, objective)
             self.told.append([self.space.to_str(arch), objective])
@@ -117,5 +117,6 @@ class SPOS(OneShotStrategy):
             if self.space.to_str(arch) != arch_str:
                 raise CheckpointError("The saved subnet evolution does not replay with this seed and settings; "
                                       "was the code or config changed?")
-            self.evolution.tell(arch, float(objective))
-            self.told.append([arch_str, float(objective)])
+            objective = tuple(map(float, objective)) if isinstance(objective, (list, tuple)) else float(objective)
+            self.evolution.tell(arch, objective)
+            self.told.append([arch_str, objective])

@@ -22,7 +22,7 @@ def test_search_writes_the_run_directory_contract(smoke_search: Path) -> None:
     assert report["command"] == "search" and report["status"] == "completed"
     assert report["started"] and report["finished"] and report["versions"]["torch"] and report["versions"]["nascli"]
     assert report["trials"] == 3 and report["stopped_by"] == "trials"
-    assert report["hardware"] == {"target": "none", "limits": {}}
+    assert report["hardware"] == {"target": "none", "objective": "soft", "cost": "params_m", "limits": {}}
     genotype = read_json(smoke_search / "genotype.json")
     assert genotype["format"] == "nascli.genotype/1" and genotype["search_space"] == "nb201"
     space, arch, _ = load_genotype(str(smoke_search))

@@ -67,18 +67,24 @@ def test_hard_limits_make_a_candidate_infeasible() -> None:
 
 
 def test_targets_measure_and_describe_what_they_measure() -> None:
-    model = small_network()
-    metrics = hardware("none").measure(model, (1, 8, 8))
+    nb201 = space("nb201", channels=4, cells_per_stage=1)
+    arch = nb201.from_str("|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|")
+    model = nb201.build_network(arch, 10, 1, 8)
+    metrics = hardware("none").measure(nb201, arch, (10, 1, 8))
     assert set(metrics) == {"params_m", "flops_m"}
     assert metrics["params_m"] == pytest.approx(cost.params_m(model)) and metrics["flops_m"] > 0
-    cpu = hardware("cpu", repeats=2, warmup=0)
-    timed = cpu.measure(model, (1, 8, 8))
-    assert set(timed) == {"params_m", "flops_m", "latency_ms"} and timed["latency_ms"] > 0
-    assert hardware("none", max_flops_m=5.0).describe() == {"target": "none", "limits": {"flops_m": 5.0}}
+    assert hardware("none").measure(nb201, arch, (10, 1, 8), {"params_m": 1.0, "flops_m": 2.0}) == {
+        "params_m": 1.0, "flops_m": 2.0}  # what is known (a table's) is not measured again
+    cpu = hardware("cpu", repeats=3, warmup=0, threads=1)
+    timed = cpu.measure(nb201, arch, (10, 1, 8))
+    assert set(timed) == {"params_m", "flops_m", "latency_ms", "latency_iqr_ms"} and timed["latency_ms"] > 0
+    assert timed["latency_iqr_ms"] >= 0
+    assert hardware("none", max_flops_m=5.0).describe() == {"target": "none", "objective": "soft", "cost": "params_m",
+                                                             "limits": {"flops_m": 5.0}}
     described = cpu.describe()
-    assert described["target"] == "cpu" and described["limits"] == {}
-    assert {k: described[k] for k in ("device", "batch_size", "warmup", "repeats")} == {
-        "device": "cpu", "batch_size": 1, "warmup": 0, "repeats": 2}
+    assert described["target"] == "cpu" and described["limits"] == {} and described["device"].startswith("cpu")
+    assert {k: described[k] for k in ("batch_size", "warmup", "repeats", "threads")} == {
+        "batch_size": 1, "warmup": 0, "repeats": 3, "threads": 1}
 
 
 def test_bad_latency_settings_are_config_errors() -> None:

@@ -35,11 +35,15 @@ class CountConvs(Evaluator):
         super().__init__(EvalContext(SPACE, 0, CPU, None, no_data))
         self.nan_for_none, self.seconds = nan_for_none, seconds
 
+    def known_cost(self, arch):
+        """Like a benchmark table, it knows the cost without evaluating."""
+        return {"params_m": 0.1 * sum(op == "nor_conv_3x3" for op in arch), "flops_m": 1.0}
+
     def evaluate(self, arch):
         time.sleep(self.seconds)
         convs = sum(op == "nor_conv_3x3" for op in arch)
         return {"val_accuracy": 10.0 * convs if convs or not self.nan_for_none else math.nan,
-                "params_m": 0.1 * convs, "flops_m": 1.0, "cost_s": 0.0}
+                **self.known_cost(arch), "cost_s": 0.0}
 
 
 def _engine(run_dir: Path, trials: int | None, seconds: float | None = None, strategy_=None, evaluator=None,

@@ -115,8 +115,7 @@ def test_state_is_saved_with_the_rows_and_restored_on_resume(tmp_path: Path) -> 
 
 
 def test_a_hard_limit_makes_a_candidate_infeasible_but_keeps_its_metrics(tmp_path: Path) -> None:
-    sizes = [build_option("hardware", "none").measure(SPACE.build_network(a, 10, 1, 8), (1, 8, 8))["params_m"]
-             for a in ARCHS]
+    sizes = [build_option("hardware", "none").measure(SPACE, a, (10, 1, 8))["params_m"] for a in ARCHS]
     smallest = min(sizes)
     search = engine(tmp_path, Toy(SPACE, 0), hardware=build_option("hardware", "none", {"max_params_m": smallest}))
     search.run()
@@ -130,8 +129,25 @@ class BestRow(Toy):
         return None  # the engine's rule: the best objective
 
 
-def test_a_search_with_no_feasible_candidate_writes_no_genotype(tmp_path: Path) -> None:
+def test_limits_nothing_can_meet_are_refused_before_any_work(tmp_path: Path) -> None:
     search = engine(tmp_path, BestRow(SPACE, 0), hardware=build_option("hardware", "none", {"max_params_m": 1e-9}))
+    with pytest.raises(NasError, match="No feasible candidate: hardware.max_params_m=1e-09 binds. The smallest"):
+        search.run()
+    assert not search.trials.rows and not (tmp_path / "genotype.json").exists()
+
+
+class Failing(BestRow):
+    def step(self):
+        proposal = super().step()
+        if proposal is not None:
+            proposal.metrics["val_accuracy"] = float("nan")  # a diverged training, say
+        return proposal
+
+
+def test_a_search_where_every_candidate_failed_writes_no_genotype(tmp_path: Path) -> None:
+    search = engine(tmp_path, Failing(SPACE, 0))
+    stopped_by = search.run()
+    assert {r["status"] for r in search.trials.rows} == {"failed"}
     with pytest.raises(NasError, match="every trial failed or was infeasible"):
-        search.finish(search.run(), Report(tmp_path, "search", []))
+        search.finish(stopped_by, Report(tmp_path, "search", []))
     assert not (tmp_path / "genotype.json").exists()

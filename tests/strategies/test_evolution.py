@@ -84,3 +84,19 @@ def test_replay_restores_the_population_so_asks_continue_identically() -> None:
         resumed.tell(arch, float(i % 7))
         again.append(arch)
     assert again == asked[9:]
+
+
+def test_told_pareto_points_it_selects_and_keeps_by_nsga_ii_order() -> None:
+    """With (accuracy, -latency) points the population keeps the non-dominated and drops the worst
+    by front and crowding, not the oldest; tournaments prefer the front."""
+    nb201 = space("nb201")
+    evolution = strategy("evolution", nb201, seed=0, population=3, sample_size=3)
+    archs = [nb201.sample(random.Random(i)) for i in range(4)]
+    points = [(90.0, -10.0), (50.0, -20.0), (80.0, -2.0), (85.0, -5.0)]  # the second is dominated by all
+    for arch, point in zip(archs, points):
+        evolution.tell(arch, point)
+    assert [a for a, _ in evolution.population] == [archs[0], archs[2], archs[3]]  # the oldest kept, the worst gone
+
+    evolution.population.append((archs[1], (10.0, -50.0)))
+    picks = {tournament(evolution.population, 4, random.Random(s))[0] for s in range(5)}
+    assert archs[1] not in picks
