@@ -1,1 +1,2 @@
-"""Search spaces: `nb201` (NAS-Bench-201 cell), `darts` (DARTS cells). See base.SearchSpace."""
+"""Search spaces: `nb201` (NAS-Bench-201 cell), `darts` (DARTS cells), `mobilenet` (an MBConv macro
+space). See base.SearchSpace; each registers itself (nascli.registry)."""

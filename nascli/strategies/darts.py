@@ -274,6 +274,9 @@ class GradientSearch(OneShotStrategy):
 
         name, ops, labels = type(self).__name__, list(self.net.op_names), edge_labels(self.net)
         cells = [cell for cell, h in self.history.items() if h]
+        if len(cells) > 2:  # a macro space's many one-row groups: one heat map of them all, one evolution plot
+            out.plots.update(self._stacked_plots(cells, ops, name))
+            cells = []
         for cell in cells:
             last = self.history[cell][-1].tolist()
             out.plots[f"alphas_{cell}.png"] = lambda path, last=last, cell=cell, n=len(self.history[cell]): \
@@ -290,6 +293,19 @@ class GradientSearch(OneShotStrategy):
         out.sections.append(("Supernet per epoch", f"{note}\n\n" + markdown_table(list(rows), columns)))
         out.sections.append(("Architecture weights", "\n\n".join(f"![{image}]({image})" for image in out.plots)))
         return out
+
+    def _stacked_plots(self, cells: list[str], ops: list[str], name: str) -> dict[str, Any]:
+        from nascli import plots
+
+        labels = [f"{cell}:{edge}" for cell in cells for edge in edge_labels(self.net)]
+        last = [row for cell in cells for row in self.history[cell][-1].tolist()]
+        history = [[row for cell in cells for row in self.history[cell][epoch].tolist()]
+                   for epoch in range(len(self.history[cells[0]]))]
+        epoch = len(history)
+        return {"alphas.png": lambda path: plots.alpha_heatmap(last, labels, ops, path,
+                                                               f"{name}: softmax(alpha) of every group, epoch {epoch}"),
+                "alphas_evolution.png": lambda path: plots.alpha_evolution(history, ops, path,
+                                                                           f"{name}: mean op weight per epoch")}
 
     def _alpha_files(self) -> dict[str, str | dict]:
         labels, ops = edge_labels(self.net), list(self.net.op_names)
@@ -345,7 +361,7 @@ def collapse_stats(net: Supernet, arch: Any) -> dict[str, float]:
     among all derived ops; none_share: share of edges whose strongest op, `none` included, is `none`."""
     ops = net.cell_ops(arch)
     derived = [op for cell_ops in ops.values() for op in cell_ops]
-    none = net.op_names.index("none")
+    none = net.op_names.index("none") if "none" in net.op_names else None  # a macro space may have no `none`
     strongest = [row.argmax().item() for w in net.arch_weights().values() for row in w]
     return {"skip_count": ops[net.cell_types[0]].count("skip_connect"),
             "skip_share": derived.count("skip_connect") / max(len(derived), 1),
