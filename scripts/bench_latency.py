@@ -29,7 +29,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--archs", type=int, default=30, help="random whole networks checked per space")
     parser.add_argument("--calibration", type=int, default=5, help="random networks that measure the overhead")
-    parser.add_argument("--repeats", type=int, default=30, help="timed runs per piece and per network")
+    parser.add_argument("--repeats", type=int, default=60, help="timed runs per piece and per network (fewer: noisier ranks)")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--shape", nargs=3, type=int, default=[10, 3, 32], metavar=("CLASSES", "CHANNELS", "SIZE"))
     args = parser.parse_args()

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from nascli.errors import ConfigError, GenotypeError
-from nascli.spaces.base import Arch, SearchSpace
+from nascli.spaces.base import Arch, Choice, CostUnit, SearchSpace
 
 
 class SubsetSpace(SearchSpace):
@@ -89,6 +89,15 @@ class SubsetSpace(SearchSpace):
 
     def build_supernet(self, *args: Any, **kwargs: Any):
         return self.base.build_supernet(*args, **kwargs)
+
+    def cost_units(self, num_classes: int, in_channels: int, input_size: int) -> list[CostUnit]:
+        return self.base.cost_units(num_classes, in_channels, input_size)
+
+    def chosen(self, arch: Arch) -> set[Choice]:
+        return self.base.chosen(arch)
+
+    def smallest(self) -> Arch | None:
+        return self.base.smallest()
 
     def config(self) -> dict[str, Any]:
         return self.base.config()

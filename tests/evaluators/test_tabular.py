@@ -183,3 +183,14 @@ def test_cli_resume_equals_the_uninterrupted_search(tmp_path: Path, name: str) -
     resumed = run(*common, "budget.trials=24", "resume=true", run_dir=part)
     assert resumed.code == 0, resumed.text
     assert read_trials(part) == read_trials(full) and len(read_trials(full)) == 24
+
+
+def test_the_restricted_space_costs_and_builds_as_its_base() -> None:
+    """A search over a table's architectures uses the base space's latency pieces and supernet."""
+    evaluator, base = tabular(), space("nb201")
+    subset = evaluator.space_for_search(base)
+    arch = subset.sample(random.Random(0))
+    assert [u.key for u in subset.cost_units(10, 3, 32)] == [u.key for u in base.cost_units(10, 3, 32)]
+    assert subset.chosen(arch) == base.chosen(arch) and subset.smallest() == base.smallest()
+    supernets = [s.build_supernet(10, 3, 8, channels=4, layers=5) for s in (subset, base)]
+    assert type(supernets[0]) is type(supernets[1])
