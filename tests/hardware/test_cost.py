@@ -7,6 +7,7 @@ import math
 
 import pandas as pd
 import pytest
+import torch
 from configured import hardware, space
 
 from nascli.benchmarks import table_path
@@ -51,6 +52,29 @@ def test_latency_is_positive_and_objective_applies_the_mnasnet_scaling() -> None
     assert target.objective({"zc_synflow": 30.0, "latency_ms": 8.0}, metric="zc_synflow") == pytest.approx(15.0)
     untargeted = hardware("cpu", target_latency_ms=None)  # latency measured, objective unscaled
     assert untargeted.objective({"val_accuracy": 90.0, "latency_ms": 8.0}) == 90.0
+
+
+def test_timed_runs_cycle_through_different_inputs_within_a_memory_cap() -> None:
+    """The same input every run lets the branch predictor learn it: max pooling then times far
+    faster than it runs inside a network, and a latency table misranks networks."""
+
+    class Recorder(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.seen: list[int] = []
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            self.seen.append(x.data_ptr())
+            return x
+
+    model = Recorder()
+    timing = cost.time_forward(model, (2, 4, 4), warmup=2, repeats=40)
+    assert timing.runs == 40 and len(model.seen) == 42
+    assert len(set(model.seen)) == cost.DISTINCT_INPUTS and model.seen[0] != model.seen[1]
+    assert len(cost.timing_inputs((3, 32, 32), 1, torch.device("cpu"))) == cost.DISTINCT_INPUTS
+    huge = cost.INPUTS_BYTES // 4 // 3  # batch elements of 4-byte floats: three fill the budget
+    assert len(cost.timing_inputs((1, 1, 1), huge, torch.device("meta"))) == 3
+    assert len(cost.timing_inputs((1, 1, 1), 2 * cost.INPUTS_BYTES, torch.device("meta"))) == 1
 
 
 def test_hard_limits_make_a_candidate_infeasible() -> None:
