@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from rich.table import Table
 
 from nascli import plots
@@ -23,11 +24,13 @@ from nascli.training.metrics import predict
 
 @dataclass
 class Latency:
-    """How latency is measured: median of `repeats` timed runs after `warmup`, at `batch_size`."""
+    """How latency is measured: median (and IQR) of `repeats` timed runs after `warmup`, at
+    `batch_size`, on `threads` CPU threads (None: torch's setting), as a search's hardware target does."""
 
     batch_size: int
     warmup: int
     repeats: int
+    threads: int | None
 
 
 @dataclass
@@ -42,9 +45,11 @@ class EvaluateOptions:
     plots: bool
 
     def __post_init__(self) -> None:
-        if min(self.batch_size, self.latency.batch_size, self.latency.repeats) < 1 or self.latency.warmup < 0:
-            raise ConfigError("batch_size, latency.batch_size and latency.repeats must be at least 1, "
-                              "latency.warmup at least 0.")
+        latency = self.latency
+        threads = 1 if latency.threads is None else latency.threads
+        if min(self.batch_size, latency.batch_size, latency.repeats, threads) < 1 or latency.warmup < 0:
+            raise ConfigError("batch_size, latency.batch_size, latency.repeats and latency.threads must be at least "
+                              "1, latency.warmup at least 0.")
 
 
 def run(ctx: RunContext) -> float:
@@ -69,11 +74,13 @@ def run(ctx: RunContext) -> float:
     ]
     shape = (data.in_channels, data.input_size, data.input_size)
     latency = options.latency
+    timing = cost.time_forward(model, shape, device, latency.batch_size, latency.warmup, latency.repeats,
+                               latency.threads)
     results = {
         "test_accuracy": 100.0 * float((preds == targets).float().mean()), "test_loss": loss,
         "macro_f1": float(f1.mean()), "params_m": cost.params_m(model), "flops_m": cost.flops_m(model, shape),
-        "latency_ms": cost.latency_ms(model, shape, device, latency.batch_size, latency.warmup, latency.repeats),
-        "latency_batch_size": latency.batch_size, "latency_device": str(device),
+        "latency_ms": timing.median_ms, "latency_iqr_ms": timing.iqr_ms, "latency_batch_size": latency.batch_size,
+        "latency_threads": latency.threads or torch.get_num_threads(), "latency_device": str(device),
     }
     write_csv(ctx.run_dir / "per_class.csv", per_class, list(per_class[0]))
     write_csv(ctx.run_dir / "confusion_matrix.csv",

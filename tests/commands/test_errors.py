@@ -74,3 +74,8 @@ def test_missing_dataset_is_one_clear_paragraph(tmp_path: Path) -> None:
                  f"paths.data_dir={tmp_path / 'nodata'}", run_dir=tmp_path / "r")
     _fails_clearly(result, "Dataset 'cifar10' is not in", "nodata", "NASCLI_DATA_DIR", "dataset=digits")
     assert read_json(tmp_path / "r" / "report.json")["status"] == "failed"
+
+
+def test_evaluate_with_no_threads_to_time_on(tmp_path: Path) -> None:
+    _fails_clearly(run("evaluate", f"checkpoint={tmp_path}", "latency.threads=0", run_dir=tmp_path / "e"),
+                   "latency.threads must be at least 1")
