@@ -20,22 +20,36 @@ def _pyplot():
 
 def search_curve(rows: list[dict[str, Any]], path: Path, title: str,
                  ylabel: str = "objective (validation accuracy, %)") -> Path:
-    """Objective of every trial and the best so far, against trials."""
+    """Objective of every trial and the best so far, against trials. A multi-fidelity search's
+    trials are coloured by the epochs they were trained, and the best so far counts only the
+    highest fidelity (fewer epochs give lower accuracies that do not compare)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
-    xs = [r["trial"] for r in rows]
-    ys = [r["objective"] if r.get("objective") is not None else math.nan for r in rows]
-    best, curve = -math.inf, []
-    for y in ys:
-        best = max(best, y) if not math.isnan(y) else best
+    value = lambda r: r["objective"] if r.get("objective") is not None else math.nan  # noqa: E731
+    fidelities = sorted({r["fidelity"] for r in rows if r.get("fidelity") is not None})
+    if fidelities:
+        for fidelity in fidelities:
+            shown = [r for r in rows if r.get("fidelity") == fidelity]
+            ax.scatter([r["trial"] for r in shown], [value(r) for r in shown], s=14, alpha=0.7,
+                       label=f"{fidelity} epoch{'s' if fidelity != 1 else ''}")
+    else:
+        ax.scatter([r["trial"] for r in rows], [value(r) for r in rows], s=14, alpha=0.6, label="trial")
+    counted = [r for r in rows if not fidelities or r.get("fidelity") == fidelities[-1]]
+    best, xs, curve = -math.inf, [], []
+    for row in counted:
+        best = max(best, value(row)) if not math.isnan(value(row)) else best
+        xs.append(row["trial"])
         curve.append(best if math.isfinite(best) else math.nan)
-    ax.scatter(xs, ys, s=14, alpha=0.6, label="trial")
-    ax.step(xs, curve, where="post", color="C3", label="best so far")
+    if xs and rows[-1]["trial"] > xs[-1]:  # carry the best on to the last trial
+        xs.append(rows[-1]["trial"])
+        curve.append(curve[-1])
+    ax.step(xs, curve, where="post", color="C3",
+            label="best so far" + (f" ({fidelities[-1]} epochs)" if fidelities else ""))
     ax.set_xlabel("trial")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
+    ax.legend(loc="best" if fidelities else "lower right")
     path = save_figure(path, fig)
     plt.close(fig)
     return path

@@ -48,6 +48,11 @@ class Evaluator(ABC):
         data = self.context.data
         return data.num_classes, data.in_channels, data.input_size
 
+    def max_fidelity(self) -> int | None:
+        """The full fidelity (training epochs) when this evaluator can also score a candidate at a
+        lower one (`evaluate(arch, fidelity=epochs)`, for multi-fidelity strategies), else None."""
+        return None
+
     def known_cost(self, arch: Arch) -> dict[str, float]:
         """Costs (params_m, flops_m, ...) this evaluator knows without evaluating (a table's), else
         none: the hardware target measures them before the candidate is trained."""

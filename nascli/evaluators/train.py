@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import torch
 
@@ -16,13 +17,18 @@ from nascli.training.loop import train
 class TrainEvaluator(Evaluator):
     """Short proxy training (the trainer group) on the train split, scored on the validation split."""
 
-    def evaluate(self, arch: Arch) -> dict[str, float]:
+    def max_fidelity(self) -> int:
+        return self.context.trainer.epochs
+
+    def evaluate(self, arch: Arch, fidelity: int | None = None) -> dict[str, float]:
+        """Train `fidelity` epochs (None: the trainer's) from scratch, with the schedule of that length."""
         ctx = self.context
         data = ctx.data
         start = time.perf_counter()
+        trainer = ctx.trainer if fidelity is None else replace(ctx.trainer, epochs=fidelity)
         torch.manual_seed(self.arch_seed(arch))
         model = ctx.space.build_network(arch, data.num_classes, data.in_channels, data.input_size)
-        history = train(model, data, ctx.trainer, ctx.device, seed=self.arch_seed(arch))
+        history = train(model, data, trainer, ctx.device, seed=self.arch_seed(arch))
         last = history[-1] if history else {"val_accuracy": float("nan"), "train_accuracy": float("nan")}
         return {
             "val_accuracy": last["val_accuracy"],

@@ -36,6 +36,11 @@ MAX_REJECTED = 1000    # rejected proposals in a row before the search says noth
 COSTS = ("params_m", "flops_m", "latency_ms", "latency_iqr_ms")  # what hardware targets measure
 
 
+def fidelity_column(proposal: Proposal) -> dict[str, int]:
+    """trials.csv's `fidelity` (epochs trained) of a proposal scored at a lower fidelity than full."""
+    return {} if proposal.fidelity is None else {"fidelity": proposal.fidelity}
+
+
 @dataclass
 class SearchRun:
     """Where a search writes and what it must resume with (everything but the budget)."""
@@ -65,7 +70,7 @@ class SearchEngine:
     # --- the loop --------------------------------------------------------------------------------
     def run(self, resume: bool = False) -> str:
         """Search until the budget or the strategy's schedule ends; returns what stopped it."""
-        self._give_latency_terms()
+        self._fill_context()
         self.strategy.setup(self.context)
         if resume:
             self._resume()
@@ -92,8 +97,10 @@ class SearchEngine:
                 stopped_by = self._exhausted()
         return stopped_by
 
-    def _give_latency_terms(self) -> None:
-        """A latency table's terms for one-shot strategies' differentiable latency (hardware=lut)."""
+    def _fill_context(self) -> None:
+        """What strategies may know of the evaluator and target: the fidelity it trains at most
+        (multi-fidelity strategies), a latency table's terms (differentiable latency, hardware=lut)."""
+        self.context.max_fidelity = None if self.strategy.measures_candidates else self.evaluator.max_fidelity()
         weight = getattr(self.hardware, "latency_loss_weight", 0.0)
         if self.strategy.measures_candidates and weight > 0:
             self.context.latency = self.hardware.table.terms(self.space, self._network_shape(True))
@@ -133,7 +140,8 @@ class SearchEngine:
                 known = self._cost(proposal.arch, measured, known)
                 if self.hardware.violations(known):
                     return self._reject(proposal, known, began)
-            evaluated = self.evaluator.evaluate(proposal.arch)
+            evaluated = (self.evaluator.evaluate(proposal.arch) if proposal.fidelity is None
+                         else self.evaluator.evaluate(proposal.arch, fidelity=proposal.fidelity))
             known = {**known, **{k: v for k, v in evaluated.items() if k in COSTS}}
             metrics = {**self._cost(proposal.arch, measured, known), **evaluated}
         objective = self.hardware.objective(metrics, self.metric)
@@ -142,7 +150,7 @@ class SearchEngine:
         status = "infeasible" if violations else "failed" if math.isnan(metrics[self.metric]) else "completed"
         spent = metrics.pop("cost_s", None)
         row = self.trials.add({
-            "arch_str": self.space.to_str(proposal.arch), "status": status,
+            "arch_str": self.space.to_str(proposal.arch), "status": status, **fidelity_column(proposal),
             "objective": objective if math.isfinite(objective) else None, **metrics,
             "cost_s": time.perf_counter() - began if spent is None else spent, **proposal.columns,
             "elapsed_s": time.perf_counter() - self._start,
@@ -164,7 +172,8 @@ class SearchEngine:
         violations = self.hardware.violations(cost)
         self.rejections.update(violations)
         row = self.trials.add({
-            "arch_str": self.space.to_str(proposal.arch), "status": "infeasible", "objective": None, **cost,
+            "arch_str": self.space.to_str(proposal.arch), "status": "infeasible", **fidelity_column(proposal),
+            "objective": None, **cost,
             "cost_s": 0.0 if self.simulated else time.perf_counter() - began, **proposal.columns,
             "elapsed_s": time.perf_counter() - self._start, SKIPPED: True,
         })
@@ -240,10 +249,11 @@ class SearchEngine:
         """Write genotype.json, the plots, the strategy's files and the report; print the summary.
         Returns the result row."""
         rows = self.trials.rows
-        front = results.pareto_front(rows, self.metric, self.hardware.cost_metric) if self.hardware.pareto else None
-        best = self.strategy.choose(rows) or (
+        final = results.top_fidelity(rows)  # a multi-fidelity search compares at the highest fidelity reached
+        front = results.pareto_front(final, self.metric, self.hardware.cost_metric) if self.hardware.pareto else None
+        best = self.strategy.choose(final) or (
             results.choose(front, self.metric, self.hardware.cost_metric, self.hardware.choose) if front
-            else self.trials.best())
+            else self.trials.best(final))
         if best is None:
             raise NasError("No candidate could be scored (every trial failed or was infeasible); nothing to write.")
         files = results.write(self.run_dir, self.space, self.trials, best, self.metric, stopped_by, report, self.plots)

@@ -17,13 +17,23 @@ from nascli.runtime.report import Report, markdown_table
 from nascli.search.trials import TrialLog
 from nascli.spaces.base import SearchSpace
 
-SHOWN = ["trial", "arch_str", "objective", "val_accuracy", "params_m", "flops_m", "latency_ms", "cost_s"]
+SHOWN = ["trial", "arch_str", "objective", "val_accuracy", "fidelity", "params_m", "flops_m", "latency_ms", "cost_s"]
 
 
 def shown_columns(metric: str) -> list[str]:
     """The columns people see: the contract's, with the evaluator's metric when it is another one
     (e.g. a zero-cost proxy's zc_<name>)."""
     return SHOWN if metric in SHOWN else [*SHOWN[:3], metric, *SHOWN[3:]]
+
+
+def top_fidelity(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows scored at the highest fidelity (epochs) that any scored row reached: accuracies
+    after fewer epochs are not comparable with them. All rows when no row has a fidelity."""
+    scored = [r for r in rows if r.get("fidelity") is not None and r.get("objective") is not None]
+    if not scored:
+        return rows
+    highest = max(r["fidelity"] for r in scored)
+    return [r for r in rows if r.get("fidelity") == highest]
 
 
 def top_rows(rows: list[dict[str, Any]], n: int = 10) -> list[dict[str, Any]]:

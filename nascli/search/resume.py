@@ -23,17 +23,22 @@ def replay(strategy: Strategy, space: SearchSpace, rows: list[dict[str, Any]],
     objective (`objective_of(row)`: what it was told, by default the row's objective)."""
     for row in rows:
         proposal = strategy.propose()
-        arch_str = None if proposal is None else space.to_str(proposal.arch)
-        if arch_str != row["arch_str"]:
+        got = None if proposal is None else _described(space.to_str(proposal.arch), proposal.fidelity)
+        expected = _described(row["arch_str"], row.get("fidelity"))
+        if got != expected:
             raise CheckpointError(
                 f"Trial {row['trial']} of the checkpoint does not replay with this strategy and seed "
-                f"(expected {row['arch_str']}, got {arch_str}); was the code or config changed?"
+                f"(expected {expected}, got {got}); was the code or config changed?"
             )
         if objective_of is not None:
             strategy.tell(proposal.arch, objective_of(row))
             continue
         value = row.get("objective")
         strategy.tell(proposal.arch, -math.inf if value is None else float(value))
+
+
+def _described(arch_str: str, fidelity: int | None) -> str:
+    return arch_str if fidelity is None else f"{arch_str} at {fidelity} epochs"
 
 
 def save_state(run_dir: Path, fingerprint: dict[str, Any], rows: list[dict[str, Any]], state: dict[str, Any]) -> None:

@@ -38,9 +38,10 @@ class TrialLog:
         self.rows.append({"trial": len(self.rows), **row})
         return self.rows[-1]
 
-    def best(self) -> dict[str, Any] | None:
-        """The row with the highest objective (the earliest among equals)."""
-        scored = [r for r in self.rows if r.get("objective") is not None and not math.isnan(r["objective"])]
+    def best(self, rows: list[dict[str, Any]] | None = None) -> dict[str, Any] | None:
+        """The row with the highest objective (the earliest among equals), of `rows` (default: all)."""
+        scored = [r for r in (self.rows if rows is None else rows)
+                  if r.get("objective") is not None and not math.isnan(r["objective"])]
         return max(scored, key=lambda r: r["objective"]) if scored else None
 
     def curve(self) -> list[float]:

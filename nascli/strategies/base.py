@@ -6,7 +6,7 @@ file and never prints: the engine drives every strategy the same way,
     strategy.setup(context)                   # once: one-shot strategies build their supernet
     while the budget lasts:
         proposal = strategy.propose()         # None: the strategy's own schedule is over
-        metrics = proposal.metrics or evaluator.evaluate(proposal.arch)
+        metrics = proposal.metrics or evaluator.evaluate(proposal.arch[, proposal.fidelity])
         strategy.tell(proposal.arch, objective)   # the objective comes from the hardware target
     result = strategy.choose(rows)            # None: the row of the best objective
 
@@ -55,6 +55,7 @@ class SearchContext(DataOnDemand):
     load_data: Callable[[], Any]
     latency: Any = None               # a latency table's terms (hardware=lut), for a differentiable latency term
     latency_loss_weight: float = 0.0  # its weight in a one-shot strategy's architecture loss
+    max_fidelity: int | None = None   # the most a candidate is trained (epochs), when the evaluator can train less
 
 
 @dataclass
@@ -66,6 +67,7 @@ class Proposal:
     metrics: dict[str, float] | None = None
     columns: dict[str, Any] = field(default_factory=dict)  # extra trials.csv columns: epoch, lr, phase, ...
     info: str = ""  # a few words for the progress bar
+    fidelity: int | None = None  # train for this many epochs instead of the evaluator's full training
 
 
 @dataclass

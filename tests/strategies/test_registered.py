@@ -32,23 +32,32 @@ def objective(arch) -> float:
 def proposals(strategy, n: int) -> list:
     asked = []
     for _ in range(n):
-        arch = strategy.propose().arch
-        strategy.tell(arch, objective(arch))
-        asked.append(arch)
+        proposal = strategy.propose()
+        strategy.tell(proposal.arch, objective(proposal.arch))
+        asked.append(proposal)
     return asked
+
+
+def sample_strategy(name: str, seed: int = 0) -> SampleStrategy:
+    """Built and set up as the engine does; an evaluator that can train for up to 9 epochs (for
+    multi-fidelity strategies)."""
+    strategy = build_option("strategy", name, space=SPACE, seed=seed)
+    strategy.setup(SearchContext("cpu", lambda: None, max_fidelity=9))
+    return strategy
 
 
 @pytest.mark.parametrize("name", SAMPLE)
 def test_a_sample_strategy_resumes_by_replay(name: str) -> None:
-    whole = build_option("strategy", name, space=SPACE, seed=0)
+    whole = sample_strategy(name)
     assert isinstance(whole, SampleStrategy) and not whole.resumes_from_state
     asked = proposals(whole, 24)
-    assert all(SPACE.validate(a) == a for a in asked) and len(set(asked)) > 12
-    resumed = build_option("strategy", name, space=SPACE, seed=0)
-    replay(resumed, SPACE, [{"trial": i, "arch_str": SPACE.to_str(a), "objective": objective(a)}
-                            for i, a in enumerate(asked[:12])])
+    assert all(SPACE.validate(p.arch) == p.arch for p in asked) and len({p.arch for p in asked}) > 12
+    resumed = sample_strategy(name)
+    replay(resumed, SPACE, [{"trial": i, "arch_str": SPACE.to_str(p.arch), "objective": objective(p.arch),
+                             **({} if p.fidelity is None else {"fidelity": p.fidelity})}
+                            for i, p in enumerate(asked[:12])])
     assert proposals(resumed, 12) == asked[12:]
-    assert proposals(build_option("strategy", name, space=SPACE, seed=1), 24) != asked
+    assert proposals(sample_strategy(name, seed=1), 24) != asked
 
 
 class Unused(Evaluator):
