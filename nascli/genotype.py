@@ -2,6 +2,9 @@
 
 {"format": "nascli.genotype/1", "search_space": name, "space_config": {...}, "arch": ...,
  "arch_str": canonical one-line form, "metrics": {...}}
+
+and, when a joint search chose training hyper-parameters with the architecture, "hparams": {...}
+(trainer option -> value), which `nas retrain` trains with.
 """
 
 from __future__ import annotations
@@ -21,13 +24,16 @@ FORMAT = "nascli.genotype/1"
 
 
 def genotype_record(space: SearchSpace, arch: Arch, metrics: dict[str, Any]) -> dict[str, Any]:
-    """The genotype.json document of `arch`."""
+    """The genotype.json document of `arch`: its network's architecture, and the training
+    hyper-parameters it was searched with, if any."""
+    space, arch, hparams = space.split(arch)
     return {
         "format": FORMAT,
         "search_space": space.name,
         "space_config": space.config(),
         "arch": space.to_json(arch),
         "arch_str": space.to_str(arch),
+        **({"hparams": hparams} if hparams else {}),
         "metrics": metrics,
     }
 
@@ -83,4 +89,6 @@ def parse_record(record: Any, where: str) -> tuple[SearchSpace, Arch, dict[str, 
         raise GenotypeError(f"{where}: its arch is not an architecture of the {name} space: {exc}") from None
     if "arch_str" in record and record["arch_str"] != space.to_str(arch):
         raise GenotypeError(f"{where}: arch and arch_str disagree; the file was edited or is corrupt.")
+    if not isinstance(record.get("hparams", {}), dict):
+        raise GenotypeError(f"{where}: hparams must be a mapping of trainer options to values.")
     return space, arch, record

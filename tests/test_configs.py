@@ -18,6 +18,7 @@ from nascli.errors import ConfigError, DatasetError
 from nascli.evaluators.base import EvalContext
 from nascli.registry import STRATEGIES
 from nascli.runtime.config import build, check_app, conf_root, load_option, options_in, options_of, plain
+from nascli.spaces.joint import build_space
 
 APPS = ("search", "retrain", "evaluate", "export", "meta-train", "latency-table")
 GROUPS = {  # the groups each app builds (paths: every app)
@@ -38,9 +39,15 @@ NEEDED = {  # what an option needs beyond its YAML before it can be built (a req
 OFFLINE = ("cifar10", "cifar100", "mnist", "fashion_mnist", "svhn")  # torchvision data: absent here
 
 
+def make(group: str, cfg, **runtime) -> object:
+    """Build `group` as the commands do: the space with the hyper-parameters a joint search adds
+    (search_space.hparams, nascli.spaces.joint), every other group through its _target_."""
+    return build_space(cfg[group]) if group == "search_space" else build(cfg[group], group, **runtime)
+
+
 def runtime(group: str, cfg) -> dict:
     """The runtime arguments the commands pass when they build `group`."""
-    space = build(cfg.search_space, "search_space") if "search_space" in cfg else None
+    space = make("search_space", cfg) if "search_space" in cfg else None
     if group == "strategy":
         return {"space": space, "seed": 0}
     if group == "evaluator":
@@ -68,7 +75,7 @@ def test_every_option_of_every_group_builds(app: str, group: str, option: str, t
         with pytest.raises(ConfigError, match="torch sees none here"):
             build(cfg[group], group)
         return
-    built = build(cfg[group], group, **runtime(group, cfg))
+    built = make(group, cfg, **runtime(group, cfg))
     target = OmegaConf.select(cfg, f"{group}._target_")
     assert built is not None and (type(built).__name__ in target or not inspect.isclass(built))
 
@@ -177,5 +184,5 @@ def test_experiment_presets_compose_and_build(preset: str, tmp_path: Path) -> No
         ["genotype=DARTS_V2"] if app == "retrain" else []))
     for group in GROUPS[app]:
         if group != "dataset":
-            build(cfg[group], group, **runtime(group, cfg))
+            make(group, cfg, **runtime(group, cfg))
     assert plain(cfg)  # everything resolves

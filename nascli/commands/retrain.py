@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from omegaconf import OmegaConf
@@ -13,7 +13,7 @@ from nascli.errors import ConfigError
 from nascli.genotype import genotype_record, load_genotype
 from nascli.hardware import cost
 from nascli.runtime.common import resolve_device, seed_everything
-from nascli.runtime.config import build, check_app, plain
+from nascli.runtime.config import build, check_app, check_fields, plain
 from nascli.runtime.console import progress, table
 from nascli.runtime.files import write_csv
 from nascli.runtime.report import markdown_table
@@ -31,6 +31,7 @@ class RetrainOptions:
     seed: int
     device: str
     network: dict[str, Any]     # overrides of the space's network size (network.channels=36 ...)
+    searched_hparams: bool      # train with the hyper-parameters a joint search chose with the genotype
     plots: bool
 
 
@@ -45,6 +46,13 @@ def _resize(space: Any, overrides: dict[str, Any]) -> Any:
     return type(space)(**{**space.config(), **overrides})
 
 
+def _searched(record: dict[str, Any], argv: list[str]) -> dict[str, Any]:
+    """The training hyper-parameters searched with the genotype, but for those the command line sets
+    (trainer.lr=... wins over the genotype's lr)."""
+    given = {arg.lstrip("+~").split("=", 1)[0] for arg in argv}
+    return {k: v for k, v in record.get("hparams", {}).items() if f"trainer.{k}" not in given}
+
+
 def run(ctx: RunContext) -> float:
     """Retrain; returns the final validation accuracy (test accuracy when there is no validation split)."""
     cfg = ctx.cfg
@@ -52,14 +60,21 @@ def run(ctx: RunContext) -> float:
     trainer: TrainConfig = build(cfg.trainer, "trainer")
     space, arch, record = load_genotype(options.genotype)
     space = _resize(space, options.network)
+    hparams = _searched(record, ctx.report.argv) if options.searched_hparams else {}
+    if hparams:
+        trainer = check_fields({**asdict(trainer), **hparams}, TrainConfig, "genotype.json's hparams")
+        ctx.console.print("Training with the hyper-parameters searched with the genotype: "
+                          + ", ".join(f"{k}={v}" for k, v in hparams.items()), highlight=False)
     seed_everything(options.seed)
     device = resolve_device(options.device)
     data = build(cfg.dataset, "dataset")
     model = space.build_network(arch, data.num_classes, data.in_channels, data.input_size)
-    genotype = {**genotype_record(space, arch, record.get("metrics", {})), "source": options.genotype}
+    genotype = {**genotype_record(space, arch, record.get("metrics", {})), "source": options.genotype,
+                **({"hparams": record["hparams"]} if record.get("hparams") else {})}
     dataset_config = plain(cfg.dataset)
     ctx.report.results.update({"genotype": genotype["arch_str"], "search_space": space.name, "dataset": data.name,
-                               "seed": options.seed, "device": str(device), "epochs": trainer.epochs})
+                               "seed": options.seed, "device": str(device), "epochs": trainer.epochs,
+                               **({"searched_hparams": hparams} if hparams else {})})
     history: list[dict[str, float]] = []
 
     def save(extra: dict[str, Any]) -> None:

@@ -10,14 +10,16 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
+from nascli.errors import ConfigError
 from nascli.evaluators.base import EvalContext
 from nascli.meta.prior import ArchPrior
 from nascli.meta.tasks import Task, describe, describe_data
 from nascli.runtime.common import resolve_device, seed_everything
-from nascli.runtime.config import build, check_app, plain
+from nascli.runtime.config import build, check_app, plain, target_of
 from nascli.runtime.runner import RunContext
 from nascli.search.budget import Budget
 from nascli.search.engine import SearchEngine, SearchRun
+from nascli.spaces.joint import build_space
 from nascli.strategies.base import SearchContext
 
 GROUPS = ("dataset", "search_space", "strategy", "evaluator", "hardware", "trainer")
@@ -42,9 +44,10 @@ def run(ctx: RunContext) -> float:
     seed_everything(options.seed)
     device = resolve_device(options.device)
     load_data = functools.cache(lambda: build(cfg.dataset, "dataset"))  # loaded once, and only if needed
-    space = build(cfg.search_space, "search_space")
+    space = build_space(cfg.search_space)  # with training hyper-parameters as genes when search_space.hparams says
     hardware = build(cfg.hardware, "hardware")
     trainer = build(cfg.trainer, "trainer")
+    _check_joint(space, cfg)
     evaluator = build(cfg.evaluator, "evaluator", context=EvalContext(space, options.seed, device, trainer, load_data))
     space = evaluator.space_for_search(space)  # e.g. only a benchmark table's architectures
     strategy = build(cfg.strategy, "strategy", space=space, seed=options.seed)
@@ -59,6 +62,14 @@ def run(ctx: RunContext) -> float:
                           SearchRun(ctx.run_dir, fingerprint(cfg), ctx.console, options.plots))
     best = engine.finish(engine.run(resume=options.resume), ctx.report)
     return best["objective"]
+
+
+def _check_joint(space: Any, cfg: Any) -> None:
+    """Training hyper-parameters searched with the architecture need an evaluator that trains."""
+    evaluator = target_of(cfg.evaluator, "evaluator")
+    if space.hparam_choices() and not evaluator.trains:
+        raise ConfigError(f"search_space.hparams ({', '.join(space.hparam_choices())}) are searched by training each "
+                          f"candidate with them; evaluator={evaluator.name} does not train. Use evaluator=train.")
 
 
 def fingerprint(cfg: Any) -> dict[str, Any]:

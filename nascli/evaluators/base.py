@@ -34,6 +34,7 @@ class Evaluator(ABC):
     name: str = ""  # set by @EVALUATORS.register
     objective_metric: str = "val_accuracy"  # the metric the hardware target turns into the objective
     simulated_cost: bool = False  # cost_s is simulated (a benchmark's training time): budget.seconds counts it
+    trains: bool = False  # trains each candidate (so training hyper-parameters searched with it apply)
 
     def __init__(self, context: EvalContext) -> None:
         self.context = context

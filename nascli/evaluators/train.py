@@ -3,19 +3,29 @@
 from __future__ import annotations
 
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 import torch
 
-from nascli.evaluators.base import Evaluator
+from nascli.evaluators.base import EvalContext, Evaluator
 from nascli.registry import EVALUATORS
+from nascli.runtime.config import check_fields
 from nascli.spaces.base import Arch
-from nascli.training.loop import train
+from nascli.training.loop import TrainConfig, train
 
 
 @EVALUATORS.register("train")
 class TrainEvaluator(Evaluator):
-    """Short proxy training (the trainer group) on the train split, scored on the validation split."""
+    """Short proxy training (the trainer group) on the train split, scored on the validation split;
+    a candidate that chose training hyper-parameters (search_space.hparams) is trained with them."""
+
+    trains = True
+
+    def __init__(self, context: EvalContext) -> None:
+        super().__init__(context)
+        for key, choices in context.space.hparam_choices().items():  # each value makes a valid trainer config
+            for value in choices:
+                check_fields({**asdict(context.trainer), key: value}, TrainConfig, "search_space.hparams")
 
     def max_fidelity(self) -> int:
         return self.context.trainer.epochs
@@ -25,7 +35,8 @@ class TrainEvaluator(Evaluator):
         ctx = self.context
         data = ctx.data
         start = time.perf_counter()
-        trainer = ctx.trainer if fidelity is None else replace(ctx.trainer, epochs=fidelity)
+        trainer = replace(ctx.trainer, **ctx.space.training(arch))
+        trainer = trainer if fidelity is None else replace(trainer, epochs=fidelity)
         torch.manual_seed(self.arch_seed(arch))
         model = ctx.space.build_network(arch, data.num_classes, data.in_channels, data.input_size)
         history = train(model, data, trainer, ctx.device, seed=self.arch_seed(arch))

@@ -36,11 +36,6 @@ MAX_REJECTED = 1000    # rejected proposals in a row before the search says noth
 COSTS = ("params_m", "flops_m", "latency_ms", "latency_iqr_ms")  # what hardware targets measure
 
 
-def fidelity_column(proposal: Proposal) -> dict[str, int]:
-    """trials.csv's `fidelity` (epochs trained) of a proposal scored at a lower fidelity than full."""
-    return {} if proposal.fidelity is None else {"fidelity": proposal.fidelity}
-
-
 @dataclass
 class SearchRun:
     """Where a search writes and what it must resume with (everything but the budget)."""
@@ -150,7 +145,7 @@ class SearchEngine:
         status = "infeasible" if violations else "failed" if math.isnan(metrics[self.metric]) else "completed"
         spent = metrics.pop("cost_s", None)
         row = self.trials.add({
-            "arch_str": self.space.to_str(proposal.arch), "status": status, **fidelity_column(proposal),
+            "arch_str": self.space.to_str(proposal.arch), "status": status, **self._columns(proposal),
             "objective": objective if math.isfinite(objective) else None, **metrics,
             "cost_s": time.perf_counter() - began if spent is None else spent, **proposal.columns,
             "elapsed_s": time.perf_counter() - self._start,
@@ -158,6 +153,12 @@ class SearchEngine:
         log.info("trial %d  %s  %s=%.4g  objective=%s", row["trial"], row["arch_str"], self.metric,
                  metrics[self.metric], f"{objective:.3f}")
         return row, self.hardware.objectives(metrics, self.metric)
+
+    def _columns(self, proposal: Proposal) -> dict[str, Any]:
+        """trials.csv's `fidelity` (epochs trained, when fewer than the full training may be), and
+        the training hyper-parameters a joint search's candidate chose (hp_<name>)."""
+        fidelity = {} if proposal.fidelity is None else {"fidelity": proposal.fidelity}
+        return {**fidelity, **{f"hp_{k}": v for k, v in self.space.training(proposal.arch).items()}}
 
     def _cost(self, arch: Any, measured: bool, known: dict[str, float]) -> dict[str, float]:
         """What `arch` costs without training: what is `known` already (a table's params and FLOPs),
@@ -172,7 +173,7 @@ class SearchEngine:
         violations = self.hardware.violations(cost)
         self.rejections.update(violations)
         row = self.trials.add({
-            "arch_str": self.space.to_str(proposal.arch), "status": "infeasible", **fidelity_column(proposal),
+            "arch_str": self.space.to_str(proposal.arch), "status": "infeasible", **self._columns(proposal),
             "objective": None, **cost,
             "cost_s": 0.0 if self.simulated else time.perf_counter() - began, **proposal.columns,
             "elapsed_s": time.perf_counter() - self._start, SKIPPED: True,

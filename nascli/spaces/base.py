@@ -132,3 +132,17 @@ class SearchSpace(ABC):
     def config(self) -> dict[str, Any]:
         """Constructor arguments that rebuild this space (stored with genotypes and checkpoints)."""
         return {}
+
+    # --- training hyper-parameters searched with the architecture (nascli.spaces.joint) -----------
+    def hparam_choices(self) -> dict[str, list[Any]]:
+        """The training hyper-parameters this space's candidates choose, with the values each may
+        take (none for an architecture space)."""
+        return {}
+
+    def training(self, arch: Arch) -> dict[str, Any]:
+        """The training hyper-parameters `arch` chose (trainer option -> value)."""
+        return {}
+
+    def split(self, arch: Arch) -> tuple[SearchSpace, Arch, dict[str, Any]]:
+        """(the space whose network `arch` is, that network's architecture, its training hyper-parameters)."""
+        return self, arch, {}
