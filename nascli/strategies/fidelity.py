@@ -77,7 +77,6 @@ class MultiFidelitySearch(SampleStrategy):
         self.min_fidelity, self.max_fidelity, self.eta = min_fidelity, max_fidelity, eta
         self.max_retries, self.warm_start_size = max_retries, warm_start_size
         self.schedule: list[list[Rung]] = []
-        self.log: list[dict[str, Any]] = []    # one entry per rung run: bracket, rung, fidelity, sizes, best
         self._bracket, self._rung = -1, 0      # position in the schedule (bracket counts on over rounds)
         self._new = 0                           # candidates still to draw for the current first rung
         self._promoted: deque[Arch] = deque()   # promoted candidates still to train at the current rung
@@ -131,7 +130,6 @@ class MultiFidelitySearch(SampleStrategy):
     def _advance(self) -> None:
         """The current rung is done: promote its best to the next rung, or start the next bracket."""
         if self._bracket >= 0:
-            self._close_rung()
             rungs = self.schedule[self._bracket % len(self.schedule)]
             survivors = [m for m in best_first(self._scored) if math.isfinite(scalar(m[1]))]
             if self._rung + 1 < len(rungs) and survivors:
@@ -142,23 +140,25 @@ class MultiFidelitySearch(SampleStrategy):
         self._bracket, self._rung, self._scored = self._bracket + 1, 0, []
         self._new = self._current().size
 
-    def _close_rung(self) -> None:
-        rung = self._current()
-        finite = [scalar(o) for _, o in self._scored if math.isfinite(scalar(o))]
-        self.log.append({"bracket": self._bracket, "rung": self._rung, "epochs": rung.fidelity,
-                         "trained": len(self._scored), "best": max(finite) if finite else None})
-
     # --- what the run directory shows ---------------------------------------------------------
     def artifacts(self, rows: Sequence[dict[str, Any]], final: bool) -> Artifacts:
         if not final:
             return Artifacts()
         plan = [{"bracket": b, "rung": i, "candidates": r.size, "epochs": r.fidelity}
                 for b, rungs in enumerate(self.schedule) for i, r in enumerate(rungs)]
+        run: dict[tuple[int, int], dict[str, Any]] = {}
+        for row in rows:
+            if row.get("rung") is not None:
+                entry = run.setdefault((row["bracket"], row["rung"]), {
+                    "bracket": row["bracket"], "rung": row["rung"], "epochs": row["fidelity"], "trained": 0, "best": None})
+                entry["trained"] += 1
+                if row.get("objective") is not None:
+                    entry["best"] = max(row["objective"], entry["best"] if entry["best"] is not None else -math.inf)
         trained = Counter(row["fidelity"] for row in rows
                           if row.get("fidelity") is not None and row.get("val_accuracy") is not None)
         spent = [{"epochs": f, "trained": n, "epochs in all": f * n} for f, n in sorted(trained.items())]
         text = (f"Brackets of one round (eta={self.eta}); the result is the best candidate at the highest "
                 f"fidelity reached.\n\n{markdown_table(plan, list(plan[0]))}\n\nTrained at each fidelity:\n\n"
                 + (markdown_table(spent, list(spent[0])) if spent else "none"))
-        return Artifacts(files={"brackets.json": {"schedule": plan, "rungs_run": self.log}},
+        return Artifacts(files={"brackets.json": {"schedule": plan, "rungs_run": list(run.values())}},
                          sections=[("Multi-fidelity schedule", text)])
