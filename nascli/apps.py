@@ -31,15 +31,22 @@ if not OmegaConf.has_resolver("nas.cache_dir"):
 def _task(subcommand: str, started: list[bool]) -> Any:
     def task(cfg: DictConfig) -> float | None:
         from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
 
-        from nascli.runtime.runner import run_command
+        from nascli.hpo import runs_in_sweep
+        from nascli.runtime.runner import print_error, run_command
 
         started.append(True)
         hc = HydraConfig.get()
+        preset = hc.runtime.choices.get("hparams_search")
+        if preset and hc.mode == RunMode.RUN:
+            print_error(subcommand, f"hparams_search={preset} is an Optuna sweep: run it with -m, "
+                                    f"e.g. nas {subcommand} -m hparams_search={preset} ...")
+            sys.exit(2)
         outcome = run_command(subcommand, cfg, Path(hc.runtime.output_dir), list(hc.overrides.task))
-        if outcome.code:
+        if outcome.code == 130 or (outcome.code and not runs_in_sweep(hc)):
             sys.exit(outcome.code)
-        return outcome.objective
+        return outcome.objective  # None for a failed trial of an Optuna sweep, which records it and goes on
 
     task.__name__ = subcommand.replace("-", "_")
     return task
@@ -56,6 +63,15 @@ def _composition_hint(exc: BaseException | None) -> str | None:
     return str(unknown_key(key, valid, where or "the config"))
 
 
+def _register_sweeper() -> None:
+    """Make our Optuna sweeper known to Hydra, which finds plugins by listing hydra_plugins/ folders:
+    an editable install's is not among them. Registering it again is harmless."""
+    from hydra.core.plugins import Plugins
+    from hydra_plugins.nascli_hpo import OptunaSweeper
+
+    Plugins.instance().register(OptunaSweeper)
+
+
 def run_app(subcommand: str, args: list[str]) -> int:
     """Run the Hydra app of `subcommand` with `args` as its command line; returns the exit status."""
     from hydra.errors import HydraException
@@ -64,6 +80,7 @@ def run_app(subcommand: str, args: list[str]) -> int:
     from nascli.runtime.runner import print_error
 
     started: list[bool] = []
+    _register_sweeper()
     app = hydra.main(version_base="1.3", config_path=config_path(), config_name=subcommand)(_task(subcommand, started))
     sys.argv = [sys.argv[0], *args]
     try:

@@ -22,9 +22,11 @@ def test_the_installed_package_ships_its_configs(tmp_path: Path) -> None:
     code = (
         "import importlib.resources as r; conf = r.files('nascli.conf'); "
         "names = ['search.yaml', 'retrain.yaml', 'evaluate.yaml', 'export.yaml', 'meta-train.yaml', 'dataset/digits.yaml',"
-        " 'hydra/default.yaml', 'debug/strategy/smoke_darts.yaml']; "
+        " 'hydra/default.yaml', 'debug/strategy/smoke_darts.yaml', 'hydra/sweeper/optuna.yaml',"
+        " 'hparams_search/retrain_digits.yaml', 'hparams_search/search_digits.yaml']; "
         "tables = r.files('nascli.benchmarks'); "
-        "print(all(conf.joinpath(n).is_file() for n in names) and tables.joinpath('nb201.csv').is_file()"
+        "import importlib.util; plugin = importlib.util.find_spec('hydra_plugins.nascli_hpo') is not None; "
+        "print(all(conf.joinpath(n).is_file() for n in names) and tables.joinpath('nb201.csv').is_file() and plugin"
         " and 'Apache-2.0' in tables.joinpath('README.md').read_text())"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)

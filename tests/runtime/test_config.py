@@ -84,5 +84,5 @@ def test_options_by_name_use_the_shipped_yaml_and_its_inheritance() -> None:
     assert load_option("strategy", "gdas").momentum == load_option("strategy", "darts").momentum
     space = build_option("search_space", "nb201", {"channels": 4})
     assert space.config() == {"channels": 4, "cells_per_stage": 5}
-    with pytest.raises(ConfigError, match="There is no strategy option 'nope'; the options are: bo, darts"):
+    with pytest.raises(ConfigError, match="There is no strategy option 'nope'; the options are: bo, bohb, darts"):
         load_option("strategy", "nope")
