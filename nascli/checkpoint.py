@@ -47,7 +47,22 @@ def load_checkpoint(ref: str) -> tuple[dict[str, Any], Path]:
         raise CheckpointError(f"{path} is not a readable nascli checkpoint ({first}).") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a nascli checkpoint (written by `nas retrain`).")
+    _check_parts(ckpt, path)
     return ckpt, path
+
+
+DATA_FACTS = ("num_classes", "in_channels", "input_size")  # what building the network needs of ckpt["data"]
+
+
+def _check_parts(ckpt: dict[str, Any], path: Path) -> None:
+    """The parts every reader uses, present and of the right kind, so a damaged file fails here
+    with one message instead of deep inside a command."""
+    kinds = {"state_dict": dict, "genotype": dict, "data": dict, "dataset_config": dict}
+    bad = [key for key, kind in kinds.items() if not isinstance(ckpt.get(key), kind)]
+    if not bad:
+        bad = [f"data.{key}" for key in DATA_FACTS if not isinstance(ckpt["data"].get(key), int)]
+    if bad:
+        raise CheckpointError(f"{path} is a damaged nascli checkpoint: {', '.join(bad)} missing or malformed.")
 
 
 def build_model(ckpt: dict[str, Any], where: str) -> tuple[Any, Any, Any]:
@@ -60,7 +75,7 @@ def build_model(ckpt: dict[str, Any], where: str) -> tuple[Any, Any, Any]:
     model = space.build_network(arch, data["num_classes"], data["in_channels"], data["input_size"])
     try:
         model.load_state_dict(ckpt["state_dict"])
-    except (RuntimeError, KeyError) as exc:
+    except (RuntimeError, KeyError, TypeError, AttributeError) as exc:
         raise CheckpointError(f"{where}: the weights do not fit the network of its genotype ({str(exc)[:300]}).") from None
     return space, arch, model.eval()
 
