@@ -1,6 +1,10 @@
 """model.pt: a retrained network's weights with its genotype, data facts and config.
 
 Loaded only with torch.load(weights_only=True): the file holds tensors and plain containers.
+
+A fine-tuned network whose data differ in shape from what the network was trained on carries
+`network_input` ({"in_channels", "input_size"}: the network's own input); the model is then an
+InputAdapter around the network, and its state_dict is the adapter's (keys `network.*`, `channels.*`).
 """
 
 from __future__ import annotations
@@ -8,7 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import torch
 from omegaconf import OmegaConf
+from torch import nn
 
 from nascli.errors import CheckpointError, GenotypeError
 from nascli.genotype import parse_record
@@ -32,8 +38,6 @@ def save_checkpoint(path: Path, model: Any, genotype: dict[str, Any], data: dict
 def load_checkpoint(ref: str) -> tuple[dict[str, Any], Path]:
     """A nascli checkpoint from a retrain run directory or a model.pt, or a clear error."""
     import pickle
-
-    import torch
 
     path = Path(ref).expanduser()
     if path.is_dir():
@@ -65,14 +69,61 @@ def _check_parts(ckpt: dict[str, Any], path: Path) -> None:
         raise CheckpointError(f"{path} is a damaged nascli checkpoint: {', '.join(bad)} missing or malformed.")
 
 
+class InputAdapter(nn.Module):
+    """Fits data of another shape to a trained network: a 1x1 convolution to the network's channel
+    count (initialised to the mean of the input channels: grey copied into RGB, RGB averaged to
+    grey), then a bilinear resize to the network's input size; each only where the shapes differ."""
+
+    def __init__(self, network: nn.Module, in_channels: int, input_size: int, network_in_channels: int,
+                 network_input_size: int) -> None:
+        super().__init__()
+        self.channels: nn.Module | None = None
+        if in_channels != network_in_channels:
+            self.channels = nn.Conv2d(in_channels, network_in_channels, 1, bias=False)
+            nn.init.constant_(self.channels.weight, 1.0 / in_channels)
+        self.size = network_input_size if input_size != network_input_size else None
+        self.network = network
+
+    def forward(self, x: torch.Tensor) -> Any:
+        if self.channels is not None:
+            x = self.channels(x)
+        if self.size is not None:
+            x = nn.functional.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False)
+        return self.network(x)
+
+    # a trainer ramps DARTS' drop path through the model it is given: pass it on to the network
+    @property
+    def drop_path_prob(self) -> float:
+        return self.network.drop_path_prob
+
+    @drop_path_prob.setter
+    def drop_path_prob(self, value: float) -> None:
+        self.network.drop_path_prob = value
+
+
+def network_input(ckpt: dict[str, Any], where: str) -> tuple[int, int]:
+    """(in_channels, input_size) of the network itself: `network_input` when an adapter fits other
+    data to it, else the data's."""
+    given = ckpt.get("network_input")
+    if given is None:
+        return ckpt["data"]["in_channels"], ckpt["data"]["input_size"]
+    if not isinstance(given, dict) or not all(isinstance(given.get(k), int) for k in ("in_channels", "input_size")):
+        raise CheckpointError(f"{where} is a damaged nascli checkpoint: network_input malformed.")
+    return given["in_channels"], given["input_size"]
+
+
 def build_model(ckpt: dict[str, Any], where: str) -> tuple[Any, Any, Any]:
-    """(space, arch, model with the checkpoint's weights) of a loaded checkpoint."""
+    """(space, arch, model with the checkpoint's weights) of a loaded checkpoint; the model is an
+    InputAdapter around the network when the checkpoint says its data differ in shape."""
     try:
         space, arch, _ = parse_record(ckpt.get("genotype"), where)
     except GenotypeError as exc:
         raise CheckpointError(f"{where}: its genotype is unusable: {exc}") from None
     data = ckpt["data"]
-    model = space.build_network(arch, data["num_classes"], data["in_channels"], data["input_size"])
+    channels, size = network_input(ckpt, where)
+    model = space.build_network(arch, data["num_classes"], channels, size)
+    if (channels, size) != (data["in_channels"], data["input_size"]):
+        model = InputAdapter(model, data["in_channels"], data["input_size"], channels, size)
     try:
         model.load_state_dict(ckpt["state_dict"])
     except (RuntimeError, KeyError, TypeError, AttributeError) as exc:

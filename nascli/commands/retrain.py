@@ -1,4 +1,5 @@
-"""nas retrain: train a found genotype from scratch and save a checkpoint."""
+"""nas retrain: train a found genotype from scratch and save a checkpoint; or, with init=, fine-tune a
+trained network (a retrain checkpoint, or a one-shot search's supernet) on this data."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from nascli.runtime.console import progress, table
 from nascli.runtime.files import write_csv
 from nascli.runtime.report import markdown_table
 from nascli.runtime.runner import RunContext
+from nascli.search.resume import saved_supernet
+from nascli.training import finetune
 from nascli.training.loop import TrainConfig, accuracy, train
 
 COLUMNS = ["epoch", "lr", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "epoch_s"]
@@ -27,7 +30,8 @@ COLUMNS = ["epoch", "lr", "train_loss", "train_accuracy", "val_loss", "val_accur
 class RetrainOptions:
     """The top-level options of conf/retrain.yaml."""
 
-    genotype: str               # a search run directory, a genotype.json, or a published name
+    genotype: str | None        # a search run directory, a genotype.json, or a published name
+    init: str | None            # fine-tune: a retrain run / model.pt, or a one-shot search run directory
     seed: int
     device: str
     network: dict[str, Any]     # overrides of the space's network size (network.channels=36 ...)
@@ -56,11 +60,14 @@ def _searched(record: dict[str, Any], argv: list[str]) -> dict[str, Any]:
 def run(ctx: RunContext) -> float:
     """Retrain; returns the final validation accuracy (test accuracy when there is no validation split)."""
     cfg = ctx.cfg
-    options = check_app(cfg, RetrainOptions, "retrain", ("dataset", "trainer"))
+    options = check_app(cfg, RetrainOptions, "retrain", ("dataset", "trainer", "finetune"))
     trainer: TrainConfig = build(cfg.trainer, "trainer")
-    space, arch, record = load_genotype(options.genotype)
-    space = _resize(space, options.network)
-    hparams = _searched(record, ctx.report.argv) if options.searched_hparams else {}
+    tuning: finetune.FinetuneConfig | None = build(cfg.finetune, "finetune") if options.init else None
+    if options.init is None:
+        _check_from_scratch(options, ctx.report.argv)
+        space, arch, record = load_genotype(options.genotype)
+        space = _resize(space, options.network)
+    hparams = _searched(record, ctx.report.argv) if options.searched_hparams and tuning is None else {}
     if hparams:
         trainer = check_fields({**asdict(trainer), **hparams}, TrainConfig, "genotype.json's hparams")
         ctx.console.print("Training with the hyper-parameters searched with the genotype: "
@@ -68,18 +75,30 @@ def run(ctx: RunContext) -> float:
     seed_everything(options.seed)
     device = resolve_device(options.device)
     data = build(cfg.dataset, "dataset")
-    model = space.build_network(arch, data.num_classes, data.in_channels, data.input_size)
-    genotype = {**genotype_record(space, arch, record.get("metrics", {})), "source": options.genotype,
-                **({"hparams": record["hparams"]} if record.get("hparams") else {})}
     dataset_config = plain(cfg.dataset)
+    if tuning is not None:
+        pre = _pretrained(ctx, options, data, dataset_config)
+        tuned = finetune.prepare(pre, data, tuning)
+        space, arch, record, model = pre.space, pre.arch, pre.record, tuned.model
+    else:
+        model = space.build_network(arch, data.num_classes, data.in_channels, data.input_size)
+    genotype = {**genotype_record(space, arch, record.get("metrics", {})), "source": options.init or options.genotype,
+                **({"hparams": record["hparams"]} if record.get("hparams") else {})}
     ctx.report.results.update({"genotype": genotype["arch_str"], "search_space": space.name, "dataset": data.name,
                                "seed": options.seed, "device": str(device), "epochs": trainer.epochs,
                                **({"searched_hparams": hparams} if hparams else {})})
+    if tuning is not None:
+        ctx.report.results.update({"init": pre.source, "finetune": tuned.describe(tuning),
+                                   "trainable_params": tuned.trainable, "total_params": tuned.total})
+        ctx.console.print(f"Fine-tuning ({tuning.mode}, {tuned.head} classifier) {tuned.trainable:,} of "
+                          f"{tuned.total:,} parameters, from {pre.source['kind']} {pre.source['path']}.",
+                          highlight=False, soft_wrap=True)
     history: list[dict[str, float]] = []
 
     def save(extra: dict[str, Any]) -> None:
-        save_checkpoint(ctx.run_dir / FILENAME, model, genotype, data.describe(), dataset_config,
-                        {"config": OmegaConf.to_container(cfg, resolve=True), **extra})
+        adapted = {"network_input": tuned.network_input} if tuning is not None and tuned.network_input else {}
+        save_checkpoint(ctx.run_dir / FILENAME, finetune.deployable(model), genotype, data.describe(), dataset_config,
+                        {"config": OmegaConf.to_container(cfg, resolve=True), **adapted, **extra})
 
     with progress(ctx.console) as bar:
         task = bar.add_task("retrain", total=trainer.epochs, info="val -")
@@ -91,10 +110,59 @@ def run(ctx: RunContext) -> float:
             bar.update(task, advance=1, info=f"val {epoch['val_accuracy']:.2f}%")
 
         train(model, data, trainer, device, seed=options.seed, on_epoch=on_epoch)
-    results = _finish(ctx, model, data, trainer, device, history, genotype, options.plots)
+    results = _finish(ctx, finetune.deployable(model), data, trainer, device, history, genotype, options.plots)
     save({"epoch": len(history), "metrics": results})
+    if tuning is not None and tuning.compare_scratch:
+        _compare_scratch(ctx, options.seed, pre, tuning, tuned, data, trainer, device, results)
     val = results["val_accuracy"]
     return val if val is not None and val == val else results["test_accuracy"]
+
+
+def _check_from_scratch(options: RetrainOptions, argv: list[str]) -> None:
+    """Without init= there is nothing to fine-tune, and the genotype is needed."""
+    if any(arg.lstrip("+~").split("=", 1)[0].split(".")[0] == "finetune" for arg in argv):
+        raise ConfigError("finetune=... adapts a trained network: give init=<retrain run, its model.pt, or a "
+                          "one-shot search run>.")
+    if options.genotype is None:
+        raise ConfigError("nas retrain needs genotype=<search run, genotype.json or published name, e.g. DARTS_V2> "
+                          "to train from scratch, or init=<retrain run or one-shot search run> to fine-tune.")
+
+
+def _pretrained(ctx: RunContext, options: RetrainOptions, data: Any, dataset_config: dict[str, Any]) -> Any:
+    """The network init= names, checked against genotype= and network.* (its size is the init's)."""
+    pre = finetune.load_pretrained(options.init, data, dataset_config, ctx.paths.data_dir, saved_supernet)
+    finetune.check_genotype(pre, options.genotype)
+    if options.network:
+        if any(arg.lstrip("+~").startswith("network.") for arg in ctx.report.argv):
+            raise ConfigError("network.* sizes a network trained from scratch; with init= the network is the "
+                              f"init's ({', '.join(f'{k}={v}' for k, v in pre.space.config().items())}).")
+        ctx.console.print("network.* of the preset is ignored: the network is the init's.", highlight=False)
+    return pre
+
+
+def _compare_scratch(ctx: RunContext, seed: int, pre: Any, tuning: Any, tuned: Any, data: Any,
+                     trainer: TrainConfig, device: Any, results: dict[str, Any]) -> None:
+    """Train the same network from random init with the same recipe; report both side by side."""
+    seed_everything(seed)
+    scratch = finetune.scratch_network(pre, data)
+    with progress(ctx.console) as bar:
+        task = bar.add_task("scratch", total=trainer.epochs, info="val -")
+        history = train(scratch, data, trainer, device, seed=seed,
+                        on_epoch=lambda epoch: bar.update(task, advance=1, info=f"val {epoch['val_accuracy']:.2f}%"))
+    test_acc, _ = accuracy(scratch, data.test, data, trainer.eval_batch_size, device)
+    params = sum(p.numel() for p in scratch.parameters())
+    rows = [
+        {"run": f"fine-tune ({tuning.mode})", "init": pre.source["kind"], "val_accuracy": results["val_accuracy"],
+         "test_accuracy": results["test_accuracy"], "trainable_params": tuned.trainable, "total_params": tuned.total,
+         "train_s": results["train_s"]},
+        {"run": "scratch", "init": "random", "val_accuracy": history[-1]["val_accuracy"] if history else None,
+         "test_accuracy": test_acc, "trainable_params": params, "total_params": params,
+         "train_s": sum(h["epoch_s"] for h in history)},
+    ]
+    ctx.report.results["scratch"] = {k: v for k, v in rows[1].items() if k not in ("run", "init")}
+    columns = list(rows[0])
+    ctx.report.sections.append(("Fine-tuning vs scratch", markdown_table(rows, columns)))
+    ctx.console.print(table("fine-tuning vs scratch", rows, columns))
 
 
 def _finish(ctx: RunContext, model: Any, data: Any, trainer: TrainConfig, device: Any,

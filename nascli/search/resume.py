@@ -61,3 +61,22 @@ def load_state(run_dir: Path, fingerprint: dict[str, Any]) -> tuple[list[dict[st
         raise CheckpointError(f"The checkpoint in {run_dir} was written by a search with other settings; "
                               "resume with the same settings (only budget.* may change).")
     return list(saved["rows"]), saved["state"]
+
+
+def saved_supernet(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """(the supernet's weights, the search's fingerprint: its strategy and dataset settings) from a
+    one-shot search's checkpoint.pt; None where the search kept no supernet (a sample-based one)."""
+    import torch
+
+    path = Path(run_dir) / STATE_FILE
+    if not path.exists():
+        return None
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user-facing problem
+        raise CheckpointError(f"{path} is not a readable search checkpoint ({type(exc).__name__}).") from None
+    state = saved.get("state") if isinstance(saved, dict) else None
+    if not isinstance(state, dict) or not isinstance(saved.get("fingerprint"), dict):
+        raise CheckpointError(f"{path} is not a nascli search checkpoint.")
+    supernet = state.get("supernet")
+    return (supernet, saved["fingerprint"]) if isinstance(supernet, dict) else None

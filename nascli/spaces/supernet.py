@@ -34,6 +34,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from nascli.errors import ConfigError
 from nascli.spaces.ops import Identity, OpFactory, Zero
 
 MODES = ("darts", "pcdarts", "gdas", "single_path")
@@ -360,6 +361,19 @@ class Supernet(nn.Module):
     def cell_ops(self, arch: Any) -> dict[str, list[str]]:
         """The op names `arch` uses, per cell type (for collapse statistics)."""
         raise NotImplementedError
+
+    # --- weight inheritance (nas retrain init=<one-shot search run>) ------------------------------
+    def network_config(self) -> dict[str, Any]:
+        """The space options (channels, depth) whose discrete networks match this supernet's size."""
+        raise ConfigError(f"{type(self).__name__} cannot hand its weights to a discrete network "
+                          "(weight inheritance exists for the nb201 and darts spaces).")
+
+    def path_weights(self, arch: Any) -> dict[str, torch.Tensor]:
+        """The weights of `arch`'s path, named as in the state_dict of the space's network for `arch`
+        (built with network_config()). What the supernet does not hold (the affine scale and shift of
+        its non-affine BatchNorms, an auxiliary head) is left to the network's own initialisation."""
+        raise ConfigError(f"{type(self).__name__} cannot hand its weights to a discrete network "
+                          "(weight inheritance exists for the nb201 and darts spaces).")
 
     # --- knobs strategies turn ------------------------------------------------------------------
     @property

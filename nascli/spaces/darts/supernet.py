@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from nascli.spaces.darts.genotype import CELLS, GENOTYPE_OPS, Genotype, validate
-from nascli.spaces.ops import DARTS_OPS, FactorizedReduce, ReLUConvBN
+from nascli.spaces.ops import DARTS_OPS, FactorizedReduce, Pool, ReLUConvBN
 from nascli.spaces.supernet import MixedEdge, SearchCell, Supernet, derive_darts_cell, edge_offsets
 
 
@@ -46,6 +46,7 @@ class DartsSupernet(Supernet):
     def __init__(self, num_classes: int, in_channels: int, channels: int, layers: int, steps: int,
                  multiplier: int, stem_multiplier: int, mode: str, partial: int) -> None:
         super().__init__(mode)
+        self.channels, self.layers = channels, layers
         self.steps, self.concat = steps, tuple(range(2 + steps - multiplier, 2 + steps))
         c_stem = stem_multiplier * channels
         self.stem = nn.Sequential(nn.Conv2d(in_channels, c_stem, 3, padding=1, bias=False), nn.BatchNorm2d(c_stem))
@@ -104,3 +105,37 @@ class DartsSupernet(Supernet):
     def cell_ops(self, arch: Genotype) -> dict[str, list[str]]:
         arch = validate(arch, self.steps, self.concat)
         return {"normal": [op for op, _ in arch.normal], "reduce": [op for op, _ in arch.reduce]}
+
+    def network_config(self) -> dict[str, Any]:
+        return {"channels": self.channels, "layers": self.layers}
+
+    def path_weights(self, arch: Genotype) -> dict[str, torch.Tensor]:
+        """Stem, preprocessing and classifier by their names; the op of genotype pair j of a cell
+        (node j // 2, input src) from that edge's candidate: cells.<i>.cell.edges.<e>.ops.<k>.* ->
+        cells.<i>.ops.<j>.*. The search network's BatchNorm after a pooling op (affine-free, which
+        DARTS' derived networks do not have) is left out, so on pooling edges the network differs
+        from the supernet's path by that normalisation; every other op computes the same."""
+        arch = validate(arch, self.steps, self.concat)
+        offsets = edge_offsets(2, self.steps)
+        slots = {cell: {(offsets[j // 2] + src, self.op_names.index(op)): j for j, (op, src) in enumerate(pairs)}
+                 for cell, pairs in zip(CELLS, (arch.normal, arch.reduce))}
+        out = {}
+        for key, value in self.state_dict().items():
+            parts = key.split(".")
+            if key.startswith(("alpha_", "beta_")):
+                continue
+            if parts[0] != "cells" or parts[2] != "cell":
+                out[key] = value  # stem, classifier, a cell's preprocess0/1: the same modules
+                continue
+            cell = self.cells[int(parts[1])]
+            edge, k, rest = int(parts[4]), int(parts[6]), parts[7:]
+            j = slots[cell.kind].get((edge, k))
+            if j is None:
+                continue
+            op = cell.cell.edges[edge].ops[k]
+            if isinstance(op, nn.Sequential) and isinstance(op[0], Pool):  # (pool, BN): the pool's own weights
+                if rest[0] != "0":
+                    continue
+                rest = rest[1:]
+            out[".".join(["cells", parts[1], "ops", str(j), *rest])] = value
+        return out

@@ -25,6 +25,7 @@ class NB201Supernet(Supernet):
     def __init__(self, num_classes: int, in_channels: int, channels: int, cells_per_stage: int, mode: str,
                  partial: int) -> None:
         super().__init__(mode)
+        self.channels, self.cells_per_stage = channels, cells_per_stage
         self.stem = nn.Sequential(nn.Conv2d(in_channels, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels))
         self.layers = nn.ModuleList()
         for stage in range(3):
@@ -57,3 +58,23 @@ class NB201Supernet(Supernet):
 
     def cell_ops(self, arch: NB201Arch) -> dict[str, list[str]]:
         return {"cell": list(validate(arch))}
+
+    def network_config(self) -> dict[str, Any]:
+        return {"channels": self.channels, "cells_per_stage": self.cells_per_stage}
+
+    def path_weights(self, arch: NB201Arch) -> dict[str, torch.Tensor]:
+        """layers.<i> of the supernet are cells.<i> of NB201Network; a cell's edge e keeps only the
+        weights of its chosen op (layers.<i>.edges.<e>.ops.<k>.* -> cells.<i>.edges.<e>.*)."""
+        path = self.arch_paths(arch)["cell"]
+        out = {}
+        for key, value in self.state_dict().items():
+            parts = key.split(".")
+            if parts[0] != "layers":
+                if not key.startswith(("alpha_", "beta_")):
+                    out[key] = value  # stem, lastact, classifier: the same modules
+                continue
+            if not isinstance(self.layers[int(parts[1])], SearchCell):
+                out[".".join(["cells", *parts[1:]])] = value  # a ResNet reduction block
+            elif parts[2:5:2] == ["edges", "ops"] and path[int(parts[3])] == int(parts[5]):
+                out[".".join(["cells", parts[1], "edges", parts[3], *parts[6:]])] = value
+        return out
