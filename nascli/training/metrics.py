@@ -49,3 +49,49 @@ def predict(model: nn.Module, batches: Iterable[Batch]) -> tuple[torch.Tensor, t
     if not preds:
         return torch.empty(0, dtype=torch.long), torch.empty(0, dtype=torch.long), float("nan")
     return torch.cat(preds), torch.cat(targets), loss_sum / sum(len(t) for t in targets)
+
+
+# --- bootstrap confidence intervals ---------------------------------------------------------------
+BOOTSTRAP_CELLS = 2**24  # resampled labels held in memory at once (a chunk of resamples x examples)
+
+
+def macro_f1_of(preds: torch.Tensor, targets: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Macro-averaged F1 of each row of (resamples, n) label tensors, as scikit-learn computes it for
+    labels 0..num_classes-1 with zero_division=0 (a class neither present nor predicted scores 0)."""
+    rows = preds.shape[0]
+    offset = torch.arange(rows, device=preds.device)[:, None] * num_classes
+    size = rows * num_classes
+    predicted = torch.bincount((preds + offset).flatten(), minlength=size).view(rows, num_classes)
+    actual = torch.bincount((targets + offset).flatten(), minlength=size).view(rows, num_classes)
+    hits = torch.bincount((targets + offset).flatten(), weights=(preds == targets).flatten().double(),
+                          minlength=size).view(rows, num_classes)
+    denominator = (predicted + actual).double()
+    f1 = torch.where(denominator > 0, 2 * hits / denominator.clamp(min=1), torch.zeros_like(hits))
+    return f1.mean(1)
+
+
+def bootstrap_interval(preds: torch.Tensor, targets: torch.Tensor, num_classes: int, samples: int,
+                       confidence: float, seed: int) -> dict[str, float]:
+    """Percentile-bootstrap interval of test accuracy (percent) and macro-F1 over test examples.
+
+    Each of `samples` resamples draws len(targets) examples with replacement (seeded by `seed`);
+    the interval holds the central `confidence` share of the resampled statistics. Resamples are
+    drawn and scored as tensors, in chunks that bound memory (Efron & Tibshirani, 1993, ch. 13)."""
+    n = len(targets)
+    if n == 0:
+        nan = float("nan")
+        return {"accuracy_low": nan, "accuracy_high": nan, "macro_f1_low": nan, "macro_f1_high": nan}
+    preds, targets = preds.cpu().long(), targets.cpu().long()
+    gen = torch.Generator().manual_seed(seed)
+    chunk = max(1, min(samples, BOOTSTRAP_CELLS // n))
+    accuracy, f1 = [], []
+    for start in range(0, samples, chunk):
+        index = torch.randint(0, n, (min(chunk, samples - start), n), generator=gen)
+        p, t = preds[index], targets[index]
+        accuracy.append(100.0 * (p == t).double().mean(1))
+        f1.append(macro_f1_of(p, t, num_classes))
+    tail = (1.0 - confidence) / 2
+    q = torch.tensor([tail, 1.0 - tail], dtype=torch.float64)
+    acc_q, f1_q = torch.quantile(torch.cat(accuracy), q), torch.quantile(torch.cat(f1), q)
+    return {"accuracy_low": float(acc_q[0]), "accuracy_high": float(acc_q[1]),
+            "macro_f1_low": float(f1_q[0]), "macro_f1_high": float(f1_q[1])}
