@@ -24,7 +24,7 @@ APPS = ("search", "retrain", "evaluate", "export", "meta-train", "latency-table"
 GROUPS = {  # the groups each app builds (paths: every app)
     "search": ("dataset", "search_space", "strategy", "evaluator", "hardware", "trainer"),
     "retrain": ("dataset", "trainer"),
-    "evaluate": (),
+    "evaluate": ("hardware",),
     "export": (),
     "meta-train": ("dataset", "search_space", "method", "tasks"),
     "latency-table": ("search_space", "hardware"),

@@ -1,4 +1,5 @@
-"""nas evaluate: test accuracy, per-class precision/recall/F1, confusion matrix, params, FLOPs, latency."""
+"""nas evaluate: test accuracy with a bootstrap interval, per-class precision/recall/F1, confusion
+matrix, params, FLOPs, and latency on the configured hardware target."""
 
 from __future__ import annotations
 
@@ -13,13 +14,14 @@ from nascli.checkpoint import build_model, checkpoint_data, load_checkpoint
 from nascli.data.loader import BatchLoader
 from nascli.errors import ConfigError
 from nascli.hardware import cost
+from nascli.hardware.target import MeasuredLatency, TableLatency
 from nascli.runtime.common import resolve_device, seed_everything
-from nascli.runtime.config import check_app
+from nascli.runtime.config import build, check_app
 from nascli.runtime.console import table
 from nascli.runtime.files import write_csv
 from nascli.runtime.report import markdown_table
 from nascli.runtime.runner import RunContext
-from nascli.training.metrics import predict
+from nascli.training.metrics import bootstrap_interval, predict
 
 
 @dataclass
@@ -34,6 +36,14 @@ class Latency:
 
 
 @dataclass
+class Bootstrap:
+    """The percentile bootstrap over test examples: `samples` resamples, a central `confidence` interval."""
+
+    samples: int
+    confidence: float
+
+
+@dataclass
 class EvaluateOptions:
     """The top-level options of conf/evaluate.yaml."""
 
@@ -42,6 +52,7 @@ class EvaluateOptions:
     device: str
     batch_size: int
     latency: Latency
+    bootstrap: Bootstrap
     plots: bool
 
     def __post_init__(self) -> None:
@@ -50,13 +61,17 @@ class EvaluateOptions:
         if min(self.batch_size, latency.batch_size, latency.repeats, threads) < 1 or latency.warmup < 0:
             raise ConfigError("batch_size, latency.batch_size, latency.repeats and latency.threads must be at least "
                               "1, latency.warmup at least 0.")
+        if self.bootstrap.samples < 1 or not 0 < self.bootstrap.confidence < 1:
+            raise ConfigError(f"bootstrap.samples must be at least 1 and bootstrap.confidence between 0 and 1 "
+                              f"(e.g. 0.95), got {self.bootstrap.samples} and {self.bootstrap.confidence}.")
 
 
 def run(ctx: RunContext) -> float:
     """Evaluate on the test split; returns the test accuracy."""
     from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
-    options = check_app(ctx.cfg, EvaluateOptions, "evaluate", ())
+    options = check_app(ctx.cfg, EvaluateOptions, "evaluate", ("hardware",))
+    hardware = build(ctx.cfg.hardware, "hardware")
     seed_everything(options.seed)
     ckpt, path = load_checkpoint(options.checkpoint)
     space, arch, model = build_model(ckpt, str(path))
@@ -72,16 +87,25 @@ def run(ctx: RunContext) -> float:
          "f1": float(f1[i]), "support": int(support[i])}
         for i in labels
     ]
+    boot = options.bootstrap
+    interval = bootstrap_interval(preds, targets, data.num_classes, boot.samples, boot.confidence, options.seed)
     shape = (data.in_channels, data.input_size, data.input_size)
-    latency = options.latency
-    timing = cost.time_forward(model, shape, device, latency.batch_size, latency.warmup, latency.repeats,
-                               latency.threads)
     results = {
-        "test_accuracy": 100.0 * float((preds == targets).float().mean()), "test_loss": loss,
-        "macro_f1": float(f1.mean()), "params_m": cost.params_m(model), "flops_m": cost.flops_m(model, shape),
-        "latency_ms": timing.median_ms, "latency_iqr_ms": timing.iqr_ms, "latency_batch_size": latency.batch_size,
-        "latency_threads": latency.threads or torch.get_num_threads(), "latency_device": str(device),
+        "test_accuracy": 100.0 * float((preds == targets).float().mean()),
+        "test_accuracy_ci_low": interval["accuracy_low"], "test_accuracy_ci_high": interval["accuracy_high"],
+        "test_loss": loss, "macro_f1": float(f1.mean()),
+        "macro_f1_ci_low": interval["macro_f1_low"], "macro_f1_ci_high": interval["macro_f1_high"],
+        "params_m": cost.params_m(model), "flops_m": cost.flops_m(model, shape),
+        **_latency(hardware, options.latency, model, space, arch,
+                   (data.num_classes, data.in_channels, data.input_size), device),
     }
+    broken = hardware.violations(results)
+    ctx.report.results.update({
+        "bootstrap": {"samples": boot.samples, "confidence": boot.confidence, "seed": options.seed,
+                      "method": "percentile bootstrap over test examples"},
+        "hardware": hardware.describe(), "limits_broken": broken})
+    if broken:
+        ctx.console.print(f"[yellow]Over the hardware target's limits: {', '.join(broken)}[/yellow]")
     write_csv(ctx.run_dir / "per_class.csv", per_class, list(per_class[0]))
     write_csv(ctx.run_dir / "confusion_matrix.csv",
               [{"true": data.class_names[i], **{data.class_names[j]: int(matrix[i][j]) for j in labels}} for i in labels],
@@ -89,15 +113,41 @@ def run(ctx: RunContext) -> float:
     ctx.report.results.update({"checkpoint": str(path), "arch_str": space.to_str(arch), "search_space": space.name,
                                "dataset": data.name, "test_samples": len(data.test), **results,
                                "per_class": per_class, "confusion_matrix": matrix.tolist()})
-    ctx.report.sections.append(("Results", markdown_table([results], list(results))))
+    rows = [{"metric": key, "value": value} for key, value in results.items()]
+    ctx.report.sections.append(("Results", markdown_table(rows, ["metric", "value"])))
     ctx.report.sections.append(("Per class", markdown_table(per_class, list(per_class[0]))))
     if options.plots:
         plots.confusion_matrix(matrix, data.class_names, ctx.run_dir / "confusion_matrix.png", f"{data.name} test")
         ctx.report.sections.append(("Confusion matrix", "![confusion matrix](confusion_matrix.png)"))
-    ctx.console.print(table("evaluate", [results], list(results)))
+    ctx.console.print(table(f"evaluate ({len(targets)} test images; _ci_: {100 * boot.confidence:g}% bootstrap "
+                            f"interval of {boot.samples} resamples)", rows, ["metric", "value"]))
     ctx.console.print(table("per class", per_class, list(per_class[0])))
     _print_matrix(ctx, matrix, data.class_names)
     return results["test_accuracy"]
+
+
+def _latency(hardware: Any, own: Latency, model: Any, space: Any, arch: Any, shape: tuple[int, int, int],
+             device: Any) -> dict[str, Any]:
+    """Latency of the network as the hardware target gives it: measured with the target's settings
+    (cpu, cuda), estimated from its table (lut), or, with hardware=none, measured on the evaluation
+    device with this command's latency.* settings."""
+    num_classes, channels, size = shape
+    if isinstance(hardware, TableLatency):
+        meta = hardware.table.meta
+        return {"latency_ms": hardware.table.estimate(space, arch, shape), "latency_iqr_ms": None,
+                "latency_batch_size": meta.get("batch_size"), "latency_threads": meta.get("threads"),
+                "latency_device": meta.get("device"), "latency_target": f"lut {hardware.table.path}"}
+    if isinstance(hardware, MeasuredLatency):
+        timing = hardware.time(model, (channels, size, size))
+        return {"latency_ms": timing.median_ms, "latency_iqr_ms": timing.iqr_ms,
+                "latency_batch_size": hardware.batch_size,
+                "latency_threads": hardware.threads or torch.get_num_threads(),
+                "latency_device": hardware.device_name(), "latency_target": hardware.name}
+    timing = cost.time_forward(model, (channels, size, size), device, own.batch_size, own.warmup, own.repeats,
+                               own.threads)
+    return {"latency_ms": timing.median_ms, "latency_iqr_ms": timing.iqr_ms, "latency_batch_size": own.batch_size,
+            "latency_threads": own.threads or torch.get_num_threads(), "latency_device": str(device),
+            "latency_target": "latency.* settings"}
 
 
 def _print_matrix(ctx: RunContext, matrix: Any, names: list[str]) -> None:
