@@ -23,7 +23,7 @@ from nascli.spaces.joint import build_space
 APPS = ("search", "retrain", "evaluate", "export", "meta-train", "latency-table")
 GROUPS = {  # the groups each app builds (paths: every app)
     "search": ("dataset", "search_space", "strategy", "evaluator", "hardware", "trainer"),
-    "retrain": ("dataset", "trainer"),
+    "retrain": ("dataset", "trainer", "finetune"),
     "evaluate": ("hardware",),
     "export": (),
     "meta-train": ("dataset", "search_space", "method", "tasks"),

@@ -47,7 +47,9 @@ class LoraOptions:
     alpha: float
     targets: str
 
-    def __post_init__(self) -> None:
+    def check(self) -> None:
+        """Values in range (checked by FinetuneConfig: a nested dataclass's own error would be
+        reported as the wrong type of the whole mapping)."""
         if self.rank < 1:
             raise ConfigError(f"finetune.lora.rank must be at least 1, got {self.rank}.")
         if self.alpha <= 0:
@@ -73,6 +75,8 @@ class FinetuneConfig:
             raise ConfigError(f"finetune.head must be one of {', '.join(HEADS)}, got {self.head!r}.")
         if self.mode == "lora" and self.lora is None:
             raise ConfigError("finetune.mode=lora needs finetune.lora (rank, alpha, targets): use finetune=lora.")
+        if self.lora is not None:
+            self.lora.check()
 
 
 @dataclass
