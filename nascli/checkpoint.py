@@ -38,6 +38,7 @@ def save_checkpoint(path: Path, model: Any, genotype: dict[str, Any], data: dict
 def load_checkpoint(ref: str) -> tuple[dict[str, Any], Path]:
     """A nascli checkpoint from a retrain run directory or a model.pt, or a clear error."""
     import pickle
+    import warnings
 
     path = Path(ref).expanduser()
     if path.is_dir():
@@ -45,7 +46,9 @@ def load_checkpoint(ref: str) -> tuple[dict[str, Any], Path]:
     if not path.is_file():
         raise CheckpointError(f"No checkpoint at '{ref}': expected a retrain run directory holding {FILENAME}, or the file itself.")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's notes on a foreign file's pickle protocol: the error says it
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError, AttributeError, ImportError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"{path} is not a readable nascli checkpoint ({first}).") from None

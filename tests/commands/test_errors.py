@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import pickle
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import torch
 from nasrun import read_json, run
 
@@ -47,20 +51,6 @@ def test_retrain_network_override_that_the_space_lacks(smoke_search: Path, tmp_p
     _fails_clearly(result, "network.* keys for the nb201 space are", "cells_per_stage")
 
 
-def test_evaluate_a_checkpoint_that_is_not_ours(tmp_path: Path) -> None:
-    foreign = tmp_path / "model.pt"
-    torch.save({"weights": torch.zeros(3)}, foreign)
-    _fails_clearly(run("evaluate", f"checkpoint={foreign}", run_dir=tmp_path / "e"),
-                   "not a nascli checkpoint")
-
-
-def test_evaluate_a_corrupt_checkpoint(tmp_path: Path) -> None:
-    broken = tmp_path / "model.pt"
-    broken.write_bytes(b"\x80\x04not a checkpoint")
-    _fails_clearly(run("evaluate", f"checkpoint={broken}", run_dir=tmp_path / "e"),
-                   "not a readable nascli checkpoint")
-
-
 def test_a_pickled_object_is_not_unpickled(tmp_path: Path) -> None:
     import argparse  # any class outside torch's safe list: weights_only=True must refuse to build it
 
@@ -79,3 +69,73 @@ def test_missing_dataset_is_one_clear_paragraph(tmp_path: Path) -> None:
 def test_evaluate_with_no_threads_to_time_on(tmp_path: Path) -> None:
     _fails_clearly(run("evaluate", f"checkpoint={tmp_path}", "latency.threads=0", run_dir=tmp_path / "e"),
                    "latency.threads must be at least 1")
+
+
+def _truncated(good: Path, path: Path) -> None:
+    data = good.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def _random_bytes(good: Path, path: Path) -> None:
+    path.write_bytes(torch.randint(0, 256, (4096,), generator=torch.Generator().manual_seed(0)).to(torch.uint8).numpy().tobytes())
+
+
+def _plain_dict(good: Path, path: Path) -> None:
+    torch.save({"a": 1}, path)
+
+
+class Payload:
+    """Unpickling this would run our code: weights_only must refuse it."""
+
+    def __reduce__(self):
+        return (print, ("unpickled!",))
+
+
+def _pickle(good: Path, path: Path) -> None:
+    path.write_bytes(pickle.dumps({"format": "nascli.checkpoint/1", "payload": Payload()}))
+
+
+def _directory(good: Path, path: Path) -> None:
+    path.mkdir()
+    (path / "report.json").write_text("{}")
+
+
+def _weights_misfit(good: Path, path: Path) -> None:
+    ckpt = torch.load(good, weights_only=True)
+    name = next(iter(ckpt["state_dict"]))
+    ckpt["state_dict"][name] = torch.zeros(3, 1)
+    torch.save(ckpt, path)
+
+
+def _parts_missing(good: Path, path: Path) -> None:
+    ckpt = torch.load(good, weights_only=True)
+    del ckpt["data"]
+    torch.save(ckpt, path)
+
+
+BROKEN: dict[str, tuple[Callable[[Path, Path], None], str]] = {  # how a checkpoint is broken -> what the error says
+    "truncated": (_truncated, "is not a readable nascli checkpoint"),
+    "random bytes": (_random_bytes, "is not a readable nascli checkpoint"),
+    "another program's file": (_plain_dict, "is not a nascli checkpoint"),
+    "a pickled object": (_pickle, "is not a readable nascli checkpoint"),
+    "a directory without model.pt": (_directory, "No checkpoint at"),
+    "weights that do not fit the genotype": (_weights_misfit, "the weights do not fit the network of its genotype"),
+    "parts missing": (_parts_missing, "damaged nascli checkpoint: data missing"),
+}
+
+
+@pytest.mark.parametrize("command", ["evaluate", "export"])
+@pytest.mark.parametrize("kind", list(BROKEN))
+def test_a_broken_checkpoint_is_one_clear_error(kind: str, command: str, smoke_retrain: Path, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    make, message = BROKEN[kind]
+    broken = tmp_path / ("run" if kind.startswith("a directory") else "model.pt")
+    make(smoke_retrain / "model.pt", broken)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = run(command, f"checkpoint={broken}", *(["quantize=int8"] if command == "export" else []),
+                     run_dir=tmp_path / "out")
+    _fails_clearly(result, message)
+    assert not [str(w.message) for w in caught]  # the one message only: no warnings printed beside it
+    assert "unpickled!" not in capsys.readouterr().out + result.text
+    assert read_json(tmp_path / "out" / "report.json")["status"] == "failed"
