@@ -1,8 +1,14 @@
-"""nas export: TorchScript and ONNX files, each checked against PyTorch's outputs, and a model card."""
+"""nas export: TorchScript and ONNX files, each checked against PyTorch's outputs, and a model card;
+with quantize=int8 also an int8 ONNX model (ONNX Runtime quantisation), compared with the fp32 one
+for size, latency and accuracy."""
 
 from __future__ import annotations
 
+import logging
+import statistics
+import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +26,31 @@ from nascli.runtime.report import markdown_table
 from nascli.runtime.runner import RunContext
 
 FORMATS = ("torchscript", "onnx")
+QUANTIZE = ("int8",)
+INT8_METHODS = ("static", "dynamic")
+ONNX_MISSING = "format=onnx needs onnx, onnxscript and onnxruntime: pip install 'nascli[onnx]'."
+
+
+@dataclass
+class Int8:
+    """How quantize=int8 quantises the fp32 ONNX model with ONNX Runtime, and what it is compared on."""
+
+    method: str                  # static (QDQ, calibrated activations) | dynamic (activations quantised per run)
+    calibration: int             # training images whose activation ranges fix the static scales
+    per_channel: bool            # one weight scale per output channel rather than per tensor
+    reduce_range: bool           # 7-bit weights: no overflow of int16 sums on x86 CPUs without VNNI
+    test_samples: int | None     # test images both models are scored on (null: the whole test split)
+    min_agreement: float | None  # fail when int8 and fp32 agree on fewer top-1 predictions (null: report only)
+
+
+@dataclass
+class OnnxLatency:
+    """How the fp32 and int8 ONNX models are timed on the CPU with ONNX Runtime."""
+
+    batch_size: int
+    warmup: int
+    repeats: int
+    threads: int | None          # ONNX Runtime's intra-op threads (null: its default, the core count)
 
 
 @dataclass
@@ -33,28 +64,55 @@ class ExportOptions:
     atol: float       # allowed absolute difference from PyTorch's outputs
     rtol: float
     onnx_opset: int
+    quantize: str | None  # null | int8
+    int8: Int8
+    latency: OnnxLatency
 
     def __post_init__(self) -> None:
         if self.format not in (*FORMATS, "all"):
             raise ConfigError(f"format must be torchscript, onnx or all, got {self.format!r}.")
         if self.batch_size < 1 or self.atol < 0 or self.rtol < 0 or self.onnx_opset < 7:
             raise ConfigError("export needs batch_size >= 1, atol and rtol >= 0 and onnx_opset >= 7.")
+        if self.quantize is not None and self.quantize not in QUANTIZE:
+            raise ConfigError(f"quantize must be null or int8, got {self.quantize!r}.")
+        q, t = self.int8, self.latency
+        if q.method not in INT8_METHODS:
+            raise ConfigError(f"int8.method must be static or dynamic, got {q.method!r}.")
+        if q.calibration < 1 or (q.test_samples is not None and q.test_samples < 1):
+            raise ConfigError("int8.calibration and int8.test_samples must be at least 1.")
+        if q.min_agreement is not None and not 0 <= q.min_agreement <= 1:
+            raise ConfigError(f"int8.min_agreement is a share between 0 and 1, got {q.min_agreement}.")
+        if min(t.batch_size, t.repeats, 1 if t.threads is None else t.threads) < 1 or t.warmup < 0:
+            raise ConfigError("latency.batch_size, repeats and threads must be at least 1, latency.warmup at least 0.")
 
     def formats(self) -> list[str]:
-        return list(FORMATS) if self.format == "all" else [self.format]
+        """The formats written; int8 quantises the ONNX model, so quantize=int8 writes it too."""
+        chosen = list(FORMATS) if self.format == "all" else [self.format]
+        return chosen + ["onnx"] if self.quantize and "onnx" not in chosen else chosen
 
 
-def _check_batch(ckpt: dict[str, Any], data_dir: str, batch_size: int) -> tuple[torch.Tensor, str]:
-    """A batch of real test images when the dataset is here, else standard-normal inputs."""
-    info = ckpt["data"]
+def _local_data(ckpt: dict[str, Any], data_dir: str) -> Any:
+    """The checkpoint's dataset when it is on this machine (None otherwise: export needs no data)."""
     try:
         data = checkpoint_data(ckpt, data_dir)
+    except DatasetError:
+        return None
+    return data if len(data.test) else None
+
+
+def _random_inputs(ckpt: dict[str, Any], count: int, seed: int) -> torch.Tensor:
+    """Standard-normal inputs of the network's shape (normalised images have about that spread)."""
+    info = ckpt["data"]
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn((count, info["in_channels"], info["input_size"], info["input_size"]), generator=gen)
+
+
+def _check_batch(ckpt: dict[str, Any], data: Any, batch_size: int) -> tuple[torch.Tensor, str]:
+    """A batch of real test images when the dataset is here, else standard-normal inputs."""
+    if data is not None:
         x, _ = next(iter(BatchLoader(data.test, data, batch_size)))
         return x, f"{len(x)} test images of {data.name}"
-    except (DatasetError, StopIteration):
-        gen = torch.Generator().manual_seed(0)
-        shape = (batch_size, info["in_channels"], info["input_size"], info["input_size"])
-        return torch.randn(shape, generator=gen), f"{batch_size} random inputs (the dataset is not on this machine)"
+    return _random_inputs(ckpt, batch_size, 0), f"{batch_size} random inputs (the dataset is not on this machine)"
 
 
 def _torchscript(model: torch.nn.Module, x: torch.Tensor, path: Path) -> torch.Tensor:
@@ -72,7 +130,7 @@ def _onnx(model: torch.nn.Module, x: torch.Tensor, path: Path, opset: int) -> to
     try:
         import onnxruntime as ort
     except ImportError:
-        raise NasError("format=onnx needs onnx, onnxscript and onnxruntime: pip install 'nascli[onnx]'.") from None
+        raise NasError(ONNX_MISSING) from None
     tmp = path.with_suffix(".tmp.onnx")
     batch = torch.export.Dim("batch", min=1, max=4096)
     with warnings.catch_warnings():
@@ -93,7 +151,8 @@ def run(ctx: RunContext) -> float:
     atol, rtol = options.atol, options.rtol
     ckpt, path = load_checkpoint(options.checkpoint)
     space, arch, model = build_model(ckpt, str(path))
-    x, batch_text = _check_batch(ckpt, ctx.paths.data_dir, options.batch_size)
+    data = _local_data(ckpt, ctx.paths.data_dir)
+    x, batch_text = _check_batch(ckpt, data, options.batch_size)
     with torch.no_grad():
         reference = model(x)
         checks = []
@@ -109,16 +168,177 @@ def run(ctx: RunContext) -> float:
     ctx.report.results.update({"checkpoint": str(path), "arch_str": space.to_str(arch), "checked_on": batch_text,
                                "atol": atol, "rtol": rtol, "exports": checks})
     ctx.report.sections.append(("Exports", markdown_table(checks, list(checks[0]))))
-    write_text(ctx.run_dir / "MODEL_CARD.md", _model_card(ckpt, space, arch, checks, batch_text))
     ctx.console.print(table("export (outputs checked against PyTorch)", checks, list(checks[0])))
+    int8 = _int8(ctx, options, ckpt, data) if options.quantize == "int8" else None
+    write_text(ctx.run_dir / "MODEL_CARD.md", _model_card(ckpt, space, arch, checks, batch_text, int8))
     failed = [c["format"] for c in checks if not c["passed"]]
     if failed:
         raise NasError(f"The {', '.join(failed)} export does not reproduce PyTorch's outputs within atol={atol}, rtol={rtol}; "
                        f"see report.json (files are kept for inspection).")
+    floor = options.int8.min_agreement
+    if int8 is not None and floor is not None and int8["agreement"] < floor:
+        raise NasError(f"The int8 model agrees with fp32 on {100 * int8['agreement']:.1f}% of top-1 predictions, under "
+                       f"int8.min_agreement={floor:g}; see report.json (model.int8.onnx is kept). "
+                       f"Try int8.method=static with more int8.calibration images, or int8.per_channel=true.")
     return max(c["max_abs_diff"] for c in checks)
 
 
-def _model_card(ckpt: dict[str, Any], space: Any, arch: Any, checks: list[dict[str, Any]], batch_text: str) -> str:
+# --- int8 ------------------------------------------------------------------------------------------
+INT8_COLUMNS = ["model", "file", "size_mb", "latency_ms", "latency_iqr_ms", "test_accuracy", "agreement",
+                "logit_rel_rms"]
+
+
+def _int8(ctx: RunContext, options: ExportOptions, ckpt: dict[str, Any], data: Any) -> dict[str, Any]:
+    """Quantise model.onnx to model.int8.onnx, then compare the two: file size, CPU latency (ONNX
+    Runtime), test accuracy (or, without the dataset, agreement on random inputs) and logit error."""
+    q = options.int8
+    fp32_path, int8_path = ctx.run_dir / "model.onnx", ctx.run_dir / "model.int8.onnx"
+    calibration, calibrated_on = _calibration(ckpt, data, q.calibration, options.seed)
+    _quantize(fp32_path, int8_path, q, calibration)
+    x, y, compared_on = _comparison_set(ckpt, data, q.test_samples, options.seed)
+    sessions = {name: _session(file, options.latency.threads) for name, file in
+                (("fp32", fp32_path), ("int8", int8_path))}
+    logits = {name: _run_batches(session, x) for name, session in sessions.items()}
+    shape = tuple(x.shape[1:])
+    timing = {name: _time_session(session, shape, options.latency) for name, session in sessions.items()}
+    fp32, int8 = logits["fp32"], logits["int8"]
+    agreement = float((fp32.argmax(1) == int8.argmax(1)).double().mean())
+    rel_rms = float((int8 - fp32).pow(2).mean().sqrt() / fp32.pow(2).mean().sqrt().clamp(min=1e-12))
+    accuracy = {name: (100.0 * float((out.argmax(1) == y).double().mean()) if y is not None else None)
+                for name, out in logits.items()}
+    rows = [{"model": name, "file": file.name, "size_mb": file.stat().st_size / 1e6,
+             "latency_ms": timing[name][0], "latency_iqr_ms": timing[name][1], "test_accuracy": accuracy[name],
+             "agreement": 1.0 if name == "fp32" else agreement, "logit_rel_rms": 0.0 if name == "fp32" else rel_rms}
+            for name, file in (("fp32", fp32_path), ("int8", int8_path))]
+    result = {
+        "method": q.method, "per_channel": q.per_channel, "reduce_range": q.reduce_range, "file": int8_path.name,
+        "calibrated_on": calibrated_on, "compared_on": compared_on,
+        "size_mb": rows[1]["size_mb"], "fp32_size_mb": rows[0]["size_mb"],
+        "size_ratio": rows[1]["size_mb"] / rows[0]["size_mb"], "latency_ms": rows[1]["latency_ms"],
+        "fp32_latency_ms": rows[0]["latency_ms"], "speedup": rows[0]["latency_ms"] / rows[1]["latency_ms"],
+        "latency": {"batch_size": options.latency.batch_size, "warmup": options.latency.warmup,
+                    "repeats": options.latency.repeats, "threads": options.latency.threads,
+                    "runtime": "onnxruntime CPUExecutionProvider", "statistic": "median (IQR in latency_iqr_ms)"},
+        "test_accuracy": accuracy["int8"], "fp32_test_accuracy": accuracy["fp32"],
+        "accuracy_change": (accuracy["int8"] - accuracy["fp32"]) if y is not None else None,
+        "agreement": agreement, "logit_rel_rms": rel_rms, "models": rows,
+    }
+    ctx.report.results["int8"] = result
+    ctx.report.sections.append(("int8 against fp32 (ONNX Runtime, CPU)", markdown_table(rows, INT8_COLUMNS)
+                                + f"\n\nCompared on {compared_on}; {q.method} quantisation, {calibrated_on}."))
+    ctx.console.print(table(f"int8 ({q.method}) against fp32 on {compared_on}", rows,
+                            [c for c in INT8_COLUMNS if c != "file"]))
+    ctx.console.print(_int8_summary(result), highlight=False)
+    return result
+
+
+def _int8_summary(int8: dict[str, Any]) -> str:
+    """One line: what int8 changed against fp32."""
+    change = int8["accuracy_change"]
+    accuracy = f"test accuracy {change:+.2f} points" if change is not None else "no test accuracy (no dataset here)"
+    return (f"int8: {int8['size_ratio']:.2f}x the size, {int8['speedup']:.2f}x the speed (median at batch "
+            f"{int8['latency']['batch_size']}), {accuracy}, top-1 agreement {100 * int8['agreement']:.1f}%")
+
+
+def _calibration(ckpt: dict[str, Any], data: Any, count: int, seed: int) -> tuple[torch.Tensor, str]:
+    """Images whose activation ranges set the static scales: a seeded sample of the training split
+    (never the test split the int8 model is then scored on), or random inputs without the dataset."""
+    if data is None or not len(data.train):
+        return _random_inputs(ckpt, count, seed + 1), f"calibrated on {count} random inputs (no dataset here)"
+    pick = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(seed))[:count]
+    x, _ = next(iter(BatchLoader(data.train.subset(pick), data, len(pick))))
+    return x, f"calibrated on {len(pick)} training images"
+
+
+def _comparison_set(ckpt: dict[str, Any], data: Any, limit: int | None,
+                    seed: int) -> tuple[torch.Tensor, torch.Tensor | None, str]:
+    """What fp32 and int8 are scored on: the test split (its first `limit` images), or random inputs."""
+    if data is None:
+        count = limit or 256
+        text = f"{count} random inputs (the dataset is not on this machine)"
+        return _random_inputs(ckpt, count, seed + 2), None, text
+    split = data.test if limit is None else data.test.subset(torch.arange(min(limit, len(data.test))))
+    x, y = next(iter(BatchLoader(split, data, len(split))))
+    return x, y, f"{len(y)} test images of {data.name}"
+
+
+def _quantize(source: Path, target: Path, q: Int8, calibration: torch.Tensor) -> None:
+    """ONNX Runtime's quantiser on `source`, written atomically to `target`. Static: QDQ nodes with
+    int8 weights and uint8 activations (what ONNX Runtime's x86 kernels are fast for; int8
+    activations ran 4x slower than fp32 here), the activations' scales from `calibration`
+    (min-max). Dynamic: uint8 weights (ConvInteger), activation scales computed at every run."""
+    try:
+        from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
+        from onnxruntime.quantization.shape_inference import quant_pre_process
+    except ImportError:
+        raise NasError(ONNX_MISSING) from None
+    prepared = target.with_suffix(".prep.tmp.onnx")
+    tmp = target.with_suffix(".tmp.onnx")
+    root = logging.getLogger()
+    level = root.level
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            root.setLevel(logging.ERROR)  # the quantiser logs advice through the root logger
+            # fold BatchNorm into the convolutions first, so that the quantiser sees what runs
+            quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
+            if q.method == "static":
+                quantize_static(str(prepared), str(tmp), _Calibration(calibration), quant_format=QuantFormat.QDQ,
+                                activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                                per_channel=q.per_channel, reduce_range=q.reduce_range)
+            else:
+                quantize_dynamic(str(prepared), str(tmp), weight_type=QuantType.QUInt8, per_channel=q.per_channel,
+                                 reduce_range=q.reduce_range)
+        write_bytes(target, tmp.read_bytes())
+    finally:
+        root.setLevel(level)
+        prepared.unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
+
+
+class _Calibration:
+    """ONNX Runtime's calibration reader protocol over a tensor of images, in batches of 32."""
+
+    def __init__(self, x: torch.Tensor) -> None:
+        self.batches: Iterator[torch.Tensor] = iter(x.split(32))
+
+    def get_next(self) -> dict[str, Any] | None:
+        batch = next(self.batches, None)
+        return None if batch is None else {"input": batch.numpy()}
+
+
+def _session(path: Path, threads: int | None) -> Any:
+    import onnxruntime as ort
+
+    settings = ort.SessionOptions()
+    if threads is not None:
+        settings.intra_op_num_threads = threads
+    return ort.InferenceSession(str(path), settings, providers=["CPUExecutionProvider"])
+
+
+def _run_batches(session: Any, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """The session's logits for `x`, in batches."""
+    return torch.cat([torch.from_numpy(session.run(None, {"input": part.numpy()})[0]) for part in x.split(batch_size)])
+
+
+def _time_session(session: Any, shape: tuple[int, ...], settings: OnnxLatency) -> tuple[float, float]:
+    """Median and inter-quartile range (ms) of timed runs after a warm-up, cycling through 16
+    different random inputs as nas evaluate does (a repeated input flatters the CPU's caches)."""
+    gen = torch.Generator().manual_seed(0)
+    xs = [torch.randn((settings.batch_size, *shape), generator=gen).numpy() for _ in range(16)]
+    for i in range(settings.warmup):
+        session.run(None, {"input": xs[i % len(xs)]})
+    times = []
+    for i in range(settings.repeats):
+        start = time.perf_counter()
+        session.run(None, {"input": xs[i % len(xs)]})
+        times.append((time.perf_counter() - start) * 1e3)
+    q1, _, q3 = statistics.quantiles(times, n=4) if len(times) > 1 else (times[0],) * 3
+    return statistics.median(times), q3 - q1
+
+
+def _model_card(ckpt: dict[str, Any], space: Any, arch: Any, checks: list[dict[str, Any]], batch_text: str,
+                int8: dict[str, Any] | None) -> str:
     data, metrics = ckpt["data"], ckpt.get("metrics", {})
     shape = f"(N, {data['in_channels']}, {data['input_size']}, {data['input_size']})"
     lines = [
@@ -134,7 +354,24 @@ def _model_card(ckpt: dict[str, Any], space: Any, arch: Any, checks: list[dict[s
         "Output: logits (N, classes); classes in order: " + ", ".join(map(str, data["class_names"])) + ".",
         "", "## Files", "", markdown_table(checks, list(checks[0])), "",
         f"Each file was reloaded and run on {batch_text}; `passed` means its outputs match PyTorch's.",
+        *(_int8_card(int8) if int8 else []),
         "", "## Limits", "",
         "Accuracy was measured on the dataset's test split only; re-check on your own data before deployment.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _int8_card(int8: dict[str, Any]) -> list[str]:
+    """The model card's int8 section: the two ONNX models side by side, and what changed."""
+    change = int8["accuracy_change"]
+    accuracy = (f"test accuracy {int8['test_accuracy']:.2f}% against {int8['fp32_test_accuracy']:.2f}% "
+                f"({change:+.2f} points)" if change is not None else "no test accuracy (the dataset was not here)")
+    return [
+        "", "## int8", "",
+        f"`{int8['file']}`: ONNX Runtime {int8['method']} int8 quantisation of `model.onnx` "
+        f"({'per-channel' if int8['per_channel'] else 'per-tensor'} weight scales; {int8['calibrated_on']}).",
+        "", markdown_table(int8["models"], INT8_COLUMNS), "",
+        f"{int8['size_ratio']:.2f}x the size and {int8['speedup']:.2f}x the speed of fp32 (median latency at batch "
+        f"{int8['latency']['batch_size']} on this machine's CPU); {accuracy}; top-1 predictions agree on "
+        f"{100 * int8['agreement']:.1f}% of {int8['compared_on']}.",
+    ]

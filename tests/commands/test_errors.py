@@ -77,7 +77,8 @@ def _truncated(good: Path, path: Path) -> None:
 
 
 def _random_bytes(good: Path, path: Path) -> None:
-    path.write_bytes(torch.randint(0, 256, (4096,), generator=torch.Generator().manual_seed(0)).to(torch.uint8).numpy().tobytes())
+    noise = torch.randint(0, 256, (4096,), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    path.write_bytes(noise.numpy().tobytes())
 
 
 def _plain_dict(good: Path, path: Path) -> None:
