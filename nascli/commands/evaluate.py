@@ -119,8 +119,8 @@ def run(ctx: RunContext) -> float:
     if options.plots:
         plots.confusion_matrix(matrix, data.class_names, ctx.run_dir / "confusion_matrix.png", f"{data.name} test")
         ctx.report.sections.append(("Confusion matrix", "![confusion matrix](confusion_matrix.png)"))
-    ctx.console.print(table(f"evaluate ({len(targets)} test images; _ci_: {100 * boot.confidence:g}% bootstrap "
-                            f"interval of {boot.samples} resamples)", rows, ["metric", "value"]))
+    ctx.console.print(table(f"evaluate: {len(targets)} test images; ci = {100 * boot.confidence:g}% bootstrap "
+                            f"interval ({boot.samples} resamples)", rows, ["metric", "value"]))
     ctx.console.print(table("per class", per_class, list(per_class[0])))
     _print_matrix(ctx, matrix, data.class_names)
     return results["test_accuracy"]
@@ -135,7 +135,7 @@ def _latency(hardware: Any, own: Latency, model: Any, space: Any, arch: Any, sha
     if isinstance(hardware, TableLatency):
         meta = hardware.table.meta
         return {"latency_ms": hardware.table.estimate(space, arch, shape), "latency_iqr_ms": None,
-                "latency_batch_size": meta.get("batch_size"), "latency_threads": meta.get("threads"),
+                "latency_batch_size": _count(meta.get("batch_size")), "latency_threads": _count(meta.get("threads")),
                 "latency_device": meta.get("device"), "latency_target": f"lut {hardware.table.path}"}
     if isinstance(hardware, MeasuredLatency):
         timing = hardware.time(model, (channels, size, size))
@@ -148,6 +148,11 @@ def _latency(hardware: Any, own: Latency, model: Any, space: Any, arch: Any, sha
     return {"latency_ms": timing.median_ms, "latency_iqr_ms": timing.iqr_ms, "latency_batch_size": own.batch_size,
             "latency_threads": own.threads or torch.get_num_threads(), "latency_device": str(device),
             "latency_target": "latency.* settings"}
+
+
+def _count(value: Any) -> Any:
+    """A latency table's count (read from CSV as text) as an integer, where it is one."""
+    return int(value) if str(value).isdigit() else value
 
 
 def _print_matrix(ctx: RunContext, matrix: Any, names: list[str]) -> None:

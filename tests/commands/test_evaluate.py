@@ -58,6 +58,7 @@ def test_hardware_lut_gives_the_tables_latency_for_the_architecture(smoke_retrai
     report = read_json(run_dir / "report.json")
     assert report["latency_ms"] == pytest.approx(expected) and expected > 0.5
     assert report["latency_target"].startswith("lut ") and report["latency_device"] == "made-up device"
+    assert report["latency_threads"] == 1 and report["latency_batch_size"] == 1  # as the table was timed
     assert report["hardware"]["target"] == "lut"
     assert report["limits_broken"] == ["max_latency_ms"]  # a limit it breaks is reported, not an error
     assert "max_latency_ms" in result.out
