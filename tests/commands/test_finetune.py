@@ -74,6 +74,16 @@ def test_init_from_a_one_shot_search_inherits_the_supernet_path(tmp_path: Path) 
     assert ckpt["genotype"]["space_config"]["channels"] == 8  # the supernet's size (debug spos), not the space's
 
 
+def test_a_pcdarts_supernet_does_not_fit_the_network(smoke_search: Path, tmp_path: Path) -> None:
+    search = tmp_path / "pcdarts"  # what a PC-DARTS search leaves: genotype.json, and betas in its supernet
+    search.mkdir()
+    (search / "genotype.json").write_text((smoke_search / "genotype.json").read_text())
+    supernet = {"alpha_cell": torch.zeros(6, 5), "beta_cell": torch.zeros(6)}
+    torch.save({"fingerprint": {"strategy": {"channels": 8, "layers": 5}}, "rows": [], "state": {"supernet": supernet}},
+               search / "checkpoint.pt")
+    _fails_clearly(run("retrain", *SMOKE, f"init={search}", run_dir=tmp_path / "r"), "PC-DARTS", f"genotype={search}")
+
+
 def test_a_sample_based_search_has_no_weights_to_inherit(smoke_search: Path, tmp_path: Path) -> None:
     _fails_clearly(run("retrain", *SMOKE, f"init={smoke_search}", run_dir=tmp_path / "r"),
                    "no weights to inherit", f"genotype={smoke_search}")
