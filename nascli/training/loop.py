@@ -1,20 +1,33 @@
 """Supervised training with SGD + momentum, cosine learning rate, weight decay, gradient clipping,
-optional cutout, drop path and auxiliary loss (the DARTS evaluation recipe, sized by config)."""
+optional cutout, drop path and auxiliary loss (the DARTS evaluation recipe, sized by config).
+
+How each step runs (AMP, channels_last, torch.compile, fused steps, CUDA graphs) is the trainer's
+switches (nascli.training.speed); under torchrun the same call trains data-parallel
+(nascli.training.distributed). After every epoch a caller may keep the training state, from which
+a later call continues exactly as if it had not stopped.
+"""
 
 from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Literal
 
 import torch
 from torch import nn
 
 from nascli.data.datasets import DataSplits, Split
 from nascli.data.loader import BatchLoader
-from nascli.errors import ConfigError
+from nascli.errors import CheckpointError, ConfigError
+from nascli.training import distributed, speed
+from nascli.training.distributed import Group
 from nascli.training.metrics import logits_of, score
+from nascli.training.speed import Speed
+
+STATE_FORMAT = "nascli.train_state/1"
 
 
 @dataclass
@@ -22,7 +35,7 @@ class TrainConfig:
     """The trainer group (conf/trainer/*.yaml holds every default)."""
 
     epochs: int
-    batch_size: int
+    batch_size: int            # the global batch: under torchrun each of N processes takes 1/N of it
     lr: float
     lr_min: float
     momentum: float
@@ -34,6 +47,12 @@ class TrainConfig:
     auxiliary_weight: float    # loss weight of an auxiliary head, when the network has one
     drop_path: float           # final drop-path probability (DARTS networks), ramped up linearly
     eval_batch_size: int
+    amp: Literal["auto", "none", "bf16", "fp16"]                              # autocast dtype
+    channels_last: bool | Literal["auto"]                                      # NHWC memory format
+    compile: Literal["auto", "none", "default", "reduce-overhead", "max-autotune"]  # torch.compile mode
+    optimizer_step: Literal["auto", "loop", "foreach", "fused"]               # the SGD step's kernels
+    cuda_graphs: bool | Literal["auto"]                                        # replay a captured step
+    sync_batchnorm: bool       # under torchrun: BatchNorm statistics of the global batch, not each slice
 
     def __post_init__(self) -> None:
         for key in ("batch_size", "eval_batch_size"):
@@ -43,6 +62,7 @@ class TrainConfig:
                     "auxiliary_weight", "drop_path"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"trainer.{key} must be at least 0, got {getattr(self, key)}.")
+        speed.check_switches(self.amp, self.channels_last, self.compile, self.optimizer_step, self.cuda_graphs)
 
 
 def accuracy(model: nn.Module, split: Split, data: DataSplits, batch_size: int, device: torch.device) -> tuple[float, float]:
@@ -60,62 +80,207 @@ def train(
     train_split: Split | None = None,
     val_split: Split | None = None,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
+    resume: dict[str, Any] | None = None,
+    on_checkpoint: Callable[[dict[str, Any]], None] | None = None,
 ) -> list[dict[str, float]]:
-    """Train `model` and return one record per epoch (train loss/accuracy, val accuracy, lr, time)."""
+    """Train `model` and return one record per epoch (train loss/accuracy, val accuracy, lr, time).
+
+    `on_checkpoint` gets, after every epoch (before `on_epoch`), the state that resumes training: pass
+    it back as `resume`, into the same network holding that epoch's weights, and training continues
+    to the same final weights an uninterrupted run reaches. Under torchrun every process must call
+    this alike; only the caller decides who writes.
+    """
     train_split = data.train if train_split is None else train_split
     val_split = data.val if val_split is None else val_split
+    group = distributed.current()
+    how = speed.resolve(cfg, device, group.size if group else 1)
     model.to(device)
+    speed.prepare(model, how)
     loader = BatchLoader(train_split, data, cfg.batch_size, train=True, cutout_length=cfg.cutout, seed=seed, device=device)
     # only what is trainable: fine-tuning freezes part of the network
     trainable = [p for p in model.parameters() if p.requires_grad]
     if not trainable:
         raise ConfigError("The network has no trainable parameters (every parameter has requires_grad=False).")
-    optimizer = torch.optim.SGD(
-        trainable, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
-        nesterov=cfg.nesterov and cfg.momentum > 0,
-    )
+    optimizer = speed.optimizer(trainable, cfg, how)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(cfg.epochs, 1), eta_min=cfg.lr_min)
-    criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
-    history: list[dict[str, float]] = []
-    for epoch in range(cfg.epochs):
-        start = time.perf_counter()
-        if hasattr(model, "drop_path_prob"):
-            model.drop_path_prob = cfg.drop_path * epoch / max(cfg.epochs, 1)
-        lr = optimizer.param_groups[0]["lr"]
-        loss, acc = _train_epoch(model, loader, optimizer, criterion, cfg)
-        schedule.step()
-        val_acc, val_loss = accuracy(model, val_split, data, cfg.eval_batch_size, device)
-        record = {
-            "epoch": epoch + 1, "lr": lr, "train_loss": loss, "train_accuracy": acc,
-            "val_loss": val_loss, "val_accuracy": val_acc, "epoch_s": time.perf_counter() - start,
-        }
-        history.append(record)
-        if on_epoch is not None:
-            on_epoch(record)
+    scaler = speed.scaler(how, device)
+    swapped = distributed.sync_batchnorm(model, device) if group and cfg.sync_batchnorm else []
+    try:
+        net = model if group is None else distributed.wrap(model, device, find_unused=_unused_head(model, cfg))
+        step = _Step(speed.compiled(net, how), optimizer, nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing),
+                     cfg, how, scaler, device, trainable)
+        graphed = speed.GraphedStep(step.body, optimizer, cfg.batch_size) if how.cuda_graphs else None
+        history: list[dict[str, float]] = []
+        first = 0
+        if resume is not None:
+            first, history = _restore(resume, optimizer, schedule, scaler, loader, group, device, cfg, seed)
+        elif group is not None:
+            _seed_processes(seed, group)
+        for epoch in range(first, cfg.epochs):
+            start = time.perf_counter()
+            if hasattr(model, "drop_path_prob"):
+                model.drop_path_prob = cfg.drop_path * epoch / max(cfg.epochs, 1)
+            if graphed is not None:
+                graphed.new_epoch()
+            lr = optimizer.param_groups[0]["lr"]
+            with speed.compile_errors(how):
+                loss, acc = _train_epoch(step, graphed, loader, group, how)
+            train_s = time.perf_counter() - start
+            schedule.step()
+            val_acc, val_loss = _validate(model, val_split, data, cfg.eval_batch_size, device, group)
+            record = {
+                "epoch": epoch + 1, "lr": lr, "train_loss": loss, "train_accuracy": acc,
+                "val_loss": val_loss, "val_accuracy": val_acc, "epoch_s": time.perf_counter() - start,
+                "train_s": train_s,
+            }
+            history.append(record)
+            if on_checkpoint is not None:
+                on_checkpoint(_state(epoch + 1, optimizer, schedule, scaler, loader, history, group, device))
+            if on_epoch is not None:
+                on_epoch(record)
+    finally:
+        distributed.restore(swapped)
     return history
 
 
-def _train_epoch(model: nn.Module, loader: BatchLoader, optimizer: torch.optim.Optimizer, criterion: nn.Module, cfg: TrainConfig) -> tuple[float, float]:
-    model.train()
-    device = next(model.parameters()).device
+class _Step:
+    """One training step on a batch: forward (under autocast), loss, backward (scaled for fp16),
+    clipping and the optimiser step. Returns device tensors (loss, correct count): no host sync."""
+
+    def __init__(self, net: nn.Module, optimizer: torch.optim.Optimizer, criterion: nn.Module, cfg: TrainConfig,
+                 how: Speed, scaler: torch.amp.GradScaler | None, device: torch.device,
+                 trainable: list[nn.Parameter]) -> None:
+        self.net, self.optimizer, self.criterion, self.cfg = net, optimizer, criterion, cfg
+        self.how, self.scaler, self.device, self.trainable = how, scaler, device, trainable
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor, weight: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+        self.optimizer.zero_grad(set_to_none=True)
+        return self.body(x, y, weight)
+
+    def body(self, x: torch.Tensor, y: torch.Tensor, weight: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+        """The step without zero_grad (what a CUDA graph captures)."""
+        with speed.autocast(self.how, self.device):
+            output = self.net(x)
+            logits = logits_of(output)
+            loss = self.criterion(logits, y)
+            if isinstance(output, tuple) and self.cfg.auxiliary_weight > 0:
+                loss = loss + self.cfg.auxiliary_weight * self.criterion(output[1], y)
+        objective = loss if weight == 1.0 else loss * weight
+        if self.scaler is None:
+            objective.backward()
+        else:
+            self.scaler.scale(objective).backward()
+            self.scaler.unscale_(self.optimizer)  # clip true gradients; fused SGD skips inf steps on the device
+        if self.cfg.grad_clip > 0:
+            nn.utils.clip_grad_norm_(self.trainable, self.cfg.grad_clip)  # the norm stays on the device
+        if self.scaler is None:
+            self.optimizer.step()
+        else:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        return loss.detach(), (logits.detach().argmax(1) == y).sum()
+
+
+def _train_epoch(step: _Step, graphed: speed.GraphedStep | None, loader: BatchLoader, group: Group | None,
+                 how: Speed) -> tuple[float, float]:
+    step.net.train()
+    device = step.device
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), dtype=torch.long, device=device)
     seen = 0
     for x, y in loader:
-        output = model(x)
-        logits = logits_of(output)
-        loss = criterion(logits, y)
-        if isinstance(output, tuple) and cfg.auxiliary_weight > 0:
-            loss = loss + cfg.auxiliary_weight * criterion(output[1], y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.grad_clip > 0:
-            nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        optimizer.step()
+        weight = 1.0
+        if group is not None:
+            if len(y) < group.size:  # a last batch too small to give every process an image
+                continue
+            x, y, weight = distributed.shard(x, y, group)
+        x = speed.inputs(x, how)
+        loss, hits = step(x, y, weight) if graphed is None else graphed(x, y)
         # accumulate on the device: no host sync per step
-        loss_sum += loss.detach() * len(y)
-        correct += (logits.detach().argmax(1) == y).sum()
+        loss_sum += loss * len(y)
+        correct += hits
         seen += len(y)
+    if group is not None:
+        loss_total, correct_total, seen = distributed.all_sum([loss_sum, correct, seen], device)
+        return (math.nan, math.nan) if seen == 0 else (loss_total / seen, 100.0 * correct_total / seen)
     if seen == 0:
         return math.nan, math.nan
     return loss_sum.item() / seen, 100.0 * correct.item() / seen
+
+
+def _validate(model: nn.Module, split: Split, data: DataSplits, batch_size: int, device: torch.device,
+              group: Group | None) -> tuple[float, float]:
+    """accuracy() of the split; under torchrun each process scores a slice and the sums are shared."""
+    if group is None:
+        return accuracy(model, split, data, batch_size, device)
+    start, stop = distributed.bounds(len(split), group)
+    n = stop - start
+    acc, loss = accuracy(model, split.subset(torch.arange(start, stop)), data, batch_size, device) if n else (0.0, 0.0)
+    correct, loss_sum, seen = distributed.all_sum([round(acc * n / 100.0), loss * n, n], device)
+    return (math.nan, math.nan) if seen == 0 else (100.0 * correct / seen, loss_sum / seen)
+
+
+def _unused_head(model: nn.Module, cfg: TrainConfig) -> bool:
+    """Whether a head gets no gradient (an auxiliary head with weight 0): DDP must be told."""
+    return getattr(model, "auxiliary_head", None) is not None and cfg.auxiliary_weight == 0
+
+
+# --- the state that resumes training --------------------------------------------------------------
+def _rng_state(device: torch.device) -> dict[str, torch.Tensor | None]:
+    return {"cpu": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None}
+
+
+def _seed_processes(seed: int, group: Group) -> None:
+    """Give each process its own random stream (drop path draws a mask per image of its slice);
+    rank 0 keeps the stream one process would have."""
+    if group.rank > 0:
+        torch.manual_seed(seed + 1_000_003 * group.rank)
+
+
+def _state(epoch: int, optimizer: torch.optim.Optimizer, schedule: Any, scaler: torch.amp.GradScaler | None,
+           loader: BatchLoader, history: list[dict[str, float]], group: Group | None,
+           device: torch.device) -> dict[str, Any]:
+    """Everything but the weights that the next epoch depends on (tensors and plain values only)."""
+    rng = _rng_state(device)
+    return {
+        "format": STATE_FORMAT, "epoch": epoch, "optimizer": optimizer.state_dict(),
+        "schedule": schedule.state_dict(), "scaler": scaler.state_dict() if scaler is not None else None,
+        "loader": loader.gen.get_state(), "rng": distributed.gather(rng) if group else [rng],
+        "history": [dict(h) for h in history],
+    }
+
+
+def _restore(state: dict[str, Any], optimizer: torch.optim.Optimizer, schedule: Any,
+             scaler: torch.amp.GradScaler | None, loader: BatchLoader, group: Group | None, device: torch.device,
+             cfg: TrainConfig, seed: int) -> tuple[int, list[dict[str, float]]]:
+    """Load a `_state` into a fresh run; returns (epochs done, their records)."""
+    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
+        raise CheckpointError("The checkpoint holds no training state to resume from (written by an older nascli?).")
+    epoch = int(state["epoch"])
+    if epoch > cfg.epochs:
+        raise CheckpointError(f"The checkpoint is at epoch {epoch}, beyond trainer.epochs={cfg.epochs}.")
+    kernels = [(g["foreach"], g["fused"]) for g in optimizer.param_groups]  # this run's choice, not the saved one
+    try:
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        if scaler is not None and state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
+        loader.gen.set_state(state["loader"])
+    except (KeyError, ValueError, RuntimeError, TypeError) as exc:
+        raise CheckpointError(f"The training state does not fit this network or trainer ({str(exc)[:200]}).") from None
+    for group_, (foreach, fused) in zip(optimizer.param_groups, kernels):
+        group_["foreach"], group_["fused"] = foreach, fused
+    rngs, size = state["rng"], group.size if group else 1
+    if len(rngs) == size:
+        mine = rngs[group.rank if group else 0]
+        torch.set_rng_state(mine["cpu"])
+        if device.type == "cuda" and mine.get("cuda") is not None:
+            torch.cuda.set_rng_state(mine["cuda"], device)
+    else:
+        warnings.warn(f"Resuming with {size} process(es) where the run had {len(rngs)}: drop-path masks "
+                      "will differ from an uninterrupted run's.", stacklevel=2)
+        torch.manual_seed(seed + epoch)
+        if group is not None:
+            _seed_processes(seed + epoch, group)
+    return epoch, [dict(h) for h in state["history"]]

@@ -1,15 +1,18 @@
 """Training: a real network learns digits; schedule, drop path and auxiliary loss are applied; the
-trainer config (conf/trainer/*.yaml, the one place its defaults live) rejects negative values."""
+trainer config (conf/trainer/*.yaml, the one place its defaults live) rejects negative values and
+unknown switches; the speed switches train the same network; frozen parameters stay frozen; and a
+run resumed from an epoch's state ends where an uninterrupted one does."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 
 import pytest
 import torch
 from configured import CPU, dataset, space, trainer
 
-from nascli.errors import ConfigError
+from nascli.errors import CheckpointError, ConfigError
 from nascli.spaces.darts.genotype import PUBLISHED
 from nascli.training.loop import TrainConfig, accuracy, train
 
@@ -64,3 +67,89 @@ def test_negative_or_empty_trainer_values_are_config_errors(key, value) -> None:
         trainer("proxy", **{key: value})
     with pytest.raises(ConfigError, match=f"trainer.{key}"):
         dataclasses.replace(trainer("proxy"), **{key: value})  # checked however it is built
+
+
+# --- speed switches -------------------------------------------------------------------------------
+def test_auto_switches_train_plain_fp32_on_cpu_and_explicit_ones_are_checked() -> None:
+    from nascli.training.speed import resolve
+
+    auto = resolve(trainer("proxy"), CPU)
+    assert (auto.amp, auto.channels_last, auto.compile, auto.optimizer_step, auto.cuda_graphs) == (
+        None, False, None, "loop", False)
+    chosen = resolve(trainer("proxy", amp="bf16", channels_last=True, optimizer_step="fused"), CPU)
+    assert (chosen.amp, chosen.channels_last, chosen.optimizer_step) == (torch.bfloat16, True, "fused")
+    with pytest.raises(ConfigError, match="cuda_graphs=true needs a CUDA device"):
+        resolve(trainer("proxy", cuda_graphs=True), CPU)
+    with pytest.raises(ConfigError, match="trainer.amp must be"):
+        trainer("proxy", amp="fp8")
+    with pytest.raises(ConfigError, match="trainer.channels_last must be"):
+        trainer("proxy", channels_last="yes")
+    with pytest.raises(ConfigError, match="trainer.compile must be"):
+        dataclasses.replace(trainer("proxy"), compile="fast")
+
+
+def test_switches_train_the_same_network_on_cpu() -> None:
+    """channels_last and the fused step change kernels, not the maths; bf16 autocast rounds more.
+    (channels_last's gap is NCHW's: its BatchNorm'd stem gradient is ~3e-3 off a float64 run here,
+    NHWC's 2e-7.)"""
+    data = dataset("digits", max_train_samples=128)
+    nb201 = space("nb201", channels=4, cells_per_stage=1)
+
+    def final_weights(**switches: object) -> dict[str, torch.Tensor]:
+        torch.manual_seed(0)
+        model = nb201.build_network(nb201.from_str(NB201_ARCH), 10, 1, 8)
+        history = train(model, data, trainer("proxy", epochs=1, batch_size=32, **switches), CPU, seed=0)
+        assert history[0]["train_loss"] == history[0]["train_loss"]  # not NaN
+        return {k: v.float() for k, v in model.state_dict().items()}
+
+    plain = final_weights()
+    for switches, tolerance in (({"channels_last": True}, 1e-2), ({"optimizer_step": "fused"}, 1e-5),
+                                ({"optimizer_step": "foreach"}, 1e-5), ({"amp": "bf16"}, 0.2)):
+        other = final_weights(**switches)
+        assert max((plain[k] - other[k]).abs().max().item() for k in plain) < tolerance, switches
+
+
+def test_frozen_parameters_stay_out_of_the_optimiser() -> None:
+    data = dataset("digits", max_train_samples=64)
+    nb201 = space("nb201", channels=4, cells_per_stage=1)
+    model = nb201.build_network(nb201.from_str(NB201_ARCH), 10, 1, 8)
+    head = {id(p) for n, p in model.named_parameters() if n.startswith("classifier")}
+    for p in model.parameters():
+        p.requires_grad_(id(p) in head)
+    frozen = {n: p.detach().clone() for n, p in model.named_parameters() if not p.requires_grad}
+    train(model, data, trainer("proxy", epochs=1, batch_size=32), CPU, seed=0)
+    assert frozen and all(torch.equal(p, frozen[n]) for n, p in model.named_parameters() if n in frozen)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    with pytest.raises(ConfigError, match="no trainable parameters"):
+        train(model, data, trainer("proxy", epochs=1), CPU, seed=0)
+
+
+# --- resuming ---------------------------------------------------------------------------------------
+def test_training_resumed_from_an_epoch_state_ends_with_the_same_weights() -> None:
+    """Optimiser momentum, schedule, batch order and augmentation, and drop path's random stream all
+    continue: the weights after 3 epochs equal those of 1 + 2 resumed epochs bit for bit."""
+    data = dataset("digits", max_train_samples=96)
+    darts = space("darts", channels=4, layers=3, auxiliary=True)
+    config = trainer("proxy", epochs=3, batch_size=32, drop_path=0.3, auxiliary_weight=0.4, cutout=2)
+
+    def fresh() -> torch.nn.Module:
+        torch.manual_seed(0)
+        return darts.build_network(PUBLISHED["DARTS_V2"], 10, 1, 8)
+
+    saved: list[tuple[dict, dict]] = []
+    model = fresh()
+    whole = train(model, data, config, CPU, seed=0,
+                  on_checkpoint=lambda state: saved.append((copy.deepcopy(model.state_dict()), copy.deepcopy(state))))
+    assert [state["epoch"] for _, state in saved] == [1, 2, 3]
+    weights, state = saved[0]
+    torch.manual_seed(123)  # whatever the new process's random state: the saved one is restored
+    resumed = fresh()
+    resumed.load_state_dict(weights)
+    rest = train(resumed, data, config, CPU, seed=0, resume=state)
+    assert [h["epoch"] for h in rest] == [1, 2, 3]
+    assert [h["val_accuracy"] for h in rest] == [h["val_accuracy"] for h in whole]
+    final = model.state_dict()
+    assert all(torch.equal(final[k], v) for k, v in resumed.state_dict().items())
+    with pytest.raises(CheckpointError, match="beyond trainer.epochs"):
+        train(fresh(), data, dataclasses.replace(config, epochs=2), CPU, seed=0, resume=saved[2][1])
