@@ -77,12 +77,16 @@ def run_app(subcommand: str, args: list[str]) -> int:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
+    from nascli.runtime.distributed import world, worker_overrides
     from nascli.runtime.runner import print_error
 
     started: list[bool] = []
+    if world() is not None and {"-m", "--multirun"} & set(args):
+        print_error(subcommand, "torchrun starts the processes of one run; a sweep (-m) cannot run under it.")
+        return 2
     _register_sweeper()
     app = hydra.main(version_base="1.3", config_path=config_path(), config_name=subcommand)(_task(subcommand, started))
-    sys.argv = [sys.argv[0], *args]
+    sys.argv = [sys.argv[0], *args, *worker_overrides()]  # ranks above 0 write nothing of Hydra's
     try:
         app()
     except SystemExit as exit_:

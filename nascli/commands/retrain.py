@@ -1,5 +1,9 @@
 """nas retrain: train a found genotype from scratch and save a checkpoint; or, with init=, fine-tune a
-trained network (a retrain checkpoint, or a one-shot search's supernet) on this data."""
+trained network (a retrain checkpoint, or a one-shot search's supernet) on this data.
+
+Every epoch's model.pt also holds the training state, so `resume=true` continues a killed run to
+the weights an uninterrupted one ends with. Under torchrun every process trains its slice of each
+batch (nascli.training.distributed) and rank 0 alone writes files."""
 
 from __future__ import annotations
 
@@ -9,10 +13,11 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from nascli import plots
-from nascli.checkpoint import FILENAME, save_checkpoint
-from nascli.errors import ConfigError
+from nascli.checkpoint import FILENAME, load_checkpoint, save_checkpoint
+from nascli.errors import CheckpointError, ConfigError
 from nascli.genotype import genotype_record, load_genotype
 from nascli.hardware import cost
+from nascli.runtime import distributed
 from nascli.runtime.common import resolve_device, seed_everything
 from nascli.runtime.config import build, check_app, check_fields, plain
 from nascli.runtime.console import progress, table
@@ -22,8 +27,13 @@ from nascli.runtime.runner import RunContext
 from nascli.search.resume import saved_supernet
 from nascli.training import finetune
 from nascli.training.loop import TrainConfig, accuracy, train
+from nascli.training.speed import resolve
 
 COLUMNS = ["epoch", "lr", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "epoch_s"]
+DATA_PARALLEL = True  # runs under torchrun (the runner refuses commands without this)
+# keys that may change when a run is resumed: where and how fast it trains, not what it computes
+FREE_ON_RESUME = {"resume", "device", "plots", "paths", "hydra"}
+FREE_TRAINER_KEYS = {"amp", "channels_last", "compile", "optimizer_step", "cuda_graphs", "sync_batchnorm"}
 
 
 @dataclass
@@ -37,6 +47,7 @@ class RetrainOptions:
     network: dict[str, Any]     # overrides of the space's network size (network.channels=36 ...)
     searched_hparams: bool      # train with the hyper-parameters a joint search chose with the genotype
     plots: bool
+    resume: bool                # continue the run in hydra.run.dir from its last epoch's checkpoint
 
 
 def _resize(space: Any, overrides: dict[str, Any]) -> Any:
@@ -63,6 +74,9 @@ def run(ctx: RunContext) -> float:
     options = check_app(cfg, RetrainOptions, "retrain", ("dataset", "trainer", "finetune"))
     trainer: TrainConfig = build(cfg.trainer, "trainer")
     tuning: finetune.FinetuneConfig | None = build(cfg.finetune, "finetune") if options.init else None
+    saved = _saved_run(ctx) if options.resume else None
+    if saved is not None and "metrics" in saved:
+        return _complete(ctx, saved)
     if options.init is None:
         _check_from_scratch(options, ctx.report.argv)
         space, arch, record = load_genotype(options.genotype)
@@ -74,6 +88,10 @@ def run(ctx: RunContext) -> float:
                           + ", ".join(f"{k}={v}" for k, v in hparams.items()), highlight=False)
     seed_everything(options.seed)
     device = resolve_device(options.device)
+    if ctx.world is not None:
+        device = distributed.device_for(ctx.world, device)
+    speed = resolve(trainer, device, ctx.world.size if ctx.world else 1).describe()  # a clear error before any work
+    main = ctx.world is None or ctx.world.main  # the one process that writes files
     data = build(cfg.dataset, "dataset")
     dataset_config = plain(cfg.dataset)
     if tuning is not None:
@@ -86,7 +104,8 @@ def run(ctx: RunContext) -> float:
                 **({"hparams": record["hparams"]} if record.get("hparams") else {})}
     ctx.report.results.update({"genotype": genotype["arch_str"], "search_space": space.name, "dataset": data.name,
                                "seed": options.seed, "device": str(device), "epochs": trainer.epochs,
-                               **({"searched_hparams": hparams} if hparams else {})})
+                               **({"searched_hparams": hparams} if hparams else {}), "speed": speed,
+                               **({"processes": ctx.world.size} if ctx.world else {})})
     if tuning is not None:
         ctx.report.results.update({"init": pre.source, "finetune": tuned.describe(tuning),
                                    "trainable_params": tuned.trainable, "total_params": tuned.total})
@@ -94,27 +113,93 @@ def run(ctx: RunContext) -> float:
                           f"{tuned.total:,} parameters, from {pre.source['kind']} {pre.source['path']}.",
                           highlight=False, soft_wrap=True)
     history: list[dict[str, float]] = []
+    state = _resume_into(ctx, model, saved, trainer) if saved is not None else None
+    if state is not None:
+        history.extend(state["history"])
+        ctx.report.results["resumed_after_epoch"] = state["epoch"]
 
     def save(extra: dict[str, Any]) -> None:
+        if not main:
+            return
         adapted = {"network_input": tuned.network_input} if tuning is not None and tuned.network_input else {}
         save_checkpoint(ctx.run_dir / FILENAME, finetune.deployable(model), genotype, data.describe(), dataset_config,
                         {"config": OmegaConf.to_container(cfg, resolve=True), **adapted, **extra})
 
+    def on_checkpoint(train_state: dict[str, Any]) -> None:
+        # the weights that train are model.pt's, unless LoRA adapters were merged into a copy for it
+        weights = {} if finetune.deployable(model) is model else {"weights": model.state_dict()}
+        save({"epoch": train_state["epoch"], "resume": {**train_state, **weights}})
+
     with progress(ctx.console) as bar:
-        task = bar.add_task("retrain", total=trainer.epochs, info="val -")
+        task = bar.add_task("retrain", total=trainer.epochs, completed=len(history), info="val -")
 
         def on_epoch(epoch: dict[str, float]) -> None:
             history.append(epoch)
-            write_csv(ctx.run_dir / "metrics.csv", history, COLUMNS)
-            save({"epoch": epoch["epoch"]})
+            if main:
+                write_csv(ctx.run_dir / "metrics.csv", history, COLUMNS)
             bar.update(task, advance=1, info=f"val {epoch['val_accuracy']:.2f}%")
 
-        train(model, data, trainer, device, seed=options.seed, on_epoch=on_epoch)
-    results = _finish(ctx, finetune.deployable(model), data, trainer, device, history, genotype, options.plots)
-    save({"epoch": len(history), "metrics": results})
+        train(model, data, trainer, device, seed=options.seed, on_epoch=on_epoch, resume=state,
+              on_checkpoint=on_checkpoint)
+    results = _finish(ctx, finetune.deployable(model), data, trainer, device, history, genotype, options.plots and main)
+    save({"epoch": len(history), "metrics": results})  # the finished checkpoint: no training state
     if tuning is not None and tuning.compare_scratch:
         _compare_scratch(ctx, options.seed, pre, tuning, tuned, data, trainer, device, results)
     val = results["val_accuracy"]
+    return val if val is not None and val == val else results["test_accuracy"]
+
+
+def _fingerprint(config: dict[str, Any]) -> dict[str, Any]:
+    """What a resumed run must share with the original: all but where and how fast it trains."""
+    out = {k: v for k, v in config.items() if k not in FREE_ON_RESUME}
+    out["trainer"] = {k: v for k, v in dict(out.get("trainer") or {}).items() if k not in FREE_TRAINER_KEYS}
+    out["dataset"] = {k: v for k, v in dict(out.get("dataset") or {}).items() if k != "root"}
+    return out
+
+
+def _saved_run(ctx: RunContext) -> dict[str, Any] | None:
+    """The run directory's model.pt when it was written by a retrain with these settings; None when
+    there is none yet (a run killed in its first epoch starts again)."""
+    path = ctx.run_dir / FILENAME
+    if not path.exists():
+        ctx.console.print(f"resume=true: {ctx.run_dir} holds no checkpoint yet; training from the first epoch.",
+                          highlight=False, soft_wrap=True)
+        return None
+    saved, _ = load_checkpoint(str(path))
+    ours = _fingerprint(OmegaConf.to_container(ctx.cfg, resolve=True))
+    theirs = _fingerprint(saved.get("config") or {})
+    if ours != theirs:
+        keys = sorted(k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k))
+        raise CheckpointError(f"{path} was written by a retrain with other settings ({', '.join(keys)} differ); "
+                              "resume with the same ones (only device, plots and the trainer's speed switches may change).")
+    if "metrics" not in saved and not isinstance(saved.get("resume"), dict):
+        raise CheckpointError(f"{path} holds no training state to resume from.")
+    return saved
+
+
+def _resume_into(ctx: RunContext, model: Any, saved: dict[str, Any], trainer: TrainConfig) -> dict[str, Any]:
+    """Load the last epoch's weights into `model`; returns the training state that continues from them."""
+    state = dict(saved["resume"])
+    try:
+        model.load_state_dict(state.pop("weights", None) or saved["state_dict"])
+    except (RuntimeError, KeyError) as exc:
+        raise CheckpointError(f"The checkpoint's weights do not fit the network ({str(exc)[:200]}).") from None
+    ctx.console.print(f"Resuming {ctx.run_dir} after epoch {state['epoch']} of {trainer.epochs}.",
+                      highlight=False, soft_wrap=True)
+    return state
+
+
+def _complete(ctx: RunContext, saved: dict[str, Any]) -> float:
+    """A finished run resumed: report its results again, train nothing."""
+    results = dict(saved["metrics"])
+    ctx.report.results.update({"genotype": saved["genotype"]["arch_str"], "search_space": saved["genotype"]["search_space"],
+                               "dataset": saved["data"].get("name"), "epochs": saved.get("epoch"), **results,
+                               "checkpoint": FILENAME, "data": saved["data"], "resumed_after_epoch": saved.get("epoch")})
+    ctx.report.sections.append(("Results", markdown_table([results], list(results))))
+    ctx.console.print(f"{ctx.run_dir} is complete ({saved.get('epoch')} epochs): nothing to resume.",
+                      highlight=False, soft_wrap=True)
+    ctx.console.print(table("retrain", [results], list(results)))
+    val = results.get("val_accuracy")
     return val if val is not None and val == val else results["test_accuracy"]
 
 

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.panel import Panel
 
 from nascli.errors import ConfigError, NasError
+from nascli.runtime import distributed
 from nascli.runtime.config import build
 from nascli.runtime.files import remove_temporaries
 from nascli.runtime.paths import Paths
@@ -35,6 +36,7 @@ class RunContext:
     report: Report
     console: Console
     paths: Paths
+    world: distributed.World | None = None  # this process among several under torchrun; None alone
 
 
 @dataclass
@@ -52,7 +54,7 @@ def _guard_run_dir(run_dir: Path, cfg: DictConfig) -> None:
     if not cfg.get("resume", False):
         raise NasError(
             f"{run_dir} already holds the results of an earlier run; nothing was overwritten.\n"
-            f"Choose another directory (hydra.run.dir=...) or, for `nas search`, continue it with resume=true."
+            f"Choose another directory (hydra.run.dir=...) or, for `nas search` and `nas retrain`, continue it with resume=true."
         )
     remove_temporaries(run_dir)
 
@@ -79,24 +81,42 @@ def print_error(command: str, message: str, console: Console | None = None) -> N
 
 def run_command(command: str, cfg: DictConfig, run_dir: Path, argv: list[str], console: Console | None = None,
                 errors: Console | None = None) -> Outcome:
-    """Run `nas <command>` with its composed config in `run_dir` (`argv`: its overrides, for the report)."""
+    """Run `nas <command>` with its composed config in `run_dir` (`argv`: its overrides, for the report).
+
+    Under torchrun every process runs the command in rank 0's run directory; only rank 0 prints and
+    writes the report, and a command that cannot train data-parallel is refused.
+    """
     from rich import get_console
 
+    world = distributed.world()
     console = console or get_console()
+    if world is not None and not world.main:
+        console = Console(quiet=True)
     run_dir = Path(run_dir)
     report = Report(run_dir, command, argv)
     outcome, owns_report = Outcome(0), False
     try:
-        _guard_run_dir(run_dir, cfg)
-        report.write()
-        owns_report = True
-        paths = build(cfg.paths, "paths")
         module = importlib.import_module(f"nascli.commands.{command.replace('-', '_')}")
-        outcome.objective = module.run(RunContext(command, cfg, run_dir, report, console, paths))
+        if world is not None:
+            if not getattr(module, "DATA_PARALLEL", False):
+                raise NasError(f"nas {command} runs in one process; torchrun (WORLD_SIZE={world.size}) "
+                               "is for nas retrain.")
+            distributed.start(world)
+            run_dir = distributed.agree_on_run_dir(world, run_dir, lambda d: _guard_run_dir(d, cfg))
+            report.run_dir = run_dir
+        else:
+            _guard_run_dir(run_dir, cfg)
+        if world is None or world.main:
+            report.write()
+            owns_report = True
+        paths = build(cfg.paths, "paths")
+        outcome.objective = module.run(RunContext(command, cfg, run_dir, report, console, paths, world))
         report.status = "completed"
     except KeyboardInterrupt:
         report.status, report.error, outcome.code = "interrupted", "interrupted by the user (Ctrl-C)", 130
-        console.print("[yellow]Interrupted.[/] What was written so far is kept; `resume=true` continues a search.")
+        console.print("[yellow]Interrupted.[/] What was written so far is kept; `resume=true` continues the run.")
+    except distributed.StoppedByRankZero:
+        outcome.code = 2  # rank 0 printed why
     except Exception as exc:  # noqa: BLE001 - user mistakes become messages, bugs propagate
         message = user_message(exc)
         report.status, report.error = "failed", message or f"{type(exc).__name__}: {exc}"
@@ -108,4 +128,6 @@ def run_command(command: str, cfg: DictConfig, run_dir: Path, argv: list[str], c
         if owns_report:
             report.finished = now_iso()
             report.write()
+        if world is not None:
+            distributed.stop()
     return outcome
