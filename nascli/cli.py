@@ -14,7 +14,7 @@ from nascli import __version__
 SUBCOMMANDS: dict[str, str] = {
     "search": "find an architecture for a dataset (and a hardware target)",
     "meta-train": "learn a prior across tasks that makes later searches start ahead",
-    "retrain": "train a found genotype from scratch and save a checkpoint",
+    "retrain": "train a found genotype from scratch, or fine-tune a trained network (init=), and save a checkpoint",
     "evaluate": "test accuracy, per-class report, confusion matrix, params, FLOPs, latency",
     "export": "write TorchScript/ONNX files and check they match PyTorch",
     "latency-table": "time every op of a search space on this machine, for hardware=lut",
