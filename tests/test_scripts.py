@@ -45,3 +45,8 @@ def test_bench_meta_shows_the_prior_cutting_the_queries(tmp_path) -> None:
 def test_bench_search_times_a_one_shot_step() -> None:
     out = run_script("bench_search.py", "--sizes", "debug", "--steps", "1", "--space", "nb201", "--configs", "gdas")
     assert "gdas" in out and "debug" in out and "failed" not in out
+
+
+def test_bench_train_times_the_baseline_and_the_trainer() -> None:
+    out = run_script("bench_train.py", "--sizes", "debug", "--steps", "1", "--rows", "baseline,nascli auto")
+    assert "baseline" in out and "nascli auto" in out and "failed" not in out

@@ -146,7 +146,8 @@ def sync_batchnorm(model: nn.Module, device: torch.device) -> list[tuple[nn.Modu
             if child.track_running_stats:
                 sync.running_mean, sync.running_var = child.running_mean, child.running_var
                 sync.num_batches_tracked = child.num_batches_tracked
-            sync._forward_pre_hooks, sync._forward_hooks = child._forward_pre_hooks, child._forward_hooks  # e.g. frozen statistics
+            # hooks go along (fine-tuning's frozen statistics are a forward pre-hook)
+            sync._forward_pre_hooks, sync._forward_hooks = child._forward_pre_hooks, child._forward_hooks
             sync.train(child.training)
             setattr(parent, name, sync)
             swapped.append((parent, name, child))

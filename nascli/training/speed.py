@@ -22,9 +22,11 @@ OPTIMIZER_STEP = ("auto", "loop", "foreach", "fused")
 # What `auto` chooses per device type, from measurements of DARTS_V2 at the paper's evaluation size
 # (36 channels, 20 cells, auxiliary head, drop path 0.2, batch 96; scripts/bench_train.py).
 AUTO: dict[str, dict[str, Any]] = {
-    # CPU, measured here (2 cores, torch 2.14; numbers in bench_train.py's docstring): channels_last,
-    # compile and the fused step did not pay, and plain fp32 with the per-parameter step also keeps
-    # the exact numbers of earlier runs (the suite pins them).
+    # CPU, measured on the project's 2-core machine (torch 2.14, paper size, images/s): plain fp32
+    # 16.4, channels_last 21.4, compile 18-19 (after 150 s of compiling, 17 s from inductor's cache),
+    # fused step 16.7; a plain PyTorch loop 17.1. channels_last is the fastest, yet auto stays NCHW
+    # with the per-parameter step: those reproduce earlier CPU runs' numbers exactly (the suite pins
+    # them, users compare with them). Set trainer.channels_last=true for speed.
     "cpu": {"amp": None, "channels_last": False, "compile": None, "optimizer_step": "loop", "cuda_graphs": False},
     # CUDA, from issue 11's figures on one H200: fp32 with channels_last trained at 845 images/s against
     # 722 plain, bf16 autocast slower at about 630 (the network is small per image: launches, not

@@ -64,7 +64,8 @@ def test_a_killed_retrain_resumes_to_the_weights_of_an_uninterrupted_one(tmp_pat
 
     again = run("retrain", *OVERRIDES, "resume=true", run_dir=killed)  # finished: only reports
     assert again.code == 0 and "is complete (4 epochs)" in again.out and again.objective == whole.objective
-    assert read_json(killed / "report.json")["test_accuracy"] == read_json(tmp_path / "whole" / "report.json")["test_accuracy"]
+    reports = [read_json(d / "report.json") for d in (killed, tmp_path / "whole")]
+    assert reports[0]["test_accuracy"] == reports[1]["test_accuracy"]
 
 
 def test_resuming_with_other_settings_is_refused(tmp_path: Path) -> None:
