@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
@@ -77,13 +78,21 @@ def run_app(subcommand: str, args: list[str]) -> int:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    from nascli.runtime.distributed import world, worker_overrides
+    from nascli.errors import NasError
+    from nascli.runtime.distributed import check_command, world, worker_overrides
     from nascli.runtime.runner import print_error
 
     started: list[bool] = []
-    if world() is not None and {"-m", "--multirun"} & set(args):
-        print_error(subcommand, "torchrun starts the processes of one run; a sweep (-m) cannot run under it.")
-        return 2
+    here = world()
+    if here is not None:  # under torchrun: refuse before Hydra makes a run directory
+        if {"-m", "--multirun"} & set(args):
+            print_error(subcommand, "torchrun starts the processes of one run; a sweep (-m) cannot run under it.")
+            return 2
+        try:
+            check_command(subcommand, import_module(f"nascli.commands.{subcommand.replace('-', '_')}"), here)
+        except NasError as exc:
+            print_error(subcommand, str(exc))
+            return exc.exit_code
     _register_sweeper()
     app = hydra.main(version_base="1.3", config_path=config_path(), config_name=subcommand)(_task(subcommand, started))
     sys.argv = [sys.argv[0], *args, *worker_overrides()]  # ranks above 0 write nothing of Hydra's

@@ -157,6 +157,20 @@ def _fingerprint(config: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _differences(was: dict[str, Any], now: dict[str, Any], prefix: str = "") -> list[str]:
+    """`key was X, is Y` for every setting that changed, nested keys dotted."""
+    out = []
+    for key in sorted(set(was) | set(now), key=str):
+        old, new = was.get(key), now.get(key)
+        if old == new:
+            continue
+        if isinstance(old, dict) and isinstance(new, dict):
+            out += _differences(old, new, f"{prefix}{key}.")
+        else:
+            out.append(f"{prefix}{key} was {old!r}, is {new!r}")
+    return out
+
+
 def _saved_run(ctx: RunContext) -> dict[str, Any] | None:
     """The run directory's model.pt when it was written by a retrain with these settings; None when
     there is none yet (a run killed in its first epoch starts again)."""
@@ -169,9 +183,9 @@ def _saved_run(ctx: RunContext) -> dict[str, Any] | None:
     ours = _fingerprint(OmegaConf.to_container(ctx.cfg, resolve=True))
     theirs = _fingerprint(saved.get("config") or {})
     if ours != theirs:
-        keys = sorted(k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k))
-        raise CheckpointError(f"{path} was written by a retrain with other settings ({', '.join(keys)} differ); "
-                              "resume with the same ones (only device, plots and the trainer's speed switches may change).")
+        changed = "; ".join(_differences(theirs, ours)[:5])
+        raise CheckpointError(f"{path} was written by a retrain with other settings ({changed}); resume with the "
+                              "same ones (only device, plots and the trainer's speed switches may change).")
     if "metrics" not in saved and not isinstance(saved.get("resume"), dict):
         raise CheckpointError(f"{path} holds no training state to resume from.")
     return saved

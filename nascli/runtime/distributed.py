@@ -53,6 +53,12 @@ def world() -> World | None:
     return World(rank, local, size)
 
 
+def check_command(command: str, module: Any, here: World) -> None:
+    """A NasError unless the command's module says it trains data-parallel (DATA_PARALLEL = True)."""
+    if not getattr(module, "DATA_PARALLEL", False):
+        raise NasError(f"nas {command} runs in one process; torchrun (WORLD_SIZE={here.size}) is for nas retrain.")
+
+
 def worker_overrides() -> list[str]:
     """The Hydra overrides this process adds to the command line (none but on ranks above 0)."""
     here = world()

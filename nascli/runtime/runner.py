@@ -98,9 +98,7 @@ def run_command(command: str, cfg: DictConfig, run_dir: Path, argv: list[str], c
     try:
         module = importlib.import_module(f"nascli.commands.{command.replace('-', '_')}")
         if world is not None:
-            if not getattr(module, "DATA_PARALLEL", False):
-                raise NasError(f"nas {command} runs in one process; torchrun (WORLD_SIZE={world.size}) "
-                               "is for nas retrain.")
+            distributed.check_command(command, module, world)
             distributed.start(world)
             run_dir = distributed.agree_on_run_dir(world, run_dir, lambda d: _guard_run_dir(d, cfg))
             report.run_dir = run_dir

@@ -73,6 +73,6 @@ def test_resuming_with_other_settings_is_refused(tmp_path: Path) -> None:
     first = ["debug=smoke", "genotype=DARTS_V2", "trainer.epochs=1"]
     assert run("retrain", *first, run_dir=run_dir).code == 0
     result = run("retrain", *first, "trainer.lr=0.1", "resume=true", run_dir=run_dir)
-    assert result.code == 2 and "other settings (trainer differ)" in result.err
+    assert result.code == 2 and "other settings (trainer.lr was 0.05, is 0.1)" in result.err
     again = run("retrain", *first, run_dir=run_dir)
     assert again.code == 2 and "resume=true" in again.err  # never overwritten by accident
