@@ -18,7 +18,8 @@ trainer.*=auto picks on the device. As in the reference code, a first epoch ramp
 so neither side draws drop-path masks here.
 
 Each row runs in a fresh process: a warm-up (one step; compiling, capturing, allocating; its
-seconds are shown), then --steps timed steps. images/s counts the training images of the timed steps (train() validates
+seconds are shown), then --steps timed steps. With CUDA graphs every train() call starts with 3
+eager steps and a capture, which fall in the timed ones (a few percent at the CUDA default of 100). images/s counts the training images of the timed steps (train() validates
 after its epoch; that is not timed). Peak memory: torch.cuda.max_memory_allocated on CUDA; on CPU
 the growth of the process's peak RSS over its RSS before the network was built.
 
