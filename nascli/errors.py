@@ -26,3 +26,17 @@ class CheckpointError(NasError):
 
 class DatasetError(NasError):
     """A dataset that is absent and cannot be downloaded, or is unknown."""
+
+
+class DivergedError(NasError):
+    """Training diverged: the loss became nan or inf. Exit status 3, so a script can tell a diverged
+    run (retry with a lower learning rate) from a mistake in its input (2)."""
+
+    exit_code: int = 3
+
+
+class StorageError(NasError):
+    """A file could not be written: the disk is full, the directory is read-only or not ours.
+    Exit status 74 (EX_IOERR of sysexits.h): the input was fine, the machine was not."""
+
+    exit_code: int = 74

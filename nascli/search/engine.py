@@ -18,7 +18,7 @@ from typing import Any
 
 from rich.console import Console
 
-from nascli.errors import NasError
+from nascli.errors import DivergedError, NasError
 from nascli.evaluators.base import Evaluator
 from nascli.runtime.console import progress
 from nascli.runtime.files import write_json, write_text
@@ -135,14 +135,14 @@ class SearchEngine:
                 known = self._cost(proposal.arch, measured, known)
                 if self.hardware.violations(known):
                     return self._reject(proposal, known, began)
-            evaluated = (self.evaluator.evaluate(proposal.arch) if proposal.fidelity is None
-                         else self.evaluator.evaluate(proposal.arch, fidelity=proposal.fidelity))
+            evaluated = self._evaluate(proposal, began)
             known = {**known, **{k: v for k, v in evaluated.items() if k in COSTS}}
             metrics = {**self._cost(proposal.arch, measured, known), **evaluated}
         objective = self.hardware.objective(metrics, self.metric)
         violations = self.hardware.violations(metrics)
         self.rejections.update(violations)
-        status = "infeasible" if violations else "failed" if math.isnan(metrics[self.metric]) else "completed"
+        status = ("infeasible" if violations else "diverged" if "error" in metrics
+                  else "failed" if math.isnan(metrics[self.metric]) else "completed")
         spent = metrics.pop("cost_s", None)
         row = self.trials.add({
             "arch_str": self.space.to_str(proposal.arch), "status": status, **self._columns(proposal),
@@ -153,6 +153,17 @@ class SearchEngine:
         log.info("trial %d  %s  %s=%.4g  objective=%s", row["trial"], row["arch_str"], self.metric,
                  metrics[self.metric], f"{objective:.3f}")
         return row, self.hardware.objectives(metrics, self.metric)
+
+    def _evaluate(self, proposal: Proposal, began: float) -> dict[str, Any]:
+        """The evaluator's metrics; a candidate whose training diverged (nan or inf loss) is scored
+        nan, with the reason in its row's `error`, and the search goes on (one bad candidate, e.g. a
+        joint search's too high learning rate, must not end it)."""
+        try:
+            return (self.evaluator.evaluate(proposal.arch) if proposal.fidelity is None
+                    else self.evaluator.evaluate(proposal.arch, fidelity=proposal.fidelity))
+        except DivergedError as exc:
+            log.warning("trial %d  %s  diverged: %s", len(self.trials), self.space.to_str(proposal.arch), exc)
+            return {self.metric: math.nan, "cost_s": time.perf_counter() - began, "error": str(exc)}
 
     def _columns(self, proposal: Proposal) -> dict[str, Any]:
         """trials.csv's `fidelity` (epochs trained, when fewer than the full training may be), and

@@ -21,7 +21,7 @@ from torch import nn
 
 from nascli.data.datasets import DataSplits, Split
 from nascli.data.loader import BatchLoader
-from nascli.errors import CheckpointError, ConfigError
+from nascli.errors import CheckpointError, ConfigError, DivergedError
 from nascli.training import distributed, speed
 from nascli.training.distributed import Group
 from nascli.training.metrics import logits_of, score
@@ -126,8 +126,10 @@ def train(
             with speed.compile_errors(how):
                 loss, acc = _train_epoch(step, graphed, loader, group, how)
             train_s = time.perf_counter() - start
+            _check_finite("training", loss, acc, epoch, cfg, lr)
             schedule.step()
             val_acc, val_loss = _validate(model, val_split, data, cfg.eval_batch_size, device, group)
+            _check_finite("validation", val_loss, val_acc, epoch, cfg, lr)
             record = {
                 "epoch": epoch + 1, "lr": lr, "train_loss": loss, "train_accuracy": acc,
                 "val_loss": val_loss, "val_accuracy": val_acc, "epoch_s": time.perf_counter() - start,
@@ -141,6 +143,19 @@ def train(
     finally:
         distributed.restore(swapped)
     return history
+
+
+def _check_finite(which: str, loss: float, acc: float, epoch: int, cfg: TrainConfig, lr: float) -> None:
+    """A DivergedError when an epoch's mean loss is nan or inf (a nan accuracy too means no batch).
+    Checked once per epoch, from the loss sum read anyway: a nan or inf in any step makes the sum
+    nan or inf, so no step pays a host sync. The caller keeps every earlier epoch (records, checkpoint)."""
+    if math.isfinite(loss) or math.isnan(acc):
+        return
+    raise DivergedError(
+        f"The {which} loss became {loss} in epoch {epoch + 1} of {cfg.epochs} (learning rate {lr:g}); training "
+        f"stopped and the epochs before it are kept. Lower trainer.lr (now {cfg.lr:g})"
+        + ("" if cfg.grad_clip > 0 else ", clip gradients (trainer.grad_clip=5)")
+        + (", or train without mixed precision (trainer.amp=none)" if cfg.amp not in ("none", "auto") else "") + ".")
 
 
 class _Step:

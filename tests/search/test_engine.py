@@ -12,7 +12,7 @@ from configured import CPU, hardware, space, strategy
 from nasrun import read_json
 from rich.console import Console
 
-from nascli.errors import CheckpointError, ConfigError
+from nascli.errors import CheckpointError, ConfigError, DivergedError
 from nascli.evaluators.base import EvalContext, Evaluator
 from nascli.runtime.report import Report
 from nascli.search.budget import Budget
@@ -128,3 +128,25 @@ def test_budget_stops_on_whichever_comes_first() -> None:
 def test_seconds_budget_stops_the_search(tmp_path: Path) -> None:
     engine = _engine(tmp_path, None, seconds=0.05, evaluator=CountConvs(seconds=0.01))
     assert engine.run(resume=False) == "seconds" and 1 <= len(engine.trials) <= 5  # 0.01 s or more per trial
+
+
+class DivergesWithoutConvs(CountConvs):
+    """CountConvs whose training diverges (DivergedError) for an architecture without a 3x3 convolution."""
+
+    def evaluate(self, arch):
+        if not any(op == "nor_conv_3x3" for op in arch):
+            raise DivergedError("The training loss became nan in epoch 2 of 3 (learning rate 0.1); ...")
+        return super().evaluate(arch)
+
+
+def test_a_diverging_candidate_is_skipped_and_the_search_goes_on(tmp_path: Path) -> None:
+    rows = _search(tmp_path / "full", 30, evaluator=DivergesWithoutConvs()).trials.rows
+    diverged = [r for r in rows if r["status"] == "diverged"]
+    assert diverged and len(rows) == 30  # each spent a trial of the budget, and the search went on after it
+    assert all(r["objective"] is None and "loss became nan" in r["error"] for r in diverged)
+    assert all(r["status"] == "completed" and r["objective"] > 0 for r in rows if r not in diverged)
+    assert "error" in (tmp_path / "full" / "trials.csv").read_text().splitlines()[0]
+    # a resumed search replays a diverged row as a failure, like the uninterrupted one was told
+    _search(tmp_path / "part", 12, evaluator=DivergesWithoutConvs())
+    resumed = _search(tmp_path / "part", 30, resume=True, evaluator=DivergesWithoutConvs()).trials.rows
+    assert [(r["arch_str"], r["status"]) for r in resumed] == [(r["arch_str"], r["status"]) for r in rows]

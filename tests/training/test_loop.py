@@ -12,7 +12,7 @@ import pytest
 import torch
 from configured import CPU, dataset, space, trainer
 
-from nascli.errors import CheckpointError, ConfigError
+from nascli.errors import CheckpointError, ConfigError, DivergedError
 from nascli.spaces.darts.genotype import PUBLISHED
 from nascli.training.loop import TrainConfig, accuracy, train
 
@@ -153,3 +153,37 @@ def test_training_resumed_from_an_epoch_state_ends_with_the_same_weights() -> No
     assert all(torch.equal(final[k], v) for k, v in resumed.state_dict().items())
     with pytest.raises(CheckpointError, match="beyond trainer.epochs"):
         train(fresh(), data, dataclasses.replace(config, epochs=2), CPU, seed=0, resume=saved[2][1])
+
+
+class NanAfter(torch.nn.Module):
+    """A linear classifier whose training forward returns nan from its `after`-th call on."""
+
+    def __init__(self, after: int) -> None:
+        super().__init__()
+        self.linear, self.calls, self.after = torch.nn.Linear(64, 10), 0, after
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.linear(x.flatten(1))
+        if self.training:
+            self.calls += 1
+            if self.calls >= self.after:
+                out = out * float("nan")
+        return out
+
+
+@pytest.mark.parametrize("after, epoch", [(1, 1), (7, 2)])
+def test_a_nan_loss_stops_training_and_keeps_the_epochs_before_it(after: int, epoch: int) -> None:
+    data = dataset("digits", max_train_samples=128)  # 4 steps of 32 per epoch: step 7 is in epoch 2
+    kept, states = [], []
+    with pytest.raises(DivergedError, match=f"training loss became nan in epoch {epoch} of 3.*Lower trainer.lr"):
+        train(NanAfter(after), data, trainer("proxy", epochs=3, batch_size=32), CPU, seed=0,
+              on_epoch=kept.append, on_checkpoint=states.append)
+    assert [r["epoch"] for r in kept] == list(range(1, epoch)) and len(states) == epoch - 1
+
+
+def test_an_inf_loss_diverges_too() -> None:
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
+    with torch.no_grad():
+        model[1].bias.fill_(float("inf"))  # logits inf - inf: nan or inf loss from the first step
+    with pytest.raises(DivergedError, match="loss became (nan|inf)"):
+        train(model, dataset("digits", max_train_samples=64), trainer("proxy", epochs=1), CPU, seed=0)
