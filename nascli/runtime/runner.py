@@ -6,6 +6,7 @@ anywhere becomes a message and exit status 2, and the report always says how the
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from nascli.errors import ConfigError, NasError
 from nascli.runtime import distributed
 from nascli.runtime.config import build
 from nascli.runtime.files import remove_temporaries
+from nascli.runtime.lock import RunLock
 from nascli.runtime.paths import Paths
 from nascli.runtime.report import Report, now_iso
 
@@ -47,8 +49,10 @@ class Outcome:
     objective: float | None = None
 
 
-def _guard_run_dir(run_dir: Path, cfg: DictConfig) -> None:
-    """Refuse to overwrite another run's results unless resuming it (then drop a killed run's temporaries)."""
+def _guard_run_dir(run_dir: Path, cfg: DictConfig, command: str, held: contextlib.ExitStack) -> None:
+    """Hold the run directory (one live process per directory: RunLock); refuse to overwrite another
+    run's results unless resuming it (then drop a killed run's temporaries)."""
+    held.enter_context(RunLock(run_dir, command))
     if not (run_dir / "report.json").exists():
         return
     if not cfg.get("resume", False):
@@ -95,15 +99,16 @@ def run_command(command: str, cfg: DictConfig, run_dir: Path, argv: list[str], c
     run_dir = Path(run_dir)
     report = Report(run_dir, command, argv)
     outcome, owns_report = Outcome(0), False
+    held = contextlib.ExitStack()  # the run directory's lock, released when the command ends
     try:
         module = importlib.import_module(f"nascli.commands.{command.replace('-', '_')}")
         if world is not None:
             distributed.check_command(command, module, world)
             distributed.start(world)
-            run_dir = distributed.agree_on_run_dir(world, run_dir, lambda d: _guard_run_dir(d, cfg))
+            run_dir = distributed.agree_on_run_dir(world, run_dir, lambda d: _guard_run_dir(d, cfg, command, held))
             report.run_dir = run_dir
         else:
-            _guard_run_dir(run_dir, cfg)
+            _guard_run_dir(run_dir, cfg, command, held)
         if world is None or world.main:
             report.write()
             owns_report = True
@@ -128,4 +133,5 @@ def run_command(command: str, cfg: DictConfig, run_dir: Path, argv: list[str], c
             report.write()
         if world is not None:
             distributed.stop()
+        held.close()
     return outcome

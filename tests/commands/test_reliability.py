@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import csv
 import math
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
-from nasrun import read_json, run
+from nasrun import read_json, read_trials, run
 
 from nascli.training import loop
 
@@ -41,3 +45,44 @@ def test_a_retrain_diverging_in_a_later_epoch_keeps_the_epochs_before(tmp_path: 
         assert [row["epoch"] for row in csv.DictReader(handle)] == ["1"]
     assert torch.load(tmp_path / "r" / "model.pt", weights_only=True)["epoch"] == 1  # the last good checkpoint
     assert read_json(tmp_path / "r" / "report.json")["status"] == "failed"
+
+
+def _hold_lock(run_dir: Path) -> subprocess.Popen:
+    """Another process holding `run_dir` as a running command does (RunLock), until killed."""
+    code = ("import sys, time; from nascli.runtime.lock import RunLock\n"
+            "with RunLock(sys.argv[1], 'search'):\n    print('held', flush=True); time.sleep(600)")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(run_dir)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def test_a_second_resume_of_a_run_in_use_is_refused_and_a_killed_holder_blocks_nothing(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    assert run("search", "debug=smoke", "budget.trials=1", run_dir=run_dir).code == 0
+    holder = _hold_lock(run_dir)
+    try:
+        second = run("search", "debug=smoke", "budget.trials=2", "resume=true", run_dir=run_dir)
+        assert second.code == 2, second.text
+        assert f"{run_dir} is in use by another nas process (pid {holder.pid}, nas search" in second.err
+        assert len(read_trials(run_dir)) == 1 and read_json(run_dir / "report.json")["status"] == "completed"
+    finally:
+        holder.send_signal(signal.SIGKILL)  # the kernel drops a killed process's flock: no stale lock
+        holder.wait()
+    resumed = run("search", "debug=smoke", "budget.trials=2", "resume=true", run_dir=run_dir)
+    assert resumed.code == 0, resumed.text
+    assert len(read_trials(run_dir)) == 2
+
+
+def test_two_searches_started_together_in_one_directory_never_share_it(tmp_path: Path) -> None:
+    """What two `nas search` started in the same second with the default run directory do."""
+    env = {**os.environ, "NASCLI_DATA_DIR": str(tmp_path / "data"), "OMP_NUM_THREADS": "1", "COLUMNS": "200"}
+    run_dir = tmp_path / "same"
+    procs = [subprocess.Popen([sys.executable, "-m", "nascli", "search", "debug=smoke", f"seed={seed}",
+                               f"hydra.run.dir={run_dir}"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for seed in (0, 1)]
+    done = [(proc.wait(timeout=120), proc.stderr.read()) for proc in procs]
+    codes = sorted(code for code, _ in done)
+    assert codes == [0, 2], done
+    refused = next(err for code, err in done if code == 2)
+    assert "is in use by another nas process" in refused or "already holds the results" in refused
+    assert read_json(run_dir / "genotype.json") and read_json(run_dir / "report.json")["status"] == "completed"
