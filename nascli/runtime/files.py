@@ -3,7 +3,9 @@ never leaves a half-written genotype, report, table or checkpoint behind."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import errno
 import io
 import json
 import os
@@ -12,19 +14,46 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
+from nascli.errors import StorageError
+
+
+FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}        # no room: the disk, the user's quota, a file limit
+DENIED = {errno.EACCES, errno.EPERM, errno.EROFS}       # not ours to write: permissions, a read-only mount
+
+
+def storage_error(path: Path, exc: OSError) -> StorageError:
+    """What went wrong writing `path`, and what to do, as the StorageError a user sees (exit 74)."""
+    cause = exc.strerror or str(exc)
+    if exc.errno in FULL:
+        hint = "Free some space (or quota) there, or write the run elsewhere (hydra.run.dir=..., paths.output_root=...)."
+    elif exc.errno in DENIED:
+        hint = ("The directory is read-only or not writable by this user: fix its permissions, or write the run "
+                "elsewhere (hydra.run.dir=..., paths.output_root=...).")
+    else:
+        hint = "Check the disk and the directory, or write the run elsewhere (hydra.run.dir=...)."
+    return StorageError(f"Cannot write {path}: {cause} [{errno.errorcode.get(exc.errno, exc.errno)}]. {hint} "
+                        "Files written before are kept whole.")
+
 
 def _atomic(path: Path, write: Callable[[IO[bytes]], None]) -> Path:
+    """Write through `write` into a temporary beside `path`, then rename it over `path`; a failure
+    leaves the previous file whole, and a disk or permission failure is a StorageError."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp: str | None = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as exc:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno is not None:
+            raise storage_error(path, exc) from None
         raise
     return path
 

@@ -17,7 +17,7 @@ from omegaconf.errors import InterpolationResolutionError, MissingMandatoryValue
 from rich.console import Console
 from rich.panel import Panel
 
-from nascli.errors import ConfigError, NasError
+from nascli.errors import ConfigError, NasError, StorageError
 from nascli.runtime import distributed
 from nascli.runtime.config import build
 from nascli.runtime.files import remove_temporaries
@@ -61,6 +61,18 @@ def _guard_run_dir(run_dir: Path, cfg: DictConfig, command: str, held: contextli
             f"Choose another directory (hydra.run.dir=...) or, for `nas search` and `nas retrain`, continue it with resume=true."
         )
     remove_temporaries(run_dir)
+
+
+def _write_last(report: Report, command: str, outcome: Outcome, errors: Console | None) -> None:
+    """The report's last write (finished, status); a disk that is full or no longer writable is said
+    once (the command may have failed for the same reason already), never a traceback."""
+    report.finished = now_iso()
+    try:
+        report.write()
+    except StorageError as exc:
+        if outcome.code == 0:
+            print_error(command, str(exc), errors)
+            outcome.code = exc.exit_code
 
 
 def user_message(exc: BaseException) -> str | None:
@@ -129,8 +141,7 @@ def run_command(command: str, cfg: DictConfig, run_dir: Path, argv: list[str], c
         print_error(command, message, errors)
     finally:
         if owns_report:
-            report.finished = now_iso()
-            report.write()
+            _write_last(report, command, outcome, errors)
         if world is not None:
             distributed.stop()
         held.close()

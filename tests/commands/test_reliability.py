@@ -5,6 +5,7 @@ directory in use by a live process is refused to a second one (resume included).
 from __future__ import annotations
 
 import csv
+import errno
 import math
 import os
 import signal
@@ -16,6 +17,7 @@ import pytest
 import torch
 from nasrun import read_json, read_trials, run
 
+from nascli.runtime import files
 from nascli.training import loop
 
 
@@ -86,3 +88,31 @@ def test_two_searches_started_together_in_one_directory_never_share_it(tmp_path:
     refused = next(err for code, err in done if code == 2)
     assert "is in use by another nas process" in refused or "already holds the results" in refused
     assert read_json(run_dir / "genotype.json") and read_json(run_dir / "report.json")["status"] == "completed"
+
+
+def test_a_disk_filling_up_mid_search_is_one_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ENOSPC after a few atomic writes (a real full disk cannot be made here): exit 74, the path and
+    the cause said once, no traceback, and every file written before stays whole."""
+    fsync, writes = files.os.fsync, iter(range(1000))
+
+    def fills_up(fd: int) -> None:
+        if next(writes) >= 6:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        fsync(fd)
+
+    monkeypatch.setattr(files.os, "fsync", fills_up)
+    result = run("search", "debug=smoke", "budget.trials=4", run_dir=tmp_path / "full")
+    assert result.code == 74, result.text
+    assert result.err.count("No space left on device [ENOSPC]") == 1 and f"Cannot write {tmp_path}/full/" in result.err
+    assert read_json(tmp_path / "full" / "report.json")["status"] == "running"  # the last whole report
+    assert read_trials(tmp_path / "full") and not list((tmp_path / "full").glob(".*.tmp"))
+
+
+def test_an_unwritable_run_directory_is_one_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def denied(*args, **kwargs):
+        raise OSError(errno.EACCES, os.strerror(errno.EACCES))
+
+    monkeypatch.setattr(files.tempfile, "mkstemp", denied)  # what chmod 0o500 does to a user other than root
+    result = run("retrain", "genotype=DARTS_V2", "debug=smoke", run_dir=tmp_path / "ro")
+    assert result.code == 74, result.text
+    assert f"Cannot write {tmp_path}/ro/report.json: Permission denied [EACCES]" in result.err

@@ -1,12 +1,17 @@
-"""Atomic writes: the old file survives a failed write, and no temporary file is left behind."""
+"""Atomic writes: the old file survives a failed write, and no temporary file is left behind; a full
+disk or an unwritable directory is a StorageError naming the path and the cause."""
 
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 
 import pytest
 
-from nascli.runtime.files import write_csv, write_json, write_text
+from nascli.errors import StorageError
+from nascli.runtime import files
+from nascli.runtime.files import torch_save, write_csv, write_json, write_text
 
 
 def test_a_failed_write_keeps_the_previous_file(tmp_path: Path) -> None:
@@ -30,3 +35,41 @@ def test_csv_writes_empty_cells_for_missing_values(tmp_path: Path) -> None:
 
 def test_parent_directories_are_created(tmp_path: Path) -> None:
     assert write_text(tmp_path / "x" / "y" / "z.txt", "hi").read_text() == "hi"
+
+
+def _fails_with(monkeypatch: pytest.MonkeyPatch, where: str, code: int) -> None:
+    """Make the writers' os.fsync or tempfile.mkstemp fail as a full disk or a closed directory does."""
+    def fail(*args, **kwargs):
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(files.os if where == "fsync" else files.tempfile, where, fail)
+
+
+def test_a_full_disk_is_a_storage_error_naming_the_path_and_keeps_the_old_file(tmp_path: Path,
+                                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    target = write_json(tmp_path / "report.json", {"status": "running"})
+    _fails_with(monkeypatch, "fsync", errno.ENOSPC)
+    with pytest.raises(StorageError, match=rf"Cannot write {tmp_path}/report.json: No space left on device \[ENOSPC\]"
+                                           r"\. Free some space") as caught:
+        write_json(target, {"status": "completed"})
+    assert caught.value.exit_code == 74
+    assert "running" in target.read_text() and [p.name for p in tmp_path.iterdir()] == ["report.json"]
+    with pytest.raises(StorageError, match="ENOSPC"):
+        torch_save(tmp_path / "model.pt", {"w": [1.0]})  # checkpoints too
+
+
+@pytest.mark.parametrize("code", [errno.EACCES, errno.EROFS, errno.EDQUOT])
+def test_an_unwritable_directory_is_a_storage_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int) -> None:
+    _fails_with(monkeypatch, "mkstemp", code)
+    with pytest.raises(StorageError, match=rf"Cannot write {tmp_path}/t.txt: .*\[{errno.errorcode[code]}\]"):
+        write_text(tmp_path / "t.txt", "x")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a read-only directory anyway")
+def test_a_read_only_directory_for_real(tmp_path: Path) -> None:
+    tmp_path.chmod(0o500)
+    try:
+        with pytest.raises(StorageError, match=r"Permission denied \[EACCES\].*fix its permissions"):
+            write_text(tmp_path / "t.txt", "x")
+    finally:
+        tmp_path.chmod(0o700)
