@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from importlib import import_module
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,9 @@ def run_app(subcommand: str, args: list[str]) -> int:
             print_error(subcommand, str(exc))
             return exc.exit_code
     _register_sweeper()
+    # conf/hydra/launcher/submitit_*.yaml set the plugin's own options; Hydra checks them against its
+    # schema of the same name, as we want, and warns that it will stop (it has not, up to 1.3).
+    warnings.filterwarnings("ignore", message=r"\s*'hydra/launcher/submitit_\w+' is validated against ConfigStore")
     app = hydra.main(version_base="1.3", config_path=config_path(), config_name=subcommand)(_task(subcommand, started))
     sys.argv = [sys.argv[0], *args, *worker_overrides()]  # ranks above 0 write nothing of Hydra's
     try:

@@ -19,10 +19,16 @@ def seed_everything(seed: int) -> None:
 
 
 def resolve_device(name: str) -> Any:
-    """torch.device for `auto`, `cpu`, `cuda` or `cuda:N`, or a clear error if unavailable."""
+    """torch.device for `auto`, `cpu`, `cuda` or `cuda:N`, or a clear error if unavailable; `auto` in
+    a sweep job is the GPU whose slot the job holds (nascli.runtime.devices)."""
     import torch
 
+    from nascli.runtime.devices import assigned_device
+
     if name in (None, "auto"):
+        assigned = assigned_device()
+        if assigned is not None:
+            return torch.device(assigned)
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         device = torch.device(str(name))

@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from nascli.errors import ConfigError
 
 HYDRA_KEYS = ("_target_", "_partial_", "_recursive_", "_convert_", "_args_")
+RUNNER_KEYS = ("jobs_per_gpu",)  # top-level options the runner reads (nascli.runtime.devices), not the command
 
 
 def unknown_key(key: str, valid: Iterable[str], where: str) -> ConfigError:
@@ -198,7 +199,7 @@ def build(node: DictConfig, group: str, **runtime: Any) -> Any:
 def check_app(cfg: DictConfig, schema: type, command: str, groups: Iterable[str]) -> Any:
     """The app's own top-level options (seed, budget, ...) as `schema`, every key checked; the
     config groups (built by their own targets) and paths are left to their builders."""
-    groups = {*groups, "paths"}
+    groups = {*groups, "paths", *RUNNER_KEYS}
     values = {k: plain(cfg[k]) for k in cfg if k not in groups}
     fields = {f.name for f in dataclasses.fields(schema)}
     for key in values:

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.panel import Panel
 
 from nascli.errors import ConfigError, NasError, StorageError
-from nascli.runtime import distributed
+from nascli.runtime import devices, distributed
 from nascli.runtime.config import build
 from nascli.runtime.files import remove_temporaries
 from nascli.runtime.lock import RunLock
@@ -125,7 +125,10 @@ def run_command(command: str, cfg: DictConfig, run_dir: Path, argv: list[str], c
             report.write()
             owns_report = True
         paths = build(cfg.paths, "paths")
-        outcome.objective = module.run(RunContext(command, cfg, run_dir, report, console, paths, world))
+        with devices.place_run(cfg) if world is None else contextlib.nullcontext() as placement:
+            if placement is not None:  # which GPU a sweep job holds, and why
+                report.results["placement"] = placement.record()
+            outcome.objective = module.run(RunContext(command, cfg, run_dir, report, console, paths, world))
         report.status = "completed"
     except KeyboardInterrupt:
         report.status, report.error, outcome.code = "interrupted", "interrupted by the user (Ctrl-C)", 130

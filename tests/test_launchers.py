@@ -1,0 +1,52 @@
+"""Cluster launchers (optional extras): the submitit presets follow the plugin's schema, a real
+2-job sweep through submitit_local completes both runs, and every sweep job records its placement."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+from pathlib import Path
+
+import pytest
+import yaml
+
+from nasrun import REPO, nas, read_json, run
+
+LAUNCHERS = REPO / "conf" / "hydra" / "launcher"
+submitit = pytest.mark.skipif(importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is None,
+                              reason='hydra-submitit-launcher is not installed: pip install "nascli[slurm]"')
+
+
+@submitit
+@pytest.mark.parametrize(("preset", "schema"), [("submitit_slurm", "SlurmQueueConf"),
+                                                ("submitit_local", "LocalQueueConf")])
+def test_submitit_presets_set_every_option_of_the_plugins_schema(preset: str, schema: str) -> None:
+    from hydra_plugins.hydra_submitit_launcher import config
+
+    ours = yaml.safe_load((LAUNCHERS / f"{preset}.yaml").read_text())
+    theirs = {f.name: f.default for f in dataclasses.fields(getattr(config, schema))}
+    assert set(ours) == set(theirs) and ours["_target_"] == theirs["_target_"]
+    if preset == "submitit_slurm":
+        assert ours["gpus_per_node"] == 1 and ours["timeout_min"] > 0 and "partition" in ours
+
+
+@submitit
+def test_a_two_job_sweep_through_submitit_local_completes_both_runs(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    result = nas("search", "-m", "debug=smoke", "seed=0,1", "hydra/launcher=submitit_local",
+                 f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    assert result.code == 0, result.text
+    assert "validated against ConfigStore" not in result.text
+    reports = [read_json(sweep / str(job) / "report.json") for job in (0, 1)]
+    assert [r["status"] for r in reports] == ["completed", "completed"]
+    assert [r["seed"] for r in reports] == [0, 1]
+    for job in (0, 1):
+        assert (sweep / str(job) / "genotype.json").exists()
+    assert reports[0]["placement"]["device"] == "cpu" and reports[0]["placement"]["gpu_slot"] is None
+    assert list((sweep / ".submitit").iterdir()), "submitit kept no record of its jobs"
+
+
+def test_a_bad_jobs_per_gpu_is_a_clear_error(tmp_path: Path) -> None:
+    result = run("search", "debug=smoke", "jobs_per_gpu=0", run_dir=tmp_path / "run")
+    assert result.code == 2 and "jobs_per_gpu must be a whole number of at least 1, got 0" in result.err
+    assert read_json(tmp_path / "run" / "report.json")["status"] == "failed"
