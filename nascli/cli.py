@@ -18,9 +18,10 @@ SUBCOMMANDS: dict[str, str] = {
     "evaluate": "test accuracy, per-class report, confusion matrix, params, FLOPs, latency",
     "export": "write TorchScript/ONNX files and check they match PyTorch",
     "latency-table": "time every op of a search space on this machine, for hardware=lut",
+    "report": "compare runs and sweeps: one table, mean ± std over seeds, plots, report.html",
     "list": "the registered search spaces, strategies, evaluators and hardware targets",
 }
-NOT_HYDRA = {"list"}  # plain commands; every other subcommand is a Hydra app
+NOT_HYDRA = {"list", "report"}  # plain commands; every other subcommand is a Hydra app
 
 USAGE = """usage: nas <subcommand> [Hydra overrides ...]
        nas <subcommand> --help | --cfg job | -m key=a,b ...
@@ -35,12 +36,13 @@ examples:
   nas search strategy=darts dataset=cifar10    # gradient-based search on a GPU box
   nas retrain genotype=outputs/<date>/<time>   # train what a search found
   nas search -m seed=0,1,2                     # a sweep (Hydra multirun)
+  nas report multirun/<date>/<time>            # compare a sweep's runs: table, plots, report.html
   nas list strategy                            # what can be chosen, with each option's defaults
 
 options:
   -h, --help     show this message
   -V, --version  print the version
-Each subcommand but `list` takes Hydra's options: `nas search --help` lists its config groups."""
+Each subcommand but `list` and `report` takes Hydra's options: `nas search --help` lists its config groups."""
 
 
 def _usage() -> str:
@@ -85,10 +87,14 @@ def main(argv: list[str] | None = None) -> int:
     if subcommand not in SUBCOMMANDS:
         print(f"nas: unknown subcommand '{subcommand}'.\n\n{_usage()}", file=sys.stderr)
         return 2
-    if subcommand in NOT_HYDRA:
+    if subcommand == "list":
         from nascli.commands.list import main as list_main
 
         return list_main(rest)
+    if subcommand == "report":
+        from nascli.commands.report import main as report_main
+
+        return report_main(rest)
     if subcommand == "latency-table":  # `--check N` is the override check=N
         rest = [f"check={rest[i + 1]}" if arg == "--check" and i + 1 < len(rest) else arg
                 for i, arg in enumerate(rest) if not (i > 0 and rest[i - 1] == "--check")]

@@ -1,0 +1,139 @@
+"""nas report <dir>...: compare runs and sweeps in one table, with mean ± std over seeds, plots and an HTML page.
+
+Not a Hydra app (it reads runs, it is not one): plain argparse, like `nas list`. Reads run
+directories (report.json) and multirun folders (Hydra's sweep directory, ours or the Optuna
+sweeper's); writes summary.csv, summary.md, runs.csv, the plots and a self-contained report.html.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+
+from nascli.errors import NasError
+from nascli.reports import pages, plots
+from nascli.reports.runs import Run, find_runs, is_multirun
+from nascli.reports.table import (SEED, config_label, display_rows, primary_metric, runs_frame, summarize)
+from nascli.runtime.console import table
+from nascli.runtime.files import write_csv, write_text
+from nascli.runtime.runner import print_error
+
+DESCRIPTION = """Compare runs: one table of every run (the overrides that differ, metrics, status, cost),
+mean ± std over seeds per configuration (the differing overrides except seed), the best
+configuration, search curves and Pareto fronts, and a self-contained report.html.
+Failed, interrupted and unreadable runs are listed with their reason."""
+EPILOG = """examples:
+  nas report multirun/2026-11-26/11-28-51
+  nas report outputs/2026-11-26/10-00-00 outputs/2026-11-26/10-05-00 --out cmp
+  nas report multirun/<sweep> --metric params_m --minimize"""
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="nas report", description=DESCRIPTION, epilog=EPILOG,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("dirs", nargs="+", type=Path, metavar="DIR", help="run directories or multirun folders")
+    p.add_argument("--out", type=Path, default=None,
+                   help="where to write (default: the first DIR if it is a multirun folder, else ./report-<time>)")
+    p.add_argument("--metric", default="auto",
+                   help="the metric that ranks configurations (default: the search objective, else test "
+                        "accuracy, else validation accuracy)")
+    p.add_argument("--minimize", action="store_true", help="lower is better for --metric (e.g. latency_ms)")
+    p.add_argument("--no-plots", action="store_true", help="skip the pictures (faster)")
+    return p
+
+
+def out_dir(dirs: list[Path], given: Path | None) -> Path:
+    """--out, or the first directory when it is a multirun folder, or ./report-<local time>."""
+    if given is not None:
+        return given
+    if is_multirun(dirs[0]) and not (dirs[0] / "report.json").exists():
+        return dirs[0]
+    return Path.cwd() / f"report-{dt.datetime.now():%Y-%m-%d_%H-%M-%S}"
+
+
+def groups_of(runs: list[Run], keys: list[str]) -> dict[str, list[Run]]:
+    """Runs by configuration label, in first-seen order."""
+    out: dict[str, list[Run]] = {}
+    for run in runs:
+        out.setdefault(config_label({k: run.overrides.get(k, "") for k in keys}, keys), []).append(run)
+    return out
+
+
+def build(args: argparse.Namespace, console: Console) -> Path:
+    """The story: find the runs, tabulate, summarise over seeds, draw, write; returns the output folder."""
+    runs = find_runs(args.dirs)
+    frame = runs_frame(runs)
+    metric = primary_metric(frame, args.metric)
+    summary = summarize(frame, metric, maximize=not args.minimize)
+    metrics = frame.attrs["metrics"]
+    out = out_dir(args.dirs, args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    keys = frame.attrs["keys"]
+    run_columns = ["run", "command", *keys, "status", *metrics, "wall_s", "trials"]
+    run_rows = frame.to_dict("records")
+    problems = [{"run": r["run"], "status": r["status"], "reason": r["reason"]} for r in run_rows
+                if r["status"] != "completed"]
+    summary_rows = display_rows(summary, metrics)
+    summary_columns = [*summary.config_keys, "runs", "completed", *metrics, "wall_s", "best"]
+    best = best_text(summary, metric, args.minimize)
+
+    console.print(table(f"{len(runs)} runs", run_rows, run_columns))
+    console.print(table(f"per configuration: mean ± std over {SEED}s", summary_rows, summary_columns))
+    if problems:
+        console.print(table("runs that did not complete", problems, ["run", "status", "reason"]))
+    console.print(escape(best), soft_wrap=True)
+
+    pictures: list[Path] = []
+    if not args.no_plots:
+        grouped = groups_of([r for r in runs if r.status == "completed"], summary.config_keys)
+        for draw, name in ((plots.search_curves, "search_curves.png"), (plots.pareto_fronts, "pareto_fronts.png")):
+            saved = draw(grouped, out / name)
+            if saved is not None:
+                pictures.append(saved)
+
+    summary_csv = summary.table.rename(columns={"best": f"best_{metric or 'none'}"})
+    write_text(out / "summary.csv", summary_csv.to_csv(index=False))
+    write_csv(out / "runs.csv", [{**r, "path": str(run.path)} for r, run in zip(run_rows, runs)],
+              [*run_columns, "reason", "path"])
+    title = f"nas report: {len(runs)} runs, {len(summary_rows)} configurations"
+    write_text(out / "summary.md", pages.markdown(title, best, summary_rows, summary_columns, run_rows, run_columns,
+                                                  problems, pictures))
+    write_text(out / "report.html", pages.page(title, [str(d) for d in args.dirs], best, summary_rows,
+                                               summary_columns, run_rows, run_columns, problems, pictures))
+    console.print(f"wrote summary.csv, summary.md, runs.csv, report.html"
+                  f"{''.join(', ' + p.name for p in pictures)} to {escape(str(out))}", soft_wrap=True)
+    return out
+
+
+def best_text(summary: Any, metric: str | None, minimize: bool) -> str:
+    """One line naming the best configuration, its score and its runs."""
+    if summary.best is None:
+        return f"best configuration: none (no completed run reports {metric or 'a metric'})"
+    row = summary.best
+    std = row[f"{metric}_std"]
+    score = f"{row[f'{metric}_mean']:.3f}" + ("" if math.isnan(std) else f" ± {std:.3f}")
+    return (f"best configuration ({'lowest' if minimize else 'highest'} mean {metric}): "
+            f"{config_label(row, summary.config_keys)}: {score} over {int(row['completed'])} completed run(s)")
+
+
+def main(argv: list[str]) -> int:
+    """Entry point of `nas report`: exit 0 with the report written, 2 on a user mistake."""
+    args = parser().parse_args(argv)  # argparse exits 2 itself on a bad option
+    try:
+        build(args, Console())
+    except NasError as exc:
+        print_error("report", str(exc))
+        return exc.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,120 @@
+"""The report's pictures, every run of a comparison in one figure: search curves per configuration,
+and Pareto fronts. Same look as the run directories' own plots (nascli.plots)."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+from nascli.reports.runs import Run
+from nascli.runtime.files import save_figure
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    try:
+        with open(path, newline="") as handle:
+            return list(csv.DictReader(handle))
+    except (OSError, csv.Error, UnicodeDecodeError):
+        return []
+
+
+def _float(text: str | None) -> float:
+    try:
+        return float(text) if text not in (None, "") else math.nan
+    except ValueError:
+        return math.nan
+
+
+def best_so_far(path: Path) -> tuple[list[int], list[float]]:
+    """Trials and the best objective up to each, from a search's trials.csv (unscored trials keep the best)."""
+    trials, curve, best = [], [], -math.inf
+    for row in _rows(path):
+        value = _float(row.get("objective"))
+        if not math.isnan(value):
+            best = max(best, value)
+        try:
+            trials.append(int(row["trial"]))
+        except (KeyError, TypeError, ValueError):
+            continue
+        curve.append(best if math.isfinite(best) else math.nan)
+    return trials, curve
+
+
+def search_curves(groups: dict[str, list[Run]], path: Path) -> Path | None:
+    """Best-so-far objective against trial: one colour per configuration, a thin line per seed and
+    the mean over seeds in bold. None when no run has a trials.csv."""
+    curves = {label: [best_so_far(r.trials_csv) for r in runs if r.trials_csv.is_file()]
+              for label, runs in groups.items()}
+    curves = {label: [c for c in found if c[0]] for label, found in curves.items()}
+    if not any(curves.values()):
+        return None
+    plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for k, (label, found) in enumerate(c for c in curves.items() if c[1]):
+        colour = f"C{k % 10}"
+        for trials, curve in found:
+            ax.step(trials, curve, where="post", color=colour, alpha=0.35, lw=1, marker=".", ms=4)
+        length = min(len(t) for t, _ in found)
+        mean = [sum(c[i] for _, c in found) / len(found) for i in range(length)]
+        ax.step(found[0][0][:length], mean, where="post", color=colour, lw=2.2, marker="o", ms=5,
+                label=f"{label} (mean of {len(found)})")
+    ax.set_xlabel("trial")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel("best objective so far")
+    ax.set_title("Search curves per configuration")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    saved = save_figure(path, fig)
+    plt.close(fig)
+    return saved
+
+
+def pareto_fronts(groups: dict[str, list[Run]], path: Path) -> Path | None:
+    """Every run's Pareto front (pareto.csv: metric against cost), coloured by configuration, the
+    chosen result circled. None when no run wrote a front."""
+    fronts = []
+    for k, (label, runs) in enumerate(groups.items()):
+        for run in runs:
+            if not run.pareto_csv.is_file():
+                continue
+            with open(run.pareto_csv, newline="") as handle:
+                reader = csv.reader(handle)
+                header, *body = list(reader) or [[]]
+            if len(header) < 4 or not body:
+                continue
+            points = [{c: v for c, v in zip(header, row)} for row in body]
+            fronts.append((k, label, run, header[2], header[3], points))
+    if not fronts:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    labelled = set()
+    for k, label, run, metric, cost, points in fronts:
+        points.sort(key=lambda p: _float(p[cost]))
+        xs, ys = [_float(p[cost]) for p in points], [_float(p[metric]) for p in points]
+        ax.step(xs, ys, where="post", color=f"C{k % 10}", marker="o", ms=4, alpha=0.8,
+                label=None if label in labelled else label)
+        labelled.add(label)
+        chosen = [p for p in points if p.get("chosen") in ("True", "true", "1")]
+        ax.scatter([_float(p[cost]) for p in chosen], [_float(p[metric]) for p in chosen], s=110,
+                   facecolors="none", edgecolors="k", linewidths=1.2, zorder=3)
+    ax.set_xlabel(fronts[0][4])
+    ax.set_ylabel(fronts[0][3])
+    ax.set_title("Pareto fronts (circled: each run's result)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    saved = save_figure(path, fig)
+    plt.close(fig)
+    return saved

@@ -1,0 +1,150 @@
+"""Find the runs under the directories given to `nas report` and read what each one recorded.
+
+A run directory holds report.json (nascli.runtime.report). A multirun folder is Hydra's sweep
+directory (multirun.yaml, or job subdirectories beside Optuna's hpo_trials.csv): each job
+subdirectory is a run, and a job that left no readable report.json is still listed, with why.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nascli.errors import NasError
+
+REPORT = "report.json"
+# The metrics read from each command's report.json (flat keys, or `best.<key>` for a search's result).
+METRICS: dict[str, list[str]] = {
+    "search": ["objective", "val_accuracy", "params_m", "flops_m", "latency_ms"],
+    "retrain": ["val_accuracy", "test_accuracy", "params_m"],
+    "evaluate": ["test_accuracy", "test_accuracy_ci_low", "test_accuracy_ci_high", "macro_f1", "params_m",
+                 "latency_ms"],
+    "meta-train": ["adapted_accuracy"],
+}
+
+
+@dataclass
+class Run:
+    """One run as `nas report` sees it: where, what command, its overrides, outcome, metrics and cost."""
+
+    path: Path
+    name: str                      # the job's name within its sweep, or the directory as given
+    sweep: Path | None             # the multirun folder it belongs to
+    command: str = "?"
+    status: str = "missing"
+    reason: str = ""               # why it failed, was interrupted or cannot be read
+    overrides: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    wall_s: float | None = None
+    trials: int | None = None
+
+    @property
+    def trials_csv(self) -> Path:
+        return self.path / "trials.csv"
+
+    @property
+    def pareto_csv(self) -> Path:
+        return self.path / "pareto.csv"
+
+
+def is_multirun(path: Path) -> bool:
+    """A Hydra sweep folder (ours or the Optuna sweeper's): multirun.yaml, or job subfolders."""
+    return (path / "multirun.yaml").is_file() or (not (path / REPORT).exists() and bool(_jobs(path)))
+
+
+def _jobs(path: Path) -> list[Path]:
+    """Job subdirectories of a sweep: those Hydra wrote (.hydra/) or a command reported in; numbered first."""
+    jobs = [p for p in path.iterdir() if p.is_dir() and ((p / ".hydra").is_dir() or (p / REPORT).exists())]
+    return sorted(jobs, key=lambda p: (0, int(p.name), "") if p.name.isdigit() else (1, 0, p.name))
+
+
+def find_runs(dirs: list[Path]) -> list[Run]:
+    """Every run under `dirs`, in the order given (a sweep's jobs in job order). A directory that is
+    neither a run nor a sweep is a NasError naming it."""
+    runs: list[Run] = []
+    for given in dirs:
+        path = Path(given)
+        if not path.is_dir():
+            raise NasError(f"{given}: no such directory (give run directories or multirun folders).")
+        if (path / REPORT).exists():
+            runs.append(read_run(path, str(given), None))
+        elif is_multirun(path):
+            jobs = _jobs(path)
+            if not jobs:
+                raise NasError(f"{given}: a multirun folder without any job directory (did the sweep start?).")
+            runs += [read_run(job, f"{path.name}/{job.name}", path) for job in jobs]
+        else:
+            raise NasError(f"{given}: not a run directory (no {REPORT}) nor a multirun folder (no multirun.yaml "
+                           "or job directories).")
+    return runs
+
+
+def parse_overrides(argv: list[str]) -> dict[str, str]:
+    """`key=value` overrides as a dict (`+key=v` and `key=v` alike; `~key` as key='(deleted)')."""
+    out = {}
+    for arg in argv:
+        if arg.startswith("~"):
+            out[arg[1:].split("=", 1)[0]] = "(deleted)"
+        elif "=" in arg:
+            key, value = arg.split("=", 1)
+            out[key.lstrip("+")] = value
+    return out
+
+
+def _hydra_overrides(path: Path) -> list[str]:
+    """The job's overrides as Hydra saved them (used when report.json is missing or unreadable)."""
+    import yaml
+
+    try:
+        loaded = yaml.safe_load((path / ".hydra" / "overrides.yaml").read_text())
+    except (OSError, yaml.YAMLError):
+        return []
+    return [str(v) for v in loaded] if isinstance(loaded, list) else []
+
+
+def _seconds(started: Any, finished: Any) -> float | None:
+    try:
+        return (dt.datetime.fromisoformat(finished) - dt.datetime.fromisoformat(started)).total_seconds()
+    except (TypeError, ValueError):
+        return None
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def read_run(path: Path, name: str, sweep: Path | None) -> Run:
+    """What one run directory recorded; an unreadable report leaves the run listed as `missing`."""
+    run = Run(path=path, name=name, sweep=sweep, overrides=parse_overrides(_hydra_overrides(path)))
+    try:
+        report = json.loads((path / REPORT).read_text())
+        if not isinstance(report, dict):
+            raise ValueError("not a JSON object")
+    except FileNotFoundError:
+        run.reason = f"no {REPORT} (the job never started its command, or was killed before)"
+        return run
+    except (OSError, ValueError) as exc:
+        run.reason = f"unreadable {REPORT}: {exc}"
+        return run
+    run.command = str(report.get("command", "?"))
+    run.status = str(report.get("status", "?"))
+    if isinstance(report.get("argv"), list):
+        run.overrides = parse_overrides([str(a) for a in report["argv"]])
+    if run.status == "running":
+        run.reason = "never finished: still running, or killed (resume=true continues it)"
+    elif run.status != "completed":
+        run.reason = str(report.get("error") or run.status)
+    run.wall_s = _seconds(report.get("started"), report.get("finished"))
+    run.trials = report.get("trials") if isinstance(report.get("trials"), int) else None
+    source = report.get("best") if run.command == "search" and isinstance(report.get("best"), dict) else report
+    for key in METRICS.get(run.command, []):
+        value = _number(source.get(key, report.get(key)))
+        if value is not None:
+            run.metrics[key] = value
+    return run

@@ -1,0 +1,110 @@
+"""The comparison tables: one row per run, and mean ± std over seeds per configuration."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from nascli.errors import NasError
+from nascli.reports.runs import METRICS, Run
+
+SEED = "seed"
+PRIMARY = ["objective", "test_accuracy", "val_accuracy", "adapted_accuracy"]  # `--metric auto`: the first present
+
+
+def differing(runs: list[Run]) -> list[str]:
+    """Override keys whose value is not the same in every run (a key some runs lack differs too)."""
+    keys = sorted({k for run in runs for k in run.overrides})
+    return [k for k in keys if len({run.overrides.get(k, "") for run in runs}) > 1]
+
+
+def runs_frame(runs: list[Run]) -> pd.DataFrame:
+    """One row per run: name, command, the differing overrides, status, metrics, cost, reason."""
+    keys = differing(runs)
+    metrics = [m for m in dict.fromkeys(m for cmd in METRICS.values() for m in cmd)
+               if any(m in run.metrics for run in runs)]
+    rows = [{"run": run.name, "command": run.command, **{k: run.overrides.get(k, "") for k in keys},
+             "status": run.status, **{m: run.metrics.get(m, math.nan) for m in metrics},
+             "wall_s": run.wall_s, "trials": run.trials, "reason": run.reason} for run in runs]
+    frame = pd.DataFrame(rows, columns=["run", "command", *keys, "status", *metrics, "wall_s", "trials", "reason"])
+    frame.attrs.update(keys=keys, metrics=metrics)
+    return frame
+
+
+def primary_metric(frame: pd.DataFrame, metric: str) -> str | None:
+    """The metric that ranks configurations: the one asked for, or the first of PRIMARY present
+    (None when no run completed with one: the runs are still listed, with their reasons)."""
+    metrics = frame.attrs["metrics"]
+    if metric != "auto":
+        if metric not in metrics:
+            raise NasError(f"--metric {metric}: no run reports it; choose one of: {', '.join(metrics) or '(none)'}.")
+        return metric
+    for name in PRIMARY:
+        if name in metrics and frame[name].notna().any():
+            return name
+    return None
+
+
+@dataclass
+class Summary:
+    """Per configuration (the differing overrides except `seed`): runs, completed, mean and std of each metric."""
+
+    table: pd.DataFrame
+    config_keys: list[str]
+    metric: str | None
+    best: dict[str, Any] | None   # the best configuration's row, or None when no run completed
+
+
+def summarize(frame: pd.DataFrame, metric: str | None, maximize: bool = True) -> Summary:
+    """Mean ± sample standard deviation (ddof=1) over seeds of each metric, per configuration, over
+    completed runs; failed ones are counted beside them. The best configuration has the best mean."""
+    keys = [k for k in frame.attrs["keys"] if k != SEED]
+    metrics = frame.attrs["metrics"]
+    groups = frame.groupby(keys, sort=False, dropna=False) if keys else [((), frame)]
+    rows = []
+    for values, group in groups:
+        values = values if isinstance(values, tuple) else (values,)
+        done = group[group["status"] == "completed"]
+        row: dict[str, Any] = dict(zip(keys, values))
+        row.update(runs=len(group), completed=len(done))
+        for m in metrics:
+            column = done[m].dropna()
+            row[f"{m}_mean"] = float(column.mean()) if len(column) else math.nan
+            row[f"{m}_std"] = float(column.std(ddof=1)) if len(column) > 1 else math.nan
+        row["wall_s_mean"] = float(done["wall_s"].mean()) if done["wall_s"].notna().any() else math.nan
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    scored = table[table[f"{metric}_mean"].notna()] if metric else table.iloc[:0]
+    best, index = None, None
+    if len(scored):
+        index = scored[f"{metric}_mean"].idxmax() if maximize else scored[f"{metric}_mean"].idxmin()
+        best = table.loc[index].to_dict()
+    table["best"] = ["*" if i == index else "" for i in table.index]
+    return Summary(table=table, config_keys=keys, metric=metric, best=best)
+
+
+def pm(mean: float, std: float, digits: int = 3) -> str:
+    """`mean ± std` as text (`mean` alone for a single run, `-` for none)."""
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return "-"
+    return f"{mean:.{digits}f}" if std is None or math.isnan(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def display_rows(summary: Summary, metrics: list[str]) -> list[dict[str, Any]]:
+    """The summary as printable rows: configuration, runs, `mean ± std` per metric, best mark."""
+    out = []
+    for _, row in summary.table.iterrows():
+        shown = {k: row[k] for k in summary.config_keys}
+        shown.update(runs=int(row["runs"]), completed=int(row["completed"]))
+        shown.update({m: pm(row[f"{m}_mean"], row[f"{m}_std"]) for m in metrics})
+        shown.update(wall_s=pm(row["wall_s_mean"], math.nan, 1), best=row["best"])
+        out.append(shown)
+    return out
+
+
+def config_label(row: dict[str, Any], keys: list[str]) -> str:
+    """A configuration as overrides (`strategy=random lr=0.1`), or `all runs` when nothing differs."""
+    return " ".join(f"{k}={row[k]}" for k in keys) or "all runs"
