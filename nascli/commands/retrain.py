@@ -32,7 +32,7 @@ from nascli.training.speed import resolve
 COLUMNS = ["epoch", "lr", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "epoch_s"]
 DATA_PARALLEL = True  # runs under torchrun (the runner refuses commands without this)
 # keys that may change when a run is resumed: where and how fast it trains, not what it computes
-FREE_ON_RESUME = {"resume", "device", "plots", "paths", "hydra"}
+FREE_ON_RESUME = {"resume", "device", "plots", "paths", "hydra", "logger"}
 FREE_TRAINER_KEYS = {"amp", "channels_last", "compile", "optimizer_step", "cuda_graphs", "sync_batchnorm"}
 
 
@@ -71,7 +71,7 @@ def _searched(record: dict[str, Any], argv: list[str]) -> dict[str, Any]:
 def run(ctx: RunContext) -> float:
     """Retrain; returns the final validation accuracy (test accuracy when there is no validation split)."""
     cfg = ctx.cfg
-    options = check_app(cfg, RetrainOptions, "retrain", ("dataset", "trainer", "finetune"))
+    options = check_app(cfg, RetrainOptions, "retrain", ("dataset", "trainer", "finetune", "logger"))
     trainer: TrainConfig = build(cfg.trainer, "trainer")
     tuning: finetune.FinetuneConfig | None = build(cfg.finetune, "finetune") if options.init else None
     saved = _saved_run(ctx) if options.resume else None
@@ -137,6 +137,7 @@ def run(ctx: RunContext) -> float:
             history.append(epoch)
             if main:
                 write_csv(ctx.run_dir / "metrics.csv", history, COLUMNS)
+                ctx.loggers.log_metrics(epoch, step=int(epoch["epoch"]))
             bar.update(task, advance=1, info=f"val {epoch['val_accuracy']:.2f}%")
 
         train(model, data, trainer, device, seed=options.seed, on_epoch=on_epoch, resume=state,

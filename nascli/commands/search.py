@@ -22,7 +22,7 @@ from nascli.search.engine import SearchEngine, SearchRun
 from nascli.spaces.joint import build_space
 from nascli.strategies.base import SearchContext
 
-GROUPS = ("dataset", "search_space", "strategy", "evaluator", "hardware", "trainer")
+GROUPS = ("dataset", "search_space", "strategy", "evaluator", "hardware", "trainer", "logger")
 
 
 @dataclass
@@ -59,7 +59,8 @@ def run(ctx: RunContext) -> float:
         "budget": {"trials": options.budget.trials, "seconds": options.budget.seconds}, "resumed": options.resume,
     })
     engine = SearchEngine(space, strategy, evaluator, hardware, options.budget, SearchContext(device, load_data),
-                          SearchRun(ctx.run_dir, fingerprint(cfg), ctx.console, options.plots))
+                          SearchRun(ctx.run_dir, fingerprint(cfg), ctx.console, options.plots,
+                                    on_trial=lambda row: ctx.loggers.log_metrics(row, step=row["trial"])))
     best = engine.finish(engine.run(resume=options.resume), ctx.report)
     return best["objective"]
 

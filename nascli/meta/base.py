@@ -52,5 +52,6 @@ class MetaMethod(ABC):
 
     @abstractmethod
     def fit(self, space: SearchSpace, tasks: Any, context: MetaContext,
-            on_step: Callable[[str], None]) -> MetaResult:
-        """Learn the prior; call `on_step(info)` after each of `steps()` steps."""
+            on_step: Callable[..., None]) -> MetaResult:
+        """Learn the prior; call `on_step(info)` after each of `steps()` steps, or `on_step(info, metrics)`
+        with that step's numbers (they go to meta_metrics.csv and the experiment loggers)."""

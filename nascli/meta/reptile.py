@@ -56,7 +56,7 @@ class ReptileMethod(MetaMethod):
         return self.meta_iterations
 
     def fit(self, space: SearchSpace, tasks: Any, context: MetaContext,
-            on_step: Callable[[str], None]) -> MetaResult:
+            on_step: Callable[..., None]) -> MetaResult:
         """Meta-learn a supernet (weights and alphas) over class-subset tasks of the dataset."""
         from nascli import plots
 
@@ -75,7 +75,8 @@ class ReptileMethod(MetaMethod):
 
         def on_iteration(record: dict[str, Any]) -> None:
             accuracy = record.get("adapted_accuracy")
-            on_step("" if accuracy is None else f"adapted {accuracy:.1f}%")
+            on_step("" if accuracy is None else f"adapted {accuracy:.1f}%",
+                    {k: v for k, v in record.items() if k in ("iteration", "eps", "adapted_accuracy")})
 
         history = meta_train(net, sample_task, self, seed, on_iteration)
         derived = space.to_str(net.derive())

@@ -37,7 +37,7 @@ class TransferMethod(MetaMethod):
     holdout: float        # share of each task's rows held out to measure the predictor's rank correlation
 
     def fit(self, space: SearchSpace, tasks: Any, context: MetaContext,
-            on_step: Callable[[str], None]) -> MetaResult:
+            on_step: Callable[..., None]) -> MetaResult:
         from nascli import plots
 
         if not isinstance(tasks, MeasuredTasks):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from omegaconf import DictConfig
@@ -22,6 +22,7 @@ from nascli.runtime import devices, distributed
 from nascli.runtime.config import build
 from nascli.runtime.files import remove_temporaries
 from nascli.runtime.lock import RunLock
+from nascli.runtime.loggers import RunLoggers, open_loggers
 from nascli.runtime.paths import Paths
 from nascli.runtime.report import Report, now_iso
 
@@ -39,6 +40,7 @@ class RunContext:
     console: Console
     paths: Paths
     world: distributed.World | None = None  # this process among several under torchrun; None alone
+    loggers: RunLoggers = field(default_factory=RunLoggers)  # experiment trackers (logger=), per step
 
 
 @dataclass
@@ -112,6 +114,7 @@ def run_command(command: str, cfg: DictConfig, run_dir: Path, argv: list[str], c
     report = Report(run_dir, command, argv)
     outcome, owns_report = Outcome(0), False
     held = contextlib.ExitStack()  # the run directory's lock, released when the command ends
+    loggers = RunLoggers()
     try:
         module = importlib.import_module(f"nascli.commands.{command.replace('-', '_')}")
         if world is not None:
@@ -125,10 +128,12 @@ def run_command(command: str, cfg: DictConfig, run_dir: Path, argv: list[str], c
             report.write()
             owns_report = True
         paths = build(cfg.paths, "paths")
+        if world is None or world.main:
+            loggers = open_loggers(cfg, run_dir, command)
         with devices.place_run(cfg) if world is None else contextlib.nullcontext() as placement:
             if placement is not None:  # which GPU a sweep job holds, and why
                 report.results["placement"] = placement.record()
-            outcome.objective = module.run(RunContext(command, cfg, run_dir, report, console, paths, world))
+            outcome.objective = module.run(RunContext(command, cfg, run_dir, report, console, paths, world, loggers))
         report.status = "completed"
     except KeyboardInterrupt:
         report.status, report.error, outcome.code = "interrupted", "interrupted by the user (Ctrl-C)", 130
@@ -145,6 +150,7 @@ def run_command(command: str, cfg: DictConfig, run_dir: Path, argv: list[str], c
     finally:
         if owns_report:
             _write_last(report, command, outcome, errors)
+            loggers.finish(run_dir, report.status, report.results)
         if world is not None:
             distributed.stop()
         held.close()

@@ -12,6 +12,7 @@ import logging
 import math
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,7 @@ class SearchRun:
     fingerprint: dict[str, Any]
     console: Console
     plots: bool = True
+    on_trial: Callable[[dict[str, Any]], None] | None = None  # each new trials.csv row (experiment loggers)
 
 
 class SearchEngine:
@@ -54,6 +56,7 @@ class SearchEngine:
         self.space, self.strategy, self.evaluator, self.hardware = space, strategy, evaluator, hardware
         self.budget, self.context, self.run_dir = budget, context, Path(run.run_dir)
         self.fingerprint, self.console, self.plots = run.fingerprint, run.console, run.plots
+        self.on_trial = run.on_trial
         self.trials = TrialLog(self.run_dir)
         # a one-shot strategy's own measurements are validation accuracies; otherwise the evaluator's metric
         self.metric = "val_accuracy" if strategy.measures_candidates else evaluator.objective_metric
@@ -85,6 +88,8 @@ class SearchEngine:
                 row, objective = self._record(proposal, began)
                 self.strategy.tell(proposal.arch, objective)
                 self._checkpoint()
+                if self.on_trial is not None:
+                    self.on_trial(row)
                 rejected_in_a_row = rejected_in_a_row + 1 if row.get(SKIPPED) else 0
                 if rejected_in_a_row >= MAX_REJECTED:
                     raise NasError(self._nothing_feasible(rejected_in_a_row))
