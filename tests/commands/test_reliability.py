@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from nasrun import read_json, read_trials, run
+from nasrun import nas, read_json, read_trials, run
 
 from nascli.runtime import files
 from nascli.training import loop
@@ -88,6 +88,21 @@ def test_two_searches_started_together_in_one_directory_never_share_it(tmp_path:
     refused = next(err for code, err in done if code == 2)
     assert "is in use by another nas process" in refused or "already holds the results" in refused
     assert read_json(run_dir / "genotype.json") and read_json(run_dir / "report.json")["status"] == "completed"
+    # refused before Hydra wrote: .hydra/ and the log are the winner's alone
+    winner = next(seed for seed, (code, _) in zip((0, 1), done) if code == 0)
+    assert f"seed: {winner}\n" in (run_dir / ".hydra" / "config.yaml").read_text()
+    assert "is in use" not in (run_dir / "search.log").read_text()
+
+
+def test_a_sweep_folder_in_use_is_refused_before_any_job_runs(tmp_path: Path) -> None:
+    holder = _hold_lock(tmp_path / "sweep")
+    try:
+        result = nas("search", "-m", "debug=smoke", "seed=0,1", f"hydra.sweep.dir={tmp_path / 'sweep'}", cwd=tmp_path)
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    assert result.code == 2 and f"{tmp_path / 'sweep'} is in use by another nas process" in result.err, result.text
+    assert sorted(p.name for p in (tmp_path / "sweep").iterdir()) == [".lock"]
 
 
 def test_a_disk_filling_up_mid_search_is_one_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
