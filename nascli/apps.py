@@ -65,6 +65,28 @@ def _composition_hint(exc: BaseException | None) -> str | None:
     return str(unknown_key(key, valid, where or "the config"))
 
 
+# The launcher presets of optional extras (conf/hydra/launcher/): the plugin each needs, and its extra.
+LAUNCHER_PLUGINS = {
+    "submitit_slurm": ("hydra_plugins.hydra_submitit_launcher", "hydra-submitit-launcher", "slurm"),
+    "submitit_local": ("hydra_plugins.hydra_submitit_launcher", "hydra-submitit-launcher", "slurm"),
+    "ray": ("hydra_plugins.hydra_ray_launcher", "hydra-ray-launcher", "ray"),
+}
+
+
+def missing_launcher(args: list[str]) -> str | None:
+    """What to install for a `hydra/launcher=` preset whose plugin is absent (Hydra would only say
+    'Unknown plugin class' with a traceback), or None."""
+    from importlib.util import find_spec
+
+    for arg in args:
+        key, _, name = arg.partition("=")
+        plugin = LAUNCHER_PLUGINS.get(name) if key.removeprefix("override ").lstrip("+") == "hydra/launcher" else None
+        if plugin and find_spec(plugin[0]) is None:
+            return (f"hydra/launcher={name} needs the {plugin[1]} plugin, which is not installed here: "
+                    f'pip install "nascli[{plugin[2]}]"')
+    return None
+
+
 def _register_sweeper() -> None:
     """Make our Optuna sweeper known to Hydra, which finds plugins by listing hydra_plugins/ folders:
     an editable install's is not among them. Registering it again is harmless."""
@@ -94,10 +116,14 @@ def run_app(subcommand: str, args: list[str]) -> int:
         except NasError as exc:
             print_error(subcommand, str(exc))
             return exc.exit_code
+    missing = missing_launcher(args)
+    if missing:
+        print_error(subcommand, missing)
+        return 2
     _register_sweeper()
-    # conf/hydra/launcher/submitit_*.yaml set the plugin's own options; Hydra checks them against its
-    # schema of the same name, as we want, and warns that it will stop (it has not, up to 1.3).
-    warnings.filterwarnings("ignore", message=r"\s*'hydra/launcher/submitit_\w+' is validated against ConfigStore")
+    # conf/hydra/launcher/{submitit_*,ray}.yaml set the plugins' own options; Hydra checks them against
+    # their schemas of the same name, as we want, and warns that it will stop (it has not, up to 1.3).
+    warnings.filterwarnings("ignore", message=r"\s*'hydra/launcher/(submitit_\w+|ray)' is validated against ConfigStore")
     app = hydra.main(version_base="1.3", config_path=config_path(), config_name=subcommand)(_task(subcommand, started))
     sys.argv = [sys.argv[0], *args, *worker_overrides()]  # ranks above 0 write nothing of Hydra's
     try:

@@ -1,5 +1,5 @@
-"""Cluster launchers (optional extras): the submitit presets follow the plugin's schema, a real
-2-job sweep through submitit_local completes both runs, and every sweep job records its placement."""
+"""Cluster launchers (optional extras): the presets follow their plugins' schemas, real 2-job sweeps
+through submitit_local and a local Ray instance complete both runs, and every job records its placement."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ import yaml
 from nasrun import REPO, nas, read_json, run
 
 LAUNCHERS = REPO / "conf" / "hydra" / "launcher"
+ray = pytest.mark.skipif(importlib.util.find_spec("hydra_plugins.hydra_ray_launcher") is None,
+                         reason='hydra-ray-launcher is not installed: pip install "nascli[ray]" (not in dev: ray is large)')
 submitit = pytest.mark.skipif(importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is None,
                               reason='hydra-submitit-launcher is not installed: pip install "nascli[slurm]"')
 
@@ -50,3 +52,23 @@ def test_a_bad_jobs_per_gpu_is_a_clear_error(tmp_path: Path) -> None:
     result = run("search", "debug=smoke", "jobs_per_gpu=0", run_dir=tmp_path / "run")
     assert result.code == 2 and "jobs_per_gpu must be a whole number of at least 1, got 0" in result.err
     assert read_json(tmp_path / "run" / "report.json")["status"] == "failed"
+
+
+@ray
+def test_a_two_job_sweep_on_a_local_ray_instance_completes_both_runs(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    result = nas("search", "-m", "debug=smoke", "seed=0,1", "hydra/launcher=ray", "+hydra.launcher.ray.init.num_cpus=2",
+                 f"hydra.sweep.dir={sweep}", cwd=tmp_path, env={"RAY_USAGE_STATS_ENABLED": "0"})
+    assert result.code == 0, result.text
+    reports = [read_json(sweep / str(job) / "report.json") for job in (0, 1)]
+    assert [(r["status"], r["seed"], r["placement"]["device"]) for r in reports] == [("completed", 0, "cpu"),
+                                                                                    ("completed", 1, "cpu")]
+
+
+def test_a_launcher_preset_without_its_plugin_names_the_extra_to_install(tmp_path: Path, monkeypatch) -> None:
+    from nascli import apps
+
+    monkeypatch.setitem(apps.LAUNCHER_PLUGINS, "ray", ("hydra_plugins.no_such_launcher", "hydra-ray-launcher", "ray"))
+    assert apps.missing_launcher(["seed=0,1", "hydra/launcher=joblib"]) is None
+    assert apps.missing_launcher(["hydra/launcher=ray"]) == (
+        'hydra/launcher=ray needs the hydra-ray-launcher plugin, which is not installed here: pip install "nascli[ray]"')
