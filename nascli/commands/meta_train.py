@@ -34,7 +34,7 @@ def run(ctx: RunContext) -> float:
     """Learn and save the prior; returns the method's objective (held-out rank correlation for
     transfer, accuracy after adaptation for reptile)."""
     cfg = ctx.cfg
-    options = check_app(cfg, MetaTrainOptions, "meta-train", ("dataset", "search_space", "method", "tasks", "logger"))
+    options = check_app(cfg, MetaTrainOptions, "meta-train", ("dataset", "search_space", "method", "tasks"))
     seed_everything(options.seed)
     space = build(cfg.search_space, "search_space")
     method: MetaMethod = build(cfg.method, "method")

@@ -71,7 +71,7 @@ def _searched(record: dict[str, Any], argv: list[str]) -> dict[str, Any]:
 def run(ctx: RunContext) -> float:
     """Retrain; returns the final validation accuracy (test accuracy when there is no validation split)."""
     cfg = ctx.cfg
-    options = check_app(cfg, RetrainOptions, "retrain", ("dataset", "trainer", "finetune", "logger"))
+    options = check_app(cfg, RetrainOptions, "retrain", ("dataset", "trainer", "finetune"))
     trainer: TrainConfig = build(cfg.trainer, "trainer")
     tuning: finetune.FinetuneConfig | None = build(cfg.finetune, "finetune") if options.init else None
     saved = _saved_run(ctx) if options.resume else None

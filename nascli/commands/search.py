@@ -22,7 +22,7 @@ from nascli.search.engine import SearchEngine, SearchRun
 from nascli.spaces.joint import build_space
 from nascli.strategies.base import SearchContext
 
-GROUPS = ("dataset", "search_space", "strategy", "evaluator", "hardware", "trainer", "logger")
+GROUPS = ("dataset", "search_space", "strategy", "evaluator", "hardware", "trainer")
 
 
 @dataclass

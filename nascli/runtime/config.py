@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from nascli.errors import ConfigError
 
 HYDRA_KEYS = ("_target_", "_partial_", "_recursive_", "_convert_", "_args_")
-RUNNER_KEYS = ("jobs_per_gpu",)  # top-level options the runner reads (nascli.runtime.devices), not the command
+RUNNER_KEYS = ("jobs_per_gpu", "logger")  # what the runner reads (runtime.devices, runtime.loggers), not the command
 
 
 def unknown_key(key: str, valid: Iterable[str], where: str) -> ConfigError:
