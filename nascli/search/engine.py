@@ -85,6 +85,7 @@ class SearchEngine:
                 if proposal is None:
                     stopped_by = self.strategy.stop_reason or "schedule"
                     break
+                self._check_losses(proposal)
                 row, objective = self._record(proposal, began)
                 self.strategy.tell(proposal.arch, objective)
                 self._checkpoint()
@@ -96,6 +97,21 @@ class SearchEngine:
                 bar.update(task, completed=self._counted(), info=f"{self._best_text()}  {proposal.info}".rstrip())
                 stopped_by = self._exhausted()
         return stopped_by
+
+    def _check_losses(self, proposal: Proposal) -> None:
+        """A DivergedError when a one-shot strategy's supernet loss became nan or inf this epoch: the
+        search ends before recording it, so trials.csv and the checkpoint stay at the last good epoch."""
+        bad = [(key, value) for key in ("train_loss", "val_loss")
+               if isinstance(value := proposal.columns.get(key), float) and not math.isfinite(value)]
+        if not bad:
+            return
+        (key, value), name = bad[0], self.strategy.name or type(self.strategy).__name__
+        lr = getattr(self.strategy, "lr", None)
+        raise DivergedError(
+            f"The supernet's {key.replace('_', ' ')} became {value} in epoch {proposal.columns.get('epoch', '?')} of "
+            f"strategy {name}; the search stopped, and its trials and checkpoint up to the epoch before are kept. "
+            f"Lower strategy.lr{f' (now {lr:g})' if isinstance(lr, float) else ''}"
+            f"{' or strategy.arch_lr' if hasattr(self.strategy, 'arch_lr') else ''}.")
 
     def _fill_context(self) -> None:
         """What strategies may know of the evaluator and target: the fidelity it trains at most

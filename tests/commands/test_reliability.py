@@ -131,3 +131,25 @@ def test_an_unwritable_run_directory_is_one_clear_error(tmp_path: Path, monkeypa
     result = run("retrain", "genotype=DARTS_V2", "debug=smoke", run_dir=tmp_path / "ro")
     assert result.code == 74, result.text
     assert f"Cannot write {tmp_path}/ro/report.json: Permission denied [EACCES]" in result.err
+
+
+def test_a_diverging_one_shot_search_fails_and_keeps_its_last_good_epoch(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from nascli.search.resume import STATE_FILE
+    from nascli.strategies.darts import DARTS
+
+    train_epoch = DARTS.train_epoch
+
+    def second_epoch_diverges(self, epoch: int) -> dict[str, float]:
+        stats = train_epoch(self, epoch)
+        return {**stats, "train_loss": math.nan} if epoch == 1 else stats
+
+    monkeypatch.setattr(DARTS, "train_epoch", second_epoch_diverges)
+    run_dir = tmp_path / "darts"
+    result = run("search", "strategy=darts", "debug=smoke", "plots=false", run_dir=run_dir)
+    assert result.code == 3, result.text
+    assert "supernet's train loss became nan in epoch 2 of strategy darts" in result.err
+    assert [row["epoch"] for row in read_trials(run_dir)] == ["1"]
+    saved = torch.load(run_dir / STATE_FILE, weights_only=True)
+    assert len(saved["rows"]) == 1  # the checkpoint of epoch 1, from which a lower lr could start again
+    assert read_json(run_dir / "report.json")["status"] == "failed"
