@@ -20,7 +20,8 @@ from rich.markup import escape
 from nascli.errors import NasError
 from nascli.reports import pages, plots
 from nascli.reports.runs import Run, find_runs, is_multirun
-from nascli.reports.table import (SEED, config_label, display_rows, primary_metric, runs_frame, summarize)
+from nascli.reports.table import (SEED, config_label, display_rows, display_runs, primary_metric, runs_frame,
+                                  summarize)
 from nascli.runtime.console import table
 from nascli.runtime.files import write_csv, write_text
 from nascli.runtime.runner import print_error
@@ -76,13 +77,12 @@ def build(args: argparse.Namespace, console: Console) -> Path:
     out = out_dir(args.dirs, args.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    keys = frame.attrs["keys"]
-    run_columns = ["run", "command", *keys, "status", *metrics, "wall_s", "trials"]
-    run_rows = frame.to_dict("records")
+    run_columns = [c for c in frame.columns if c != "reason"]
+    run_rows = display_runs(frame)
     problems = [{"run": r["run"], "status": r["status"], "reason": r["reason"]} for r in run_rows
                 if r["status"] != "completed"]
     summary_rows = display_rows(summary, metrics)
-    summary_columns = [*summary.config_keys, "runs", "completed", *metrics, "wall_s", "best"]
+    summary_columns = [*summary.config_keys, "runs", "completed", *metrics, "wall_s", "work_s", "best"]
     best = best_text(summary, metric, args.minimize)
 
     console.print(table(f"{len(runs)} runs", run_rows, run_columns))
@@ -101,8 +101,8 @@ def build(args: argparse.Namespace, console: Console) -> Path:
 
     summary_csv = summary.table.rename(columns={"best": f"best_{metric or 'none'}"})
     write_text(out / "summary.csv", summary_csv.to_csv(index=False))
-    write_csv(out / "runs.csv", [{**r, "path": str(run.path)} for r, run in zip(run_rows, runs)],
-              [*run_columns, "reason", "path"])
+    write_csv(out / "runs.csv", [{**r, "path": str(run.path)} for r, run in zip(frame.to_dict("records"), runs)],
+              [*frame.columns, "path"])
     title = f"nas report: {len(runs)} runs, {len(summary_rows)} configurations"
     write_text(out / "summary.md", pages.markdown(title, best, summary_rows, summary_columns, run_rows, run_columns,
                                                   problems, pictures))

@@ -39,7 +39,8 @@ class Run:
     reason: str = ""               # why it failed, was interrupted or cannot be read
     overrides: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
-    wall_s: float | None = None
+    wall_s: float | None = None    # finished - started, from report.json (whole seconds)
+    work_s: float | None = None    # the command's own timing: a search's elapsed_s, a retrain's train_s
     trials: int | None = None
 
     @property
@@ -141,6 +142,7 @@ def read_run(path: Path, name: str, sweep: Path | None) -> Run:
     elif run.status != "completed":
         run.reason = str(report.get("error") or run.status)
     run.wall_s = _seconds(report.get("started"), report.get("finished"))
+    run.work_s = _number(report.get("elapsed_s", report.get("train_s")))
     run.trials = report.get("trials") if isinstance(report.get("trials"), int) else None
     source = report.get("best") if run.command == "search" and isinstance(report.get("best"), dict) else report
     for key in METRICS.get(run.command, []):

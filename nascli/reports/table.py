@@ -16,9 +16,11 @@ PRIMARY = ["objective", "test_accuracy", "val_accuracy", "adapted_accuracy"]  # 
 
 
 def differing(runs: list[Run]) -> list[str]:
-    """Override keys whose value is not the same in every run (a key some runs lack differs too)."""
+    """Override keys whose value is not the same in every run (a key some runs lack differs too),
+    led by `command` when runs of several commands are compared."""
     keys = sorted({k for run in runs for k in run.overrides})
-    return [k for k in keys if len({run.overrides.get(k, "") for run in runs}) > 1]
+    mixed = ["command"] if len({run.command for run in runs}) > 1 else []
+    return mixed + [k for k in keys if len({run.overrides.get(k, "") for run in runs}) > 1]
 
 
 def runs_frame(runs: list[Run]) -> pd.DataFrame:
@@ -26,10 +28,11 @@ def runs_frame(runs: list[Run]) -> pd.DataFrame:
     keys = differing(runs)
     metrics = [m for m in dict.fromkeys(m for cmd in METRICS.values() for m in cmd)
                if any(m in run.metrics for run in runs)]
-    rows = [{"run": run.name, "command": run.command, **{k: run.overrides.get(k, "") for k in keys},
+    rows = [{"run": run.name, **{k: run.overrides.get(k, "") for k in keys}, "command": run.command,
              "status": run.status, **{m: run.metrics.get(m, math.nan) for m in metrics},
-             "wall_s": run.wall_s, "trials": run.trials, "reason": run.reason} for run in runs]
-    frame = pd.DataFrame(rows, columns=["run", "command", *keys, "status", *metrics, "wall_s", "trials", "reason"])
+             "wall_s": run.wall_s, "work_s": run.work_s, "trials": run.trials, "reason": run.reason} for run in runs]
+    columns = ["run", *dict.fromkeys([*keys, "command"]), "status", *metrics, "wall_s", "work_s", "trials", "reason"]
+    frame = pd.DataFrame(rows, columns=columns)
     frame.attrs.update(keys=keys, metrics=metrics)
     return frame
 
@@ -74,7 +77,8 @@ def summarize(frame: pd.DataFrame, metric: str | None, maximize: bool = True) ->
             column = done[m].dropna()
             row[f"{m}_mean"] = float(column.mean()) if len(column) else math.nan
             row[f"{m}_std"] = float(column.std(ddof=1)) if len(column) > 1 else math.nan
-        row["wall_s_mean"] = float(done["wall_s"].mean()) if done["wall_s"].notna().any() else math.nan
+        for cost in ("wall_s", "work_s"):
+            row[f"{cost}_mean"] = float(done[cost].mean()) if done[cost].notna().any() else math.nan
         rows.append(row)
     table = pd.DataFrame(rows)
     scored = table[table[f"{metric}_mean"].notna()] if metric else table.iloc[:0]
@@ -97,14 +101,32 @@ def display_rows(summary: Summary, metrics: list[str]) -> list[dict[str, Any]]:
     """The summary as printable rows: configuration, runs, `mean ± std` per metric, best mark."""
     out = []
     for _, row in summary.table.iterrows():
-        shown = {k: row[k] for k in summary.config_keys}
+        shown = {k: short(row[k]) for k in summary.config_keys}
         shown.update(runs=int(row["runs"]), completed=int(row["completed"]))
         shown.update({m: pm(row[f"{m}_mean"], row[f"{m}_std"]) for m in metrics})
-        shown.update(wall_s=pm(row["wall_s_mean"], math.nan, 1), best=row["best"])
+        shown.update(wall_s=pm(row["wall_s_mean"], math.nan, 1), work_s=pm(row["work_s_mean"], math.nan, 1),
+                     best=row["best"])
         out.append(shown)
     return out
 
 
+def short(value: Any) -> Any:
+    """An override's value for people: a float an Optuna sweep sampled to 4 significant digits."""
+    if isinstance(value, str) and any(c in value for c in ".eE"):
+        try:
+            return f"{float(value):.4g}"
+        except ValueError:
+            return value
+    return value
+
+
+def display_runs(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The runs table as printable rows (override values shortened; runs.csv keeps them whole)."""
+    rows = frame.to_dict("records")
+    return [{**row, **{k: short(row[k]) for k in frame.attrs["keys"]}} for row in rows]
+
+
 def config_label(row: dict[str, Any], keys: list[str]) -> str:
-    """A configuration as overrides (`strategy=random lr=0.1`), or `all runs` when nothing differs."""
-    return " ".join(f"{k}={row[k]}" for k in keys) or "all runs"
+    """A configuration as overrides (`strategy=random trainer.lr=0.1`; unset ones left out), or
+    `all runs` when nothing differs."""
+    return " ".join(f"{k}={short(row[k])}" for k in keys if row[k] != "") or "all runs"

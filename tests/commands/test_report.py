@@ -8,6 +8,8 @@ import csv
 import json
 import shutil
 import statistics
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -128,9 +130,6 @@ def test_mistakes_are_exit_2_naming_the_problem(sweep: Path, tmp_path: Path, arg
 
 def test_the_page_renders_in_headless_chromium(sweep: Path, tmp_path: Path) -> None:
     """The evidence the issue asks for: scripts/screenshot_report.py opens report.html in Chromium."""
-    import subprocess
-    import sys
-
     sys.path.insert(0, str(REPO / "scripts"))
     try:
         import screenshot_report

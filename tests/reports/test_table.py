@@ -1,0 +1,56 @@
+"""The comparison tables from runs: which overrides differ, mean ± std over seeds per configuration,
+the best one (highest, or lowest with --minimize), and how configurations are named."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from pathlib import Path
+
+import pytest
+
+from nascli.errors import NasError
+from nascli.reports.runs import Run, parse_overrides
+from nascli.reports.table import config_label, primary_metric, runs_frame, short, summarize
+
+
+def make(name: str, status: str = "completed", command: str = "search", **metrics: float) -> Run:
+    """A run named `<strategy>-<seed>`, e.g. `random-0`, with the given metrics."""
+    strategy, seed = name.split("-")
+    return Run(path=Path(name), name=name, sweep=None, command=command, status=status,
+               overrides=parse_overrides(["debug=smoke", f"seed={seed}", f"strategy={strategy}"]), metrics=metrics)
+
+
+def test_overrides_that_differ_become_the_columns_and_seed_is_averaged_over() -> None:
+    runs = [make("random-0", objective=10.0, latency_ms=2.0), make("random-1", objective=14.0, latency_ms=4.0),
+            make("bo-0", objective=13.0, latency_ms=1.0), make("bo-1", "failed")]
+    frame = runs_frame(runs)
+    assert frame.attrs["keys"] == ["seed", "strategy"]  # debug=smoke is the same everywhere
+    assert list(frame["status"]) == ["completed"] * 3 + ["failed"]  # the failed run stays
+    summary = summarize(frame, primary_metric(frame, "auto"))
+    assert summary.metric == "objective" and summary.config_keys == ["strategy"]
+    rows = summary.table.set_index("strategy")
+    assert rows.loc["random", "objective_mean"] == 12.0
+    assert rows.loc["random", "objective_std"] == pytest.approx(statistics.stdev([10.0, 14.0]))
+    assert (rows.loc["bo", "runs"], rows.loc["bo", "completed"]) == (2, 1)
+    assert math.isnan(rows.loc["bo", "objective_std"])  # one completed run: no spread
+    assert summary.best["strategy"] == "bo"  # 13 > 12
+    lowest = summarize(frame, "latency_ms", maximize=False)
+    assert lowest.best["strategy"] == "bo" and lowest.best["latency_ms_mean"] == 1.0
+
+
+def test_runs_of_several_commands_are_told_apart_and_labels_are_short() -> None:
+    runs = [make("random-0", objective=10.0), make("random-0", command="retrain", test_accuracy=90.0)]
+    frame = runs_frame(runs)
+    assert frame.attrs["keys"] == ["command"]
+    assert len(summarize(frame, "test_accuracy").table) == 2
+    assert config_label({"command": "retrain", "trainer.lr": "0.039942282787262744", "init": ""},
+                        ["command", "trainer.lr", "init"]) == "command=retrain trainer.lr=0.03994"
+    assert short("nb201") == "nb201" and short("1e-05") == "1e-05" and short("3") == "3"
+
+
+def test_a_metric_no_run_reports_is_a_clear_error() -> None:
+    frame = runs_frame([make("random-0", objective=1.0)])
+    with pytest.raises(NasError, match="--metric test_accuracy: no run reports it; choose one of: objective"):
+        primary_metric(frame, "test_accuracy")
+    assert primary_metric(runs_frame([make("random-0", "failed")]), "auto") is None  # listed, nothing ranked
