@@ -108,3 +108,25 @@ def test_a_killed_job_frees_its_slot(tmp_path: Path) -> None:
     holder.join()
     with place("auto", 1, Sweep(tmp_path, 5), gpus=1, poll_s=0.02) as next_job:
         assert (next_job.device, next_job.gpu_slot) == ("cuda:0", 0)
+
+
+def test_a_sweep_job_resolves_device_auto_to_the_gpu_of_its_slot(tmp_path: Path, monkeypatch) -> None:
+    """The runner's glue: place_run reads the config and Hydra's sweep, and resolve_device('auto')
+    then names the held GPU (torch's own calls faked: there is no GPU here)."""
+    import torch
+    from omegaconf import OmegaConf
+
+    from nascli.runtime import devices
+    from nascli.runtime.common import resolve_device
+
+    current: list[int] = []
+    monkeypatch.setattr(devices, "visible_gpus", lambda: 2)
+    monkeypatch.setattr(devices, "current_sweep", lambda: Sweep(tmp_path, 3))
+    monkeypatch.setattr(torch.cuda, "set_device", current.append)
+    cfg = OmegaConf.create({"device": "auto", "jobs_per_gpu": 2})
+    with devices.place_run(cfg) as placement:
+        assert (placement.device, placement.gpu_slot, current) == ("cuda:1", 3, [1])
+        assert resolve_device("auto") == torch.device("cuda", 1)
+    assert resolve_device("auto") == torch.device("cpu")
+    with devices.place_run(OmegaConf.create({"seed": 0})) as none:
+        assert none is None  # a command without a device option
