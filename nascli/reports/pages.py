@@ -31,7 +31,7 @@ TEXT = ' class="text"'
 
 def _cell(value: Any, digits: int = 3) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
+        return ""
     return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
@@ -57,9 +57,10 @@ def markdown(title: str, best: str, summary_rows: list[dict[str, Any]], summary_
              run_rows: list[dict[str, Any]], run_columns: list[str], problems: list[dict[str, Any]],
              pictures: list[Path]) -> str:
     """summary.md: the best configuration, the summary over seeds, every run, the runs that did not complete."""
+    blank = lambda rows: [{k: "" if v is None else v for k, v in row.items()} for row in rows]  # noqa: E731
     parts = [f"# {title}", "", best, "", "## Per configuration (mean ± std over seeds)", "",
-             markdown_table(summary_rows, summary_columns), "", "## Every run", "",
-             markdown_table(run_rows, run_columns)]
+             markdown_table(blank(summary_rows), summary_columns), "", "## Every run", "",
+             markdown_table(blank(run_rows), run_columns)]
     if problems:
         parts += ["", "## Runs that did not complete", "", markdown_table(problems, ["run", "status", "reason"])]
     for picture in pictures:

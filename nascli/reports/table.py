@@ -121,9 +121,16 @@ def short(value: Any) -> Any:
 
 
 def display_runs(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """The runs table as printable rows (override values shortened; runs.csv keeps them whole)."""
-    rows = frame.to_dict("records")
-    return [{**row, **{k: short(row[k]) for k in frame.attrs["keys"]}} for row in rows]
+    """The runs table as printable rows: override values shortened (runs.csv keeps them whole), no
+    value as an empty cell, trial counts as integers."""
+    def shown(key: str, value: Any) -> Any:
+        if isinstance(value, float) and math.isnan(value):
+            return None
+        if key == "trials":
+            return int(value)
+        return short(value) if key in frame.attrs["keys"] else value
+
+    return [{k: shown(k, v) for k, v in row.items()} for row in frame.to_dict("records")]
 
 
 def config_label(row: dict[str, Any], keys: list[str]) -> str:
