@@ -58,8 +58,10 @@ def is_multirun(path: Path) -> bool:
 
 
 def _jobs(path: Path) -> list[Path]:
-    """Job subdirectories of a sweep: those Hydra wrote (.hydra/) or a command reported in; numbered first."""
-    jobs = [p for p in path.iterdir() if p.is_dir() and ((p / ".hydra").is_dir() or (p / REPORT).exists())]
+    """Job subdirectories of a sweep: numbered ones (Hydra's job numbers, even if empty), and any Hydra
+    wrote (.hydra/) or a command reported in; other folders (a report's, .gpu-slots) are not runs."""
+    jobs = [p for p in path.iterdir()
+            if p.is_dir() and (p.name.isdigit() or (p / ".hydra").is_dir() or (p / REPORT).exists())]
     return sorted(jobs, key=lambda p: (0, int(p.name), "") if p.name.isdigit() else (1, 0, p.name))
 
 

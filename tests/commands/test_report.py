@@ -88,15 +88,18 @@ def test_failed_and_unreported_runs_are_listed_with_their_reason(sweep: Path, tm
     (failed / "report.json").write_text(json.dumps(report))
     killed = copy / "5"  # a job killed before its command wrote anything: only Hydra's files
     shutil.copytree(copy / "0" / ".hydra", killed / ".hydra")
+    (copy / "6").mkdir()  # a job killed before Hydra wrote anything
+    (copy / "report").mkdir()  # not a job: an earlier report's folder, say
 
     assert report_main([str(copy), "--out", str(tmp_path / "out")]) == 0
     out = capsys.readouterr().out
     with open(tmp_path / "out" / "runs.csv", newline="") as handle:
         runs = {r["run"]: r for r in csv.DictReader(handle)}
-    assert len(runs) == 6
+    assert list(runs) == [f"sweep/{n}" for n in range(7)]
     assert runs["sweep/4"]["status"] == "failed" and runs["sweep/4"]["reason"] == "loss is nan at epoch 1"
     assert runs["sweep/5"]["status"] == "missing" and "no report.json" in runs["sweep/5"]["reason"]
     assert runs["sweep/5"]["strategy"] == "random"  # its overrides, read from .hydra/overrides.yaml
+    assert runs["sweep/6"]["status"] == "missing" and runs["sweep/6"]["strategy"] == ""
     rows = summary_rows(tmp_path / "out")
     assert (rows["reinforce"]["runs"], rows["reinforce"]["completed"]) == ("3", "2")  # counted, not averaged
     assert float(rows["reinforce"]["objective_mean"]) == pytest.approx(statistics.mean(objectives(sweep, "reinforce")))
