@@ -1,7 +1,9 @@
 """nas meta-train: learn a prior across tasks that `nas search meta=<run dir>` starts from.
 
 The method (conf/method/) and the source of tasks (conf/tasks/) are built from their `_target_`s;
-the method learns, this command shows its progress and writes the prior, report and plot.
+the method learns, this command shows its progress and writes the prior, report and plot. A
+resumable method's state is kept after every step in meta_state.pt, so `resume=true` continues a
+killed run to the prior an uninterrupted one learns.
 """
 
 from __future__ import annotations
@@ -10,16 +12,22 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
+from omegaconf import OmegaConf
+
+from nascli.errors import CheckpointError
 from nascli.meta.base import MetaContext, MetaMethod
 from nascli.runtime.common import resolve_device, seed_everything
 from nascli.runtime.config import build, check_app, plain
 from nascli.runtime.console import progress, table
-from nascli.runtime.files import write_csv
+from nascli.runtime.files import torch_save, write_csv
 from nascli.runtime.report import markdown_table
 from nascli.runtime.runner import RunContext
 
 PLOT = "meta_training.png"
 METRICS = "meta_metrics.csv"
+STATE = "meta_state.pt"
+STATE_FORMAT = "nascli.meta-train-state/1"
+FREE_ON_RESUME = {"resume", "device", "paths", "hydra", "logger", "jobs_per_gpu"}  # where it runs, not what it learns
 
 
 @dataclass
@@ -28,6 +36,7 @@ class MetaTrainOptions:
 
     seed: int
     device: str
+    resume: bool  # continue the run in hydra.run.dir from its last meta-iteration (meta_state.pt)
 
 
 def run(ctx: RunContext) -> float:
@@ -42,8 +51,14 @@ def run(ctx: RunContext) -> float:
     context = MetaContext(options.seed, resolve_device(options.device),
                           functools.cache(lambda: build(cfg.dataset, "dataset")), plain(cfg.dataset))
     rows: list[dict[str, Any]] = []  # meta_metrics.csv: one row per meta-iteration, where the method reports numbers
+    done = _resume(ctx, method, context, rows) if options.resume else 0
+    if method.resumable:
+        fingerprint = _fingerprint(ctx)
+        context.checkpoint = lambda state: torch_save(
+            ctx.run_dir / STATE, {"format": STATE_FORMAT, "fingerprint": fingerprint, "rows": rows, "method": state})
     with progress(ctx.console) as bar:
-        task = bar.add_task("meta-train", total=method.steps(), info="", visible=method.steps() is not None)
+        task = bar.add_task("meta-train", total=method.steps(), completed=done, info="",
+                            visible=method.steps() is not None)
 
         def on_step(info: str, metrics: dict[str, Any] | None = None) -> None:
             bar.update(task, advance=1, **({"info": info} if info else {}))
@@ -63,3 +78,43 @@ def run(ctx: RunContext) -> float:
         ctx.console.print(note, soft_wrap=True)
     ctx.console.print(f"prior: {ctx.run_dir / 'prior.pt'}  (use it: {result.usage} meta={ctx.run_dir})", soft_wrap=True)
     return result.objective
+
+
+def _fingerprint(ctx: RunContext) -> dict[str, Any]:
+    """What a resumed run must share with the original: everything but where it runs."""
+    config = OmegaConf.to_container(ctx.cfg, resolve=True)
+    out = {k: v for k, v in config.items() if k not in FREE_ON_RESUME}
+    out["dataset"] = {k: v for k, v in dict(out.get("dataset") or {}).items() if k != "root"}
+    return out
+
+
+def _resume(ctx: RunContext, method: MetaMethod, context: MetaContext, rows: list[dict[str, Any]]) -> int:
+    """Load meta_state.pt into `context.resume` and `rows`; returns the steps already done (0: none kept)."""
+    import torch
+
+    path = ctx.run_dir / STATE
+    if not method.resumable:
+        ctx.console.print(f"resume=true: method={ctx.cfg.method._target_.rsplit('.', 1)[-1]} keeps no state between "
+                          "steps; it learns again from the start (same seed, same prior).", soft_wrap=True)
+        return 0
+    if not path.exists():
+        ctx.console.print(f"resume=true: {ctx.run_dir} holds no meta-train state yet; starting from the first "
+                          "meta-iteration.", highlight=False, soft_wrap=True)
+        return 0
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user-facing problem
+        raise CheckpointError(f"{path} is not a readable meta-train state ({type(exc).__name__}).") from None
+    if not isinstance(saved, dict) or saved.get("format") != STATE_FORMAT:
+        raise CheckpointError(f"{path} is not a nascli meta-train state.")
+    ours, theirs = _fingerprint(ctx), saved.get("fingerprint") or {}
+    if ours != theirs:
+        changed = sorted(k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k))
+        raise CheckpointError(f"{path} was written by a meta-train with other settings ({', '.join(changed)} "
+                              "differ); resume with the same ones (only device and paths may change).")
+    rows.extend(dict(row) for row in saved["rows"])
+    context.resume = saved["method"]
+    done = int(context.resume.get("iteration", 0))
+    ctx.console.print(f"Resuming {ctx.run_dir} after meta-iteration {done} of {method.steps()}.",
+                      highlight=False, soft_wrap=True)
+    return done

@@ -26,6 +26,8 @@ class MetaContext(DataOnDemand):
     device: Any
     load_data: Callable[[], Any]
     dataset_config: dict[str, Any] = field(default_factory=dict)
+    resume: dict[str, Any] | None = None  # a resumable method's state to continue from (meta-train resume=true)
+    checkpoint: Callable[[dict[str, Any]], None] | None = None  # keeps that state after each step (the command writes it)
 
 
 @dataclass
@@ -45,6 +47,8 @@ class MetaResult:
 
 class MetaMethod(ABC):
     """Learns a prior for `space` from `tasks`."""
+
+    resumable: bool = False  # hands `context.checkpoint` its state after each step and continues from `context.resume`
 
     def steps(self) -> int | None:
         """Progress steps `fit` reports (None: it reports none)."""

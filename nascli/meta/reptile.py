@@ -22,12 +22,14 @@ from torch import nn
 
 from nascli.data.datasets import DataSplits, Split
 from nascli.data.loader import BatchLoader
-from nascli.errors import ConfigError
+from nascli.errors import CheckpointError, ConfigError
 from nascli.meta.base import MetaContext, MetaMethod, MetaResult
 from nascli.meta.prior import FORMAT, ArchPrior
 from nascli.meta.sources import SubsetTasks
 from nascli.spaces.base import SearchSpace
 from nascli.training.metrics import score
+
+STATE_FORMAT = "nascli.reptile_state/1"
 
 
 @dataclass
@@ -51,6 +53,8 @@ class ReptileMethod(MetaMethod):
     def __post_init__(self) -> None:
         if min(self.meta_iterations, self.inner_steps, self.batch_size, self.eval_every, self.eval_tasks) < 1:
             raise ConfigError("method.meta_iterations, inner_steps, batch_size, eval_every and eval_tasks must be positive.")
+
+    resumable = True
 
     def steps(self) -> int:
         return self.meta_iterations
@@ -78,7 +82,7 @@ class ReptileMethod(MetaMethod):
             on_step("" if accuracy is None else f"adapted {accuracy:.1f}%",
                     {k: v for k, v in record.items() if k in ("iteration", "eps", "adapted_accuracy")})
 
-        history = meta_train(net, sample_task, self, seed, on_iteration)
+        history = meta_train(net, sample_task, self, seed, on_iteration, context.resume, context.checkpoint)
         derived = space.to_str(net.derive())
         shape = {"mode": self.mode, "channels": self.channels, "layers": self.layers, "num_classes": ways,
                  "in_channels": probe.in_channels, "input_size": probe.input_size}
@@ -165,13 +169,21 @@ def meta_train(
     cfg: ReptileMethod,
     seed: int,
     on_iteration: Callable[[dict[str, Any]], None] | None = None,
+    resume: dict[str, Any] | None = None,
+    on_checkpoint: Callable[[dict[str, Any]], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Reptile over tasks from `sample_task`; returns the evaluation history (accuracy after
-    `inner_steps` adaptation steps on fresh tasks, every `eval_every` iterations)."""
+    `inner_steps` adaptation steps on fresh tasks, every `eval_every` iterations).
+
+    `on_checkpoint` gets after every iteration the state (supernet, both random streams, history)
+    that, passed back as `resume` with a freshly built `net`, continues to the same final supernet."""
     rng = random.Random(seed)
     torch.manual_seed(seed)
     history: list[dict[str, Any]] = []
-    for it in range(cfg.meta_iterations):
+    first = 0
+    if resume is not None:
+        first, history = _restore(resume, net, rng, cfg)
+    for it in range(first, cfg.meta_iterations):
         task = sample_task(rng)
         fast = adapt(copy.deepcopy(net), task, cfg.inner_steps, cfg, seed=rng.randrange(2**31))
         eps = cfg.meta_lr * (1.0 - it / cfg.meta_iterations)
@@ -182,7 +194,27 @@ def meta_train(
             history.append(record)
         if on_iteration is not None:
             on_iteration(record)
+        if on_checkpoint is not None:
+            on_checkpoint({"format": STATE_FORMAT, "iteration": it + 1, "supernet": net.state_dict(),
+                           "rng": rng.getstate(), "torch_rng": torch.get_rng_state(), "history": history})
     return history
+
+
+def _restore(state: dict[str, Any], net: nn.Module, rng: random.Random, cfg: ReptileMethod) -> tuple[int, list[dict[str, Any]]]:
+    """Load a meta_train checkpoint into a fresh supernet and random stream; returns (iterations done, history)."""
+    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
+        raise CheckpointError("The meta-train checkpoint holds no reptile state (written by another method or nascli?).")
+    done = int(state["iteration"])
+    if done > cfg.meta_iterations:
+        raise CheckpointError(f"The checkpoint is at meta-iteration {done}, beyond method.meta_iterations={cfg.meta_iterations}.")
+    try:
+        net.load_state_dict(state["supernet"])
+        version, internal, gauss = state["rng"]
+        rng.setstate((version, tuple(internal), gauss))
+        torch.set_rng_state(state["torch_rng"])
+    except (KeyError, ValueError, RuntimeError, TypeError) as exc:
+        raise CheckpointError(f"The meta-train checkpoint does not fit this supernet ({str(exc)[:200]}).") from None
+    return done, [dict(h) for h in state["history"]]
 
 
 def evaluate(net: nn.Module, sample_task: Callable[[random.Random], DataSplits], cfg: ReptileMethod, rng: random.Random) -> float:

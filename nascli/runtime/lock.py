@@ -102,8 +102,8 @@ class HoldRunDir(Callback):
         try:
             if check_results and (folder / "report.json").exists() and not config.get("resume", False):
                 raise NasError(f"{folder} already holds the results of an earlier run; nothing was overwritten.\n"
-                               "Choose another directory (hydra.run.dir=...) or, for `nas search` and `nas retrain`, "
-                               "continue it with resume=true.")
+                               "Choose another directory (hydra.run.dir=...) or, for `nas search`, `nas retrain` and "
+                               "`nas meta-train`, continue it with resume=true.")
             hold_until_exit(folder, command)
         except NasError as exc:
             from nascli.runtime.runner import print_error

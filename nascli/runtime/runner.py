@@ -60,7 +60,7 @@ def _guard_run_dir(run_dir: Path, cfg: DictConfig, command: str, held: contextli
     if not cfg.get("resume", False):
         raise NasError(
             f"{run_dir} already holds the results of an earlier run; nothing was overwritten.\n"
-            f"Choose another directory (hydra.run.dir=...) or, for `nas search` and `nas retrain`, continue it with resume=true."
+            f"Choose another directory (hydra.run.dir=...) or, for `nas search`, `nas retrain` and `nas meta-train`, continue it with resume=true."
         )
     remove_temporaries(run_dir)
 
