@@ -8,6 +8,7 @@ or key, a bad override) exits with status 2 like every other user mistake, with 
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import warnings
 from importlib import import_module
@@ -74,16 +75,21 @@ LAUNCHER_PLUGINS = {
 
 
 def missing_launcher(args: list[str]) -> str | None:
-    """What to install for a `hydra/launcher=` preset whose plugin is absent (Hydra would only say
-    'Unknown plugin class' with a traceback), or None."""
+    """What is missing for a `hydra/launcher=` preset: its plugin (Hydra would only say 'Unknown plugin
+    class' with a traceback) or, for Slurm, sbatch and srun; None if nothing is."""
     from importlib.util import find_spec
 
+    if not {"-m", "--multirun"} & set(args):
+        return None  # only a sweep starts the launcher (--cfg hydra shows its config anywhere)
     for arg in args:
         key, _, name = arg.partition("=")
         plugin = LAUNCHER_PLUGINS.get(name) if key.removeprefix("override ").lstrip("+") == "hydra/launcher" else None
         if plugin and find_spec(plugin[0]) is None:
             return (f"hydra/launcher={name} needs the {plugin[1]} plugin, which is not installed here: "
                     f'pip install "nascli[{plugin[2]}]"')
+        if name == "submitit_slurm" and (shutil.which("sbatch") is None or shutil.which("srun") is None):
+            return ("hydra/launcher=submitit_slurm submits with Slurm's sbatch and srun, which are not on PATH here: "
+                    "run it on the cluster's login node, or try the sweep locally with hydra/launcher=submitit_local.")
     return None
 
 

@@ -69,6 +69,15 @@ def test_a_launcher_preset_without_its_plugin_names_the_extra_to_install(tmp_pat
     from nascli import apps
 
     monkeypatch.setitem(apps.LAUNCHER_PLUGINS, "ray", ("hydra_plugins.no_such_launcher", "hydra-ray-launcher", "ray"))
-    assert apps.missing_launcher(["seed=0,1", "hydra/launcher=joblib"]) is None
-    assert apps.missing_launcher(["hydra/launcher=ray"]) == (
+    assert apps.missing_launcher(["-m", "seed=0,1", "hydra/launcher=joblib"]) is None
+    assert apps.missing_launcher(["hydra/launcher=ray", "--cfg", "hydra"]) is None  # no sweep, no launcher
+    assert apps.missing_launcher(["-m", "hydra/launcher=ray"]) == (
         'hydra/launcher=ray needs the hydra-ray-launcher plugin, which is not installed here: pip install "nascli[ray]"')
+
+
+@submitit
+def test_submitit_slurm_off_a_cluster_says_where_to_run_it(monkeypatch) -> None:
+    from nascli import apps
+
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert "sbatch and srun, which are not on PATH" in apps.missing_launcher(["-m", "hydra/launcher=submitit_slurm"])
