@@ -11,6 +11,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
+from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -41,3 +42,12 @@ def table(title: str, rows: Sequence[dict[str, Any]], columns: Sequence[str], di
     for row in rows:
         out.add_row(*[escape(cell(row.get(c), digits)) for c in columns])
     return out
+
+
+def print_error(command: str, message: str, console: Console | None = None) -> None:
+    """A red panel on a terminal; plain unwrapped lines in logs and pipes (paths stay greppable)."""
+    console = console or Console(stderr=True)
+    if console.is_terminal:
+        console.print(Panel(message, title=f"nas {command}: error", border_style="red", expand=False))
+    else:
+        console.print(f"nas {command}: error: {message}", soft_wrap=True, markup=False, highlight=False)

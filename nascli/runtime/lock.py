@@ -21,6 +21,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 
 from nascli.errors import NasError
+from nascli.runtime.console import print_error
 from nascli.runtime.files import storage_error
 
 LOCK_FILE = ".lock"
@@ -106,8 +107,6 @@ class HoldRunDir(Callback):
                                "`nas meta-train`, continue it with resume=true.")
             hold_until_exit(folder, command)
         except NasError as exc:
-            from nascli.runtime.runner import print_error
-
             print_error(command, str(exc))
             sys.exit(exc.exit_code)
 

@@ -15,11 +15,11 @@ from pathlib import Path
 from omegaconf import DictConfig
 from omegaconf.errors import InterpolationResolutionError, MissingMandatoryValue
 from rich.console import Console
-from rich.panel import Panel
 
 from nascli.errors import ConfigError, NasError, StorageError
 from nascli.runtime import devices, distributed
 from nascli.runtime.config import build
+from nascli.runtime.console import print_error  # the one look of every error (apps and commands import it here)
 from nascli.runtime.files import remove_temporaries
 from nascli.runtime.lock import RunLock
 from nascli.runtime.loggers import RunLoggers, open_loggers
@@ -86,15 +86,6 @@ def user_message(exc: BaseException) -> str | None:
     if isinstance(exc, InterpolationResolutionError):
         return f"A config value could not be resolved: {exc}"
     return None
-
-
-def print_error(command: str, message: str, console: Console | None = None) -> None:
-    """A red panel on a terminal; plain unwrapped lines in logs and pipes (paths stay greppable)."""
-    console = console or Console(stderr=True)
-    if console.is_terminal:
-        console.print(Panel(message, title=f"nas {command}: error", border_style="red", expand=False))
-    else:
-        console.print(f"nas {command}: error: {message}", soft_wrap=True, markup=False, highlight=False)
 
 
 def run_command(command: str, cfg: DictConfig, run_dir: Path, argv: list[str], console: Console | None = None,
