@@ -8,6 +8,7 @@ import csv
 import errno
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -153,3 +154,24 @@ def test_a_diverging_one_shot_search_fails_and_keeps_its_last_good_epoch(tmp_pat
     saved = torch.load(run_dir / STATE_FILE, weights_only=True)
     assert len(saved["rows"]) == 1  # the checkpoint of epoch 1, from which a lower lr could start again
     assert read_json(run_dir / "report.json")["status"] == "failed"
+
+
+def test_a_read_only_run_directory_for_real_is_exit_74_before_hydra_writes(tmp_path: Path) -> None:
+    """chmod 0o500, through the command line; root drops its capabilities (setpriv) so that the
+    permission holds for it too."""
+    drop = ["setpriv", "--inh-caps=-all", "--bounding-set=-all"] if os.geteuid() == 0 else []
+    if drop and shutil.which("setpriv") is None:
+        pytest.skip("running as root without setpriv: a read-only directory cannot be made")
+    read_only = tmp_path / "ro"
+    read_only.mkdir()
+    read_only.chmod(0o500)
+    env = {**os.environ, "NASCLI_DATA_DIR": str(tmp_path / "data"), "OMP_NUM_THREADS": "1", "COLUMNS": "200"}
+    try:
+        proc = subprocess.run([*drop, sys.executable, "-m", "nascli", "search", "debug=smoke",
+                               f"hydra.run.dir={read_only}"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                              timeout=120)
+    finally:
+        read_only.chmod(0o700)
+    assert proc.returncode == 74, proc.stderr
+    assert f"Cannot write {read_only}/.lock: Permission denied [EACCES]" in proc.stderr
+    assert "Traceback" not in proc.stderr and not list(read_only.iterdir())
