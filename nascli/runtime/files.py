@@ -35,6 +35,13 @@ def storage_error(path: Path, exc: OSError) -> StorageError:
                         "Files written before are kept whole.")
 
 
+def _umask() -> int:
+    """This process's umask (read by setting it and setting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _atomic(path: Path, write: Callable[[IO[bytes]], None]) -> Path:
     """Write through `write` into a temporary beside `path`, then rename it over `path`; a failure
     leaves the previous file whole, and a disk or permission failure is a StorageError."""
@@ -43,6 +50,7 @@ def _atomic(path: Path, write: Callable[[IO[bytes]], None]) -> Path:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.fchmod(fd, 0o666 & ~_umask())  # an ordinary file's mode (mkstemp's 0600 hid results from the group)
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()

@@ -73,3 +73,12 @@ def test_a_read_only_directory_for_real(tmp_path: Path) -> None:
             write_text(tmp_path / "t.txt", "x")
     finally:
         tmp_path.chmod(0o700)
+
+
+def test_written_files_get_an_ordinary_mode(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        path = write_text(tmp_path / "report.md", "x")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644  # readable by the group like Hydra's own files, not mkstemp's 0600
