@@ -184,7 +184,8 @@ class SearchEngine:
                     else self.evaluator.evaluate(proposal.arch, fidelity=proposal.fidelity))
         except DivergedError as exc:
             log.warning("trial %d  %s  diverged: %s", len(self.trials), self.space.to_str(proposal.arch), exc)
-            return {self.metric: math.nan, "cost_s": time.perf_counter() - began, "error": str(exc)}
+            reason = str(exc).split(";")[0]  # what happened; the advice on the trainer is the run's, not the trial's
+            return {self.metric: math.nan, "cost_s": time.perf_counter() - began, "error": reason}
 
     def _columns(self, proposal: Proposal) -> dict[str, Any]:
         """trials.csv's `fidelity` (epochs trained, when fewer than the full training may be), and

@@ -175,3 +175,19 @@ def test_a_read_only_run_directory_for_real_is_exit_74_before_hydra_writes(tmp_p
     assert proc.returncode == 74, proc.stderr
     assert f"Cannot write {read_only}/.lock: Permission denied [EACCES]" in proc.stderr
     assert "Traceback" not in proc.stderr and not list(read_only.iterdir())
+
+
+def test_a_search_skips_candidates_whose_training_diverges(tmp_path: Path) -> None:
+    """A joint search where half the learning rates blow up: those trials are `diverged` with the
+    reason and no objective, and the search goes on to a result among the others."""
+    result = run("search", "debug=smoke", "hparams=training", "search_space.hparams={lr:[0.05,1e30]}",
+                 "budget.trials=6", "plots=false", run_dir=tmp_path / "joint")
+    assert result.code == 0, result.text
+    rows = read_trials(tmp_path / "joint")
+    diverged = [row for row in rows if row["hp_lr"] == "1e+30"]
+    assert diverged and len(diverged) < len(rows) == 6
+    for row in diverged:
+        assert row["status"] == "diverged" and row["objective"] == ""
+        assert row["error"] == "The training loss became nan in epoch 1 of 1 (learning rate 1e+30)"
+    assert all(row["status"] == "completed" for row in rows if row not in diverged)
+    assert read_json(tmp_path / "joint" / "genotype.json")["hparams"]["lr"] == 0.05
