@@ -78,7 +78,7 @@ def test_two_gloo_processes_under_torchrun_retrain_as_one_process(tmp_path: Path
     assert run("retrain", *overrides, run_dir=one).code == 0
 
     assert set(os.listdir(tmp_path)) - {"data"} == {"ddp", "one"}  # no directory of rank 1's own
-    assert sorted(os.listdir(ddp)) == [".hydra", "metrics.csv", "model.pt", "report.json", "report.md", "retrain.log"]
+    assert sorted(os.listdir(ddp)) == [".hydra", ".lock", "metrics.csv", "model.pt", "report.json", "report.md", "retrain.log"]
     report = read_json(ddp / "report.json")
     assert report["status"] == "completed" and report["processes"] == 2
     weights = [torch.load(d / "model.pt", weights_only=True)["state_dict"] for d in (ddp, one)]
