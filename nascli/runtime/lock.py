@@ -105,6 +105,11 @@ class HoldRunDir(Callback):
                 raise NasError(f"{folder} already holds the results of an earlier run; nothing was overwritten.\n"
                                "Choose another directory (hydra.run.dir=...) or, for `nas search`, `nas retrain` and "
                                "`nas meta-train`, continue it with resume=true.")
+            if not check_results and (folder / "multirun.yaml").exists() and _basic_sweeper(config):
+                # Hydra's own sweeper would overwrite multirun.yaml and run job 0 again into 0/ (an Optuna
+                # sweep continues its study in the same folder: that one is left to go on)
+                raise NasError(f"{folder} already holds an earlier sweep; nothing was overwritten. Choose another "
+                               "folder (hydra.sweep.dir=...).")
             hold_until_exit(folder, command)
         except NasError as exc:
             print_error(command, str(exc))
@@ -117,3 +122,8 @@ def _read(fd: int) -> str:
     except OSError:
         return ""
 
+
+def _basic_sweeper(config: Any) -> bool:
+    """Whether the sweep is Hydra's basic sweeper (a grid of -m overrides), which never continues one."""
+    target = str(config.hydra.sweeper.get("_target_", ""))
+    return target.endswith("BasicSweeper")

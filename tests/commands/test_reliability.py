@@ -191,3 +191,12 @@ def test_a_search_skips_candidates_whose_training_diverges(tmp_path: Path) -> No
         assert row["error"] == "The training loss became nan in epoch 1 of 1 (learning rate 1e+30)"
     assert all(row["status"] == "completed" for row in rows if row not in diverged)
     assert read_json(tmp_path / "joint" / "genotype.json")["hparams"]["lr"] == 0.05
+
+
+def test_a_second_sweep_into_a_finished_sweep_folder_is_refused(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    sweep.mkdir()
+    (sweep / "multirun.yaml").write_text("hydra: {}\n")  # what a finished `nas search -m` leaves
+    result = nas("search", "-m", "debug=smoke", "seed=0,1", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    assert result.code == 2 and f"{sweep} already holds an earlier sweep" in result.err, result.text
+    assert (sweep / "multirun.yaml").read_text() == "hydra: {}\n" and not (sweep / "0").exists()
