@@ -57,10 +57,17 @@ class CsvTable:
         records = frame[["dataset", "arch", *columns, *([cost_column] if cost_column else [])]].to_dict("records")
         for line, record in enumerate(records, start=2):
             arch = self._parse(space, record["arch"], line)
-            metrics = {c: float(record[c]) for c in columns}
+            metrics = {c: self._number(record[c], c, line) for c in columns}
             if cost_column:
-                metrics["cost_s"] = float(record[cost_column])
+                metrics["cost_s"] = self._number(record[cost_column], cost_column, line)
             self.index.setdefault(str(record["dataset"]), {}).setdefault(arch, metrics)
+
+    def _number(self, value: Any, column: str, line: int) -> float:
+        """A cell as a number (an empty cell is NaN, as pandas reads it), or an error naming the cell."""
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise NasError(f"Line {line} of the benchmark table {self.path}: {column} is {value!r}, not a number.") from None
 
     def _parse(self, space: SearchSpace, text: Any, line: int) -> Arch:
         try:
