@@ -66,6 +66,28 @@ def _composition_hint(exc: BaseException | None) -> str | None:
     return str(unknown_key(key, valid, where or "the config"))
 
 
+def group_value_mistake(args: list[str]) -> str | None:
+    """A config group given a number or a mapping instead of an option name (`strategy=nan`): Hydra
+    would stop with a bare ValueError and a traceback that names no group. None if there is none."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from nascli.runtime.config import options_in
+
+    try:
+        overrides = OverridesParser.create().parse_overrides([a for a in args if not a.startswith("-")])
+    except Exception:  # noqa: BLE001 - a malformed override: Hydra says what is wrong with it
+        return None
+    for override in overrides:
+        group = override.key_or_group
+        if override.is_delete() or override.is_sweep_override() or not options_in(group):
+            continue
+        value = override.value()
+        if value is not None and not isinstance(value, (str, list)):
+            return (f"{group} takes the name of one of its options ({', '.join(options_in(group))}), "
+                    f"got {override.get_value_element_as_str()!r}.")
+    return None
+
+
 # The launcher presets of optional extras (conf/hydra/launcher/): the plugin each needs, and its extra.
 LAUNCHER_PLUGINS = {
     "submitit_slurm": ("hydra_plugins.hydra_submitit_launcher", "hydra-submitit-launcher", "slurm"),
@@ -122,7 +144,7 @@ def run_app(subcommand: str, args: list[str]) -> int:
         except NasError as exc:
             print_error(subcommand, str(exc))
             return exc.exit_code
-    missing = missing_launcher(args)
+    missing = missing_launcher(args) or group_value_mistake(args)
     if missing:
         print_error(subcommand, missing)
         return 2
