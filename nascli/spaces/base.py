@@ -23,6 +23,19 @@ Arch = Hashable  # a space's own immutable architecture value (tuple, namedtuple
 Choice = tuple[str, int, str]  # (group, row, op): an op an architecture may choose, placed as in the supernet
 
 
+MAX_CHANNELS = 4096   # widest layer a space may be asked for: far beyond published networks, still buildable
+MAX_DEPTH = 1000      # most cells, layers or blocks per stage
+
+
+def check_sizes(space: str, **sizes: tuple[float, float]) -> None:
+    """Refuse a network size above its bound (name=(value, most)), before building it: a genotype.json
+    or override with channels=10**9 would otherwise exhaust memory or build for minutes."""
+    for name, (value, most) in sizes.items():
+        if value > most:
+            raise ConfigError(f"{space} {name} must be at most {most:g}, got {value:g}: a network that size "
+                              f"would not fit in memory (check the genotype's space_config or the override).")
+
+
 @dataclass(frozen=True)
 class CostUnit:
     """One piece of a network at the input it sees, whose latency a table holds (nas latency-table).

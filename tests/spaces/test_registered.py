@@ -9,7 +9,7 @@ import random
 import pytest
 import torch
 
-from nascli.errors import ConfigError
+from nascli.errors import ConfigError, GenotypeError
 from nascli.genotype import genotype_record, parse_record
 from nascli.registry import SPACES
 from nascli.runtime.config import build_option
@@ -60,3 +60,21 @@ def test_networks_and_the_single_path_supernet_run(space) -> None:
 def test_published_genotypes_belong_to_the_space(space) -> None:
     for name, arch in space.published.items():
         assert space.validate(arch) == arch, name
+
+
+@pytest.mark.parametrize("key", ["channels", "cells_per_stage", "layers"])
+def test_a_network_too_large_to_build_is_refused_before_building(space, key: str) -> None:
+    """A genotype.json or override asking for 10**9 channels (or cells) is a clear error at once,
+    not minutes of building or the OOM killer."""
+    import time
+
+    if key not in space.config():
+        pytest.skip(f"{space.name} has no {key}")
+    record = genotype_record(space, space.sample(random.Random(0)), {})
+    record["space_config"][key] = 10**9
+    start = time.perf_counter()
+    with pytest.raises(GenotypeError, match=f"{key} must be at most") as caught:
+        parse_record(json.loads(json.dumps(record)), "genotype.json")
+    assert time.perf_counter() - start < 1.0 and "fit in memory" in str(caught.value)
+    with pytest.raises(ConfigError, match=f"{key} must be at most"):
+        type(space)(**{**space.config(), key: 10**9})

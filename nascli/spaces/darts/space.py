@@ -11,7 +11,7 @@ from torch import nn
 
 from nascli.errors import ConfigError, GenotypeError
 from nascli.registry import SPACES
-from nascli.spaces.base import Choice, CostUnit, SearchSpace
+from nascli.spaces.base import MAX_CHANNELS, MAX_DEPTH, Choice, CostUnit, SearchSpace, check_sizes
 from nascli.spaces.darts import costs, genotype
 from nascli.spaces.darts.genotype import CELLS, GENOTYPE_OPS, PUBLISHED, Genotype
 from nascli.spaces.darts.network import DartsNetwork
@@ -32,6 +32,8 @@ class DartsSpace(SearchSpace):
                 "darts needs channels, layers, steps, stem_multiplier >= 1 and 1 <= multiplier <= steps, "
                 f"got {channels}, {layers}, {steps}, {stem_multiplier} and multiplier {multiplier}."
             )
+        check_sizes("darts", channels=(channels, MAX_CHANNELS), layers=(layers, MAX_DEPTH), steps=(steps, 16),
+                    stem_multiplier=(stem_multiplier, 16))
         if not 0.0 <= drop_path < 1.0:
             raise ConfigError(f"darts drop_path must be in [0, 1), got {drop_path}.")
         self.channels, self.layers, self.auxiliary, self.drop_path = channels, layers, auxiliary, drop_path

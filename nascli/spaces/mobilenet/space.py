@@ -15,7 +15,7 @@ from torch import nn
 
 from nascli.errors import ConfigError, GenotypeError
 from nascli.registry import SPACES
-from nascli.spaces.base import Choice, CostUnit, SearchSpace
+from nascli.spaces.base import MAX_CHANNELS, MAX_DEPTH, Choice, CostUnit, SearchSpace, check_sizes
 from nascli.spaces.mobilenet import costs, genotype
 from nascli.spaces.mobilenet.genotype import PUBLISHED, SKIP, Block, Choices, MobileNetArch
 from nascli.spaces.mobilenet.network import ACTIVATIONS, MobileNetNetwork, Skeleton
@@ -38,6 +38,9 @@ class MobileNetSpace(SearchSpace):
                               f"stages), got {len(widths)}, {len(strides)}, {len(min_depths)} and {len(max_depths)}.")
         if channels < 1 or min(stem_width, head_width, *widths) <= 0:
             raise ConfigError("mobilenet needs channels >= 1 and positive stem_width, widths and head_width.")
+        check_sizes("mobilenet", channels=(channels * max(stem_width, head_width, *widths), MAX_CHANNELS * 4),
+                    stages=(stages, 64), max_depths=(max(max_depths, default=1), MAX_DEPTH),
+                    kernels=(max(kernels, default=1), 31), expansions=(max(expansions, default=1), 32))
         if any(s not in (1, 2) for s in (stem_stride, *strides)):
             raise ConfigError(f"mobilenet strides must be 1 or 2, got stem_stride {stem_stride} and {list(strides)}.")
         if not all(1 <= low <= high for low, high in zip(min_depths, max_depths)):

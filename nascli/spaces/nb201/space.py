@@ -13,7 +13,7 @@ from torch import nn
 
 from nascli.errors import ConfigError, GenotypeError
 from nascli.registry import SPACES
-from nascli.spaces.base import Choice, CostUnit, SearchSpace
+from nascli.spaces.base import MAX_CHANNELS, MAX_DEPTH, Choice, CostUnit, SearchSpace, check_sizes
 from nascli.spaces.nb201 import costs, genotype
 from nascli.spaces.nb201.genotype import EDGES, OP_NAMES, NB201Arch
 from nascli.spaces.nb201.network import NB201Network
@@ -30,6 +30,7 @@ class NB201Space(SearchSpace):
             raise ConfigError(
                 f"nb201 needs channels >= 1 and cells_per_stage >= 1, got {channels} and {cells_per_stage}."
             )
+        check_sizes("nb201", channels=(channels, MAX_CHANNELS), cells_per_stage=(cells_per_stage, MAX_DEPTH))
         self.channels = channels
         self.cells_per_stage = cells_per_stage
 
