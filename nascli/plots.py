@@ -180,11 +180,16 @@ def pareto_front(rows: list[dict[str, Any]], front: list[dict[str, Any]], chosen
             label="Pareto front")
     ax.scatter([chosen[cost]], [chosen[metric]], s=120, facecolors="none", edgecolors="k", linewidths=1.5,
                label=f"result (trial {chosen['trial']})", zorder=3)
-    ax.set_xlabel(cost)
-    ax.set_ylabel(metric)
+    return finish(plt, fig, ax, path, cost, metric, title)
+
+
+def finish(plt: Any, fig: Any, ax: Any, path: Path, xlabel: str, ylabel: str, title: str) -> Path:
+    """Label, grid and legend the axes (legend lower right), save the figure and close it."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
-    path = save_figure(path, fig)
+    saved = save_figure(path, fig)
     plt.close(fig)
-    return path
+    return saved

@@ -7,8 +7,8 @@ import csv
 import math
 from pathlib import Path
 
+from nascli.plots import finish
 from nascli.reports.runs import Run
-from nascli.runtime.files import save_figure
 
 
 def _pyplot():
@@ -70,15 +70,8 @@ def search_curves(groups: dict[str, list[Run]], path: Path) -> Path | None:
         mean = [sum(c[i] for _, c in found) / len(found) for i in range(length)]
         ax.step(found[0][0][:length], mean, where="post", color=colour, lw=2.2, marker="o", ms=5,
                 label=f"{label} (mean of {len(found)})")
-    ax.set_xlabel("trial")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_ylabel("best objective so far")
-    ax.set_title("Search curves per configuration")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
-    saved = save_figure(path, fig)
-    plt.close(fig)
-    return saved
+    return finish(plt, fig, ax, path, "trial", "best objective so far", "Search curves per configuration")
 
 
 def pareto_fronts(groups: dict[str, list[Run]], path: Path) -> Path | None:
@@ -110,11 +103,5 @@ def pareto_fronts(groups: dict[str, list[Run]], path: Path) -> Path | None:
         chosen = [p for p in points if p.get("chosen") in ("True", "true", "1")]
         ax.scatter([_float(p[cost]) for p in chosen], [_float(p[metric]) for p in chosen], s=110,
                    facecolors="none", edgecolors="k", linewidths=1.2, zorder=3)
-    ax.set_xlabel(fronts[0][4])
-    ax.set_ylabel(fronts[0][3])
-    ax.set_title("Pareto fronts (circled: each run's result)")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
-    saved = save_figure(path, fig)
-    plt.close(fig)
-    return saved
+    return finish(plt, fig, ax, path, fronts[0][4], fronts[0][3], "Pareto fronts (circled: each run's result)")
+
