@@ -5,7 +5,6 @@ for size, latency and accuracy."""
 from __future__ import annotations
 
 import logging
-import statistics
 import time
 import warnings
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ import torch
 from nascli.checkpoint import build_model, checkpoint_data, load_checkpoint
 from nascli.data.loader import BatchLoader
 from nascli.errors import ConfigError, DatasetError, NasError
+from nascli.hardware.cost import Timing
 from nascli.runtime.common import seed_everything
 from nascli.runtime.config import check_app
 from nascli.runtime.console import table
@@ -207,7 +207,7 @@ def _int8(ctx: RunContext, options: ExportOptions, ckpt: dict[str, Any], data: A
     accuracy = {name: (100.0 * float((out.argmax(1) == y).double().mean()) if y is not None else None)
                 for name, out in logits.items()}
     rows = [{"model": name, "file": file.name, "size_mb": file.stat().st_size / 1e6,
-             "latency_ms": timing[name][0], "latency_iqr_ms": timing[name][1], "test_accuracy": accuracy[name],
+             "latency_ms": timing[name].median_ms, "latency_iqr_ms": timing[name].iqr_ms, "test_accuracy": accuracy[name],
              "agreement": 1.0 if name == "fp32" else agreement, "logit_rel_rms": 0.0 if name == "fp32" else rel_rms}
             for name, file in (("fp32", fp32_path), ("int8", int8_path))]
     result = {
@@ -321,7 +321,7 @@ def _run_batches(session: Any, x: torch.Tensor, batch_size: int = 256) -> torch.
     return torch.cat([torch.from_numpy(session.run(None, {"input": part.numpy()})[0]) for part in x.split(batch_size)])
 
 
-def _time_session(session: Any, shape: tuple[int, ...], settings: OnnxLatency) -> tuple[float, float]:
+def _time_session(session: Any, shape: tuple[int, ...], settings: OnnxLatency) -> Timing:
     """Median and inter-quartile range (ms) of timed runs after a warm-up, cycling through 16
     different random inputs as nas evaluate does (a repeated input flatters the CPU's caches)."""
     gen = torch.Generator().manual_seed(0)
@@ -333,8 +333,7 @@ def _time_session(session: Any, shape: tuple[int, ...], settings: OnnxLatency) -
         start = time.perf_counter()
         session.run(None, {"input": xs[i % len(xs)]})
         times.append((time.perf_counter() - start) * 1e3)
-    q1, _, q3 = statistics.quantiles(times, n=4) if len(times) > 1 else (times[0],) * 3
-    return statistics.median(times), q3 - q1
+    return Timing.of(times)
 
 
 def _model_card(ckpt: dict[str, Any], space: Any, arch: Any, checks: list[dict[str, Any]], batch_text: str,

@@ -40,6 +40,12 @@ class Timing:
     iqr_ms: float
     runs: int
 
+    @classmethod
+    def of(cls, times_ms: list[float]) -> Timing:
+        """The median and inter-quartile range of timed runs (ms)."""
+        q1, _, q3 = statistics.quantiles(times_ms, n=4) if len(times_ms) > 1 else (times_ms[0],) * 3
+        return cls(statistics.median(times_ms), q3 - q1, len(times_ms))
+
 
 DISTINCT_INPUTS = 16  # timed runs cycle through this many different inputs ...
 INPUTS_BYTES = 256 * 2**20  # ... as far as they fit in this much memory
@@ -75,8 +81,7 @@ def time_forward(model: nn.Module, input_shape: tuple[int, int, int], device: to
     finally:
         torch.set_num_threads(before)
         model.train(was_training)
-    q1, _, q3 = statistics.quantiles(times, n=4) if len(times) > 1 else (times[0],) * 3
-    return Timing(statistics.median(times), q3 - q1, len(times))
+    return Timing.of(times)
 
 
 def _wall_times(model: nn.Module, xs: list[torch.Tensor], repeats: int) -> list[float]:
