@@ -49,6 +49,8 @@ def run(ctx: RunContext) -> float:
     trainer = build(cfg.trainer, "trainer")
     _check_joint(space, cfg)
     evaluator = build(cfg.evaluator, "evaluator", context=EvalContext(space, options.seed, device, trainer, load_data))
+    if space.needs_input:  # e.g. chain: which strides fit depends on the input size (tables never load data)
+        space = evaluator.context.space = space.for_input(*evaluator.network_shape())
     space = evaluator.space_for_search(space)  # e.g. only a benchmark table's architectures
     strategy = build(cfg.strategy, "strategy", space=space, seed=options.seed)
     if options.meta:

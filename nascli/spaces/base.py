@@ -56,6 +56,7 @@ class SearchSpace(ABC):
 
     name: str = ""  # set by @SPACES.register
     published: dict[str, Arch] = {}  # architectures published under a name (DARTS_V2, ...)
+    needs_input: bool = False  # which architectures are valid depends on the input (see for_input)
 
     # --- genes: the representation every sample-based strategy works on -----------------
     @abstractmethod
@@ -145,6 +146,11 @@ class SearchSpace(ABC):
     def config(self) -> dict[str, Any]:
         """Constructor arguments that rebuild this space (stored with genotypes and checkpoints)."""
         return {}
+
+    def for_input(self, num_classes: int, in_channels: int, input_size: int) -> SearchSpace:
+        """This space for networks of that input shape. A space whose valid architectures depend on
+        it (chain: strides that fit the input size) sets `needs_input` and returns a space that knows it."""
+        return self
 
     # --- training hyper-parameters searched with the architecture (nascli.spaces.joint) -----------
     def hparam_choices(self) -> dict[str, list[Any]]:

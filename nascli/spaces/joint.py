@@ -45,7 +45,7 @@ class JointSpace(SearchSpace):
                 raise ConfigError(f"search_space.hparams.{key} lists a value twice: {list(choices)}.")
         self.base = base
         self.hparams = {key: list(choices) for key, choices in hparams.items()}
-        self.name, self.published = base.name, {}
+        self.name, self.published, self.needs_input = base.name, {}, base.needs_input
         self._base_genes = len(base.cardinalities())
 
     # --- the parts ---------------------------------------------------------------------------
@@ -148,3 +148,6 @@ class JointSpace(SearchSpace):
 
     def config(self) -> dict[str, Any]:
         return self.base.config()
+
+    def for_input(self, num_classes: int, in_channels: int, input_size: int) -> SearchSpace:
+        return JointSpace(self.base.for_input(num_classes, in_channels, input_size), self.hparams)

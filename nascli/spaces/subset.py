@@ -24,7 +24,7 @@ class SubsetSpace(SearchSpace):
 
     def __init__(self, base: SearchSpace, archs: Iterable[Arch], what: str = "the subset") -> None:
         self.base, self.what = base, what
-        self.name, self.published = base.name, base.published
+        self.name, self.published, self.needs_input = base.name, base.published, base.needs_input
         self.archs: list[Arch] = list(dict.fromkeys(archs))
         if not self.archs:
             raise ConfigError(f"Cannot restrict the {base.name} space to {what}: it holds no architecture.")
@@ -101,3 +101,6 @@ class SubsetSpace(SearchSpace):
 
     def config(self) -> dict[str, Any]:
         return self.base.config()
+
+    def for_input(self, num_classes: int, in_channels: int, input_size: int) -> SearchSpace:
+        return SubsetSpace(self.base.for_input(num_classes, in_channels, input_size), self.archs, self.what)
