@@ -50,8 +50,15 @@ class RetrainOptions:
     resume: bool                # continue the run in hydra.run.dir from its last epoch's checkpoint
 
 
-def _resize(space: Any, overrides: dict[str, Any]) -> Any:
-    """The same space with network sizes overridden (network.channels=36 ...)."""
+def _resize(space: Any, overrides: dict[str, Any], argv: list[str], console: Any) -> Any:
+    """The same space with network sizes overridden (network.channels=36 ...). A preset's size that
+    this space does not have (debug=smoke's channels=4 for the chain space) is ignored, with a note."""
+    named = {arg.lstrip("+~").split("=", 1)[0] for arg in argv}
+    preset = [k for k in sorted(set(overrides) - set(space.config())) if not {"network", f"network.{k}"} & named]
+    if preset:
+        console.print(f"network.{', network.'.join(preset)} of the preset is ignored: the {space.name} space has no "
+                      f"such size.", highlight=False)
+        overrides = {k: v for k, v in overrides.items() if k not in preset}
     if not overrides:
         return space
     unknown = sorted(set(overrides) - set(space.config()))
@@ -80,7 +87,7 @@ def run(ctx: RunContext) -> float:
     if options.init is None:
         _check_from_scratch(options, ctx.report.argv)
         space, arch, record = load_genotype(options.genotype)
-        space = _resize(space, options.network)
+        space = _resize(space, options.network, ctx.report.argv, ctx.console)
     hparams = _searched(record, ctx.report.argv) if options.searched_hparams and tuning is None else {}
     if hparams:
         trainer = check_fields({**asdict(trainer), **hparams}, TrainConfig, "genotype.json's hparams")
