@@ -42,7 +42,8 @@ def _read_csv(path: str, mtime: float) -> Any:
 
 
 class CsvTable:
-    """Our CSV format, indexed as {task: {arch: metrics}} with architectures parsed by the space."""
+    """Our CSV format, indexed as {task: {arch: metrics}} with architectures parsed by the space;
+    an architecture on several rows of a task has their mean accuracy and its first row's costs."""
 
     def __init__(self, path: Path, space: SearchSpace, cost_column: str | None) -> None:
         frame = _read_csv(str(path), path.stat().st_mtime)
@@ -54,13 +55,22 @@ class CsvTable:
         self.path, self.rows = path, len(frame)
         columns = [c for c in ("val_accuracy", *OPTIONAL) if c in frame.columns]
         self.index: dict[str, dict[Arch, dict[str, float]]] = {}
+        repeats: dict[str, dict[Arch, list[float]]] = {}
         records = frame[["dataset", "arch", *columns, *([cost_column] if cost_column else [])]].to_dict("records")
         for line, record in enumerate(records, start=2):
             arch = self._parse(space, record["arch"], line)
             metrics = {c: self._number(record[c], c, line) for c in columns}
             if cost_column:
                 metrics["cost_s"] = self._number(record[cost_column], cost_column, line)
-            self.index.setdefault(str(record["dataset"]), {}).setdefault(arch, metrics)
+            task = str(record["dataset"])
+            self.index.setdefault(task, {}).setdefault(arch, metrics)
+            repeats.setdefault(task, {}).setdefault(arch, []).append(metrics["val_accuracy"])
+        # Rows that are one architecture (NAS-Bench-101 lists specs; several prune to the same cell, each
+        # with one of the benchmark's training runs) score the mean of their accuracies.
+        for task, archs in repeats.items():
+            for arch, accuracies in archs.items():
+                if len(accuracies) > 1:
+                    self.index[task][arch]["val_accuracy"] = sum(accuracies) / len(accuracies)
 
     def _number(self, value: Any, column: str, line: int) -> float:
         """A cell as a number (an empty cell is NaN, as pandas reads it), or an error naming the cell."""

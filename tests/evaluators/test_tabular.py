@@ -70,7 +70,7 @@ def test_missing_architecture_is_a_clear_error() -> None:
 def test_missing_task_and_table_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(NasError, match="Task 'imagenet' is not in .* its tasks are: cifar10, cifar100"):
         tabular("imagenet")
-    absent = r"The benchmark table .*absent.csv does not exist: .* ships with nascli \(nb201\)"
+    absent = r"The benchmark table .*absent.csv does not exist: .* ships with nascli \(nb101, nb201\)"
     with pytest.raises(NasError, match=absent):
         tabular(table=tmp_path / "absent.csv")
     bad = tmp_path / "bad.csv"
@@ -194,3 +194,36 @@ def test_the_restricted_space_costs_and_builds_as_its_base() -> None:
     assert subset.chosen(arch) == base.chosen(arch) and subset.smallest() == base.smallest()
     supernets = [s.build_supernet(10, 3, 8, channels=4, layers=5) for s in (subset, base)]
     assert type(supernets[0]) is type(supernets[1])
+
+
+def test_the_nb101_table_scores_each_cell_with_the_mean_of_its_rows() -> None:
+    """NAS-Bench-101's table lists specs; several prune to one cell (55 to the bare input -> output
+    cell), each row one training run of it: the cell scores their mean."""
+    nb101 = space("nb101")
+    scorer = evaluator("tabular", EvalContext(nb101, 0, CPU, None, load_data=no_data), table="nb101", task="cifar10")
+    with open(table_path("nb101")) as handle:
+        rows = list(csv.DictReader(handle))
+    bare = [float(r["val_accuracy"]) for r in rows if nb101.from_str(r["arch"]) == nb101.smallest()]
+    assert len(bare) > 1 and len(set(bare)) > 1
+    assert scorer.evaluate(nb101.smallest())["val_accuracy"] == pytest.approx(sum(bare) / len(bare))
+    assert len(scorer.space_for_search(nb101)) == len({nb101.from_str(r["arch"]) for r in rows}) < len(rows)
+
+
+@pytest.mark.parametrize("name", ["random", "evolution", "genetic", "reinforce", "bo", "sh"])
+def test_cli_search_of_the_nb101_table_with_every_sample_strategy(tmp_path: Path, name: str) -> None:
+    """`nas search search_space=nb101 evaluator=tabular evaluator.table=nb101 dataset=cifar10` never
+    loads the dataset, and a seed repeats its trials."""
+    command = ("search", "search_space=nb101", "evaluator=tabular", "evaluator.table=nb101", "dataset=cifar10",
+               "dataset.download=false", f"strategy={name}", "budget.trials=12", "plots=false")
+    first, again = tmp_path / "first", tmp_path / "again"
+    result = run(*command, run_dir=first)
+    if name == "sh":  # a multi-fidelity strategy needs an evaluator that trains at a fidelity
+        assert result.code == 2 and "needs an evaluator that can (evaluator=train)" in result.text
+        return
+    assert result.code == 0, result.text
+    assert run(*command, run_dir=again).code == 0
+    assert read_trials(first) == read_trials(again) and len(read_trials(first)) == 12
+    genotype = read_json(first / "genotype.json")
+    assert genotype["search_space"] == "nb101" and set(genotype["arch"]) == {"matrix", "ops"}
+    assert not (tmp_path / "data").exists()
+
