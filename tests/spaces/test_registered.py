@@ -46,6 +46,7 @@ def test_sampling_repeats_with_the_seed_and_mutation_changes_one_gene(space) -> 
 
 
 def test_networks_and_the_single_path_supernet_run(space) -> None:
+    space = space.for_input(10, 1, 8)  # a space whose architectures depend on the input knows it (chain's strides)
     arch = space.sample(random.Random(0))
     net = space.build_network(arch, 10, 1, 8).eval()
     assert net(torch.randn(2, 1, 8, 8)).shape == (2, 10)
