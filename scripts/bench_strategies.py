@@ -1,4 +1,4 @@
-"""Benchmark the sample-based strategies on a NAS-Bench-201 table (default: the shipped `nb201`).
+"""Benchmark the sample-based strategies on a benchmark table (default: the shipped `nb201`; `nb101`).
 
 Every strategy, built from its own conf/strategy/<name>.yaml (the CLI's defaults), runs through the
 search engine with the tabular evaluator, restricted to the table's architectures (a partial
@@ -6,7 +6,10 @@ table cannot score the rest; see nascli.spaces.subset). Prints mean ± std of th
 accuracy after 25/50/100/150 queries and the median number of queries to reach the table's top 1%,
 and saves the curves as a plot.
 
-    python scripts/bench_strategies.py [--table nb201|<csv>] [--seeds 20] [--queries 150]
+    python scripts/bench_strategies.py [--table nb201|nb101|<csv>] [--space nb201|nb101] [--seeds 20] [--queries 150]
+
+The space is the table's namesake when it has one (nb201, nb101), else --space; the tasks are all of
+the table's unless --tasks names some.
 """
 
 from __future__ import annotations
@@ -24,7 +27,9 @@ from rich.console import Console
 from threadpoolctl import threadpool_limits
 
 from nascli.evaluators.base import EvalContext
-from nascli.evaluators.tabular import TabularEvaluator
+from nascli.benchmarks import table_path
+from nascli.evaluators.tabular import CsvTable, TabularEvaluator
+from nascli.registry import SPACES
 from nascli.runtime.config import build_option
 from nascli.search.budget import Budget
 from nascli.search.engine import SearchEngine, SearchRun
@@ -40,9 +45,9 @@ def no_data():
     raise RuntimeError("the tabular benchmark must never load a dataset")
 
 
-def tabular(table: str, task: str) -> TabularEvaluator:
+def tabular(table: str, task: str, space: str = "nb201") -> TabularEvaluator:
     """The tabular evaluator of `task` (built as `evaluator=tabular` builds it)."""
-    context = EvalContext(build_option("search_space", "nb201"), 0, "cpu", None, load_data=no_data)
+    context = EvalContext(build_option("search_space", space), 0, "cpu", None, load_data=no_data)
     return build_option("evaluator", "tabular", {"table": str(table), "task": task}, context=context)
 
 
@@ -125,16 +130,19 @@ def main() -> None:
     threadpool_limits(1)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--table", default=DEFAULT_TABLE, help="a shipped table's name or a CSV path")
-    parser.add_argument("--tasks", nargs="+", default=["cifar10", "cifar100"])
+    parser.add_argument("--space", default=None, help="the table's search space (default: the table's name, else nb201)")
+    parser.add_argument("--tasks", nargs="+", default=None, help="default: every task of the table")
     parser.add_argument("--strategies", nargs="+", default=list(STRATEGIES), choices=STRATEGIES)
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--queries", type=int, default=150)
     parser.add_argument("--plot", type=Path, default=REPO / "outputs" / "bench_strategies.png")
     args = parser.parse_args()
 
+    space = args.space or (args.table if args.table in SPACES.names() else "nb201")
+    tasks = args.tasks or CsvTable(table_path(args.table), build_option("search_space", space), None).tasks()
     results: dict[str, dict[str, np.ndarray]] = {}
-    for task in args.tasks:
-        evaluator = tabular(args.table, task)
+    for task in tasks:
+        evaluator = tabular(args.table, task, space)
         threshold = top_threshold(evaluator)
         rows, results[task] = [], {}
         for name in args.strategies:

@@ -33,6 +33,13 @@ def test_bench_strategies_prints_every_strategy(tmp_path) -> None:
     assert (tmp_path / "curves.png").is_file()
 
 
+def test_bench_strategies_runs_on_the_nb101_table(tmp_path) -> None:
+    out = run_script("bench_strategies.py", "--table", "nb101", "--seeds", "1", "--queries", "25",
+                     "--strategies", "random", "evolution", "--plot", str(tmp_path / "curves.png"))
+    assert "cifar10: 292 architectures, best 94.71" in out  # the README's fact about the table
+    assert {"random", "evolution"} <= set(table_rows(out))
+
+
 def test_bench_meta_shows_the_prior_cutting_the_queries(tmp_path) -> None:
     out = run_script("bench_meta.py", "--seeds", "2", "--queries", "30", "--strategies", "evolution",
                      "--hide-top", "0.05", "--plot", str(tmp_path / "meta.png"))
