@@ -83,7 +83,22 @@ def write_text(path: Path | str, text: str) -> Path:
 
 
 def write_json(path: Path | str, obj: Any) -> Path:
-    return write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+    return write_text(path, to_json_text(obj) + "\n")
+
+
+def to_json_text(obj: Any, indent: int = 0) -> str:
+    """JSON indented by 2 like json.dumps(indent=2), but a short list of plain values stays on one
+    line, so a matrix reads as rows (a cell's adjacency, a layer list) instead of a number per line."""
+    pad, inner = " " * indent, " " * (indent + 2)
+    if isinstance(obj, dict) and obj:
+        items = (f"{inner}{json.dumps(str(k))}: {to_json_text(v, indent + 2)}" for k, v in obj.items())
+        return "{\n" + ",\n".join(items) + f"\n{pad}}}"
+    if isinstance(obj, (list, tuple)) and obj:
+        flat = json.dumps(obj, default=str)
+        if len(flat) <= 80 and not any(isinstance(v, (dict, list, tuple)) and v for v in obj):
+            return flat
+        return "[\n" + ",\n".join(f"{inner}{to_json_text(v, indent + 2)}" for v in obj) + f"\n{pad}]"
+    return json.dumps(obj, default=str)
 
 
 def write_csv(path: Path | str, rows: Iterable[Mapping[str, Any]], columns: list[str]) -> Path:

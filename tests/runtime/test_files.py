@@ -4,6 +4,7 @@ disk or an unwritable directory is a StorageError naming the path and the cause.
 from __future__ import annotations
 
 import errno
+import json
 import os
 from pathlib import Path
 
@@ -82,3 +83,13 @@ def test_written_files_get_an_ordinary_mode(tmp_path: Path) -> None:
     finally:
         os.umask(old)
     assert path.stat().st_mode & 0o777 == 0o644  # readable by the group like Hydra's own files, not mkstemp's 0600
+
+
+def test_json_keeps_short_lists_of_values_on_one_line(tmp_path: Path) -> None:
+    """A cell's adjacency matrix reads as rows; anything nested or long is indented as json.dumps does."""
+    record = {"arch": {"matrix": [[0, 1], [0, 0]], "ops": ["input", "output"]}, "layers": [{"k": 3}],
+              "long": list(range(40)), "empty": [], "path": Path("/x")}
+    text = (tmp_path / "g.json").read_text() if write_json(tmp_path / "g.json", record) else ""
+    assert '      [0, 1],\n      [0, 0]\n' in text and '"ops": ["input", "output"]' in text
+    assert '"layers": [\n    {\n      "k": 3\n    }\n  ]' in text and '"long": [\n    0,\n' in text
+    assert json.loads(text) == {**record, "path": "/x"}
