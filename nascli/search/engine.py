@@ -298,6 +298,7 @@ class SearchEngine:
                                          report, self.plots)
         artifacts = self.strategy.artifacts(rows, final=True) if rows else Artifacts()
         files += self._write(artifacts, final=True) + ([STATE_FILE] if self.strategy.resumes_from_state else [])
+        report.results.update(artifacts.results)
         # a section that shows pictures is kept only when they were drawn
         report.sections.extend((title, body) for title, body in artifacts.sections
                                if self.plots or not any(f"({name})" in body for name in artifacts.plots))

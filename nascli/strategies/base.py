@@ -77,6 +77,7 @@ class Artifacts:
     files: dict[str, str | dict | list] = field(default_factory=dict)  # text or JSON, after every step
     plots: dict[str, Callable[[Path], Any]] = field(default_factory=dict)  # name -> draw(path), at the end
     sections: list[tuple[str, str]] = field(default_factory=list)  # (title, markdown) for report.md, at the end
+    results: dict[str, Any] = field(default_factory=dict)  # entries of report.json's results, at the end
 
 
 class Strategy(ABC):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -32,6 +33,7 @@ from nascli.strategies.base import Artifacts, OneShotStrategy, Proposal, SearchC
 from nascli.strategies.bilevel import Batch, loss_on, momentum_buffers, unrolled_arch_grads
 from nascli.training.metrics import score
 from nascli.weight_sharing.batches import epoch_batches, epoch_seed, split_halves
+from nascli.weight_sharing.capture import COMPILE_MODES, GraphedBilevelStep, compiled_forward, resolve_compile
 
 
 class GradientSearch(OneShotStrategy):
@@ -44,13 +46,15 @@ class GradientSearch(OneShotStrategy):
         lr: float, lr_min: float, momentum: float, nesterov: bool, weight_decay: float, grad_clip: float,
         arch_lr: float, arch_betas: tuple[float, float], arch_weight_decay: float, warmup_epochs: int,
         early_stop_skip: int | None, skip_dropout: float, eval_batch_size: int, amp: str | None,
-        channels_last: bool, prior_strength: float,
+        channels_last: bool, prior_strength: float, compile: str = "auto",
     ) -> None:
         super().__init__(space, seed)
         if order not in ("first", "second"):
             raise ConfigError(f"strategy.order must be first or second, got {order!r}.")
         if amp not in (None, "bf16", "fp16"):
             raise ConfigError(f"strategy.amp must be null, bf16 or fp16, got {amp!r}.")
+        if compile not in COMPILE_MODES:
+            raise ConfigError(f"strategy.compile must be one of {', '.join(COMPILE_MODES)}; got {compile!r}.")
         if amp == "fp16" and order == "second":
             raise ConfigError("strategy.amp=fp16 needs loss scaling, which the second-order step does not do; use bf16.")
         if min(epochs, batch_size, channels, layers, eval_batch_size) < 1:
@@ -64,7 +68,7 @@ class GradientSearch(OneShotStrategy):
         self.arch_lr, self.arch_betas, self.arch_weight_decay = arch_lr, tuple(arch_betas), arch_weight_decay
         self.warmup_epochs, self.early_stop_skip, self.skip_dropout = warmup_epochs, early_stop_skip, skip_dropout
         self.eval_batch_size, self.amp, self.channels_last = eval_batch_size, amp, channels_last
-        self.prior_strength = prior_strength
+        self.prior_strength, self.compile = prior_strength, compile
         self.prior = None  # a meta prior to start from (see warm_start)
 
     # --- meta prior ---------------------------------------------------------------------------------
@@ -123,17 +127,23 @@ class GradientSearch(OneShotStrategy):
                                             channels=self.channels, layers=self.layers, **self.supernet_options())
         if self.prior is not None:
             self._apply_prior(net, data)
+        self.step_mode = resolve_compile(self.compile, device, self.mode, self.amp)
         memory = torch.channels_last if self.channels_last else torch.preserve_format
         self.net = net.to(device, memory_format=memory)
         self.w_opt = torch.optim.SGD(net.weight_parameters(), lr=self.lr, momentum=self.momentum,
                                      weight_decay=self.weight_decay, nesterov=self.nesterov and self.momentum > 0)
+        # a captured Adam step keeps its step count on the device (capturable)
         self.a_opt = torch.optim.Adam(net.arch_parameters(), lr=self.arch_lr, betas=self.arch_betas,
-                                      weight_decay=self.arch_weight_decay)
+                                      weight_decay=self.arch_weight_decay, capturable=self.step_mode == "graphs")
+        if self.step_mode == "compile":
+            compiled_forward(net)
+        self.graphed = GraphedBilevelStep(self._eager_step) if self.step_mode == "graphs" else None
         self.schedule = torch.optim.lr_scheduler.CosineAnnealingLR(self.w_opt, T_max=self.epochs, eta_min=self.lr_min)
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp == "fp16")
         self.weights = {n: p for n, p in net.named_parameters() if not n.startswith(("alpha_", "beta_"))}
         self.history: dict[str, list[torch.Tensor]] = {cell: [] for cell in net.cell_types}
         self.epoch, self.collapsed = 0, False
+        self.speeds: list[float] = []  # each epoch's training images per second (report.json)
         self.latency = LatencyTerm.of(net, context.latency, context.latency_loss_weight, device)
 
     def steps(self) -> int:
@@ -151,6 +161,7 @@ class GradientSearch(OneShotStrategy):
         net.generator = torch.Generator().manual_seed(epoch_seed(self.seed, epoch, 1))
         knobs = self.start_epoch(net, epoch)
         stats = self.train_epoch(epoch)
+        self.speeds.append(stats["images_per_s"])
         val_acc, val_loss = self.evaluate(self.halves[1])
         arch = net.derive()
         for cell, w in net.arch_weights().items():
@@ -162,17 +173,20 @@ class GradientSearch(OneShotStrategy):
         return Proposal(arch, {"val_accuracy": val_acc, "train_accuracy": stats["train_accuracy"]},
                         {"epoch": epoch + 1, "lr": stats["lr"], "train_loss": stats["train_loss"], "val_loss": val_loss,
                          **collapse, **knobs, **expected},
-                        info=f"val {val_acc:.1f}% skip {collapse['skip_share']:.2f}")
+                        info=f"val {val_acc:.1f}% skip {collapse['skip_share']:.2f}  {stats['images_per_s']:.0f} img/s")
 
     # --- one epoch ---------------------------------------------------------------------------------
     def autocast(self) -> contextlib.AbstractContextManager:
         """Mixed precision for forward passes (strategy.amp), or nothing."""
         if self.amp is None:
             return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=torch.bfloat16 if self.amp == "bf16" else torch.float16)
+        # no cache of cast weights under a CUDA graph: a cast cached during capture is freed memory later
+        return torch.autocast(self.device.type, dtype=torch.bfloat16 if self.amp == "bf16" else torch.float16,
+                              cache_enabled=self.step_mode != "graphs")
 
     def train_epoch(self, epoch: int) -> dict[str, float]:
-        """Train one epoch; returns train loss and accuracy (percent) and the lr used."""
+        """Train one epoch; returns train loss and accuracy (percent), the lr used, and the training
+        images per second (the search's speed: each step also reads as many validation images)."""
         net, device = self.net, self.device
         lr = self.schedule.get_last_lr()[0]
         loaders = [epoch_batches(h, self.data, self.batch_size, self.seed, epoch, 2 + i, device)
@@ -181,17 +195,31 @@ class GradientSearch(OneShotStrategy):
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), dtype=torch.long, device=device)
         seen = 0
+        began = time.perf_counter()
         for train, val in zip(*(self._batches(loader) for loader in loaders)):
             logits = self.bilevel_step(train, val, lr, update_arch=epoch >= self.warmup_epochs)
             loss_sum += nn.functional.cross_entropy(logits.float(), train[1], reduction="sum")
             correct += (logits.argmax(1) == train[1]).sum()
             seen += len(train[1])
+        train_loss, train_correct = loss_sum.item(), correct.item()  # waits for the device: the epoch's true time
+        seconds = time.perf_counter() - began
         self.schedule.step()
-        seen = max(seen, 1)
-        return {"lr": lr, "train_loss": loss_sum.item() / seen, "train_accuracy": 100.0 * correct.item() / seen}
+        return {"lr": lr, "train_loss": train_loss / max(seen, 1), "train_accuracy": 100.0 * train_correct / max(seen, 1),
+                "images_per_s": seen / seconds if seconds > 0 else 0.0}
 
     def bilevel_step(self, train: Batch, val: Batch, lr: float, update_arch: bool) -> torch.Tensor:
-        """One bilevel step: architecture on `val`, then weights on `train`; returns the train logits."""
+        """One bilevel step: architecture on `val`, then weights on `train`; returns the train logits.
+        Eager, replayed from a CUDA graph or compiled, as strategy.compile resolved."""
+        if self.graphed is not None:
+            return self.graphed(train, val, lr, update_arch)
+        if self.step_mode == "compile" and self.device.type == "cuda":
+            torch.compiler.cudagraph_mark_step_begin()  # the last step's graph outputs are consumed
+        return self._eager_step(*train, *val, lr, update_arch)
+
+    def _eager_step(self, train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tensor, val_y: torch.Tensor,
+                    lr: float, update_arch: bool) -> torch.Tensor:
+        """The bilevel step as plain PyTorch calls (what a CUDA graph captures)."""
+        train, val = (train_x, train_y), (val_x, val_y)
         if update_arch:
             self._arch_step(train, val, lr)
         with self.autocast():
@@ -251,6 +279,7 @@ class GradientSearch(OneShotStrategy):
             "a_opt": self.a_opt.state_dict(), "schedule": self.schedule.state_dict(),
             "scaler": self.scaler.state_dict(),
             "history": {cell: torch.stack(h) for cell, h in self.history.items() if h},
+            "speeds": list(self.speeds),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -262,6 +291,7 @@ class GradientSearch(OneShotStrategy):
             self.scaler.load_state_dict(state["scaler"])
         self.history.update({cell: list(h.unbind(0)) for cell, h in state["history"].items()})
         self.epoch, self.collapsed = int(state["epoch"]), bool(state["collapsed"])
+        self.speeds = [float(v) for v in state.get("speeds", [])]  # absent in checkpoints before issue 14
 
     # --- files ---------------------------------------------------------------------------------------
     def artifacts(self, rows: Sequence[dict[str, Any]], final: bool) -> Artifacts:
@@ -270,6 +300,9 @@ class GradientSearch(OneShotStrategy):
         out = Artifacts(files=self._alpha_files())
         if not final:
             return out
+        if self.speeds:  # training images per second over the search's epochs, each weighted alike
+            out.results["images_per_s"] = round(sum(self.speeds) / len(self.speeds), 2)
+        out.results["compile"] = self.step_mode
         from nascli import plots
 
         name, ops, labels = type(self).__name__, list(self.net.op_names), edge_labels(self.net)

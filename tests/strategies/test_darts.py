@@ -173,6 +173,7 @@ def test_smoke_search_writes_rows_alphas_and_heat_maps(smoke: Path):
     assert {"val_accuracy", "train_accuracy", "skip_share", "none_share", "skip_count", "lr"} <= set(table[0])
     report = read_json(smoke / "report.json")
     assert report["status"] == "completed" and report["strategy"] == "DARTS"
+    assert report["images_per_s"] > 0 and report["compile"] == "none"  # the search's speed, and how it ran
     genotype = read_json(smoke / "genotype.json")
     assert genotype["arch_str"] == table[-1]["arch_str"] == report["best"]["arch_str"]  # the final derived arch
     for name in ("alphas.json", "alphas.csv", "alphas_cell.png", "alphas_cell_evolution.png", STATE_FILE):
