@@ -40,25 +40,25 @@ def strided(arch: ChainArch) -> int:
 
 
 # --- text, JSON and genes ----------------------------------------------------------------------------
-TEXT = "conv3x24s1-maxs2-id-conv5x64s2-avgs1-id-id-id-id-id-id-id | fc128-fc64"
+TEXT = "conv3x24s1-maxs2-conv5x64s2-avgs1 | fc128-fc64"
 
 
-def test_the_string_lists_every_layer_slot_then_the_dense_layers(space) -> None:
+def test_the_string_lists_the_network_layers_then_the_dense_layers(space) -> None:
     arch = space.from_str(TEXT)
-    assert arch.layers[:5] == (Layer("conv", 3, 24, 1), Layer("max", None, None, 2), Layer("id"),
-                               Layer("conv", 5, 64, 2), Layer("avg", None, None, 1))
+    assert arch.layers == (Layer("conv", 3, 24, 1), Layer("max", None, None, 2), Layer("conv", 5, 64, 2),
+                           Layer("avg", None, None, 1))
     assert arch.dense == (128, 64) and space.to_str(arch) == TEXT
-    assert space.from_str("conv3x24s1 | none") == space.from_str("conv3x24s1" + "-id" * 11 + " | none")  # padded
     assert space.to_json(arch)["layers"][1] == {"op": "max", "stride": 2}
     assert space.from_json(json.loads(json.dumps(space.to_json(arch)))) == arch
+    assert space.to_str(space.smallest()) == "none | none" == space.to_str(space.from_str("id-id | none"))
 
 
 def test_genes_go_layer_by_layer_then_dense_slots(space) -> None:
-    """The controller's token order (Zoph & Le): op, kernel, width, stride per layer; then the
-    fully connected slots (0: none, else 1 + the width's index)."""
+    """The controller's token order (Zoph & Le): op, kernel, width, stride per layer slot, the used
+    layers first; then the fully connected slots (0: none, else 1 + the width's index)."""
     assert space.cardinalities() == [4, 4, 4, 2] * 12 + [4, 4]
     genes = space.encode(space.from_str(TEXT))
-    assert genes[:8] == [0, 1, 0, 0, 1, 0, 0, 1] and genes[-2:] == [2, 1]
+    assert genes[:8] == [0, 1, 0, 0, 1, 0, 0, 1] and genes[16:20] == [3, 0, 0, 0] and genes[-2:] == [2, 1]
 
 
 @pytest.mark.parametrize("text, problem", [
@@ -68,7 +68,7 @@ def test_genes_go_layer_by_layer_then_dense_slots(space) -> None:
     ("conv3x24s1 | fc100", "100 is not one of [64, 128, 256]"),
     ("conv4x24s1 | none", "kernel 4 is not one of [1, 3, 5, 7]"),
     ("maxs3 | none", "stride 3 is not one of [1, 2]"),
-    ("-".join(["id"] * 13) + " | none", "at most 12"),
+    ("-".join(["id"] * 13) + " | none", "13 layer slots; this space has at most 12"),
     ("id | fc64-fc64-fc64", "3 fully connected layers; this space has at most 2"),
 ])
 def test_malformed_strings_say_what_is_wrong(space, text: str, problem: str) -> None:
@@ -84,15 +84,19 @@ def test_malformed_json_names_the_layer_and_the_valid_form(space) -> None:
         space.from_json([["conv", 3, 24, 1]])
 
 
-def test_unused_genes_are_normalised_so_equal_networks_are_one_arch(space) -> None:
-    base = space.encode(space.from_str("maxs2-id-conv3x24s1 | none"))
+def test_equal_networks_are_one_arch_and_one_gene_vector(space) -> None:
+    """Identities are dropped wherever they stand; genes a layer does not use are 0."""
+    assert space.from_str("conv3x24s1-id-maxs2 | none") == space.from_str("id-conv3x24s1-maxs2-id | none")
+    base = space.encode(space.from_str("maxs2-conv3x24s1 | none"))
     same = list(base)
-    same[1:3] = [3, 2]            # a pool's kernel and width genes are unused ...
-    same[5:8] = [1, 3, 1]         # ... and an identity's kernel, width and stride genes ...
-    same[-1] = 3                  # ... and a dense slot after the first none (fc256 after none: no layer)
-    assert same != base and space.decode(same) == space.decode(base) and space.encode(space.decode(same)) == base
-    assert space.validate(((("max", 3, 24, 2), ("id", 5, 64, 2)), ())).layers[:2] == (
-        Layer("max", None, None, 2), Layer("id"))
+    same[0:8] = [0, 1, 0, 0, 1, 3, 2, 1]   # the conv first, the pool's kernel and width genes set (unused) ...
+    same[8:12] = [3, 1, 3, 1]              # ... an identity's genes set ...
+    same[-1] = 3                           # ... and a dense slot after the first none (no layer)
+    assert space.decode(same) == space.from_str("conv3x24s1-maxs2 | none")
+    swapped = list(same)
+    swapped[0:8] = [*same[4:8], *same[0:4]]
+    assert space.decode(swapped) == space.decode(base) and space.encode(space.decode(swapped)) == base
+    assert space.validate(((("max", 3, 24, 2), ("id", 5, 64, 2)), ())).layers == (Layer("max", None, None, 2),)
 
 
 def test_mutation_always_makes_another_network_one_normal_gene_away() -> None:
@@ -104,12 +108,25 @@ def test_mutation_always_makes_another_network_one_normal_gene_away() -> None:
         assert sum(a != b for a, b in zip(space.encode(arch), space.encode(child))) == 1
 
 
+def test_mutation_moves_are_every_one_gene_change_to_another_valid_network() -> None:
+    space, rng = chain(input_size=8), random.Random(1)
+    cards = space.cardinalities()
+    for arch in [space.smallest(), space.from_str("conv1x24s1 | fc64"), *(space.sample(rng) for _ in range(10))]:
+        genes = space.encode(arch)
+        every = {(i, v) for i in range(len(genes)) for v in range(cards[i]) if v != genes[i]
+                 and space.is_valid(new := [*genes[:i], v, *genes[i + 1:]]) and space.encode(space.decode(new)) == new}
+        assert every == {(i, v) for i in range(len(genes)) for v in space._moves(genes, i)}
+    grown = {space.to_str(space.mutate(space.smallest(), rng)) for _ in range(40)}
+    assert grown == {"conv1x24s1 | none", "maxs1 | none", "avgs1 | none", "none | fc64", "none | fc128", "none | fc256"}
+    assert "none | fc64" in {space.to_str(space.mutate(space.from_str("conv1x24s1 | fc64"), rng)) for _ in range(80)}
+
+
 # --- strides and the input size ------------------------------------------------------------------------
 @pytest.mark.parametrize("size, most", [(32, 5), (28, 5), (8, 3), (2, 1), (1, 0)])
 def test_samples_never_stride_a_1x1_map(size: int, most: int) -> None:
     space, rng = chain().for_input(10, 3, size), random.Random(size)
     assert reductions(size) == most and space.input_size == size
-    archs = [space.sample(rng) for _ in range(300)]
+    archs = [space.sample(rng) for _ in range(100)]
     assert max(map(strided, archs)) == most  # as many as fit, never more
     for arch in archs[:5]:
         net = space.build_network(arch, 10, 3, size).eval()
@@ -141,7 +158,7 @@ def test_genotype_json_records_the_input_size() -> None:
 # --- networks ------------------------------------------------------------------------------------------
 def test_a_small_network_has_the_hand_counted_parameters() -> None:
     space = chain(max_layers=3, widths=[4, 8], max_dense=1, dense_widths=[8], input_size=8)
-    net = space.build_network(space.from_str("conv3x4s1-maxs2-id | fc8"), 10, 1, 8)
+    net = space.build_network(space.from_str("conv3x4s1-maxs2 | fc8"), 10, 1, 8)
     # conv 1*4*3*3 = 36, its BN 2*4 = 8, fc 4*8 + 8 = 40, classifier 8*10 + 10 = 90
     assert n_params(net) == 36 + 8 + 40 + 90 == 174
     x = torch.randn(2, 1, 8, 8)
@@ -150,7 +167,7 @@ def test_a_small_network_has_the_hand_counted_parameters() -> None:
 
 def test_the_smallest_arch_is_the_classifier_on_the_pooled_input(space) -> None:
     net = space.build_network(space.smallest(), 10, 3, 32)
-    assert space.to_str(space.smallest()) == "-".join(["id"] * 12) + " | none" and n_params(net) == 3 * 10 + 10
+    assert space.smallest() == ((), ()) and n_params(net) == 3 * 10 + 10
 
 
 @pytest.mark.parametrize("bad", [{"kernels": [2]}, {"strides": [3]}, {"pools": ["min"]}, {"widths": [10**9]},

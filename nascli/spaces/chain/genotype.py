@@ -1,14 +1,15 @@
-"""A chain-space architecture: `max_layers` feature layers (conv, pool or identity), then the
-widths of its fully connected layers; its one-line and JSON forms, read without evaluating code.
+"""A chain-space architecture: its feature layers in order (convolutions and pools; the slots the
+search left as identities are dropped), then the widths of its fully connected layers; its
+one-line and JSON forms, read without evaluating code.
 
-The string is the layers, `-`-separated, one token per layer slot, then ` | ` and the fully
-connected layers, `-`-separated (`none` when there are none):
+The string is the feature layers, `-`-separated, then ` | ` and the fully connected layers,
+`-`-separated (either side `none` when it has no layer):
 
-    conv3x32s1-maxs2-id-conv5x64s2 | fc128-fc64
+    conv3x32s1-maxs2-conv5x64s2 | fc128-fc64
 
-`conv<kernel>x<width>s<stride>` is a convolution (conv-BN-ReLU), `max<s>`/`avg<s>` with `s<stride>`
-a pooling layer (`maxs2`, `avgs1`), `id` an identity (the slot is skipped), `fc<width>` a fully
-connected layer (Linear-ReLU). Fewer layer tokens than the space's slots are padded with `id`.
+`conv<kernel>x<width>s<stride>` is a convolution (conv-BN-ReLU), `max`/`avg` with `s<stride>` a
+pooling layer (`maxs2`, `avgs1`), `fc<width>` a fully connected layer (Linear-ReLU). An identity
+`id` (a skipped layer slot) may be written anywhere and is dropped: the network is the same.
 """
 
 from __future__ import annotations
@@ -20,13 +21,13 @@ from nascli.errors import GenotypeError
 
 CONV, IDENTITY = "conv", "id"
 POOLS = ("max", "avg")
-NO_DENSE = "none"
+NONE = "none"  # either side of the string, when it has no layer
 _CONV = re.compile(r"conv(\d+)x(\d+)s(\d+)")
 _POOL = re.compile(r"(max|avg)s(\d+)")
 _DENSE = re.compile(r"fc(\d+)")
 FORM_HINT = ("a valid string is the layers '-'-separated, each conv<kernel>x<width>s<stride>, max|avg s<stride> "
-             "or id, then ' | ' and the fully connected layers fc<width> '-'-separated (or none), e.g. "
-             "conv3x32s1-maxs2-id-conv5x64s2 | fc128")
+             "or id (skipped), then ' | ' and the fully connected layers fc<width> '-'-separated (either side none "
+             "when empty), e.g. conv3x32s1-maxs2-conv5x64s2 | fc128")
 
 
 class Layer(NamedTuple):
@@ -46,7 +47,7 @@ class Layer(NamedTuple):
 
 
 class ChainArch(NamedTuple):
-    """Every layer slot (identities included, in place), then the fully connected widths in order."""
+    """The network's feature layers in order (no identities), then its fully connected widths."""
 
     layers: tuple[Layer, ...]
     dense: tuple[int, ...]
@@ -77,8 +78,8 @@ def parse_token(token: str) -> Layer:
 
 def format(arch: ChainArch) -> str:  # noqa: A001 - the inverse of parse
     """The one-line form of a (checked) architecture."""
-    dense = "-".join(f"fc{width}" for width in arch.dense) or NO_DENSE
-    return "-".join(layer.token for layer in arch.layers) + " | " + dense
+    dense = "-".join(f"fc{width}" for width in arch.dense) or NONE
+    return ("-".join(layer.token for layer in arch.layers) or NONE) + " | " + dense
 
 
 def parse(text: Any) -> ChainArch:
@@ -90,13 +91,13 @@ def parse(text: Any) -> ChainArch:
     if not sep or "|" in dense:
         raise _malformed(text, "it needs exactly one '|' between the layers and the fully connected layers")
     layers = []
-    for token in features.strip().split("-"):
+    for token in ([] if features.strip() == NONE else features.strip().split("-")):
         try:
             layers.append(parse_token(token.strip()))
         except GenotypeError:
             raise _malformed(text, f"{token.strip()!r} is not a layer") from None
     widths, dense = [], dense.strip()
-    for token in ([] if dense == NO_DENSE else dense.split("-")):
+    for token in ([] if dense == NONE else dense.split("-")):
         match = _DENSE.fullmatch(token.strip())
         if match is None:
             raise _malformed(text, f"{token.strip()!r} is not a fully connected layer (fc<width>) or none")
@@ -109,8 +110,8 @@ _FIELDS = {CONV: ("kernel", "width", "stride"), "max": ("stride",), "avg": ("str
 
 
 def to_json(arch: ChainArch) -> dict[str, list]:
-    """{"layers": [{"op": "conv", "kernel": 3, "width": 32, "stride": 1}, {"op": "max", "stride": 2},
-    {"op": "id"}, ...], "dense": [128, ...]}."""
+    """{"layers": [{"op": "conv", "kernel": 3, "width": 32, "stride": 1}, {"op": "max", "stride": 2}, ...],
+    "dense": [128, ...]} ({"op": "id"} layers are read too, and dropped)."""
     return {"layers": [{"op": lay.op, **{f: getattr(lay, f) for f in _FIELDS[lay.op]}} for lay in arch.layers],
             "dense": list(arch.dense)}
 

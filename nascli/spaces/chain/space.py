@@ -4,9 +4,11 @@ width, stride), a pooling layer (max or average, with a stride) or an identity (
 skipped), then up to `max_dense` fully connected layers, then the classifier.
 
 Genes, layer by layer as the controller emits them: the layer's op, kernel, width and stride
-(indices into the space's choices); then one per fully connected slot: none, or its width. Genes a
-layer does not use (a pool's kernel and width, an identity's every gene, the slots after the first
-`none`) are normalised to index 0, so equal networks are one architecture.
+(indices into the space's choices); then one per fully connected slot: none, or its width. An
+architecture is its network: identities are dropped (the used layers come first in its genes, the
+identity slots after them), and genes a layer does not use (a pool's kernel and width, an
+identity's, a dense slot's after the first `none`) are index 0, so equal networks are one
+architecture and one gene vector.
 
 Which architectures are valid depends on the input size: a stride-2 layer halves the feature map
 (rounding up), and one that would halve a 1x1 map is refused. `nas search` sets `input_size` from
@@ -118,7 +120,8 @@ class ChainSpace(SearchSpace):
                                 f"op, kernel, width and stride indices, then per dense slot 0 (none) or 1 + a width "
                                 f"index, each below {self.cardinalities()}.")
         layers = tuple(layer(self.ops[genes[i]], self.kernels[genes[i + 1]], self.widths[genes[i + 2]],
-                             self.strides[genes[i + 3]]) for i in range(0, 4 * self.max_layers, 4))
+                             self.strides[genes[i + 3]]) for i in range(0, 4 * self.max_layers, 4)
+                       if self.ops[genes[i]] != IDENTITY)
         dense = []
         for gene in genes[4 * self.max_layers:]:
             if gene == 0:  # the first `none` ends the fully connected layers
@@ -133,12 +136,15 @@ class ChainSpace(SearchSpace):
             genes += [self.ops.index(lay.op), 0 if lay.kernel is None else self.kernels.index(lay.kernel),
                       0 if lay.width is None else self.widths.index(lay.width),
                       0 if lay.stride is None else self.strides.index(lay.stride)]
+        genes += [self.ops.index(IDENTITY), 0, 0, 0] * (self.max_layers - len(arch.layers))
         dense = [1 + self.dense_widths.index(w) for w in arch.dense]
         return genes + dense + [0] * (self.max_dense - len(dense))
 
     def mutate(self, arch: ChainArch, rng: random.Random) -> ChainArch:
         """A neighbour: one gene of the normal form changed, to another valid normal form (so a
-        different network; a conv becomes a pool only once its kernel and width genes are 0)."""
+        different network): a layer's kernel, width, stride or op (to a pool once its kernel and
+        width genes are 0); the last layer dropped (once its genes are 0) or one appended; the
+        same for the fully connected layers."""
         genes = self.encode(arch)
         moves = [(i, value) for i in range(len(genes)) for value in self._moves(genes, i)]
         if not moves:
@@ -158,9 +164,13 @@ class ChainSpace(SearchSpace):
             return [v for v in range(cards[i]) if v != genes[i] and (v != 0 or last)]
         start, field = i - i % 4, i % 4
         op, rest = self.ops[genes[start]], genes[start + 1:start + 4]
+        used = next((j for j in range(self.max_layers) if self.ops[genes[4 * j]] == IDENTITY), self.max_layers)
+        if start // 4 > used or (start // 4 == used and field != 0):
+            return []  # identity slots after the first, and an identity's unused genes, stay as they are
         if field == 0:
+            last = start // 4 == used - 1
             options = [v for v, new in enumerate(self.ops) if new != op and (
-                new == CONV or (new == IDENTITY and not any(rest)) or (new in POOLS and not any(rest[:2])))]
+                new == CONV or (new == IDENTITY and last and not any(rest)) or (new in POOLS and not any(rest[:2])))]
         elif op == CONV or (field == 3 and op != IDENTITY):
             options = [v for v in range(cards[i]) if v != genes[i]]
         else:
@@ -168,18 +178,18 @@ class ChainSpace(SearchSpace):
         return [v for v in options if self.is_valid([*genes[:i], v, *genes[i + 1:]])]
 
     def smallest(self) -> ChainArch:
-        """Every layer an identity, no fully connected layer: the classifier on the pooled input."""
-        return ChainArch((Layer(IDENTITY),) * self.max_layers, ())
+        """No feature layer and no fully connected layer: the classifier on the pooled input."""
+        return ChainArch((), ())
 
     # --- checks ----------------------------------------------------------------------------------
     def validate(self, arch: Any) -> ChainArch:
-        """`arch` in normal form (missing trailing layers are identities), or a GenotypeError."""
+        """`arch` in normal form (identities dropped, unused fields None), or a GenotypeError."""
         if not (isinstance(arch, (tuple, list)) and len(arch) == 2 and all(isinstance(p, (tuple, list)) for p in arch)):
             raise GenotypeError(f"A chain arch is (layers, dense widths), got {arch!r}; this space has {self.hint()}.")
         layers, dense = arch
         if len(layers) > self.max_layers:
-            raise GenotypeError(f"The chain arch has {len(layers)} layers; this space has at most {self.max_layers} "
-                                f"(search_space.max_layers).")
+            raise GenotypeError(f"The chain arch has {len(layers)} layer slots; this space has at most "
+                                f"{self.max_layers} (search_space.max_layers).")
         if len(dense) > self.max_dense:
             raise GenotypeError(f"The chain arch has {len(dense)} fully connected layers; this space has at most "
                                 f"{self.max_dense} (search_space.max_dense).")
@@ -187,8 +197,7 @@ class ChainSpace(SearchSpace):
         for width in dense:
             if type(width) is not int or width not in self.dense_widths:
                 raise GenotypeError(f"Chain fully connected width {width!r} is not one of {self.dense_widths}.")
-        padded = (*out, *[Layer(IDENTITY)] * (self.max_layers - len(out)))
-        return self._checked(ChainArch(padded, tuple(dense)))
+        return self._checked(ChainArch(tuple(lay for lay in out if lay.op != IDENTITY), tuple(dense)))
 
     def _layer(self, lay: Any, index: int) -> Layer:
         where = f"Chain layer {index}"
