@@ -118,7 +118,10 @@ def test_mutation_moves_are_every_one_gene_change_to_another_valid_network() -> 
         assert every == {(i, v) for i in range(len(genes)) for v in space._moves(genes, i)}
     grown = {space.to_str(space.mutate(space.smallest(), rng)) for _ in range(40)}
     assert grown == {"conv1x24s1 | none", "maxs1 | none", "avgs1 | none", "none | fc64", "none | fc128", "none | fc256"}
-    assert "none | fc64" in {space.to_str(space.mutate(space.from_str("conv1x24s1 | fc64"), rng)) for _ in range(80)}
+    genes = space.encode(space.from_str("conv1x24s1 | fc64"))
+    neighbours = {space.to_str(space.decode([*genes[:i], v, *genes[i + 1:]]))
+                  for i in range(len(genes)) for v in space._moves(genes, i)}
+    assert {"none | fc64", "conv1x24s1 | none", "conv1x24s1-maxs1 | fc64", "conv1x24s1 | fc64-fc256"} <= neighbours
 
 
 # --- strides and the input size ------------------------------------------------------------------------
@@ -131,6 +134,19 @@ def test_samples_never_stride_a_1x1_map(size: int, most: int) -> None:
     for arch in archs[:5]:
         net = space.build_network(arch, 10, 3, size).eval()
         assert net(torch.randn(1, 3, size, size)).shape == (1, 10)
+
+
+def test_sampling_is_uniform_over_valid_gene_vectors_without_rejection() -> None:
+    """At 8 px, 3 in 10 gene vectors of 12 layers fit; drawn slot by slot, the number of stride-2
+    layers follows the binomial (3/8 a slot) conditioned on at most 3."""
+    from math import comb
+
+    space, rng = chain(input_size=8), random.Random(0)
+    exact = [comb(12, k) * 3**k * 5 ** (12 - k) for k in range(4)]
+    counts = [0] * 4
+    for _ in range(2000):
+        counts[strided(space.sample(rng))] += 1
+    assert all(abs(c / 2000 - e / sum(exact)) < 0.03 for c, e in zip(counts, exact))
 
 
 FOUR_STRIDES = "conv3x24s2-maxs2-avgs2-conv1x24s2 | none"

@@ -110,8 +110,7 @@ class ChainSpace(SearchSpace):
             return False
         if self.input_size is None:
             return True
-        strided_layers = sum(1 for i in range(0, 4 * self.max_layers, 4)
-                             if self.ops[genes[i]] != IDENTITY and self.strides[genes[i + 3]] == 2)
+        strided_layers = sum(self._strides(genes[i:i + 4]) for i in range(0, 4 * self.max_layers, 4))
         return strided_layers <= reductions(self.input_size)
 
     def decode(self, genes: Sequence[int]) -> ChainArch:
@@ -139,6 +138,35 @@ class ChainSpace(SearchSpace):
         genes += [self.ops.index(IDENTITY), 0, 0, 0] * (self.max_layers - len(arch.layers))
         dense = [1 + self.dense_widths.index(w) for w in arch.dense]
         return genes + dense + [0] * (self.max_dense - len(dense))
+
+    def sample(self, rng: random.Random) -> ChainArch:
+        """The architecture of a uniformly random valid gene vector, drawn slot by slot without
+        rejection (at 8 px only 3 in 10 gene vectors of 12 layers fit): a slot strides by 2 with
+        the share of valid completions that do."""
+        if self.input_size is None:
+            return super().sample(rng)
+        cards, budget = self.cardinalities(), reductions(self.input_size)
+        strided = (len(self.ops) - 1) * len(self.kernels) * len(self.widths) * (2 in self.strides)
+        plain = cards[0] * cards[1] * cards[2] * cards[3] - strided
+        ways = [[1] * (budget + 1)]  # ways[-1 - j][r]: valid fillings of the last j slots with r stride-2 layers left
+        for _ in range(self.max_layers):
+            after = ways[-1]
+            ways.append([plain * after[r] + (strided * after[r - 1] if r else 0) for r in range(budget + 1)])
+        genes, left = [], budget
+        for slot in range(self.max_layers):
+            after = ways[self.max_layers - slot - 1]
+            stride2 = left > 0 and rng.randrange(ways[self.max_layers - slot][left]) < strided * after[left - 1]
+            while True:  # uniform among the slot's gene combinations of the drawn kind
+                layer_genes = [rng.randrange(c) for c in cards[:4]]
+                if self._strides(layer_genes) == stride2:
+                    break
+            genes += layer_genes
+            left -= stride2
+        return self.decode(genes + [rng.randrange(c) for c in cards[4 * self.max_layers:]])
+
+    def _strides(self, layer_genes: Sequence[int]) -> bool:
+        """Whether a slot's (op, kernel, width, stride) genes make a stride-2 layer."""
+        return self.ops[layer_genes[0]] != IDENTITY and self.strides[layer_genes[3]] == 2
 
     def mutate(self, arch: ChainArch, rng: random.Random) -> ChainArch:
         """A neighbour: one gene of the normal form changed, to another valid normal form (so a
