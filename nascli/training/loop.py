@@ -205,6 +205,8 @@ def _train_epoch(step: _Step, graphed: speed.GraphedStep | None, loader: BatchLo
     seen = 0
     for x, y in loader:
         weight = 1.0
+        if len(y) == 1 and seen:  # a last batch of one image: batch norm cannot train on its 1x1 maps
+            continue
         if group is not None:
             if len(y) < group.size:  # a last batch too small to give every process an image
                 continue

@@ -34,6 +34,14 @@ def test_a_small_nb201_network_learns_digits_well_above_chance() -> None:
     assert test_acc > 80.0 and 0.0 < test_loss < history[0]["val_loss"]
 
 
+def test_a_last_batch_of_one_image_is_skipped_where_batch_norm_sees_1x1_maps() -> None:
+    """512 images in batches of 7 leave one over; a chain network strided to 1x1 could not train on it."""
+    chain = space("chain", input_size=8)
+    model = chain.build_network(chain.from_str("conv3x24s2-conv3x24s2-conv3x24s2-conv3x24s1 | none"), 10, 1, 8)
+    history = train(model, dataset("digits", max_train_samples=512), trainer("proxy", epochs=1, batch_size=7), CPU, 0)
+    assert len(history) == 1 and history[0]["train_loss"] > 0
+
+
 def test_drop_path_ramps_and_auxiliary_loss_is_used_for_darts_networks() -> None:
     data = dataset("digits", max_train_samples=64)
     darts = space("darts", channels=4, layers=3, auxiliary=True)
