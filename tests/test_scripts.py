@@ -54,6 +54,31 @@ def test_bench_search_times_a_one_shot_step() -> None:
     assert "gdas" in out and "debug" in out and "failed" not in out
 
 
+def test_bench_search_runs_compile_modes_and_finds_the_reference(tmp_path) -> None:
+    """A checkout of the DARTS reference is found (its cnn/ folder) and imported, then refused on CPU
+    with the reason; graphs is refused on CPU; the eager row is measured, memory per image included."""
+    cnn = tmp_path / "darts" / "cnn"
+    cnn.mkdir(parents=True)
+    (cnn / "model_search.py").write_text("class Network:\n    pass\n")
+    (cnn / "architect.py").write_text("class Architect:\n    pass\n")
+    out = run_script("bench_search.py", "--sizes", "debug", "--steps", "1", "--space", "nb201", "--configs",
+                     "darts-1st", "--compile", "none,graphs", "--reference", str(tmp_path / "darts"), "--check-memory")
+    rows = {tuple(cells[1:3]): cells[3:] for line in out.splitlines()
+            if len(cells := [c.strip() for c in line.split("│")]) > 3}
+    eager = rows[("darts-1st", "none")]
+    assert float(eager[5]) > 0 and float(eager[7]) > 0  # images/s, MB per image
+    assert rows[("darts-1st", "graphs")][4] == "failed" and rows[("reference darts-1st", "none")][4] == "failed"
+    assert "graphs captures the search step as a CUDA graph" in out and "runs only with --device cuda" in out
+    assert "its modules were found and import" in out
+    assert "--check-memory needs darts-1st and pcdarts rows" in out
+
+
+def test_bench_search_refuses_a_reference_path_without_the_code(tmp_path) -> None:
+    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "bench_search.py"), "--reference", str(tmp_path)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0 and "model_search.py and architect.py" in proc.stderr
+
+
 def test_bench_train_times_the_baseline_and_the_trainer() -> None:
     out = run_script("bench_train.py", "--sizes", "debug", "--steps", "1", "--rows", "baseline,nascli auto")
     assert "baseline" in out and "nascli auto" in out and "failed" not in out
