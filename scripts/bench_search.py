@@ -275,6 +275,8 @@ def _table(args: argparse.Namespace) -> None:
             errors.append(f"note {len(errors) + 1}: {label} compile={mode} ({size}): {message}")
             return
         rows.append(result)
+        print(f"{label} compile={result['compile']} ({size}): {result['images_per_s']:.1f} images/s, "
+              f"{result['mb_per_image']:.2f} MB/image", flush=True)  # as it goes: a run cut short keeps these
         table.add_row(label, result["compile"], size, str(result["batch"]), str(result["channels"]),
                       str(result["layers"]), f"{result['step_s']:.3f}", f"{result['images_per_s']:.1f}",
                       f"{result['peak_mb']:.0f}", f"{result['mb_per_image']:.2f}", str(result["threads"]))
