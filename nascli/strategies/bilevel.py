@@ -45,12 +45,13 @@ def unrolled_arch_grads(
         unrolled[name] = (w.detach() - lr * step).requires_grad_()
     val_loss = loss_on(model, val, unrolled, scratch())
     found = torch.autograd.grad(val_loss, [*arch, *unrolled.values()])
-    d_arch, d_w = found[: len(arch)], found[len(arch):]
+    # Every gradient kept past the next forward is a copy, or is used up before it: under
+    # strategy.compile=compile, a CUDA graph's outputs are overwritten when that graph runs again.
+    d_arch, d_w = [g.clone() for g in found[: len(arch)]], found[len(arch):]
     eps = 0.01 / torch.sqrt(sum((v.float() ** 2).sum() for v in d_w)).clamp_min(1e-12)
-    hvp = []
-    for sign in (1.0, -1.0):
-        shifted = {n: w.detach() + sign * eps * v for n, w, v in zip(names, ws, d_w)}
-        hvp.append(torch.autograd.grad(loss_on(model, train, shifted, scratch()), arch))
+    shifted = [{n: w.detach() + sign * eps * v for n, w, v in zip(names, ws, d_w)} for sign in (1.0, -1.0)]
+    hvp = [[g.clone() for g in torch.autograd.grad(loss_on(model, train, weights, scratch()), arch)]
+           for weights in shifted]
     return [da - lr * (gp - gn) / (2 * eps) for da, gp, gn in zip(d_arch, *hvp)]
 
 

@@ -10,6 +10,7 @@ on a GPU; tests/weight_sharing/test_capture.py on CPU where it can).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -92,7 +93,9 @@ class GraphedBilevelStep:
             self.warmed[update_arch] = self.warmed.get(update_arch, 0) + 1
             side = torch.cuda.Stream()
             side.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(side):
+            with torch.cuda.stream(side), warnings.catch_warnings():
+                # the capturable Adam warns when it steps uncaptured, as warm-up steps must
+                warnings.filterwarnings("ignore", message="This instance was constructed with capturable=True")
                 out = self.body(*tensors, lr, update_arch)
             torch.cuda.current_stream().wait_stream(side)
             return out
