@@ -46,7 +46,7 @@ class GradientSearch(OneShotStrategy):
         lr: float, lr_min: float, momentum: float, nesterov: bool, weight_decay: float, grad_clip: float,
         arch_lr: float, arch_betas: tuple[float, float], arch_weight_decay: float, warmup_epochs: int,
         early_stop_skip: int | None, skip_dropout: float, eval_batch_size: int, amp: str | None,
-        channels_last: bool, prior_strength: float, compile: str = "auto",
+        channels_last: bool, prior_strength: float, compile: str,
     ) -> None:
         super().__init__(space, seed)
         if order not in ("first", "second"):
