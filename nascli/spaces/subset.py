@@ -3,7 +3,7 @@
 Strategies search it through the same gene interface: sample() draws from the set uniformly;
 mutate() is the base space's one-gene mutation projected onto the set (the nearest member of the
 mutated genes, so a neighbour at distance 1 when the set holds it, else one close in that direction);
-is_valid() is membership, so crossover and per-gene mutation stay inside it. Everything else is the
+is_valid() is membership (of the architecture the genes decode to), so crossover and per-gene mutation stay inside it. Everything else is the
 wrapped space's.
 """
 
@@ -43,7 +43,11 @@ class SubsetSpace(SearchSpace):
         return self.base.encode(arch)
 
     def is_valid(self, genes: Sequence[int]) -> bool:
-        return tuple(genes) in self._members
+        """Whether the genes are a member's: its own, or any others that decode to it (a space where
+        several gene vectors are one architecture, e.g. nb101's relabelled cells)."""
+        if tuple(genes) in self._members:
+            return True
+        return self.base.is_valid(genes) and self.base.decode(genes) in self._row
 
     def decode(self, genes: Sequence[int]) -> Arch:
         if not self.is_valid(genes):

@@ -110,7 +110,7 @@ def test_isomorphic_cells_are_one_cell_and_hash_alike_different_cells_differ(spa
             if any(new_matrix[i][j] for i in range(len(ops)) for j in range(i + 1)):
                 continue  # not a topological order: no valid spec has it
             other = make_cell(new_matrix, new_ops)
-            assert other == cell and hash(other) == hash(cell)
+            assert other == cell and hash(other) == hash(cell) and space.encode(other) == space.encode(cell)
             assert graph_hash(*other.pruned) == graph_hash(*cell.pruned)
     # the table's cells: one architecture exactly when the benchmark's hash says so
     cells = [space.from_str(row["arch"]) for row in rows()]

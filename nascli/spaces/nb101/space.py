@@ -4,8 +4,9 @@
 Genes are the 21 entries above the diagonal of the 7x7 adjacency matrix (row by row), then the op
 of each of the 5 interior vertices: 26 genes. A gene vector is valid when, pruned as the benchmark
 prunes, its input reaches its output through at most 9 edges. Many gene vectors are one cell
-(pruned-away vertices, isomorphic relabellings); Cell compares by the canonical pruned graph, so
-strategies and tables see each cell once. Networks are the benchmark's (see network.py).
+(pruned-away vertices, isomorphic relabellings); Cell compares by the canonical pruned graph, and a
+cell's genes are those of that graph, so strategies and tables see each cell once, and cells that
+differ by one edge or op are near in gene space. Networks are the benchmark's (see network.py).
 """
 
 from __future__ import annotations
@@ -48,11 +49,13 @@ class NB101Space(SearchSpace):
         return [2] * len(EDGES) + [len(OPS)] * INTERIOR
 
     def encode(self, arch: Cell) -> list[int]:
-        """The spec's genes; a spec of fewer than 7 vertices is padded with unconnected vertices
-        (placed before the output), which pruning removes again."""
+        """The genes of the cell's canonical pruned spec, so that one cell has one gene vector and
+        cells one edge or op apart are one gene apart (what mutation, crossover and BO's kernel see).
+        A spec of fewer than 7 vertices is padded with unconnected vertices (placed before the
+        output), which pruning removes again."""
         if not isinstance(arch, Cell):
             raise GenotypeError(f"A NAS-Bench-101 architecture is a cell spec, got {arch!r}.")
-        matrix, ops = arch.matrix, arch.ops
+        matrix, ops = arch.key
         n = len(ops)
         where = list(range(n - 1)) + [MAX_VERTICES - 1]  # old vertex -> padded vertex
         edges = {(where[i], where[j]) for i in range(n) for j in range(n) if matrix[i][j]}
@@ -83,7 +86,15 @@ class NB101Space(SearchSpace):
         return make_cell(*self._spec(genes))
 
     def validate(self, arch: Any) -> Cell:
-        return self.decode(self.encode(arch))
+        """`arch` itself when it is a cell of this space: its own vertex order is kept, since it
+        decides which vertices get the remainder channels (the canonical relabelling is the same
+        cell, with a network of up to a few channels moved)."""
+        if not isinstance(arch, Cell):
+            raise GenotypeError(f"A NAS-Bench-101 architecture is a cell spec, got {arch!r}.")
+        if arch.num_edges > MAX_EDGES:
+            raise GenotypeError(f"Invalid NAS-Bench-101 cell: {arch.num_edges} edges after pruning; the benchmark "
+                                f"allows at most {MAX_EDGES}.")
+        return arch
 
     def mutate(self, arch: Cell, rng: random.Random) -> Cell:
         """A different cell one gene away (an edge flipped or an op changed), uniformly among those;
