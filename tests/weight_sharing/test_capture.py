@@ -95,3 +95,86 @@ def test_compiled_step_equals_the_eager_step(aot_eager, name, order):
         torch.testing.assert_close(compiled["state"][key], value, rtol=1e-5, atol=1e-6)
     assert compiled["genotype"] == eager["genotype"]
     assert not torch.equal(eager["state"]["alpha_cell"], torch.zeros_like(eager["state"]["alpha_cell"]))
+
+
+# --- the CUDA-graph bookkeeping, with a stand-in for CUDA ------------------------------------------------
+class FakeGraph:
+    """A CUDA graph stand-in: its capture runs the step (a real capture only records it), so the
+    replay that follows a capture does nothing, and later replays run the recorded step again."""
+
+    capturing: list[FakeGraph] = []
+
+    def __init__(self) -> None:
+        self.thunk, self.fresh = None, True
+
+    def replay(self) -> None:
+        if self.fresh:
+            self.fresh = False
+        else:
+            self.thunk()
+
+
+class _Capture:
+    def __init__(self, graph: FakeGraph, pool: Any = None) -> None:
+        self.graph = graph
+
+    def __enter__(self) -> None:
+        FakeGraph.capturing.append(self.graph)
+
+    def __exit__(self, *exc: Any) -> None:
+        FakeGraph.capturing.pop()
+
+
+class _Stream:
+    def wait_stream(self, other: Any) -> None:
+        pass
+
+
+def recording(body):
+    """`body`, whose calls under a fake capture become the graph's replay: the same static inputs,
+    the result written into the same output tensor, as a CUDA graph does."""
+
+    def step(*args):
+        out = body(*args)
+        if FakeGraph.capturing:
+            FakeGraph.capturing[-1].thunk = lambda: out.copy_(body(*args))
+        return out
+
+    return step
+
+
+@pytest.fixture
+def fake_cuda(monkeypatch):
+    import contextlib
+
+    monkeypatch.setattr(torch.cuda, "graph_pool_handle", lambda: None)
+    monkeypatch.setattr(torch.cuda, "CUDAGraph", FakeGraph)
+    monkeypatch.setattr(torch.cuda, "graph", _Capture)
+    monkeypatch.setattr(torch.cuda, "Stream", _Stream)
+    monkeypatch.setattr(torch.cuda, "current_stream", _Stream)
+    monkeypatch.setattr(torch.cuda, "stream", lambda stream: contextlib.nullcontext())
+
+
+def test_graphed_step_warms_up_captures_per_lr_and_replays_new_inputs(fake_cuda):
+    """What the captured step computes equals the eager step's over warm-up, capture, replays with
+    new batches, a new learning rate (captured again) and a short batch (run eagerly)."""
+    gen = torch.Generator().manual_seed(0)
+    batch = lambda n=8: (torch.rand(n, 1, 8, 8, generator=gen), torch.randint(0, 10, (n,), generator=gen))  # noqa: E731
+    plan = [(batch(), batch(), 0.025) for _ in range(6)] + [(batch(), batch(), 0.02) for _ in range(2)]
+    plan.append((batch(4), batch(4), 0.02))  # a short last batch
+    searches = []
+    for graphed in (False, True):
+        searched = space("nb201", channels=4, cells_per_stage=1)
+        search = strategy("darts", searched, seed=0, order="second", batch_size=8, channels=4, layers=5,
+                          channels_last=False, compile="none")
+        search.setup(SearchContext(CPU, lambda: dataset("digits", max_train_samples=32)))
+        if graphed:
+            search.graphed = capture.GraphedBilevelStep(recording(search._eager_step))
+        logits = [search.bilevel_step(train, val, lr, update_arch=True).clone() for train, val, lr in plan]
+        searches.append((search, logits))
+    (eager, eager_logits), (graphed, graphed_logits) = searches
+    assert graphed.graphed.captures == 2  # after 3 warm-up steps, once per learning rate
+    for a, b in zip(eager_logits, graphed_logits):
+        torch.testing.assert_close(b, a)
+    for key, value in eager.net.state_dict().items():
+        torch.testing.assert_close(graphed.net.state_dict()[key], value)
