@@ -2,6 +2,7 @@
 # Issue 14 on one GPU, in one go (about 8 minutes at most on an H100 or H200; each stage is bounded):
 #   1. equivalence: each strategy.compile mode (graphs, compile) against the eager step on CUDA, for
 #      darts first and second order and pcdarts (scripts/check_search_cuda.py), and GDAS refused;
+#      then two short `nas search` runs (eager, graphs): the whole loop, images/s in report.json;
 #   2. the table at the DARTS paper's search configuration (batch 64, C=16, 8 cells, fp32; pcdarts and
 #      gdas at their configs' batch 256), 10 timed steps after warm-up, eager and graphs, with memory
 #      per image, DARTS over PC-DARTS memory per image, and the DARTS reference code if given;
@@ -44,6 +45,16 @@ if [ -n "$REF" ]; then REFERENCE=(--reference "$REF"); else REFERENCE=(); echo "
 status=0
 echo "== 1. equivalence on CUDA (graphs, then compile) =="
 timeout 150 "$PY" scripts/check_search_cuda.py --json "$OUT/equivalence.json" 2>&1 | tee "$OUT/equivalence.log" || status=1
+
+echo "== 1b. the whole search loop on CUDA (nas search, debug=smoke sizes on dataset=fake): eager, then graphs =="
+for mode in none graphs; do
+    timeout 90 "$PY" -m nascli search strategy=darts search_space=darts dataset=fake dataset.train_samples=1024 debug=smoke device=cuda \
+        strategy.compile=$mode plots=false hydra.run.dir=/tmp/gpu_check_search_$mode > "$OUT/search_$mode.log" 2>&1 \
+        || { status=1; echo "nas search strategy.compile=$mode failed:"; tail -5 "$OUT/search_$mode.log"; }
+    "$PY" -c "import json, sys; r = json.load(open(sys.argv[1])); print(sys.argv[2], r['status'], r.get('compile'),
+    r.get('images_per_s'), 'images/s', r['best']['arch_str'], r['best'].get('val_accuracy'))" \
+        /tmp/gpu_check_search_$mode/report.json $mode 2>&1 | tee -a "$OUT/search.txt"
+done
 
 echo "== 2. the paper configuration: eager and graphs, memory per image, the reference =="
 timeout 240 "$PY" scripts/bench_search.py --device cuda --sizes paper --steps 10 --configs darts-1st,darts-2nd,pcdarts,gdas \
