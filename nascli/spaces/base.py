@@ -71,6 +71,11 @@ class SearchSpace(ABC):
     def decode(self, genes: Sequence[int]) -> Arch:
         """The architecture for a gene vector; raises GenotypeError if it is not valid."""
 
+    def features(self, arch: Arch) -> list[int]:
+        """A categorical vector for surrogate models (BO's Hamming kernel): the genes, unless the
+        space knows a vector whose distances follow accuracy better (nb101: its cell's paths)."""
+        return self.encode(arch)
+
     def validate(self, arch: Any) -> Arch:
         """`arch` as this space's own value, or a GenotypeError saying why it is not one."""
         return self.decode(self.encode(arch))

@@ -66,6 +66,10 @@ class JointSpace(SearchSpace):
         base, values = arch
         return [*self.base.encode(base), *(self._index(k, v) for k, v in zip(self.hparams, values))]
 
+    def features(self, arch: Arch) -> list[int]:
+        base, values = arch
+        return [*self.base.features(base), *(self._index(k, v) for k, v in zip(self.hparams, values))]
+
     def decode(self, genes: Sequence[int]) -> Arch:
         if not self.is_valid(genes):
             raise GenotypeError(f"Genes {list(genes)} are not a candidate of the joint {self.name} space.")

@@ -73,6 +73,9 @@ class SubsetSpace(SearchSpace):
         return self.archs[int(candidates[rng.randrange(len(candidates))])]
 
     # --- everything else is the base space's ---------------------------------------------------------
+    def features(self, arch: Arch) -> list[int]:
+        return self.base.features(arch)
+
     def to_str(self, arch: Arch) -> str:
         return self.base.to_str(arch)
 

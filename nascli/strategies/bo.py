@@ -1,5 +1,5 @@
 """Bayesian optimisation over gene vectors: an exact Gaussian process with a Hamming kernel on the
-one-hot encoding, expected improvement, optimised over mutations of the incumbents plus random
+one-hot encoding of the space's features (its genes, or e.g. nb101's path encoding), expected improvement, optimised over mutations of the incumbents plus random
 samples (as in BANANAS' acquisition search, White et al., AAAI 2021)."""
 
 from __future__ import annotations
@@ -111,9 +111,9 @@ class BayesianOptimisation(SampleStrategy):
         refit = self.hyper is None or (len(scored) - self.initial_design) % self.refit_every == 0
         archs, y = [a for a, _ in scored], np.array([v for _, v in scored])
         trend = self._prior_trend(archs, y)
-        gp = HammingGP().fit([self.space.encode(a) for a in archs], y - trend(archs), None if refit else self.hyper)
+        gp = HammingGP().fit([self.space.features(a) for a in archs], y - trend(archs), None if refit else self.hyper)
         self.hyper = gp.hyper
-        mean, std = gp.predict([self.space.encode(c) for c in candidates])
+        mean, std = gp.predict([self.space.features(c) for c in candidates])
         mean = mean + trend(candidates)
         best = max(y for _, y in scored)
         choice = candidates[int(np.argmax(expected_improvement(mean, std, best, self.xi * gp.scale)))]

@@ -169,3 +169,16 @@ def test_searches_that_train_or_score_networks_then_retrain_the_result(tmp_path,
     assert result.code == 0, result.text
     assert (retrain / "model.pt").exists()
 
+
+def test_features_are_the_path_encoding_of_the_cell(space):
+    """One bit per sequence of interior ops that an input -> output path passes (White et al.)."""
+    from nascli.spaces.nb101.cell import PATHS
+
+    chain = make_cell([[0, 1, 0, 1], [0, 0, 1, 0], [0, 0, 0, 1], [0, 0, 0, 0]], [IN, C3, C1, OUT])
+    bits = space.features(chain)
+    assert len(bits) == 364 and {i for i, b in enumerate(bits) if b} == {PATHS[(0, 1)], PATHS[()]}
+    assert space.features(space.smallest()) == [1] + [0] * 363
+    matrix, ops = permuted([[0, 1, 1, 0], [0, 0, 0, 1], [0, 0, 0, 1], [0, 0, 0, 0]], [IN, C3, MP, OUT], (2, 1))
+    assert space.features(make_cell(matrix, ops)) == space.features(
+        make_cell([[0, 1, 1, 0], [0, 0, 0, 1], [0, 0, 0, 1], [0, 0, 0, 0]], [IN, C3, MP, OUT]))
+

@@ -62,3 +62,21 @@ def test_asks_are_valid_unseen_and_deterministic(space_name: str) -> None:
 def test_too_small_initial_design_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="initial"):
         strategy("bo", NB201, initial=1)
+
+
+def test_the_surrogate_models_the_spaces_features_not_its_genes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """nb101 offers its cells' path encoding (364 bits) for surrogates; BO's GP is fitted on it."""
+    nb101 = space("nb101")
+    seen_widths = []
+    fit = HammingGP.fit
+
+    def recording_fit(self, genes, y, hyper=None):
+        seen_widths.append(len(genes[0]))
+        return fit(self, genes, y, hyper)
+
+    monkeypatch.setattr(HammingGP, "fit", recording_fit)
+    bo = strategy("bo", nb101, seed=0, initial=3)
+    for i in range(5):
+        arch = bo.ask()
+        bo.tell(arch, float(i))
+    assert seen_widths and set(seen_widths) == {len(nb101.features(arch))} == {364}

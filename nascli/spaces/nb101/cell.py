@@ -157,6 +157,28 @@ def _md5(text: str) -> str:
     return hashlib.md5(text.encode("utf-8")).hexdigest()
 
 
+# every sequence of 0..5 interior ops, in order of length then op: the path encoding's positions
+PATHS: dict[tuple[int, ...], int] = {p: i for i, p in enumerate(
+    p for length in range(MAX_VERTICES - 1) for p in itertools.product(range(len(OPS)), repeat=length))}
+
+
+def path_encoding(matrix: Matrix, ops: Sequence[str]) -> list[int]:
+    """One bit per op sequence in PATHS: whether some input -> output path of the spec passes exactly
+    those interior ops (White et al.'s path encoding; the same for isomorphic specs)."""
+    n, bits = len(ops), [0] * len(PATHS)
+
+    def walk(v: int, seq: tuple[int, ...]) -> None:
+        for w in range(v + 1, n):
+            if matrix[v][w]:
+                if w == n - 1:
+                    bits[PATHS[seq]] = 1
+                else:
+                    walk(w, (*seq, OPS.index(ops[w])))
+
+    walk(0, ())
+    return bits
+
+
 def spec_text(matrix: Matrix, ops: Sequence[str]) -> str:
     """The spec as compact JSON, the form of the benchmark table's `arch` column."""
     return json.dumps({"matrix": [list(row) for row in matrix], "ops": list(ops)}, separators=(",", ":"))
