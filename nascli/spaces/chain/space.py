@@ -100,13 +100,9 @@ class ChainSpace(SearchSpace):
         per_layer = [len(self.ops), len(self.kernels), len(self.widths), len(self.strides)]
         return per_layer * self.max_layers + [1 + len(self.dense_widths)] * self.max_dense
 
-    def _in_range(self, genes: Sequence[int]) -> bool:
-        cards = self.cardinalities()
-        return len(genes) == len(cards) and all(0 <= g < c for g, c in zip(genes, cards))
-
     def is_valid(self, genes: Sequence[int]) -> bool:
         """In range, and no more stride-2 layers than the input size allows."""
-        if not self._in_range(genes):
+        if not super().is_valid(genes):  # lengths and ranges: the base's check
             return False
         if self.input_size is None:
             return True
@@ -114,7 +110,7 @@ class ChainSpace(SearchSpace):
         return strided_layers <= reductions(self.input_size)
 
     def decode(self, genes: Sequence[int]) -> ChainArch:
-        if not self._in_range(genes):
+        if not super().is_valid(genes):  # lengths and ranges: the base's check
             raise GenotypeError(f"Invalid chain genes {list(genes)}: need {len(self.cardinalities())} values, per layer "
                                 f"op, kernel, width and stride indices, then per dense slot 0 (none) or 1 + a width "
                                 f"index, each below {self.cardinalities()}.")
