@@ -235,7 +235,8 @@ def options_in(group: str) -> list[str]:
 
 
 def load_option(group: str, name: str) -> DictConfig:
-    """One option's YAML, with the options of the same group it inherits (`defaults: [darts, _self_]`)."""
+    """One option's YAML, with the options of the same group it inherits (`defaults: [darts, _self_]`);
+    the choices it makes in other groups (`override /budget@_global_.budget: schedule`) are Hydra's."""
     file = conf_root().joinpath(group, f"{name}.yaml")
     if not file.is_file():
         raise ConfigError(f"There is no {group} option {name!r}; the options are: {', '.join(options_in(group))}.")
@@ -243,7 +244,9 @@ def load_option(group: str, name: str) -> DictConfig:
     defaults = node.pop("defaults", None) or ["_self_"]
     merged = OmegaConf.create({})
     for entry in defaults:
-        merged = OmegaConf.merge(merged, node if entry == "_self_" else load_option(group, str(entry)))
+        if not isinstance(entry, str):  # another group's choice (`override /budget@...: schedule`): not this option's values
+            continue
+        merged = OmegaConf.merge(merged, node if entry == "_self_" else load_option(group, entry))
     return merged
 
 

@@ -25,7 +25,7 @@ from nascli.runtime.console import progress
 from nascli.runtime.files import write_json, write_text
 from nascli.runtime.report import Report
 from nascli.search import results
-from nascli.search.budget import Budget
+from nascli.search.budget import Budget, schedule_record
 from nascli.search.resume import STATE_FILE, load_state, replay, save_state
 from nascli.search.trials import TrialLog
 from nascli.spaces.base import SearchSpace
@@ -64,6 +64,7 @@ class SearchEngine:
         self.simulated = evaluator.simulated_cost and not strategy.measures_candidates
         self.rejections: Counter[str] = Counter()  # candidates over each hard limit
         self._start = time.perf_counter()
+        budget.check(self._strategy_name(), strategy.steps())
 
     # --- the loop --------------------------------------------------------------------------------
     def run(self, resume: bool = False) -> str:
@@ -74,10 +75,15 @@ class SearchEngine:
             self._resume()
         self._start = time.perf_counter() - self.trials.elapsed_s
         self._check_satisfiable()
+        cut = self.budget.cuts(self._strategy_name(), self.strategy.steps(), self._counted(),
+                               self.strategy.schedule_text())
+        if cut is not None:
+            self.console.print(f"[yellow]Note:[/] {cut}", soft_wrap=True)
+            log.warning(cut)
         stopped_by = self._exhausted()
         rejected_in_a_row = 0
         with progress(self.console) as bar:
-            task = bar.add_task(self.strategy.name or type(self.strategy).__name__, total=self._total(),
+            task = bar.add_task(self._strategy_name(), total=self._total(),
                                 completed=self._counted(), info=self._best_text())
             while stopped_by is None:
                 began = time.perf_counter()
@@ -98,6 +104,9 @@ class SearchEngine:
                 stopped_by = self._exhausted()
         return stopped_by
 
+    def _strategy_name(self) -> str:
+        return self.strategy.name or type(self.strategy).__name__
+
     def _check_losses(self, proposal: Proposal) -> None:
         """A DivergedError when a one-shot strategy's supernet loss became nan or inf this epoch: the
         search ends before recording it, so trials.csv and the checkpoint stay at the last good epoch."""
@@ -105,7 +114,7 @@ class SearchEngine:
                if isinstance(value := proposal.columns.get(key), float) and not math.isfinite(value)]
         if not bad:
             return
-        (key, value), name = bad[0], self.strategy.name or type(self.strategy).__name__
+        (key, value), name = bad[0], self._strategy_name()
         lr = getattr(self.strategy, "lr", None)
         raise DivergedError(
             f"The supernet's {key.replace('_', ' ')} became {value} in epoch {proposal.columns.get('epoch', '?')} of "
@@ -302,5 +311,19 @@ class SearchEngine:
         # a section that shows pictures is kept only when they were drawn
         report.sections.extend((title, body) for title, body in artifacts.sections
                                if self.plots or not any(f"({name})" in body for name in artifacts.plots))
+        self._record_schedule(stopped_by, report)
         results.print_summary(self.console, best, rows, self.metric, stopped_by, self.run_dir)
         return best
+
+    def _record_schedule(self, stopped_by: str, report: Report) -> None:
+        """report.json's `schedule` (steps, done, cut_by) for a strategy with one; a report section
+        and a console line when the budget cut it short."""
+        schedule = schedule_record(self.strategy.steps(), self._counted(), stopped_by, self.strategy.schedule_text())
+        if schedule is None:
+            return
+        report.results["schedule"] = schedule
+        if schedule["cut_by"]:
+            text = (f"The schedule of {self._strategy_name()} ({schedule['what']}) was cut by {schedule['cut_by']} after "
+                    f"{schedule['done']} of its {schedule['steps']} steps: this is the result of a shortened search.")
+            report.sections.append(("Schedule cut short", text))
+            self.console.print(f"[yellow]{text}[/]", soft_wrap=True)

@@ -112,6 +112,11 @@ class Strategy(ABC):
         """How many proposals the strategy's schedule holds (None: as many as the budget allows)."""
         return None
 
+    def schedule_text(self) -> str:
+        """What the steps of its schedule are, in a few words ("50 epochs"), for messages and reports."""
+        steps = self.steps()
+        return "no schedule" if steps is None else f"{steps} steps"
+
     def choose(self, rows: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
         """The search's result among the recorded rows (None: the row of the best objective)."""
         return None

@@ -152,6 +152,9 @@ class GradientSearch(OneShotStrategy):
     def steps(self) -> int:
         return self.epochs
 
+    def schedule_text(self) -> str:
+        return f"{self.epochs} epochs"
+
     def step(self) -> Proposal | None:
         """Train one epoch; the proposal is the architecture derived after it."""
         if self.collapsed:

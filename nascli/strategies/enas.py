@@ -76,6 +76,9 @@ class ENAS(OneShotStrategy):
     def steps(self) -> int:
         return self.epochs
 
+    def schedule_text(self) -> str:
+        return f"{self.epochs} epochs"
+
     def step(self) -> Proposal | None:
         if self.epoch >= self.epochs:
             return None

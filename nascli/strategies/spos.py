@@ -65,6 +65,9 @@ class SPOS(OneShotStrategy):
     def steps(self) -> int:
         return self.epochs + self.subnets
 
+    def schedule_text(self) -> str:
+        return f"{self.epochs} supernet epochs, then {self.subnets} subnets"
+
     def step(self) -> Proposal | None:
         self.evolving = self.epoch >= self.epochs
         if not self.evolving:

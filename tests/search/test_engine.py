@@ -122,7 +122,18 @@ def test_budget_stops_on_whichever_comes_first() -> None:
     assert Budget(None, 1.0).exhausted(100, 1.5) == "seconds"
     assert Budget(3, 10.0).exhausted(1, 2.0) is None
     with pytest.raises(ConfigError, match="needs a budget"):
-        Budget(None, None)
+        Budget(None, None).check("random", schedule=None)
+    Budget(None, None).check("darts", schedule=50)  # a schedule of its own ends the search
+
+
+def test_a_budget_shorter_than_a_schedule_is_said_and_a_longer_one_is_not() -> None:
+    assert "budget.trials=12 cuts the schedule of darts (50 epochs) after 12 of its 50 steps" in Budget(12, None).cuts(
+        "darts", 50, 0, "50 epochs")
+    assert Budget(50, None).cuts("darts", 50, 0, "50 epochs") is None
+    assert Budget(None, None).cuts("darts", 50, 0, "50 epochs") is None
+    assert "may end the schedule" in Budget(None, 60.0).cuts("darts", 50, 0, "50 epochs")
+    assert Budget(12, None).cuts("random", None, 0, "no schedule") is None
+    assert Budget(3, None).cuts("darts", 3, 3, "3 epochs") is None  # a resumed search whose schedule is done
 
 
 def test_seconds_budget_stops_the_search(tmp_path: Path) -> None:

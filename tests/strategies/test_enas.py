@@ -16,7 +16,7 @@ SMALL = ("search", "strategy=enas", "debug=smoke", "strategy.epochs=2", "strateg
 @pytest.fixture(scope="module")
 def enas_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run_dir = tmp_path_factory.mktemp("enas") / "full"
-    result = run(*SMALL, "budget.trials=null", "budget.seconds=600", run_dir=run_dir)
+    result = run(*SMALL, run_dir=run_dir)
     assert result.code == 0, result.text
     return run_dir
 
@@ -33,6 +33,6 @@ def test_interrupted_enas_resumes_to_the_same_rows(enas_run: Path, tmp_path: Pat
     part = tmp_path / "part"
     assert run(*SMALL, "budget.trials=1", run_dir=part).code == 0
     assert len(read_trials(part)) == 1
-    resumed = run(*SMALL, "budget.trials=null", "budget.seconds=600", "resume=true", run_dir=part)
+    resumed = run(*SMALL, "resume=true", run_dir=part)
     assert resumed.code == 0, resumed.text
     assert read_trials(part) == read_trials(enas_run)

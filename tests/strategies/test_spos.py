@@ -21,7 +21,7 @@ SMALL = ("search", "strategy=spos", "debug=smoke", "strategy.epochs=2", "strateg
 @pytest.fixture(scope="module")
 def spos_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run_dir = tmp_path_factory.mktemp("spos") / "full"
-    result = run(*SMALL, "budget.trials=20", run_dir=run_dir)
+    result = run(*SMALL, run_dir=run_dir)
     assert result.code == 0, result.text
     return run_dir
 
@@ -40,7 +40,7 @@ def test_interrupted_spos_resumes_to_the_same_rows(spos_run: Path, tmp_path: Pat
     part = tmp_path / "part"
     assert run(*SMALL, "budget.trials=3", run_dir=part).code == 0
     assert len(read_trials(part)) == 3  # interrupted in the evolution phase
-    resumed = run(*SMALL, "budget.trials=20", "resume=true", run_dir=part)
+    resumed = run(*SMALL, "resume=true", run_dir=part)
     assert resumed.code == 0, resumed.text
     assert read_trials(part) == read_trials(spos_run)
     assert read_json(part / "genotype.json")["arch_str"] == read_json(spos_run / "genotype.json")["arch_str"]
