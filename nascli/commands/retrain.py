@@ -28,6 +28,7 @@ from nascli.search.resume import saved_supernet
 from nascli.training import finetune
 from nascli.training.loop import TrainConfig, accuracy, train
 from nascli.training.speed import resolve
+from nascli.weight_sharing.inherit import from_supernet
 
 COLUMNS = ["epoch", "lr", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "epoch_s"]
 DATA_PARALLEL = True  # runs under torchrun (the runner refuses commands without this)
@@ -237,7 +238,7 @@ def _check_from_scratch(options: RetrainOptions, argv: list[str]) -> None:
 
 def _pretrained(ctx: RunContext, options: RetrainOptions, data: Any, dataset_config: dict[str, Any]) -> Any:
     """The network init= names, checked against genotype= and network.* (its size is the init's)."""
-    pre = finetune.load_pretrained(options.init, data, dataset_config, ctx.paths.data_dir, saved_supernet)
+    pre = finetune.load_pretrained(options.init, data, dataset_config, ctx.paths.data_dir, saved_supernet, from_supernet)
     finetune.check_genotype(pre, options.genotype)
     if options.network:
         if any(arg.lstrip("+~").startswith("network.") for arg in ctx.report.argv):

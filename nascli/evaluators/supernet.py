@@ -37,12 +37,16 @@ class SupernetEvaluator(Evaluator):
         """The supernet of a SPOS run directory's checkpoint.pt (weights only)."""
         file = self.checkpoint / "checkpoint.pt" if self.checkpoint.is_dir() else self.checkpoint
         try:
-            state = torch.load(file, map_location="cpu", weights_only=True)["state"]
-            config, weights = state["supernet_config"], state["supernet"]
+            weights = torch.load(file, map_location="cpu", weights_only=True)["state"]["supernet"]
         except (OSError, KeyError, TypeError, RuntimeError) as exc:
             raise CheckpointError(f"{file} is not a SPOS supernet checkpoint ({type(exc).__name__}: {exc}).") from None
-        net = build_single_path(self.context.space, self.context.data, self.context.device, 0, **config)
-        net.load_state_dict(weights)
+        net = build_single_path(self.context.space, self.context.data, self.context.device, 0)
+        try:
+            net.load_state_dict(weights)
+        except RuntimeError as exc:
+            raise CheckpointError(f"The supernet of {file} does not fit this search's {self.context.space.name} space: "
+                                  f"search with the search_space.* sizes of the SPOS run "
+                                  f"({str(exc).splitlines()[0][:160]}).") from None
         return net
 
     def scorer(self) -> PathScorer:

@@ -28,8 +28,11 @@ from nascli.meta.prior import FORMAT, ArchPrior
 from nascli.meta.sources import SubsetTasks
 from nascli.spaces.base import SearchSpace
 from nascli.training.metrics import score
+from nascli.weight_sharing.mixing import Gumbel, Softmax
+from nascli.weight_sharing.supernet import build_supernet
 
 STATE_FORMAT = "nascli.reptile_state/1"
+MIXINGS = {"darts": Softmax, "gdas": Gumbel}  # method.mode: how the meta-learned supernet mixes its candidates
 
 
 @dataclass
@@ -71,11 +74,9 @@ class ReptileMethod(MetaMethod):
         sample_task, pool, ways = tasks.sampler(data), tasks.pool(data), tasks.ways
         probe = sample_task(random.Random(seed))
         torch.manual_seed(seed)
-        try:
-            net = space.build_supernet(ways, probe.in_channels, probe.input_size, mode=self.mode,
-                                       channels=self.channels, layers=self.layers)
-        except (ValueError, TypeError) as exc:
-            raise ConfigError(f"method.mode/channels/layers do not give a {space.name} supernet: {exc}") from None
+        if self.mode not in MIXINGS:
+            raise ConfigError(f"method.mode must be one of {', '.join(MIXINGS)}, got {self.mode!r}.")
+        net = build_supernet(space, ways, probe.in_channels, probe.input_size, MIXINGS[self.mode]())
 
         def on_iteration(record: dict[str, Any]) -> None:
             accuracy = record.get("adapted_accuracy")

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import random
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass
+from collections.abc import Hashable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from nascli.errors import ConfigError
@@ -19,8 +18,10 @@ from nascli.errors import ConfigError
 if TYPE_CHECKING:  # torch stays out of import time (`nas --help` must be fast)
     from torch import nn
 
+    from nascli.spaces.outline import CostUnit, Maker, SiteKey
+
 Arch = Hashable  # a space's own immutable architecture value (tuple, namedtuple, ...)
-Choice = tuple[str, int, str]  # (group, row, op): an op an architecture may choose, placed as in the supernet
+Choice = tuple[str, int, str]  # (group, row, op): an op an architecture may choose, at a site of the outline
 
 
 MAX_CHANNELS = 4096   # widest layer a space may be asked for: far beyond published networks, still buildable
@@ -34,21 +35,6 @@ def check_sizes(space: str, **sizes: tuple[float, float]) -> None:
         if value > most:
             raise ConfigError(f"{space} {name} must be at most {most:g}, got {value:g}: a network that size "
                               f"would not fit in memory (check the genotype's space_config or the override).")
-
-
-@dataclass(frozen=True)
-class CostUnit:
-    """One piece of a network at the input it sees, whose latency a table holds (nas latency-table).
-
-    `key` names the op at its shape: the table's row, the same wherever the piece occurs. `choice`
-    places an op that architectures choose, as (group, row, op) of the space's supernet
-    (`alpha_<group>[row, op]`); it is None for a piece every architecture has (stem, head, ...).
-    """
-
-    key: str
-    input_shape: tuple[int, int, int]
-    build: Callable[[], Any]
-    choice: Choice | None = None
 
 
 class SearchSpace(ABC):
@@ -123,26 +109,51 @@ class SearchSpace(ABC):
     def from_json(self, obj: Any) -> Arch:
         """Inverse of to_json; raises GenotypeError if malformed."""
 
-    # --- networks --------------------------------------------------------------------------
-    @abstractmethod
+    # --- networks: one outline, built with what each site should hold (nascli.spaces.outline) --------
+    def outline(self, make: Maker, num_classes: int, in_channels: int, input_size: int) -> nn.Module:
+        """This space's network with `make(site)` at every site: the discrete network with Picked,
+        a supernet with mixed edges (nascli.weight_sharing), the skeleton with Free. A space whose
+        networks have no fixed sites (nb101, chain) has none: it builds its networks itself."""
+        raise ConfigError(f"The {self.name} space has no outline of sites: no weight-sharing supernet and no "
+                          "per-op cost model (latency table). Use a sample-based strategy and a measured hardware target.")
+
+    def groups(self) -> tuple[str, ...] | None:
+        """The site groups a supernet of this space has, in order (None: as its outline meets them)."""
+        return None
+
+    def picks(self, arch: Arch) -> dict[SiteKey, str | None]:
+        """The op `arch` runs at each site of the outline (None where the site is not part of it)."""
+        raise ConfigError(f"The {self.name} space has no outline of sites.")
+
     def build_network(self, arch: Arch, num_classes: int, in_channels: int, input_size: int) -> nn.Module:
         """The discrete network of an architecture, sized by the space's own config."""
+        from nascli.spaces.outline import Picked
 
-    def build_supernet(self, num_classes: int, in_channels: int, input_size: int, mode: str = "darts",
-                       channels: int | None = None, layers: int | None = None, partial_channels: int = 4) -> nn.Module:
-        """The weight-sharing supernet (nascli.spaces.supernet.Supernet) of this space, for one-shot search."""
+        return self.outline(Picked(self.picks(arch)), num_classes, in_channels, input_size)
+
+    def derive(self, weights: dict[str, list[list[float]]]) -> Arch:
+        """The architecture a supernet's architecture weights (per group, rows x ops) describe."""
         raise ConfigError(f"The {self.name} space has no weight-sharing supernet; use a sample-based strategy.")
+
+    def alpha_prior(self, gene_log_probs: Sequence[Any]) -> dict[str, Any]:
+        """Architecture logits (per group, rows x ops) matching independent per-gene distributions
+        (a meta prior's), so that a supernet starts where the prior points."""
+        raise ConfigError(f"The {self.name} space cannot turn a gene prior into architecture weights.")
 
     # --- cost by the piece (latency tables) -------------------------------------------------
     def cost_units(self, num_classes: int, in_channels: int, input_size: int) -> list[CostUnit]:
-        """Every piece of this space's networks, once per place it occurs: the fixed ones, and at
-        every choice every candidate op. An architecture's latency is the sum of the fixed pieces'
-        and of its chosen ones' (`chosen`); a supernet's expected latency weights each choice."""
-        raise ConfigError(f"The {self.name} space has no per-op cost model (no latency table).")
+        """Every piece of this space's networks at the input it sees: the skeleton, and every
+        candidate of every site. An architecture's latency is the skeleton's plus its chosen ops'
+        (`chosen`); a supernet's expected latency weights each choice."""
+        from nascli.spaces.outline import cost_units
+
+        return cost_units(self.name, {**self.config(), "classes": num_classes},
+                          lambda make: self.outline(make, num_classes, in_channels, input_size),
+                          (in_channels, input_size, input_size), num_classes)
 
     def chosen(self, arch: Arch) -> set[Choice]:
         """The (group, row, op) choices `arch` makes, as cost_units places them."""
-        raise ConfigError(f"The {self.name} space has no per-op cost model (no latency table).")
+        return {(group, row, op) for (group, row), op in self.picks(arch).items() if op is not None}
 
     def smallest(self) -> Arch | None:
         """An architecture of least cost (fewest parameters, FLOPs and latency), if the space knows one."""

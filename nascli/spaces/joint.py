@@ -19,7 +19,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from nascli.errors import ConfigError, GenotypeError
 from nascli.runtime.config import build, plain
-from nascli.spaces.base import Arch, Choice, CostUnit, SearchSpace
+from nascli.spaces.base import Arch, Choice, SearchSpace
+from nascli.spaces.view import SpaceView
 
 SEPARATOR = " @ "  # between the base architecture's string and the hyper-parameters', in arch_str
 
@@ -33,8 +34,10 @@ def build_space(node: DictConfig) -> SearchSpace:
     return JointSpace(space, hparams) if hparams else space
 
 
-class JointSpace(SearchSpace):
-    """`base` with one more gene per hyper-parameter: the index of its value in the given list."""
+class JointSpace(SpaceView):
+    """`base` with one more gene per hyper-parameter: the index of its value in the given list. Its
+    architectures are (the base's architecture, the values); what is not about the values is the
+    base's, for the base part."""
 
     def __init__(self, base: SearchSpace, hparams: Mapping[str, Sequence[Any]]) -> None:
         for key, choices in hparams.items():
@@ -43,10 +46,13 @@ class JointSpace(SearchSpace):
                                   f"search_space.hparams.{key}=[0.01,0.05,0.1]; got {choices!r}.")
             if len(set(map(json.dumps, choices))) != len(choices):
                 raise ConfigError(f"search_space.hparams.{key} lists a value twice: {list(choices)}.")
-        self.base = base
+        super().__init__(base)
+        self.published = {}
         self.hparams = {key: list(choices) for key, choices in hparams.items()}
-        self.name, self.published, self.needs_input = base.name, {}, base.needs_input
         self._base_genes = len(base.cardinalities())
+
+    def over(self, base: SearchSpace) -> JointSpace:
+        return JointSpace(base, self.hparams)
 
     # --- the parts ---------------------------------------------------------------------------
     def split(self, arch: Arch) -> tuple[SearchSpace, Arch, dict[str, Any]]:
@@ -132,26 +138,20 @@ class JointSpace(SearchSpace):
             raise GenotypeError(f"The hyper-parameters are {', '.join(self.hparams)}; got {', '.join(values)}.")
         return self.validate((base, tuple(values[k] for k in self.hparams)))
 
-    # --- networks and cost: the base space's -----------------------------------------------------
+    # --- networks and cost: the base space's, for the base part -----------------------------------
+    def picks(self, arch: Arch) -> dict[Any, str | None]:
+        return self.base.picks(arch[0])
+
     def build_network(self, arch: Arch, num_classes: int, in_channels: int, input_size: int):
         return self.base.build_network(arch[0], num_classes, in_channels, input_size)
-
-    def build_supernet(self, *args: Any, **kwargs: Any):
-        raise ConfigError("search_space.hparams are searched by training each candidate: a one-shot strategy's "
-                          "supernet cannot search them. Use a sample-based strategy (random, evolution, bo, sh, ...).")
-
-    def cost_units(self, num_classes: int, in_channels: int, input_size: int) -> list[CostUnit]:
-        return self.base.cost_units(num_classes, in_channels, input_size)
 
     def chosen(self, arch: Arch) -> set[Choice]:
         return self.base.chosen(arch[0])
 
+    def derive(self, weights: dict[str, list[list[float]]]) -> Arch:
+        raise ConfigError("search_space.hparams are searched by training each candidate: a one-shot strategy's "
+                          "supernet cannot search them. Use a sample-based strategy (random, evolution, bo, sh, ...).")
+
     def smallest(self) -> Arch | None:
         base = self.base.smallest()
         return None if base is None else (base, tuple(c[0] for c in self.hparams.values()))
-
-    def config(self) -> dict[str, Any]:
-        return self.base.config()
-
-    def for_input(self, num_classes: int, in_channels: int, input_size: int) -> SearchSpace:
-        return JointSpace(self.base.for_input(num_classes, in_channels, input_size), self.hparams)

@@ -1,6 +1,6 @@
 """Gradient-based one-shot search: DARTS (first and second order), PC-DARTS and GDAS.
 
-All three train one supernet (nascli.spaces.supernet, in the strategy's mode) with the same
+All three train one supernet (nascli.weight_sharing.supernet, mixed as the strategy says) with the same
 bilevel loop: the training split is cut in two halves with a fixed generator; each step updates
 the architecture parameters on a batch of the second half (Adam), then the weights on a batch of
 the first (SGD, cosine schedule). Every epoch is one proposal: the architecture derived then,
@@ -29,12 +29,13 @@ from nascli.errors import ConfigError, NasError
 from nascli.registry import STRATEGIES
 from nascli.runtime.report import markdown_table
 from nascli.spaces.base import SearchSpace
-from nascli.spaces.supernet import Supernet
 from nascli.strategies.base import Artifacts, OneShotStrategy, Proposal, SearchContext
 from nascli.strategies.bilevel import Batch, loss_on, momentum_buffers, unrolled_arch_grads
 from nascli.training.metrics import score
 from nascli.weight_sharing.batches import epoch_batches, epoch_seed, split_halves
 from nascli.weight_sharing.capture import COMPILE_MODES, GraphedBilevelStep, compiled_forward, resolve_compile
+from nascli.weight_sharing.mixing import Gumbel, Mixing, PartialChannels, Softmax
+from nascli.weight_sharing.supernet import Supernet, build_supernet
 
 
 class GradientSearch(OneShotStrategy):
@@ -105,9 +106,9 @@ class GradientSearch(OneShotStrategy):
                            f"(it was meta-trained in mode {shape['mode']}): {str(exc).splitlines()[0]}") from None
 
     # --- hooks for subclasses -------------------------------------------------------------------
-    def supernet_options(self) -> dict[str, Any]:
-        """Extra keyword arguments of space.build_supernet."""
-        return {}
+    def mixing(self) -> Mixing:
+        """How the supernet's edges combine their candidate ops (the method's own part of the supernet)."""
+        return Softmax()
 
     def start_epoch(self, net: Supernet, epoch: int) -> dict[str, float]:
         """Set per-epoch knobs (temperature, dropout); returns extra trials.csv columns."""
@@ -126,8 +127,7 @@ class GradientSearch(OneShotStrategy):
             raise ConfigError(f"{type(self).__name__} needs at least 4 training images, got {len(data.train)}.")
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
-            net = self.space.build_supernet(data.num_classes, data.in_channels, data.input_size, mode=self.mode,
-                                            channels=self.channels, layers=self.layers, **self.supernet_options())
+            net = build_supernet(self.space, data.num_classes, data.in_channels, data.input_size, self.mixing())
         if self.prior is not None:
             self._apply_prior(net, data)
         self.step_mode = resolve_compile(self.compile, device, self.mode, self.amp)
@@ -311,7 +311,7 @@ class GradientSearch(OneShotStrategy):
         out.results["compile"] = self.step_mode
         from nascli import plots
 
-        name, ops, labels = type(self).__name__, list(self.net.op_names), edge_labels(self.net)
+        name, ops = type(self).__name__, list(self.net.op_names)
         cells = [cell for cell, h in self.history.items() if h]
         if len(cells) > 2:  # a macro space's many one-row groups: one heat map of them all, one evolution plot
             out.plots.update(self._stacked_plots(cells, ops, name))
@@ -319,7 +319,8 @@ class GradientSearch(OneShotStrategy):
         for cell in cells:
             last = self.history[cell][-1].tolist()
             out.plots[f"alphas_{cell}.png"] = lambda path, last=last, cell=cell, n=len(self.history[cell]): \
-                plots.alpha_heatmap(last, labels, ops, path, f"{name}: softmax(alpha), {cell} cell, epoch {n}")
+                plots.alpha_heatmap(last, self.net.row_labels(cell), ops, path,
+                                    f"{name}: softmax(alpha), {cell} cell, epoch {n}")
         for cell in cells:
             history = [w.tolist() for w in self.history[cell]]
             out.plots[f"alphas_{cell}_evolution.png"] = lambda path, history=history, cell=cell: \
@@ -336,7 +337,7 @@ class GradientSearch(OneShotStrategy):
     def _stacked_plots(self, cells: list[str], ops: list[str], name: str) -> dict[str, Any]:
         from nascli import plots
 
-        labels = [f"{cell}:{edge}" for cell in cells for edge in edge_labels(self.net)]
+        labels = [f"{cell}:{edge}" for cell in cells for edge in self.net.row_labels(cell)]
         last = [row for cell in cells for row in self.history[cell][-1].tolist()]
         history = [[row for cell in cells for row in self.history[cell][epoch].tolist()]
                    for epoch in range(len(self.history[cells[0]]))]
@@ -347,14 +348,15 @@ class GradientSearch(OneShotStrategy):
                                                                            f"{name}: mean op weight per epoch")}
 
     def _alpha_files(self) -> dict[str, str | dict]:
-        labels, ops = edge_labels(self.net), list(self.net.op_names)
+        labels, ops = self.net.row_labels(self.net.cell_types[0]), list(self.net.op_names)
         cells = {cell: [w.tolist() for w in h] for cell, h in self.history.items()}
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(["epoch", "cell", "edge", *ops])
         for cell, history in cells.items():
             for epoch, weights in enumerate(history, start=1):
-                writer.writerows([epoch, cell, label, *(f"{v:.6f}" for v in row)] for label, row in zip(labels, weights))
+                writer.writerows([epoch, cell, label, *(f"{v:.6f}" for v in row)]
+                                 for label, row in zip(self.net.row_labels(cell), weights))
         return {"alphas.json": {"op_names": ops, "edges": labels, "softmax": cells}, "alphas.csv": buf.getvalue()}
 
 
@@ -389,12 +391,6 @@ class LatencyTerm:
         return self.weight * self.expected(net)
 
 
-def edge_labels(net: Supernet) -> list[str]:
-    """'node<-source' for every edge (node and state numbers as in the space's genotype)."""
-    first_node = net.num_inputs
-    return [f"{first_node + node}<-{src}" for node in range(net.steps) for src in range(net.num_inputs + node)]
-
-
 def collapse_stats(net: Supernet, arch: Any) -> dict[str, float]:
     """skip_count: skip_connects in the derived first cell (normal); skip_share: share of skip_connect
     among all derived ops; none_share: share of edges whose strongest op, `none` included, is `none`."""
@@ -426,8 +422,8 @@ class PCDARTS(GradientSearch):
             raise ConfigError(f"strategy.partial_channels must be at least 1, got {partial_channels}.")
         self.partial_channels = partial_channels
 
-    def supernet_options(self) -> dict[str, Any]:
-        return {"partial_channels": self.partial_channels}
+    def mixing(self) -> Mixing:
+        return PartialChannels(self.partial_channels)
 
 
 @STRATEGIES.register("gdas")
@@ -442,6 +438,9 @@ class GDAS(GradientSearch):
         if not 0 < tau_min <= tau_max:
             raise ConfigError(f"strategy needs 0 < tau_min <= tau_max, got {tau_min} and {tau_max}.")
         self.tau_max, self.tau_min = tau_max, tau_min
+
+    def mixing(self) -> Mixing:
+        return Gumbel(self.tau_max)
 
     def start_epoch(self, net: Supernet, epoch: int) -> dict[str, float]:
         extra = super().start_epoch(net, epoch)

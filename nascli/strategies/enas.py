@@ -61,7 +61,7 @@ class ENAS(OneShotStrategy):
         data, device = context.data, context.device
         self.data, self.device = data, device
         self.train_half, self.val_half = split_halves(data.train, self.seed)
-        self.net = build_single_path(self.space, data, device, self.seed, self.channels, self.layers)
+        self.net = build_single_path(self.space, data, device, self.seed)
         self.optimizer, self.schedule = weight_optimizer(self.net, **self.optim)
         self.generator = torch_generator(self.seed)
         self.controller = Controller(self.space.cardinalities(), generator=self.generator, **self.policy)

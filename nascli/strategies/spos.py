@@ -50,7 +50,7 @@ class SPOS(OneShotStrategy):
         data, device = context.data, context.device
         self.data, self.device = data, device
         self.train_half, val_half = split_halves(data.train, self.seed)
-        self.net = build_single_path(self.space, data, device, self.seed, self.channels, self.layers)
+        self.net = build_single_path(self.space, data, device, self.seed)
         self.optimizer, self.schedule = weight_optimizer(self.net, **self.optim)
         self.scorer = PathScorer(
             self.net,

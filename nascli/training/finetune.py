@@ -22,14 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
 from omegaconf import OmegaConf
 from torch import nn
 
 from nascli.checkpoint import FILENAME, InputAdapter, build_model, load_checkpoint, network_input
 from nascli.data.datasets import DataSplits
 from nascli.errors import CheckpointError, ConfigError, GenotypeError, NasError
-from nascli.genotype import genotype_record, load_genotype
+from nascli.genotype import load_genotype
 from nascli.runtime.config import build, options_of, target_of
 from nascli.spaces.base import Arch, SearchSpace
 from nascli.training.lora import TARGETS, add_lora, has_lora, merge_lora
@@ -37,6 +36,8 @@ from nascli.training.lora import TARGETS, add_lora, has_lora, merge_lora
 MODES = ("full", "head", "bn", "lora")
 HEADS = ("auto", "new", "keep")
 SearchState = Callable[[Path], "tuple[dict[str, Any], dict[str, Any]] | None"]  # (supernet weights, fingerprint)
+# the network a one-shot search found, with its supernet's weights (nascli.weight_sharing.inherit.from_supernet)
+FromSupernet = Callable[[Path, dict[str, Any], dict[str, Any], DataSplits, dict[str, Any], str], "Pretrained"]
 
 
 @dataclass
@@ -115,9 +116,10 @@ class Tuned:
 
 # --- where the weights come from --------------------------------------------------------------------
 def load_pretrained(ref: str, data: DataSplits, dataset_config: dict[str, Any], data_dir: str,
-                    search_state: SearchState) -> Pretrained:
+                    search_state: SearchState, from_supernet: FromSupernet) -> Pretrained:
     """The trained network `init=` names: a retrain run directory or its model.pt, or a one-shot
-    search run directory (`search_state` reads its supernet), or a clear error saying what it is not."""
+    search run directory (`search_state` reads its supernet, `from_supernet` makes the network
+    inherit its weights), or a clear error saying what it is not."""
     path = Path(ref).expanduser()
     if path.is_file():
         if path.name == "genotype.json":
@@ -156,55 +158,7 @@ def from_checkpoint(ref: str) -> Pretrained:
                       {"kind": "checkpoint", "path": str(path), "dataset": data.get("name")}, ckpt["genotype"])
 
 
-def from_supernet(run_dir: Path, weights: dict[str, Any], fingerprint: dict[str, Any], data: DataSplits,
-                  dataset_config: dict[str, Any], data_dir: str) -> Pretrained:
-    """The found architecture's network with the supernet's weights for its path (what the search
-    scored it with), at the supernet's size and for the data the search ran on."""
-    space, arch, record = load_genotype(str(run_dir))
-    if any(key.startswith("beta_") for key in weights):
-        raise ConfigError(f"init={run_dir} is a PC-DARTS search: its supernet's ops see 1/K of the channels, so "
-                          f"their weights do not fit the full network. Train the genotype with genotype={run_dir}, "
-                          "then fine-tune that retrained network.")
-    strategy = fingerprint.get("strategy") or {}
-    if not isinstance(strategy.get("channels"), int) or not isinstance(strategy.get("layers"), int):
-        raise CheckpointError(f"{run_dir}: its checkpoint does not say the supernet's channels and layers.")
-    tensors = [(k, v) for k, v in weights.items() if not k.startswith("alpha_") and torch.is_tensor(v)]
-    in_channels = next(v.shape[1] for _, v in tensors if v.dim() == 4)   # the stem's convolution
-    num_classes = next(v.shape[0] for _, v in reversed(tensors) if v.dim() == 2)  # the classifier
-    searched = {k: v for k, v in (fingerprint.get("dataset") or {}).items() if k != "root"}
-    same_data = searched.get("name") == data.name
-    input_size = data.input_size if same_data else _input_size(searched, data_dir, run_dir)
-    supernet = space.build_supernet(num_classes, in_channels, input_size, mode="single_path",
-                                    channels=strategy["channels"], layers=strategy["layers"])
-    try:
-        supernet.load_state_dict(weights)
-    except RuntimeError as exc:
-        raise CheckpointError(f"{run_dir}: the saved supernet does not fit the {space.name} space's supernet "
-                              f"({str(exc).splitlines()[0][:200]}).") from None
-    network_space = type(space)(**{**space.config(), **supernet.network_config()})
-    network = network_space.build_network(arch, num_classes, in_channels, input_size)
-    inherited = inherit(network, supernet.path_weights(arch))
-    same_classes = same_data and searched.get("classes") == dataset_config.get("classes")
-    return Pretrained(network_space, arch, network, num_classes, in_channels, input_size,
-                      list(data.class_names) if same_classes else None,
-                      {"kind": "supernet", "path": str(run_dir), "dataset": searched.get("name"),
-                       "strategy": str(strategy.get("_target_", "")).rsplit(".", 1)[-1],
-                       "inherited_tensors": inherited, "tensors": len(network.state_dict())},
-                      genotype_record(network_space, arch, record.get("metrics", {})))
-
-
-def inherit(network: nn.Module, weights: dict[str, torch.Tensor]) -> int:
-    """Load a supernet path's weights into `network`; what they lack keeps its initialisation
-    (identity BN scale/shift, an auxiliary head). Returns how many tensors were inherited."""
-    own = network.state_dict()
-    wrong = [k for k, v in weights.items() if k not in own or own[k].shape != v.shape]
-    if wrong:
-        raise CheckpointError(f"The supernet's path weights do not fit the network: {', '.join(wrong[:5])}.")
-    network.load_state_dict(weights, strict=False)
-    return len(weights)
-
-
-def _input_size(searched: dict[str, Any], data_dir: str, run_dir: Path) -> int:
+def searched_input_size(searched: dict[str, Any], data_dir: str, run_dir: Path) -> int:
     """The image size of the data a search ran on, read by loading that dataset here."""
     if "_target_" not in searched:
         raise CheckpointError(f"{run_dir}: its checkpoint does not say which data the search ran on.")

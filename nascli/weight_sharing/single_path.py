@@ -1,8 +1,8 @@
 """Single-path weight sharing (SPOS, ENAS, the supernet evaluator): the supernet, training one
 sampled path per batch, and scoring a path with inherited weights after BN recalibration.
 
-Supernets come from `space.build_supernet(..., mode="single_path")`; `net(x, arch=arch)` runs
-exactly the ops of `arch`.
+Supernets are built with the SinglePath mixing (nascli.weight_sharing.supernet); `net(x, arch=arch)`
+runs exactly the ops of `arch`.
 """
 
 from __future__ import annotations
@@ -17,15 +17,16 @@ from nascli.data.datasets import DataSplits
 from nascli.spaces.base import Arch, SearchSpace
 from nascli.training.metrics import score
 from nascli.weight_sharing.batches import Batch
+from nascli.weight_sharing.mixing import SinglePath
+from nascli.weight_sharing.supernet import Supernet, build_supernet
 
 
-def build_single_path(space: SearchSpace, data: DataSplits, device: Any, seed: int, channels: int,
-                      layers: int) -> nn.Module:
-    """The single-path supernet, its weights initialised from `seed` alone (global RNG untouched)."""
+def build_single_path(space: SearchSpace, data: DataSplits, device: Any, seed: int) -> Supernet:
+    """The single-path supernet of `space` (at its size), its weights initialised from `seed` alone
+    (global RNG untouched)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        net = space.build_supernet(data.num_classes, data.in_channels, data.input_size, mode="single_path",
-                                   channels=channels, layers=layers)
+        net = build_supernet(space, data.num_classes, data.in_channels, data.input_size, SinglePath())
     return net.to(device)
 
 

@@ -71,7 +71,8 @@ def test_init_from_a_one_shot_search_inherits_the_supernet_path(tmp_path: Path) 
     assert report["genotype"] == read_json(search / "genotype.json")["arch_str"]
     assert report["finetune"]["head"] == "kept"  # the same data and classes as the search
     ckpt = torch.load(run_dir / "model.pt", weights_only=True)
-    assert ckpt["genotype"]["space_config"]["channels"] == 8  # the supernet's size (debug spos), not the space's
+    searched = read_json(search / "genotype.json")["space_config"]
+    assert ckpt["genotype"]["space_config"] == searched  # the supernet's size: the searched space's
 
 
 def test_a_pcdarts_supernet_does_not_fit_the_network(smoke_search: Path, tmp_path: Path) -> None:

@@ -11,6 +11,8 @@ from torch import nn
 from nascli.data.datasets import subset_classes
 from nascli.meta.reptile import accuracy, adapt, meta_train, reptile_update
 from nascli.meta.sources import SubsetTasks
+from nascli.weight_sharing.mixing import Softmax
+from nascli.weight_sharing.supernet import build_supernet
 
 
 
@@ -31,7 +33,7 @@ def test_adapting_the_meta_learned_supernet_to_unseen_classes_is_faster_than_fro
     held_out = subset_classes(full, [7, 8, 9])
     cfg = method("reptile", meta_iterations=30, inner_steps=5, eval_every=30, eval_tasks=1)
     torch.manual_seed(0)
-    net = space("nb201", channels=8, cells_per_stage=1).build_supernet(3, 1, 8, mode="darts")
+    net = build_supernet(space("nb201", channels=8, cells_per_stage=1), 3, 1, 8, Softmax())
     scratch = copy.deepcopy(net)
     history = meta_train(net, SubsetTasks(ways=3, classes=list(range(7))).sampler(full), cfg, seed=0)
     assert history[-1]["iteration"] == 30 and history[-1]["adapted_accuracy"] > 50

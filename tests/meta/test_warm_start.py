@@ -17,8 +17,10 @@ from nascli.meta.transfer import fit_transfer
 from nascli.search.resume import replay
 from nascli.spaces.darts.genotype import GENOTYPE_OPS
 from nascli.strategies.base import SearchContext
+from nascli.weight_sharing.mixing import Softmax
+from nascli.weight_sharing.supernet import build_supernet
 
-SPACE = space("nb201")
+SPACE = space("nb201", channels=4, cells_per_stage=1)  # one-shot strategies' supernets are the space's size
 TARGET = describe("cifar100")
 
 
@@ -109,14 +111,14 @@ def test_darts_starts_from_the_priors_architecture_weights(prior: ArchPrior, dig
 
 def test_darts_prior_logits_favour_the_priors_ops_and_inputs() -> None:
     # Every node of both cells: op_a and op_b most likely sep_conv_3x3, inputs most likely 0 and 1.
-    darts = space("darts")
+    darts = space("darts", channels=4, layers=2)
     sep3 = GENOTYPE_OPS.index("sep_conv_3x3")
     log_probs = []
     for k, card in enumerate(darts.cardinalities()):
         p = torch.full((card,), 0.02)
         p[{0: sep3, 1: 0, 2: sep3, 3: 1}[k % 4]] = 1.0
         log_probs.append(torch.log(p / p.sum()))
-    net = darts.build_supernet(10, 3, 8, mode="darts", channels=4, layers=2)
+    net = build_supernet(darts, 10, 3, 8, Softmax())
     with torch.no_grad():
         for cell, logits in net.gene_prior_logits(log_probs).items():
             assert logits.shape == net.alpha(cell).shape
@@ -136,7 +138,7 @@ def reptile_prior(net, channels: int, layers: int, num_classes: int = 3) -> Arch
 
 def test_a_reptile_prior_is_the_supernets_starting_point(digits) -> None:
     torch.manual_seed(5)
-    learned = SPACE.build_supernet(3, 1, 8, mode="darts", channels=4, layers=5)
+    learned = build_supernet(SPACE, 3, 1, 8, Softmax())
     with torch.no_grad():
         learned.alpha("cell").normal_()
     darts = strategy("darts", SPACE, seed=0, channels=4, layers=5)
@@ -147,7 +149,7 @@ def test_a_reptile_prior_is_the_supernets_starting_point(digits) -> None:
 
 
 def test_a_reptile_prior_of_another_shape_is_a_clear_error(digits) -> None:
-    learned = SPACE.build_supernet(3, 1, 8, mode="darts", channels=4, layers=5)
+    learned = build_supernet(SPACE, 3, 1, 8, Softmax())
     with pytest.raises(NasError, match="strategy.channels=4 strategy.layers=5"):
         strategy("darts", SPACE, channels=8, layers=5).warm_start(reptile_prior(learned, 4, 5), TARGET)
     darts = strategy("darts", SPACE, channels=4, layers=5)

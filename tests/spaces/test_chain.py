@@ -194,9 +194,12 @@ def test_bad_options_are_config_errors(bad: dict) -> None:
 
 
 def test_one_shot_and_latency_tables_are_refused_clearly(space) -> None:
-    with pytest.raises(ConfigError, match="chain space has no weight-sharing supernet; use a sample-based"):
-        space.build_supernet(10, 3, 32)
-    with pytest.raises(ConfigError, match="chain space has no per-op cost model"):
+    from nascli.weight_sharing.mixing import Softmax
+    from nascli.weight_sharing.supernet import build_supernet
+
+    with pytest.raises(ConfigError, match="chain space has no outline of sites: no weight-sharing supernet"):
+        build_supernet(space, 10, 3, 32, Softmax())
+    with pytest.raises(ConfigError, match="chain space has no outline of sites: .*no per-op cost model"):
         space.cost_units(10, 3, 32)
 
 

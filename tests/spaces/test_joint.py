@@ -57,8 +57,11 @@ def test_networks_and_costs_are_the_base_spaces() -> None:
     assert str(joint.build_network(arch, 10, 1, 8)) == str(base.build_network(arch[0], 10, 1, 8))
     assert joint.chosen(arch) == base.chosen(arch[0])
     assert joint.smallest() == (base.smallest(), (0.01, 32, 0.0))
+    from nascli.weight_sharing.mixing import Softmax
+    from nascli.weight_sharing.supernet import build_supernet
+
     with pytest.raises(ConfigError, match="one-shot strategy"):
-        joint.build_supernet(10, 1, 8)
+        build_supernet(joint, 10, 1, 8, Softmax())
 
 
 def test_malformed_hyperparameters_and_strings_are_clear_errors() -> None:

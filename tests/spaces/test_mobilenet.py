@@ -1,6 +1,7 @@
 """The MobileNet (MBConv macro) space: its string and JSON forms, genes, published reference points,
-networks for small inputs, its supernet in every mode, its cost units, and a debug search with a
-strategy of each kind (gdas with a latency table too)."""
+networks for small inputs, its supernet under every mixing (elastic blocks: candidates share one
+block's weights), weight inheritance from it, its cost units, and a debug search with a strategy of
+each kind (gdas with a latency table too)."""
 
 from __future__ import annotations
 
@@ -15,8 +16,10 @@ from nascli.errors import ConfigError, GenotypeError
 from nascli.runtime.config import build_option
 from nascli.spaces.mobilenet import MobileNetSpace
 from nascli.spaces.mobilenet.genotype import PUBLISHED, SKIP, Block, MobileNetArch
-from nascli.spaces.mobilenet.network import MBConv
-from nascli.spaces.mobilenet.supernet import MASKED, ElasticMBConv, MobileNetSupernet
+from nascli.spaces.outline import MASKED
+from nascli.weight_sharing.inherit import inherit_network
+from nascli.weight_sharing.mixing import Gumbel, PartialChannels, SinglePath, Softmax
+from nascli.weight_sharing.supernet import Supernet, build_supernet
 
 V2 = PUBLISHED["MOBILENET_V2"]
 V2_TEXT = ("d2:k3_e6,k3_e6,k3_e6,k3_e6|d3:k3_e6,k3_e6,k3_e6,k3_e6|d4:k3_e6,k3_e6,k3_e6,k3_e6|"
@@ -137,12 +140,26 @@ def test_smallest_is_cheapest_by_parameters(space):
 
 
 # --- the supernet ------------------------------------------------------------------------------------
-def supernet(mode: str, channels: int = 4, size: int = 8) -> tuple[MobileNetSpace, MobileNetSupernet]:
+MIXINGS = {"darts": Softmax, "gdas": Gumbel, "single_path": SinglePath}
+
+
+def supernet(mode: str, channels: int = 4, size: int = 8) -> tuple[MobileNetSpace, Supernet]:
     torch.manual_seed(0)
-    space = mobilenet()
-    net = space.build_supernet(10, 1, size, mode=mode, channels=channels, layers=5)
-    assert isinstance(net, MobileNetSupernet)
-    return space, net
+    space = mobilenet(channels=channels)
+    return space, build_supernet(space, 10, 1, size, MIXINGS[mode]())
+
+
+def slots(net: Supernet) -> list:
+    return net.space.skeleton().all_slots()
+
+
+def layers(net: Supernet) -> list:
+    """Every slot's elastic block."""
+    return [edge.shared for _, edge in net.made]
+
+
+def mandatory(net: Supernet) -> list[bool]:
+    return [bool(site.masked) for site, _ in net.made]
 
 
 def test_supernet_groups_are_the_slots_with_every_op_and_skip():
@@ -151,7 +168,7 @@ def test_supernet_groups_are_the_slots_with_every_op_and_skip():
     assert len(net.op_names) == 3 * 3 * 2 + 1 and net.op_names[-1] == SKIP and net.op_names[0] == "k3_e3"
     assert all(a.shape == (1, 19) for a in net.arch_parameters())
     firsts = [0, 4, 8, 12, 16, 20]  # the first slot of each stage cannot be skipped
-    assert [i for i, m in enumerate(net.mandatory) if m] == firsts
+    assert [i for i, m in enumerate(mandatory(net)) if m] == firsts
     assert all((net.alpha(f"b{i}")[0, -1] == MASKED) == (i in firsts) for i in range(21))
     assert net.arch_weights()["b0"][0, -1] == 0.0
 
@@ -160,70 +177,47 @@ def test_single_path_runs_exactly_the_blocks_of_the_arch():
     space, net = supernet("single_path")
     arch = space.from_str("d1:k5_e4,k3_e3,k3_e3,k3_e3|d4:k3_e6_se,k7_e3,k5_e6,k3_e4|d2:k7_e6,k3_e3,k3_e3,k3_e3|"
                           "d1:k3_e3,k3_e3,k3_e3,k3_e3|d3:k3_e3,k5_e3_se,k3_e3,k3_e3|d1:k3_e6")
-    used = {slot.index for slot in net.slots if slot.position < arch.depths[slot.stage]}
+    used = {slot.index for slot in slots(net) if slot.position < arch.depths[slot.stage]}
     net(torch.randn(4, 1, 8, 8), arch=arch).sum().backward()
-    for i, layer in enumerate(net.layers):
+    blocks = layers(net)
+    for i, layer in enumerate(blocks):
         assert any(p.grad is not None for p in layer.parameters()) == (i in used), i
     assert all(a.grad is None for a in net.arch_parameters())
-    k5 = net.layers[0].depthwise.weight.grad  # a 5x5 block trains the centre of the shared 7x7 kernel
+    k5 = blocks[0].depthwise.weight.grad  # a 5x5 block trains the centre of the shared 7x7 kernel
     assert k5[:, :, 1:6, 1:6].abs().sum() > 0 and k5[:, :, 0].abs().sum() == k5[:, :, :, 6].abs().sum() == 0
-    e4 = net.layers[0].expand.weight.grad  # expansion 4 of 6: the first 4C of the expanded channels
+    e4 = blocks[0].expand.weight.grad  # expansion 4 of 6: the first 4C of the expanded channels
     assert e4[: 4 * 4].abs().sum() > 0 and e4[4 * 4:].abs().sum() == 0
-    se = net.layers[4].se_reduce.weight.grad
-    assert se is not None and net.layers[5].se_reduce.weight.grad is None  # SE only where the block has it
+    se = blocks[4].se_reduce.weight.grad
+    assert se is not None and blocks[5].se_reduce.weight.grad is None  # SE only where the block has it
 
 
-def test_a_single_path_is_the_discrete_network_with_the_shared_weights():
-    """The elastic blocks' slices, copied into the discrete network, give the same function."""
+def test_a_single_path_is_the_discrete_network_that_inherits_the_shared_weights():
+    """Inheritance slices the elastic blocks into the discrete network's MBConvs: the same function."""
     space, net = supernet("single_path")
-    small = mobilenet(channels=4)
-    arch = small.sample(random.Random(5))
-    model = small.build_network(arch, 10, 1, 8)
-    net.train()(torch.randn(16, 1, 8, 8), arch=arch)  # BN statistics for this path, in the supernet's slices
-    model.stem.load_state_dict(net.stem.state_dict())
-    model.head.load_state_dict(net.head.state_dict())
-    used = [layer for slot, layer in zip(net.slots, net.layers) if slot.position < arch.depths[slot.stage]]
+    arch = space.sample(random.Random(5))
     blocks = [b for stage in arch.used() for b in stage]
-    assert len(used) == len(model.blocks) and any(b.se for b in blocks) and any(b.kernel < 7 for b in blocks)
-    for layer, block, mb in zip(used, blocks, model.blocks):
-        _copy_slices(layer, block, mb)
+    assert any(b.se for b in blocks) and any(b.kernel < 7 for b in blocks)
+    net.train()(torch.randn(16, 1, 8, 8), arch=arch)  # BN statistics for this path, in the supernet's slices
+    model, inherited = inherit_network(net, arch, 10, 1, 8)
+    assert inherited == len(model.state_dict()) and len(model.blocks) == len(blocks)
     x = torch.randn(3, 1, 8, 8)
     torch.testing.assert_close(net.eval()(x, arch=arch), model.eval()(x))
 
 
-def _copy_slices(layer: ElasticMBConv, block: Block, mb: MBConv) -> None:
-    mid, k = layer.c_in * block.expansion, block.kernel
-    start = (layer.max_kernel - k) // 2
-    with torch.no_grad():
-        mb.expand[0].weight.copy_(layer.expand.weight[:mid])
-        mb.depthwise[0].weight.copy_(layer.depthwise.weight[:mid, :, start:start + k, start:start + k])
-        mb.project[0].weight.copy_(layer.project.weight[:, :mid])
-        for bn, shared, n in ((mb.expand[1], layer.expand_bn, mid), (mb.depthwise[1], layer.depthwise_bn, mid),
-                              (mb.project[1], layer.project_bn, layer.project_bn.num_features)):
-            for name in ("weight", "bias", "running_mean", "running_var"):
-                getattr(bn, name).copy_(getattr(shared, name)[:n])
-        if block.se:
-            s = mb.se.reduce.out_channels
-            mb.se.reduce.weight.copy_(layer.se_reduce.weight[:s, :mid])
-            mb.se.reduce.bias.copy_(layer.se_reduce.bias[:s])
-            mb.se.expand.weight.copy_(layer.se_expand.weight[:mid, :s])
-            mb.se.expand.bias.copy_(layer.se_expand.bias[:mid])
-
-
 def test_the_darts_mixture_shares_work_but_is_the_weighted_sum_of_the_blocks():
     _, net = supernet("darts")
-    layer = net.layers[1].eval()  # running statistics: the same normalisation for every call
+    layer = layers(net)[1].eval()  # running statistics: the same normalisation for every call
     x = torch.randn(2, layer.c_in, 8, 8)
-    weights = torch.softmax(torch.randn(len(net.blocks)), 0).unbind(0)
-    expected = sum(w * layer(x, block) for w, block in zip(weights, net.blocks))
-    torch.testing.assert_close(layer.mixture(x, net.blocks, weights), expected)
+    ops = net.op_names  # every block op, then skip_connect (the input itself)
+    weights = torch.softmax(torch.randn(len(ops)), 0).unbind(0)
+    expected = sum(w * layer.run(x, op) for w, op in zip(weights, ops))
+    torch.testing.assert_close(layer.mixture(x, ops, weights), expected)
 
 
-def test_supernet_widths_come_from_channels_and_layers_is_ignored():
-    space = mobilenet()
-    small, large = (space.build_supernet(10, 1, 8, mode="gdas", channels=c, layers=20) for c in (4, 8))
-    assert [s.c_out for s in small.slots][::4] == [6, 10, 20, 24, 48, 80]  # 1.5C, 2.5C, 5C, 6C, 12C, 20C
-    assert [s.c_out for s in large.slots][::4] == [12, 20, 40, 48, 96, 160] and len(large.layers) == 21
+def test_supernet_widths_come_from_the_spaces_channels():
+    small, large = (supernet("gdas", channels=c)[1] for c in (4, 8))
+    assert [s.c_out for s, _ in small.made][::4] == [6, 10, 20, 24, 48, 80]  # 1.5C, 2.5C, 5C, 6C, 12C, 20C
+    assert [s.c_out for s, _ in large.made][::4] == [12, 20, 40, 48, 96, 160] and len(large.network.blocks) == 21
 
 
 @pytest.mark.parametrize("mode", ["gdas", "darts"])
@@ -234,7 +228,7 @@ def test_gdas_and_darts_reach_every_alpha(mode):
     assert logits.shape == (4, 10)
     logits.logsumexp(1).sum().backward()
     assert all(a.grad is not None and a.grad.abs().sum() > 0 for a in net.arch_parameters())
-    assert all(a.grad[0, -1] == 0 for a, m in zip(net.arch_parameters(), net.mandatory) if m)
+    assert all(a.grad[0, -1] == 0 for a, m in zip(net.arch_parameters(), mandatory(net)) if m)
 
 
 def test_gdas_never_skips_a_slot_that_always_runs():
@@ -242,9 +236,9 @@ def test_gdas_never_skips_a_slot_that_always_runs():
     net.tau = 10.0
     net.generator = torch.Generator().manual_seed(1)
     for _ in range(20):
-        for group, mandatory in zip(net.cell_types, net.mandatory):
-            step = net._plan(group)[0]
-            assert not (mandatory and net.op_names[step.index] == SKIP)
+        for group, always in zip(net.cell_types, mandatory(net)):
+            step = net.mixing.plan(net.alpha(group), net.edge_weights(group), True)[0]
+            assert not (always and net.op_names[step.index] == SKIP)
 
 
 def test_derive_reads_depth_up_to_the_first_skip_and_matches_the_argmax_path():
@@ -257,7 +251,7 @@ def test_derive_reads_depth_up_to_the_first_skip_and_matches_the_argmax_path():
             alpha[0, :-1] = 0.0
             alpha[0, net.op_names.index(op[0])] = 5.0
             if op[0] == SKIP:  # the unused slot's block is its next strongest op
-                slot = net.slots[int(group[1:])]
+                slot = slots(net)[int(group[1:])]
                 alpha[0, net.op_names.index(want.blocks[slot.stage][slot.position].op)] = 4.0
     assert net.derive() == want
     x = torch.randn(3, 1, 8, 8)
@@ -265,9 +259,9 @@ def test_derive_reads_depth_up_to_the_first_skip_and_matches_the_argmax_path():
     assert space.validate(supernet("darts")[1].derive())  # random alphas derive a valid arch too
 
 
-def test_pcdarts_is_refused_with_a_reason():
-    with pytest.raises(ConfigError, match="no pcdarts supernet"):
-        mobilenet().build_supernet(10, 1, 8, mode="pcdarts")
+def test_partial_channels_are_refused_with_a_reason():
+    with pytest.raises(ConfigError, match="share their weights: partial channels would split them"):
+        build_supernet(mobilenet(), 10, 1, 8, PartialChannels(4))
 
 
 def test_gene_priors_become_alpha_rows_of_the_same_distribution():
@@ -295,11 +289,12 @@ def test_cost_units_cover_every_choice_and_sum_to_the_network(space):
     _, net = supernet("single_path", channels=16)
     assert {(g, 0, op) for g in net.cell_types for op in net.op_names} - choices == {(f"b{i}", 0, SKIP)
                                                                                     for i in (0, 4, 8, 12, 16, 20)}
+    (skeleton,) = [u for u in units if u.choice is None]  # stem and head: the work every network does
     for arch in (V2, space.smallest(), space.sample(random.Random(2))):
         chosen = space.chosen(arch)
         assert chosen <= choices and len(chosen) == 21
         assert {(g, 0, ops[0]) for g, ops in net.cell_ops(arch).items()} == chosen
-        pieces = [u for u in units if u.choice is None or u.choice in chosen]
+        pieces = [skeleton, *(u for u in units if u.choice in chosen)]
         model = space.build_network(arch, 10, 1, 8)
         assert sum(n_params(u.build()) for u in pieces) == n_params(model)
         seen = _input_shapes(model, torch.randn(1, 1, 8, 8))
@@ -307,10 +302,9 @@ def test_cost_units_cover_every_choice_and_sum_to_the_network(space):
 
 
 def _input_shapes(model: torch.nn.Module, x: torch.Tensor) -> list[tuple[int, int, int]]:
-    """The input shape of the stem, every block and the head, in the order they run."""
-    shapes = []
-    modules = [model.stem, *model.blocks, model.head]
-    hooks = [m.register_forward_pre_hook(lambda _, args: shapes.append(tuple(args[0].shape[1:]))) for m in modules]
+    """The input shape of the network and of every block, in the order they run."""
+    shapes = [tuple(x.shape[1:])]
+    hooks = [m.register_forward_pre_hook(lambda _, args: shapes.append(tuple(args[0].shape[1:]))) for m in model.blocks]
     model.eval()(x)
     for hook in hooks:
         hook.remove()

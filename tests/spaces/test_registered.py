@@ -1,5 +1,6 @@
 """Every registered search space keeps the space contract (nascli.spaces.base): genes, strings, JSON,
-sampling, mutation, networks, a single-path supernet and its published genotypes."""
+sampling, mutation, networks and its published genotypes; and a space with an outline of sites gives
+a supernet of the network's structure and cost units that add up to its networks."""
 
 from __future__ import annotations
 
@@ -13,11 +14,21 @@ from nascli.errors import ConfigError, GenotypeError
 from nascli.genotype import genotype_record, parse_record
 from nascli.registry import SPACES
 from nascli.runtime.config import build_option
+from nascli.weight_sharing.inherit import inherit_network
+from nascli.weight_sharing.mixing import SinglePath
+from nascli.weight_sharing.supernet import build_supernet
+
+SMALL = {"channels": 4, "cells_per_stage": 1, "layers": 5, "cells_per_stack": 1}  # the sizes a space has, small
 
 
 @pytest.fixture(params=SPACES.names())
 def space(request: pytest.FixtureRequest):
     return build_option("search_space", request.param)
+
+
+def small(space):
+    """The same space at a small size (for networks and supernets)."""
+    return type(space)(**{**space.config(), **{k: v for k, v in SMALL.items() if k in space.config()}})
 
 
 def test_genes_strings_and_json_round_trip(space) -> None:
@@ -56,16 +67,48 @@ def one_gene_away(space, arch) -> list:
 
 
 def test_networks_and_the_single_path_supernet_run(space) -> None:
-    space = space.for_input(10, 1, 8)  # a space whose architectures depend on the input knows it (chain's strides)
+    space = small(space).for_input(10, 1, 8)  # a space whose architectures depend on the input knows it (chain)
     arch = space.sample(random.Random(0))
     net = space.build_network(arch, 10, 1, 8).eval()
     assert net(torch.randn(2, 1, 8, 8)).shape == (2, 10)
     try:
-        supernet = space.build_supernet(3, 1, 8, mode="single_path", channels=4, layers=5)
-    except ConfigError as exc:  # a space may offer no supernet: then it says so
-        assert "no weight-sharing supernet" in str(exc)
+        supernet = build_supernet(space, 3, 1, 8, SinglePath())
+    except ConfigError as exc:  # a space may have no outline of sites: then it says so
+        assert "has no outline of sites" in str(exc) and "sample-based strategy" in str(exc)
         return
     assert supernet(torch.randn(2, 1, 8, 8), arch=arch).shape == (2, 3)
+
+
+def test_the_supernet_is_the_networks_outline_and_hands_it_the_paths_weights(space) -> None:
+    """One description: every tensor of the network stands at the same place in the supernet (the
+    search network's affine-free BatchNorms aside), and a path inherited is the same function."""
+    space = small(space)
+    torch.manual_seed(0)
+    try:
+        supernet = build_supernet(space, 10, 1, 8, SinglePath()).eval()
+    except ConfigError:
+        pytest.skip(f"{space.name} has no outline of sites")
+    arch = space.sample(random.Random(4))
+    network, inherited = inherit_network(supernet, arch, 10, 1, 8)
+    affine = [k for k in network.state_dict() if k.endswith((".weight", ".bias"))
+              and isinstance(network.get_submodule(k.rsplit(".", 1)[0]), torch.nn.BatchNorm2d)]
+    assert inherited >= len(network.state_dict()) - len(affine)  # all but BN scales and shifts a supernet may lack
+    x = torch.randn(2, 1, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(network.eval()(x), supernet(x, arch=arch), atol=1e-5, rtol=1e-5)
+
+
+def test_cost_units_hold_the_skeleton_and_every_choice_of_an_architecture(space) -> None:
+    space = small(space)
+    try:
+        units = space.cost_units(10, 1, 8)
+    except ConfigError as exc:
+        assert "no per-op cost model" in str(exc)
+        return
+    assert sum(u.choice is None for u in units) == 1  # the skeleton: what every network of the space runs
+    choices = {u.choice for u in units}
+    for seed in range(3):
+        assert space.chosen(space.sample(random.Random(seed))) <= choices
 
 
 def test_published_genotypes_belong_to_the_space(space) -> None:

@@ -15,6 +15,8 @@ from nascli.hardware.cost import Timing
 from nascli.hardware.table import build_table
 from nascli.spaces.ops import ReLUConvBN
 from nascli.strategies.darts import LatencyTerm
+from nascli.weight_sharing.mixing import Gumbel, PartialChannels, Softmax
+from nascli.weight_sharing.supernet import build_supernet
 
 NB201 = space("nb201", channels=4, cells_per_stage=1)
 SHAPE = (10, 1, 8)
@@ -38,10 +40,11 @@ def table(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_the_gradient_moves_weight_toward_cheaper_ops(table: Path, mode: str) -> None:
     from nascli.hardware.table import LatencyTable
 
-    net = NB201.build_supernet(*SHAPE, mode=mode, channels=4, layers=5)
+    mixing = {"darts": Softmax(), "pcdarts": PartialChannels(4), "gdas": Gumbel()}[mode]
+    net = build_supernet(NB201, *SHAPE, mixing)
     term = LatencyTerm.of(net, LatencyTable.load(table).terms(NB201, SHAPE), 1.0, CPU)
     expected = term.expected(net)
-    uniform = 7.0 + 3 * 6 * (1 + 1 + 2 + 3 + 1) / 5  # fixed pieces + 18 edges at the mean op cost
+    uniform = 1.0 + 3 * 6 * (1 + 1 + 2 + 3 + 1) / 5  # the skeleton + 18 edges at the mean op cost
     assert expected.item() == pytest.approx(uniform, rel=0.01)  # alphas start near uniform
     (grad,) = torch.autograd.grad(term.loss(net), [net.alpha("cell")])
     ops = list(net.op_names)

@@ -11,7 +11,9 @@ import torch
 from configured import space
 from nasrun import read_json, read_trials, run
 
+from nascli.weight_sharing.mixing import SinglePath
 from nascli.weight_sharing.single_path import path_accuracy, recalibrate_bn
+from nascli.weight_sharing.supernet import build_supernet
 
 SMALL = ("search", "strategy=spos", "debug=smoke", "strategy.epochs=2", "strategy.subnets=3", "strategy.population=2",
          "strategy.elites=1", "strategy.recalibration_batches=2", "plots=false")
@@ -49,7 +51,7 @@ def test_interrupted_spos_resumes_to_the_same_rows(spos_run: Path, tmp_path: Pat
 def test_bn_recalibration_makes_scores_independent_of_history() -> None:
     nb201 = space("nb201", channels=4, cells_per_stage=1)
     torch.manual_seed(0)
-    net = nb201.build_supernet(10, 1, 8, mode="single_path")
+    net = build_supernet(nb201, 10, 1, 8, SinglePath())
     batches = [(torch.randn(16, 1, 8, 8), torch.randint(0, 10, (16,))) for _ in range(3)]
     a, b = nb201.sample(random.Random(0)), nb201.sample(random.Random(1))
     recalibrate_bn(net, a, batches)

@@ -1,5 +1,5 @@
-"""Fine-tuning: what each mode trains (counted by hand), a new classifier for new classes, an input
-adapter for new input shapes, and a supernet's path handed exactly to the discrete network."""
+"""Fine-tuning: what each mode trains (counted by hand), a new classifier for new classes, and an input
+adapter for new input shapes (a supernet's path handed to the network: tests/weight_sharing/test_inherit.py)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ from torch import nn
 from nascli.checkpoint import InputAdapter
 from nascli.errors import ConfigError
 from nascli.runtime.config import build_option
-from nascli.spaces.darts.genotype import Genotype
-from nascli.training.finetune import Pretrained, deployable, inherit, prepare
+from nascli.training.finetune import Pretrained, deployable, prepare
 from nascli.training.lora import LoRAConv2d
 
 NB201_ARCH = ("nor_conv_3x3", "skip_connect", "avg_pool_3x3", "nor_conv_1x1", "none", "nor_conv_3x3")
@@ -126,50 +125,3 @@ def test_unknown_mode_and_bad_lora_options_are_config_errors() -> None:
         finetuning("lora", lora={"rank": 0, "alpha": 1.0, "targets": "all"})
     with pytest.raises(ConfigError, match="needs finetune.lora"):
         finetuning("full", mode="lora")
-
-
-# --- a supernet's path, inherited -------------------------------------------------------------------
-def _randomised(supernet: nn.Module) -> nn.Module:
-    """A supernet as if trained: random weights and BN statistics."""
-    torch.manual_seed(1)
-    with torch.no_grad():
-        for name, tensor in supernet.state_dict().items():
-            if tensor.is_floating_point() and not name.startswith("alpha_"):
-                tensor.copy_(torch.rand_like(tensor) + 0.5 if "running_var" in name else torch.randn_like(tensor) * 0.3)
-    return supernet.eval()
-
-
-def _inherited_equals_the_path(search_space, arch, in_channels: int = 1, size: int = 8) -> None:
-    supernet = _randomised(search_space.build_supernet(10, in_channels, size, mode="single_path", channels=C, layers=5))
-    network_space = type(search_space)(**{**search_space.config(), **supernet.network_config()})
-    network = network_space.build_network(arch, 10, in_channels, size)
-    weights = supernet.path_weights(arch)
-    assert inherit(network, weights) == len(weights) > 0
-    x = torch.randn(3, in_channels, size, size)
-    with torch.no_grad():
-        assert torch.allclose(network.eval()(x), supernet(x, arch=arch), atol=1e-5)
-
-
-def test_an_nb201_network_inherits_exactly_its_supernet_path() -> None:
-    nb201 = space("nb201", channels=16, cells_per_stage=5)  # the supernet's size wins: C=4, N=1
-    _inherited_equals_the_path(nb201, NB201_ARCH)
-
-
-def test_a_darts_network_inherits_exactly_its_supernet_path() -> None:
-    concat = (2, 3, 4, 5)
-    normal = (("sep_conv_3x3", 0), ("dil_conv_3x3", 1), ("skip_connect", 0), ("sep_conv_5x5", 2),
-              ("dil_conv_5x5", 1), ("sep_conv_3x3", 3), ("skip_connect", 2), ("dil_conv_3x3", 4))
-    reduce = (("skip_connect", 1), ("sep_conv_5x5", 0), ("dil_conv_3x3", 2), ("skip_connect", 0),
-              ("sep_conv_3x3", 3), ("dil_conv_5x5", 1), ("sep_conv_3x3", 4), ("skip_connect", 2))
-    darts = space("darts", auxiliary=True)  # the auxiliary head is the network's own: not in the supernet
-    _inherited_equals_the_path(darts, Genotype(normal, concat, reduce, concat), in_channels=3, size=9)
-
-
-def test_darts_pooling_edges_inherit_all_but_the_search_only_batchnorm() -> None:
-    darts = space("darts")
-    arch = darts.smallest()  # every node max-pools
-    supernet = darts.build_supernet(10, 1, 8, mode="single_path", channels=C, layers=5)
-    network = type(darts)(**{**darts.config(), **supernet.network_config()}).build_network(arch, 10, 1, 8)
-    weights = supernet.path_weights(arch)
-    assert not any(".ops." in key for key in weights)  # a pooling op has no weights of its own
-    assert inherit(network, weights) == len(weights)

@@ -10,7 +10,8 @@ from typing import Any, NamedTuple
 from nascli.errors import GenotypeError
 from nascli.spaces.ops import DARTS_OPS
 
-GENOTYPE_OPS: tuple[str, ...] = tuple(op for op in DARTS_OPS if op != "none")
+OP_NAMES: tuple[str, ...] = tuple(DARTS_OPS)  # an edge's candidates, `none` included: a supernet's alpha columns
+GENOTYPE_OPS: tuple[str, ...] = tuple(op for op in OP_NAMES if op != "none")  # what a genotype's pairs may name
 CELLS = ("normal", "reduce")
 
 Cell = tuple[tuple[str, int], ...]  # 2*steps (op_name, input_index) pairs, two per node

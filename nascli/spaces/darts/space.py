@@ -5,18 +5,19 @@ that take two distinct earlier states through one of 7 ops; networks are the pap
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
-
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from nascli.errors import ConfigError, GenotypeError
 from nascli.registry import SPACES
-from nascli.spaces.base import MAX_CHANNELS, MAX_DEPTH, Choice, CostUnit, SearchSpace, check_sizes
-from nascli.spaces.darts import costs, genotype
-from nascli.spaces.darts.genotype import CELLS, GENOTYPE_OPS, PUBLISHED, Genotype
-from nascli.spaces.darts.network import DartsNetwork
-from nascli.spaces.darts.supernet import DartsSupernet
-from nascli.spaces.supernet import Supernet, check_mode, edge_offsets
+from nascli.spaces.base import MAX_CHANNELS, MAX_DEPTH, SearchSpace, check_sizes
+from nascli.spaces.darts import genotype
+from nascli.spaces.darts.genotype import CELLS, GENOTYPE_OPS, OP_NAMES, PUBLISHED, Genotype
+from nascli.spaces.darts.outline import edge_offsets
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from nascli.spaces.outline import Maker, SiteKey
 
 
 @SPACES.register("darts")
@@ -44,16 +45,6 @@ class DartsSpace(SearchSpace):
         return {"channels": self.channels, "layers": self.layers, "auxiliary": self.auxiliary,
                 "drop_path": self.drop_path, "steps": self.steps, "multiplier": self.multiplier,
                 "stem_multiplier": self.stem_multiplier}
-
-    # --- cost by the piece -----------------------------------------------------------------------
-    def cost_units(self, num_classes: int, in_channels: int, input_size: int) -> list[CostUnit]:
-        return costs.cost_units(self.channels, self.layers, self.steps, self.multiplier, self.stem_multiplier,
-                                num_classes, in_channels, input_size)
-
-    def chosen(self, arch: Genotype) -> set[Choice]:
-        arch, offsets = self.validate(arch), edge_offsets(2, self.steps)
-        return {(cell, offsets[k // 2] + src, op)
-                for cell, pairs in zip(CELLS, (arch.normal, arch.reduce)) for k, (op, src) in enumerate(pairs)}
 
     def smallest(self) -> Genotype:
         """Every node max-pools its two cell inputs: no weights, little work."""
@@ -107,26 +98,65 @@ class DartsSpace(SearchSpace):
         return self.validate(Genotype(**obj))
 
     # --- networks --------------------------------------------------------------------------------
-    def build_network(self, arch: Genotype, num_classes: int, in_channels: int, input_size: int) -> nn.Module:
-        """NetworkCIFAR for `arch`, sized by this space's channels, layers and auxiliary settings."""
+    def outline(self, make: Maker, num_classes: int, in_channels: int, input_size: int) -> nn.Module:
+        """NetworkCIFAR sized by this space's channels and layers, with `make(site)` on every cell
+        edge (the auxiliary head and drop path belong to a discrete network only)."""
+        from nascli.spaces.darts.outline import DartsNet
+
         if input_size < 1:
             raise ConfigError(f"darts networks need a positive input size, got {input_size}.")
-        return DartsNetwork(self.validate(arch), self.channels, self.layers, num_classes, in_channels, input_size,
-                            self.auxiliary, self.drop_path, self.stem_multiplier)
+        return DartsNet(make, self.channels, self.layers, self.steps, self.multiplier, self.stem_multiplier,
+                        num_classes, in_channels, input_size, self.auxiliary, self.drop_path)
 
-    def build_supernet(
-        self, num_classes: int, in_channels: int, input_size: int, mode: str = "darts",
-        channels: int | None = None, layers: int | None = None, partial_channels: int = 4,
-    ) -> Supernet:
-        """The weight-sharing search network (modes: see nascli.spaces.supernet), sized by `channels`
-        and `layers` (default: this space's); `partial_channels` is PC-DARTS' K."""
-        channels = self.channels if channels is None else int(channels)
-        layers = self.layers if layers is None else int(layers)
-        if min(channels, layers, input_size, partial_channels) < 1:
-            raise ConfigError(f"a darts supernet needs positive channels, layers, input size and "
-                              f"partial_channels, got {channels}, {layers}, {input_size} and {partial_channels}.")
-        partial = int(partial_channels) if mode == "pcdarts" else 1
-        if channels % partial:
-            raise ConfigError(f"pcdarts needs partial_channels (K={partial}) to divide channels ({channels}).")
-        return DartsSupernet(num_classes, in_channels, channels, layers, self.steps, self.multiplier,
-                             self.stem_multiplier, check_mode(mode), partial)
+    def groups(self) -> tuple[str, ...]:
+        return CELLS  # both cell types, even in a network too shallow to hold a normal cell
+
+    def picks(self, arch: Genotype) -> dict[SiteKey, str]:
+        """Each (op, input) pair of a node is that node's edge from the input; the other edges are unused."""
+        arch, offsets = self.validate(arch), edge_offsets(self.steps)
+        return {(cell, offsets[k // 2] + src): op
+                for cell, pairs in zip(CELLS, (arch.normal, arch.reduce)) for k, (op, src) in enumerate(pairs)}
+
+    def derive(self, weights: dict[str, list[list[float]]]) -> Genotype:
+        """The DARTS paper's rule, per cell type: per node the 2 inputs whose strongest non-`none` op
+        is strongest, each with that op; pairs ordered by strength (ties: the earlier input)."""
+        normal, reduce = (_derive_cell(weights[cell], self.steps) for cell in CELLS)
+        return self.validate(Genotype(normal, self.concat, reduce, self.concat))
+
+    def alpha_prior(self, gene_log_probs: Sequence[Any], floor: float = 1e-3) -> dict[str, Any]:
+        """Each node picks two (op, input) pairs, so edge (input j -> node) gets op o with the expected
+        count P(in_a=j) P(op_a=o) + P(in_b=j) P(op_b=o); `none` and unlikely ops get `floor` (log of,
+        rows centred)."""
+        import torch
+
+        probs = [torch.as_tensor(p, dtype=torch.float32).exp() for p in gene_log_probs]
+        columns = [OP_NAMES.index(op) for op in GENOTYPE_OPS]
+        offsets, genes_per_cell = edge_offsets(self.steps), 4 * self.steps
+        edges = offsets[-1] + self.steps + 1
+        logits = {}
+        for c, cell in enumerate(CELLS):
+            mass = torch.zeros(edges, len(OP_NAMES))
+            for node in range(self.steps):
+                k = c * genes_per_cell + 4 * node
+                for op_gene, input_gene in ((k, k + 1), (k + 2, k + 3)):
+                    rows = slice(offsets[node], offsets[node] + node + 2)
+                    mass[rows, columns] += probs[input_gene][:, None] * probs[op_gene][None, :]
+            row_logits = torch.log(mass + floor)
+            logits[cell] = row_logits - row_logits.mean(dim=1, keepdim=True)
+        return logits
+
+
+def _derive_cell(weights: Sequence[Sequence[float]], steps: int) -> tuple[tuple[str, int], ...]:
+    none = OP_NAMES.index("none")
+    pairs: list[tuple[str, int]] = []
+    for node, start in enumerate(edge_offsets(steps)):
+        rows = [list(weights[start + src]) for src in range(2 + node)]
+        best = [max((w, k) for k, w in enumerate(row) if k != none) for row in rows]
+        chosen = sorted(range(len(rows)), key=lambda src: -best[src][0])[:2]
+        pairs.extend((OP_NAMES[_strongest(rows[src], none)], src) for src in chosen)
+    return tuple(pairs)
+
+
+def _strongest(row: Sequence[float], skip: int) -> int:
+    """Index of the largest value (the first among equals), ignoring index `skip`."""
+    return max((k for k in range(len(row)) if k != skip), key=lambda k: (row[k], -k))

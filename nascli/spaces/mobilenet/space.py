@@ -9,18 +9,23 @@ once-for-all encodes them): kernel, expansion, SE, as indices into the space's c
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
-
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from nascli.errors import ConfigError, GenotypeError
 from nascli.registry import SPACES
-from nascli.spaces.base import MAX_CHANNELS, MAX_DEPTH, Choice, CostUnit, SearchSpace, check_sizes
-from nascli.spaces.mobilenet import costs, genotype
+from nascli.spaces.base import MAX_CHANNELS, MAX_DEPTH, SearchSpace, check_sizes
+from nascli.spaces.mobilenet import genotype
 from nascli.spaces.mobilenet.genotype import PUBLISHED, SKIP, Block, Choices, MobileNetArch
-from nascli.spaces.mobilenet.network import ACTIVATIONS, MobileNetNetwork, Skeleton
-from nascli.spaces.mobilenet.supernet import MobileNetSupernet
-from nascli.spaces.supernet import Supernet, check_mode
+from nascli.spaces.mobilenet.outline import ACTIVATIONS, MobileNetNet
+from nascli.spaces.mobilenet.skeleton import Skeleton
+from nascli.spaces.outline import MASKED
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from nascli.spaces.outline import Maker, SiteKey
+
+LOG_FLOOR = -30.0  # alpha_prior: the least log-probability given to a possible op
 
 
 @SPACES.register("mobilenet")
@@ -69,9 +74,9 @@ class MobileNetSpace(SearchSpace):
                 "expansions": list(self.expansions), "se": list(self.se), "head_width": self.head_width,
                 "activation": self.activation, "dropout": self.dropout}
 
-    def skeleton(self, channels: int | None = None) -> Skeleton:
-        """The skeleton in channels for C = `channels` (default: this space's)."""
-        c = self.channels if channels is None else channels
+    def skeleton(self) -> Skeleton:
+        """The skeleton in channels for this space's C."""
+        c = self.channels
 
         def width(multiple: float) -> int:
             return max(1, int(multiple * c + 0.5))
@@ -79,15 +84,6 @@ class MobileNetSpace(SearchSpace):
         return Skeleton(width(self.stem_width), c, self.stem_stride, tuple(map(width, self.widths)),
                         tuple(self.strides), tuple(self.max_depths), width(self.head_width), self.activation,
                         self.dropout)
-
-    # --- cost by the piece -----------------------------------------------------------------------
-    def cost_units(self, num_classes: int, in_channels: int, input_size: int) -> list[CostUnit]:
-        return costs.cost_units(self.skeleton(), self.choices, num_classes, in_channels, input_size)
-
-    def chosen(self, arch: MobileNetArch) -> set[Choice]:
-        arch, slots = self.validate(arch), self.skeleton().all_slots()
-        return {(f"b{s.index}", 0, arch.blocks[s.stage][s.position].op if s.position < arch.depths[s.stage] else SKIP)
-                for s in slots}
 
     def smallest(self) -> MobileNetArch:
         """Least depths, and every block of the smallest kernel and expansion, without SE if it may."""
@@ -138,24 +134,56 @@ class MobileNetSpace(SearchSpace):
         return self.validate(genotype.from_json(obj))
 
     # --- networks --------------------------------------------------------------------------------
-    def build_network(self, arch: MobileNetArch, num_classes: int, in_channels: int, input_size: int) -> nn.Module:
-        """The network of `arch` at this space's widths; any input size >= 1 works (strides round up)."""
+    def outline(self, make: Maker, num_classes: int, in_channels: int, input_size: int) -> nn.Module:
+        """The skeleton at this space's widths with `make(site)` in every block slot; any input size
+        >= 1 works (strides round up)."""
         if input_size < 1:
             raise ConfigError(f"mobilenet networks need a positive input size, got {input_size}.")
-        return MobileNetNetwork(self.validate(arch), self.skeleton(), num_classes, in_channels)
+        return MobileNetNet(make, self.skeleton(), self.choices, num_classes, in_channels)
 
-    def build_supernet(
-        self, num_classes: int, in_channels: int, input_size: int, mode: str = "darts",
-        channels: int | None = None, layers: int | None = None, partial_channels: int = 4,
-    ) -> Supernet:
-        """The skeleton with an elastic MBConv per slot (modes darts, gdas, single_path: see
-        nascli.spaces.supernet), widths from C = `channels` (default: this space's). `layers` is
-        ignored: depth is searched, up to max_depths. There is no pcdarts mode."""
-        if mode == "pcdarts":
-            raise ConfigError("The mobilenet space has no pcdarts supernet (partial channels would split its "
-                              "elastic blocks); search it with strategy=gdas, darts, spos or a sample-based strategy.")
-        channels = self.channels if channels is None else int(channels)
-        if min(channels, input_size) < 1:
-            raise ConfigError(f"a mobilenet supernet needs positive channels and input size, got {channels} "
-                              f"and {input_size}.")
-        return MobileNetSupernet(self.skeleton(channels), self.choices, num_classes, in_channels, check_mode(mode))
+    def picks(self, arch: MobileNetArch) -> dict[SiteKey, str]:
+        """Every slot's block op, or skip_connect beyond its stage's depth."""
+        arch = self.validate(arch)
+        return {(f"b{s.index}", 0): arch.blocks[s.stage][s.position].op if s.position < arch.depths[s.stage] else SKIP
+                for s in self.skeleton().all_slots()}
+
+    def derive(self, weights: dict[str, list[list[float]]]) -> MobileNetArch:
+        """Every slot its strongest block op; each stage's depth runs up to the first optional slot
+        whose strongest choice is skip_connect."""
+        ops = (*self.choices.ops, SKIP)
+        skip = len(ops) - 1
+        depths = list(self.choices.min_depths)
+        blocks: list[list[Block]] = [[] for _ in self.choices.max_depths]
+        cut = [False] * len(depths)
+        for slot in self.skeleton().all_slots():
+            row = weights[f"b{slot.index}"][0]
+            best = max(range(skip), key=lambda k: (row[k], -k))
+            blocks[slot.stage].append(genotype.parse_op(ops[best]))
+            if slot.position >= self.choices.min_depths[slot.stage] and not cut[slot.stage]:
+                if row[skip] > row[best]:
+                    cut[slot.stage] = True
+                else:
+                    depths[slot.stage] += 1
+        return self.validate((tuple(depths), tuple(tuple(stage) for stage in blocks)))
+
+    def alpha_prior(self, gene_log_probs: Sequence[Any]) -> dict[str, Any]:
+        """The space's gene order is, per stage, its depth, then per slot kernel, expansion, SE: op
+        (k, e, se) of a slot gets log p(k) + log p(e) + log p(se) + log P(depth > slot), skip_connect
+        log P(depth <= slot); floored at LOG_FLOOR, the skip of a slot that always runs MASKED."""
+        import torch
+
+        logs = [torch.as_tensor(p, dtype=torch.float32) for p in gene_log_probs]
+        genes, slots = iter(logs), iter(self.skeleton().all_slots())
+        skip = len(self.choices.ops)
+        logits = {}
+        for low, high in zip(self.choices.min_depths, self.choices.max_depths):
+            depth = next(genes).exp()  # P(depth = low + i)
+            for position in range(high):
+                kernel, expansion, se = next(genes), next(genes), next(genes)
+                used = depth[max(position + 1 - low, 0):].sum().clamp(0.0, 1.0)  # P(depth > position)
+                ops = (kernel[:, None, None] + expansion[None, :, None] + se[None, None, :]).flatten()
+                row = torch.cat([ops + torch.log(used), torch.log(1.0 - used).reshape(1)]).clamp_min(LOG_FLOOR)
+                if position < low:
+                    row[skip] = MASKED
+                logits[f"b{next(slots).index}"] = row[None, :]
+        return logits

@@ -1,24 +1,25 @@
 """The NAS-Bench-201 cell space: one 4-node cell, 6 edges, 5 candidate ops (15,625 architectures).
 
-Genes are the op index of each edge, in the benchmark's edge order; networks and supernets use the
-benchmark's macro skeleton, so parameter counts match the NAS-Bench-201 tables.
+Genes are the op index of each edge, in the benchmark's edge order. The network is written once
+(nascli.spaces.nb201.outline): the benchmark's macro skeleton, so parameter counts match the
+NAS-Bench-201 tables, with a site per cell edge for networks, supernets and latency tables alike.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
-
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from nascli.errors import ConfigError, GenotypeError
 from nascli.registry import SPACES
-from nascli.spaces.base import MAX_CHANNELS, MAX_DEPTH, Choice, CostUnit, SearchSpace, check_sizes
-from nascli.spaces.nb201 import costs, genotype
+from nascli.spaces.base import MAX_CHANNELS, MAX_DEPTH, SearchSpace, check_sizes
+from nascli.spaces.nb201 import genotype
 from nascli.spaces.nb201.genotype import EDGES, OP_NAMES, NB201Arch
-from nascli.spaces.nb201.network import NB201Network
-from nascli.spaces.nb201.supernet import NB201Supernet
-from nascli.spaces.supernet import Supernet, check_mode
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from nascli.spaces.outline import Maker, SiteKey
 
 
 @SPACES.register("nb201")
@@ -36,13 +37,6 @@ class NB201Space(SearchSpace):
 
     def config(self) -> dict[str, Any]:
         return {"channels": self.channels, "cells_per_stage": self.cells_per_stage}
-
-    # --- cost by the piece -----------------------------------------------------------------------
-    def cost_units(self, num_classes: int, in_channels: int, input_size: int) -> list[CostUnit]:
-        return costs.cost_units(self.channels, self.cells_per_stage, num_classes, in_channels, input_size)
-
-    def chosen(self, arch: NB201Arch) -> set[Choice]:
-        return {("cell", edge, op) for edge, op in enumerate(genotype.validate(arch))}
 
     def smallest(self) -> NB201Arch:
         """Every edge `none`: the cells hold no weights and do no work."""
@@ -84,25 +78,24 @@ class NB201Space(SearchSpace):
         return genotype.validate(obj)
 
     # --- networks --------------------------------------------------------------------------------
-    def build_network(self, arch: NB201Arch, num_classes: int, in_channels: int, input_size: int) -> nn.Module:
-        """The benchmark network for `arch`; any input_size >= 4 works (the head pools globally)."""
+    def outline(self, make: Maker, num_classes: int, in_channels: int, input_size: int) -> nn.Module:
+        """The benchmark network with `make(site)` on every cell edge; any input_size >= 4 works (the
+        head pools globally)."""
+        from nascli.spaces.nb201.outline import NB201Net
+
         if input_size < 4:
             raise ConfigError(f"nb201 networks need inputs of at least 4x4 pixels, got {input_size}.")
-        return NB201Network(genotype.validate(arch), self.channels, self.cells_per_stage, num_classes, in_channels)
+        return NB201Net(make, self.channels, self.cells_per_stage, num_classes, in_channels)
 
-    def build_supernet(
-        self, num_classes: int, in_channels: int, input_size: int, mode: str = "darts",
-        channels: int | None = None, layers: int | None = None, partial_channels: int = 4,
-    ) -> Supernet:
-        """The benchmark skeleton with a mixed edge on each of the 6 cell edges (modes: see
-        nascli.spaces.supernet). `layers` counts cells including the 2 ResNet reduction blocks,
-        3N + 2 as in DARTS' count (17: the benchmark's N=5; default: this space's size)."""
-        channels = self.channels if channels is None else int(channels)
-        per_stage = self.cells_per_stage if layers is None else (int(layers) - 2) // 3
-        if layers is not None and (int(layers) - 2) % 3 or per_stage < 1 or min(channels, input_size) < 1:
-            raise ConfigError(f"an nb201 supernet needs channels >= 1 and layers = 3N + 2 (5, 8, 11, 14, 17, ...), "
-                              f"got channels {channels} and layers {layers}.")
-        partial = int(partial_channels) if mode == "pcdarts" else 1
-        if partial < 1 or channels % partial:
-            raise ConfigError(f"pcdarts needs partial_channels (K={partial}) to divide channels ({channels}).")
-        return NB201Supernet(num_classes, in_channels, channels, per_stage, check_mode(mode), partial)
+    def picks(self, arch: NB201Arch) -> dict[SiteKey, str]:
+        return {("cell", edge): op for edge, op in enumerate(genotype.validate(arch))}
+
+    def derive(self, weights: dict[str, list[list[float]]]) -> NB201Arch:
+        """NAS-Bench-201's rule: the strongest op of every edge, `none` included."""
+        return tuple(OP_NAMES[max(range(len(row)), key=lambda k: (row[k], -k))] for row in weights["cell"])
+
+    def alpha_prior(self, gene_log_probs: Sequence[Any]) -> dict[str, Any]:
+        """Gene i is edge i's op: the prior's log-probabilities are the rows."""
+        import torch
+
+        return {"cell": torch.stack([torch.as_tensor(p, dtype=torch.float32) for p in gene_log_probs])}

@@ -1,16 +1,19 @@
-"""The discrete MobileNet network of an architecture: stem, the used MBConv blocks of every stage,
-head; and the skeleton (widths, strides, slots) that the network, supernet and cost units share."""
+"""The MobileNet network, written once: stem, a site per block slot of every stage (laid out by the
+skeleton, nascli.spaces.mobilenet.skeleton), head. Picked ops make the network of an architecture
+(the used MBConv blocks of every stage); a supernet puts the space's elastic block
+(nascli.spaces.mobilenet.elastic) in every slot, mixed as its strategy says."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import NamedTuple
 
 import torch
 from torch import nn
 
-from nascli.spaces.mobilenet.genotype import Block, MobileNetArch
+from nascli.spaces.mobilenet.elastic import ElasticMBConv
+from nascli.spaces.mobilenet.genotype import SKIP, Block, Choices, parse_op
+from nascli.spaces.mobilenet.skeleton import Skeleton, Slot, squeeze_channels
+from nascli.spaces.outline import Maker, Site
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "relu6": lambda: nn.ReLU6(inplace=True),       # MobileNetV2, ProxylessNAS
@@ -18,70 +21,10 @@ ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
 }
 
 
-class Slot(NamedTuple):
-    """One block slot of the skeleton: where it is and the shape it maps."""
-
-    index: int  # over all stages: the supernet's group b<index>
-    stage: int
-    position: int  # within its stage; the first one changes width and stride
-    c_in: int
-    c_out: int
-    stride: int
-
-
-@dataclass(frozen=True)
-class Skeleton:
-    """The macro skeleton in channels: stem, stages of block slots, head (options resolved by the space)."""
-
-    stem: int
-    first: int  # width after the stem's fixed first block (C)
-    stem_stride: int
-    widths: tuple[int, ...]
-    strides: tuple[int, ...]
-    slots: tuple[int, ...]  # block slots per stage: its maximum depth
-    head: int
-    activation: str
-    dropout: float
-
-    def all_slots(self) -> list[Slot]:
-        """Every block slot in network order."""
-        out, c_in = [], self.first
-        for stage, (width, stride, slots) in enumerate(zip(self.widths, self.strides, self.slots)):
-            for position in range(slots):
-                first = position == 0
-                out.append(Slot(len(out), stage, position, c_in, width, stride if first else 1))
-                c_in = width
-        return out
-
-    def slot_sizes(self, input_size: int) -> list[int]:
-        """The spatial size each slot's input has, for networks of `input_size` inputs."""
-        size, sizes = _strided(input_size, self.stem_stride), []
-        for slot in self.all_slots():
-            sizes.append(size)
-            size = _strided(size, slot.stride)
-        return sizes
-
-    def final_size(self, input_size: int) -> int:
-        size = _strided(input_size, self.stem_stride)
-        for stride in self.strides:
-            size = _strided(size, stride)
-        return size
-
-
-def _strided(size: int, stride: int) -> int:
-    """Output size of a padded (k // 2) odd-kernel convolution: ceil, so 1x1 stays 1x1."""
-    return (size + stride - 1) // stride
-
-
 def conv_bn(c_in: int, c_out: int, kernel: int, stride: int, groups: int = 1, act: str | None = None) -> nn.Sequential:
     """Convolution (padding k // 2, no bias), batch norm, then the activation if one is named."""
     layers = [nn.Conv2d(c_in, c_out, kernel, stride, kernel // 2, groups=groups, bias=False), nn.BatchNorm2d(c_out)]
     return nn.Sequential(*layers, *([ACTIVATIONS[act]()] if act else []))
-
-
-def squeeze_channels(channels: int) -> int:
-    """SE bottleneck width: a quarter of the expanded channels (MobileNetV3), at least 1."""
-    return max(1, channels // 4)
 
 
 class SqueezeExcite(nn.Module):
@@ -134,15 +77,27 @@ class Head(nn.Sequential):
                          nn.Flatten(), nn.Dropout(skeleton.dropout), nn.Linear(skeleton.head, num_classes))
 
 
-class MobileNetNetwork(nn.Module):
-    """Stem, the first `depth` blocks of every stage, head; any input size works (padded, ceil)."""
+def slot_site(slot: Slot, skeleton: Skeleton, choices: Choices) -> Site:
+    """Slot `slot` (group b<index>): any block op, or skip_connect (nothing runs) where the stage's
+    depth may end before it; the first `min_depth` slots of a stage cannot be skipped."""
+    def build(op: str, width: int, affine: bool) -> nn.Module | None:
+        return None if op == SKIP else MBConv(slot.c_in, width, slot.stride, parse_op(op), skeleton.activation)
 
-    def __init__(self, arch: MobileNetArch, skeleton: Skeleton, num_classes: int, in_channels: int) -> None:
+    mandatory = slot.position < choices.min_depths[slot.stage]
+    return Site(f"b{slot.index}", 0, (*choices.ops, SKIP), build, slot.c_in, slot.c_out, slot.stride,
+                label=f"b{slot.index}", masked=frozenset({SKIP}) if mandatory else frozenset(),
+                shared=lambda: ElasticMBConv(slot, choices, skeleton.activation))
+
+
+class MobileNetNet(nn.Module):
+    """Stem, a block per slot (a discrete network keeps the first `depth` of every stage), head; any
+    input size works (padded, ceil)."""
+
+    def __init__(self, make: Maker, skeleton: Skeleton, choices: Choices, num_classes: int, in_channels: int) -> None:
         super().__init__()
         self.stem = Stem(in_channels, skeleton)
-        self.blocks = nn.Sequential(*(
-            MBConv(slot.c_in, slot.c_out, slot.stride, arch.blocks[slot.stage][slot.position], skeleton.activation)
-            for slot in skeleton.all_slots() if slot.position < arch.depths[slot.stage]))
+        made = (make(slot_site(slot, skeleton, choices)) for slot in skeleton.all_slots())
+        self.blocks = nn.Sequential(*(module for module in made if module is not None))
         self.head = Head(skeleton.widths[-1], skeleton, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

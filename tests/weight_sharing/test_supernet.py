@@ -1,5 +1,6 @@
-"""Weight-sharing supernets of both cell spaces: shapes in every mode, single paths that run exactly
-their architecture, and genotype derivation from hand-made architecture weights."""
+"""Weight-sharing supernets of both cell spaces, built from each space's outline with the mixing a
+strategy supplies: shapes under every mixing, single paths that run exactly their architecture, and
+genotype derivation from hand-made architecture weights."""
 
 from __future__ import annotations
 
@@ -12,20 +13,23 @@ from configured import space as configured_space
 
 from nascli.errors import ConfigError
 from nascli.spaces.darts.genotype import Genotype
-from nascli.spaces.darts.supernet import DartsSupernet
-from nascli.spaces.nb201.supernet import NB201Supernet
-from nascli.spaces.supernet import MODES, MixedEdge, channel_shuffle, derive_darts_cell
+from nascli.spaces.outline import Site
+from nascli.weight_sharing.edges import ForwardState, MixedEdge, channel_shuffle
+from nascli.weight_sharing.mixing import EdgeStep, Gumbel, PartialChannels, SinglePath, Softmax
+from nascli.weight_sharing.supernet import Supernet, build_supernet
 
 SPACES = ("nb201", "darts")
-SUPERNETS = {"nb201": NB201Supernet, "darts": DartsSupernet}
+MIXINGS = {"darts": Softmax, "pcdarts": lambda: PartialChannels(4), "gdas": Gumbel, "single_path": SinglePath}
+MODES = tuple(MIXINGS)
+SIZES = {"nb201": {"channels": 4, "cells_per_stage": 1}, "darts": {"channels": 4, "layers": 5}}
 
 
 def tiny(space_name: str, mode: str, in_channels: int = 1, size: int = 8):
-    """The shipped space and a small supernet of it (4 channels, 5 cells: nb201's N=1)."""
+    """A small space (4 channels; nb201 one cell per stage, darts 5 cells) and its supernet."""
     torch.manual_seed(0)
-    space = configured_space(space_name)
-    net = space.build_supernet(10, in_channels, size, mode=mode, channels=4, layers=5)
-    assert isinstance(net, SUPERNETS[space_name])
+    space = configured_space(space_name, **SIZES[space_name])
+    net = build_supernet(space, 10, in_channels, size, MIXINGS[mode]())
+    assert isinstance(net, Supernet) and net.mode == mode
     return space, net
 
 
@@ -74,21 +78,9 @@ def test_single_path_touches_exactly_the_ops_of_the_arch(space_name):
     space, net = tiny(space_name, "single_path")
     arch = space.sample(random.Random(3))
     net(torch.randn(4, 1, 8, 8), arch=arch).sum().backward()
-    edges = [m for m in net.modules() if isinstance(m, MixedEdge)]
-    cells = [c for c in net.modules() if type(c).__name__ in ("DartsSearchCell", "SearchCell") and hasattr(c, "kind")]
-    paths = net.arch_paths(arch)
-    expected = set()
-    if space_name == "nb201":
-        per_cell = len(paths["cell"])
-        for m_index in range(len(edges)):
-            expected.add((m_index, paths["cell"][m_index % per_cell]))
-    else:
-        m_index = 0
-        for cell in cells:
-            for k in paths[cell.kind]:
-                if k is not None:
-                    expected.add((m_index, k))
-                m_index += 1
+    picks = space.picks(arch)
+    expected = {(m_index, net.op_names.index(picks[site.key])) for m_index, (site, _) in enumerate(net.made)
+                if picks.get(site.key) is not None}
     assert _ops_with_grads(net) == expected & _ops_with_params(net)
     assert all(a.grad is None for a in net.arch_parameters())
 
@@ -111,9 +103,9 @@ def test_gdas_samples_one_op_per_edge_from_its_generator():
     plans = []
     for _ in range(2):
         net.generator = torch.Generator().manual_seed(7)
-        plans.append([step.index for step in net._plan("normal")])
+        plans.append([step.index for step in net.mixing.plan(net.alpha("normal"), net.edge_weights("normal"), True)])
     assert plans[0] == plans[1] and len(plans[0]) == 14  # same seed, same sample
-    step = net._plan("normal")[0]
+    step = net.mixing.plan(net.alpha("normal"), net.edge_weights("normal"), True)[0]
     assert step.weights is None and float(step.scale.detach()) == pytest.approx(1.0)  # hard one-hot, straight-through
 
 
@@ -174,12 +166,11 @@ def test_pcdarts_derivation_weights_ops_by_the_edge_normalisation():
     assert net.derive().normal[2:4] == (("sep_conv_3x3", 2), ("sep_conv_3x3", 0))
 
 
-def test_derivation_rule_on_plain_lists_breaks_ties_by_earlier_input():
-    ops = ("none", "a", "b")
-    weights = [[0.9, 0.05, 0.05], [0.1, 0.45, 0.45], [0.1, 0.45, 0.45]]  # a 1-input cell of 2 nodes
-    assert derive_darts_cell(weights[:1], ops, steps=1, num_inputs=1) == (("a", 0),)  # `none` never wins
-    cell = derive_darts_cell(weights, ops, steps=2, num_inputs=1)
-    assert cell == (("a", 0), ("a", 0), ("a", 1))
+def test_derivation_never_picks_none_and_gives_ties_to_the_earlier_op():
+    space = configured_space("darts", steps=1, multiplier=1)  # the rule is the space's: derive(weights)
+    rows = [[0.9] + [0.1 / 7] * 7, [0.0, 0.5, 0.5, 0, 0, 0, 0, 0]]  # input 0: `none` dominates; input 1: a tie
+    genotype = space.derive({"normal": rows, "reduce": rows})
+    assert genotype.normal == (("max_pool_3x3", 1), ("max_pool_3x3", 0))
 
 
 def test_nb201_derivation_is_the_argmax_of_every_edge_none_included():
@@ -193,22 +184,30 @@ def test_nb201_derivation_is_the_argmax_of_every_edge_none_included():
 
 
 # --- building -------------------------------------------------------------------------------------
-def test_supernet_size_comes_from_the_options_not_the_space():
-    space = configured_space("darts", channels=36, layers=20)
-    net = space.build_supernet(10, 3, 32, channels=4, layers=5)
-    assert len(net.cells) == 5 and net.stem[0].out_channels == 12
-    assert [c.kind for c in net.cells] == ["normal", "reduce", "normal", "reduce", "normal"]
-    nb = configured_space("nb201").build_supernet(10, 3, 32, channels=4, layers=8)
-    assert sum(type(m).__name__ == "SearchCell" for m in nb.layers) == 6  # 3 stages of N=2
+def test_a_supernet_has_its_space_size_and_the_networks_structure():
+    """One outline: the supernet's fixed modules stand where the network's do, same shapes."""
+    space = configured_space("darts", channels=4, layers=5)
+    net = build_supernet(space, 10, 3, 32, Softmax())
+    assert len(net.network.cells) == 5 and net.network.stem[0].out_channels == 12
+    assert [cell.edges["0"].key[0] for cell in net.network.cells] == ["normal", "reduce", "normal", "reduce", "normal"]
+    network = space.build_network(space.sample(random.Random(0)), 10, 3, 32)
+    fixed = {k: v.shape for k, v in network.state_dict().items() if ".edges." not in k}
+    theirs = net.network.state_dict()
+    missing = {k for k in fixed if k not in theirs}
+    assert {k.rsplit(".", 2)[0] for k in missing} <= {k.rsplit(".", 2)[0] for k in fixed}  # nothing stands elsewhere
+    assert all(k.endswith((".weight", ".bias")) and ".preprocess" in k for k in missing)  # the search net's affine-free BNs
+    assert all(theirs[k].shape == shape for k, shape in fixed.items() if k in theirs)
+    nb = build_supernet(configured_space("nb201", channels=4, cells_per_stage=2), 10, 3, 32, Softmax())
+    assert sum(type(m).__name__ == "NB201Cell" for m in nb.network.cells) == 6  # 3 stages of N=2
 
 
-def test_bad_supernet_sizes_are_config_errors():
-    with pytest.raises(ConfigError, match="3N"):
-        configured_space("nb201").build_supernet(10, 3, 32, layers=7)
+def test_mixings_the_sites_cannot_take_are_config_errors():
     with pytest.raises(ConfigError, match="divide"):
-        configured_space("darts").build_supernet(10, 3, 32, mode="pcdarts", channels=6, partial_channels=4)
-    with pytest.raises(ValueError, match="mode"):
-        configured_space("darts").build_supernet(10, 3, 32, mode="enas")
+        build_supernet(configured_space("darts", channels=6), 10, 3, 32, PartialChannels(4))
+    with pytest.raises(ConfigError, match="share their weights"):
+        build_supernet(configured_space("mobilenet", channels=4), 10, 3, 8, PartialChannels(2))
+    with pytest.raises(ConfigError, match="no outline"):
+        build_supernet(configured_space("nb101", channels=8, cells_per_stack=1), 10, 3, 8, Softmax())
 
 
 def test_channel_shuffle_is_a_permutation():
@@ -220,15 +219,17 @@ def test_channel_shuffle_is_a_permutation():
 @pytest.mark.parametrize("stride", [1, 2])
 def test_fast_mixture_equals_the_plain_weighted_sum_of_the_ops(stride):
     """Shared ReLUs and weights folded into the final BNs compute exactly sum_k w_k * op_k(x)."""
-    from nascli.spaces.ops import DARTS_OPS
-    from nascli.spaces.supernet import EdgeStep
+    from nascli.spaces.darts.outline import edge_site
 
     torch.manual_seed(0)
-    edge = MixedEdge(DARTS_OPS, 4, stride, bn_after_pool=True)
+    state = ForwardState()
+    site: Site = edge_site("normal", 0, 0, 0, 4, stride)
+    edge = MixedEdge(site, Softmax(), state)
     x = torch.randn(6, 4, 7, 7)
     alpha = torch.randn(8, requires_grad=True)
     w = torch.softmax(alpha, 0)
-    fast = edge(x, EdgeStep(weights=w.unbind(0), scale=torch.tensor(0.7)))
+    state.begin({"normal": [EdgeStep(weights=w.unbind(0), scale=torch.tensor(0.7))]})
+    fast = edge(x)
     (g_fast,) = torch.autograd.grad(fast.square().sum(), alpha)
     w = torch.softmax(alpha, 0)
     plain = 0.7 * sum(w[k] * op(x) for k, op in enumerate(edge.ops))
@@ -236,7 +237,20 @@ def test_fast_mixture_equals_the_plain_weighted_sum_of_the_ops(stride):
     torch.testing.assert_close(fast, plain, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(g_fast, g_plain, rtol=1e-4, atol=1e-6)
     edge.eval()  # running statistics, too
-    torch.testing.assert_close(edge(x, EdgeStep(index=4)), edge.ops[4](x))
+    state.begin({"normal": [EdgeStep(index=4)]})
+    torch.testing.assert_close(edge(x), edge.ops[4](x))
+    state.end()
+    with pytest.raises(RuntimeError, match="inside its supernet"):
+        edge(x)
+
+
+def test_a_state_passed_on_unchanged_keeps_a_relu_of_its_own():
+    """nb201 node 1 = skip_connect(x) is the tensor x itself, yet another state: as the supernets always
+    did, the edges reading it share one ReLU, and those reading x another (same autograd graph)."""
+    state = ForwardState()
+    x = torch.randn(2, 3)
+    assert state.relu(x, 0) is state.relu(x, 0)
+    assert state.relu(x, 1) is not state.relu(x, 0)
 
 
 @pytest.mark.parametrize("space_name", SPACES)
