@@ -135,7 +135,7 @@ def build_model(ckpt: dict[str, Any], where: str) -> tuple[Any, Any, Any]:
     if (channels, size) != (data["in_channels"], data["input_size"]):
         model = InputAdapter(model, data["in_channels"], data["input_size"], channels, size)
     try:
-        model.load_state_dict(ckpt["state_dict"])
+        model.load_state_dict(space.upgrade_state(ckpt["state_dict"], arch))
     except (RuntimeError, KeyError, TypeError, AttributeError) as exc:
         raise CheckpointError(f"{where}: the weights do not fit the network of its genotype ({str(exc)[:300]}).") from None
     return space, arch, model.eval()

@@ -131,6 +131,11 @@ class SearchSpace(ABC):
 
         return self.outline(Picked(self.picks(arch)), num_classes, in_channels, input_size)
 
+    def upgrade_state(self, state: dict[str, Any], arch: Arch) -> dict[str, Any]:
+        """A network state_dict saved by an older nascli, in this version's names (a space whose
+        modules moved says how; the others have nothing to change)."""
+        return state
+
     def derive(self, weights: dict[str, list[list[float]]]) -> Arch:
         """The architecture a supernet's architecture weights (per group, rows x ops) describe."""
         raise ConfigError(f"The {self.name} space has no weight-sharing supernet; use a sample-based strategy.")

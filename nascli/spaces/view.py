@@ -84,6 +84,9 @@ class SpaceView(SearchSpace):
     def derive(self, weights: dict[str, list[list[float]]]) -> Arch:
         return self.base.derive(weights)
 
+    def upgrade_state(self, state: dict[str, Any], arch: Arch) -> dict[str, Any]:
+        return self.base.upgrade_state(state, arch)
+
     def alpha_prior(self, gene_log_probs: Sequence[Any]) -> dict[str, Any]:
         return self.base.alpha_prior(gene_log_probs)
 

@@ -195,3 +195,21 @@ def test_darts_v2_has_the_papers_parameter_count():
     model = space.build_network(PUBLISHED["DARTS_V2"], num_classes=10, in_channels=3, input_size=32)
     assert n_params_m(model) == pytest.approx(3.349342, abs=1e-6)  # "3.3M" in the paper
     assert isinstance(PUBLISHED["DARTS_V2"], Genotype)
+
+
+def test_a_network_saved_before_the_outline_loads_and_computes_what_it_did() -> None:
+    """data/darts_v1_before_outlines.pt: `nas retrain genotype=DARTS_V1` (2 channels, 3 cells) saved by
+    nascli c8a8b35, whose cells held their ops as `ops.<pair>` in DARTS_V1's pair order (node 0 takes
+    input 1 first); its logits for torch.manual_seed(0)'s randn(2, 1, 8, 8) were saved beside it."""
+    from pathlib import Path
+
+    from nascli.checkpoint import build_model, load_checkpoint
+
+    data = Path(__file__).parent / "data"
+    ckpt, path = load_checkpoint(str(data / "darts_v1_before_outlines.pt"))
+    assert any(".ops." in key for key in ckpt["state_dict"])
+    _, _, model = build_model(ckpt, str(path))
+    torch.manual_seed(0)
+    x = torch.randn(2, 1, 8, 8)
+    expected = torch.tensor(json.loads((data / "darts_v1_before_outlines.logits.json").read_text()))
+    torch.testing.assert_close(model(x), expected)

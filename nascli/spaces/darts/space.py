@@ -4,6 +4,7 @@ that take two distinct earlier states through one of 7 ops; networks are the pap
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,8 @@ if TYPE_CHECKING:
     from torch import nn
 
     from nascli.spaces.outline import Maker, SiteKey
+
+_OLD_OP_KEY = re.compile(r"(?P<prefix>(?:network\.)?)cells\.(?P<cell>\d+)\.ops\.(?P<pair>\d+)\.(?P<rest>.+)")
 
 
 @SPACES.register("darts")
@@ -116,6 +119,23 @@ class DartsSpace(SearchSpace):
         arch, offsets = self.validate(arch), edge_offsets(self.steps)
         return {(cell, offsets[k // 2] + src): op
                 for cell, pairs in zip(CELLS, (arch.normal, arch.reduce)) for k, (op, src) in enumerate(pairs)}
+
+    def upgrade_state(self, state: dict[str, Any], arch: Genotype) -> dict[str, Any]:
+        """Networks saved before the outline (issue 19) held a cell's ops as `ops.<pair>` in the
+        genotype's pair order; they are `edges.<edge>` now, the edge each pair takes."""
+        arch, offsets = self.validate(arch), edge_offsets(self.steps)
+        reductions = {self.layers // 3, 2 * self.layers // 3}
+        edges = {cell: [offsets[k // 2] + src for k, (_, src) in enumerate(pairs)]
+                 for cell, pairs in zip(CELLS, (arch.normal, arch.reduce))}
+
+        def renamed(key: str) -> str:
+            match = _OLD_OP_KEY.match(key)
+            if match is None:
+                return key
+            cell = "reduce" if int(match["cell"]) in reductions else "normal"
+            return f"{match['prefix']}cells.{match['cell']}.edges.{edges[cell][int(match['pair'])]}.{match['rest']}"
+
+        return {renamed(key): value for key, value in state.items()}
 
     def derive(self, weights: dict[str, list[list[float]]]) -> Genotype:
         """The DARTS paper's rule, per cell type: per node the 2 inputs whose strongest non-`none` op
