@@ -22,7 +22,7 @@ from nascli.reports import pages, plots
 from nascli.reports.runs import Run, find_runs, is_multirun
 from nascli.reports.table import (SEED, config_label, display_rows, display_runs, primary_metric, runs_frame,
                                   summarize)
-from nascli.runtime.console import table
+from nascli.runtime.console import output, table
 from nascli.runtime.files import write_csv, write_text
 from nascli.runtime.runner import print_error
 
@@ -128,7 +128,7 @@ def main(argv: list[str]) -> int:
     """Entry point of `nas report`: exit 0 with the report written, 2 on a user mistake."""
     args = parser().parse_args(argv)  # argparse exits 2 itself on a bad option
     try:
-        build(args, Console())
+        build(args, output())
     except NasError as exc:
         print_error("report", str(exc))
         return exc.exit_code
