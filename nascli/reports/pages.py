@@ -53,16 +53,24 @@ def image(path: Path, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
+def _one_line(value: Any) -> Any:
+    """A markdown table cell: no value as empty, a message's line breaks as spaces (a break ends a row)."""
+    if value is None:
+        return ""
+    return " ".join(value.split()) if isinstance(value, str) and "\n" in value else value
+
+
 def markdown(title: str, best: str, summary_rows: list[dict[str, Any]], summary_columns: list[str],
              run_rows: list[dict[str, Any]], run_columns: list[str], problems: list[dict[str, Any]],
              pictures: list[Path]) -> str:
     """summary.md: the best configuration, the summary over seeds, every run, the runs that did not complete."""
-    blank = lambda rows: [{k: "" if v is None else v for k, v in row.items()} for row in rows]  # noqa: E731
+    blank = lambda rows: [{k: _one_line(v) for k, v in row.items()} for row in rows]  # noqa: E731
     parts = [f"# {title}", "", best, "", "## Per configuration (mean ± std over seeds)", "",
              markdown_table(blank(summary_rows), summary_columns), "", "## Every run", "",
              markdown_table(blank(run_rows), run_columns)]
     if problems:
-        parts += ["", "## Runs that did not complete", "", markdown_table(problems, ["run", "status", "reason"])]
+        parts += ["", "## Runs that did not complete", "",
+                  markdown_table(blank(problems), ["run", "status", "reason"])]
     for picture in pictures:
         parts += ["", f"![{picture.stem}]({picture.name})"]
     return "\n".join(parts) + "\n"
