@@ -28,8 +28,8 @@ from nascli.runtime.runner import print_error
 
 DESCRIPTION = """Compare runs: one table of every run (the overrides that differ, metrics, status, cost),
 mean ± std over seeds per configuration (the differing overrides except seed), the best
-configuration, search curves and Pareto fronts, and a self-contained report.html.
-Failed, interrupted, unfinished and unreadable runs are listed with their reason."""
+configuration, search curves, the Pareto fronts of multi-objective searches, and a self-contained
+report.html. Failed, interrupted, unfinished and unreadable runs are listed with their reason."""
 EPILOG = """examples:
   nas report multirun/2026-11-26/11-28-51
   nas report outputs/2026-11-26/10-00-00 outputs/2026-11-26/10-05-00 --out cmp
@@ -59,6 +59,14 @@ def out_dir(dirs: list[Path], given: Path | None) -> Path:
     return Path.cwd() / f"report-{dt.datetime.now():%Y-%m-%d_%H-%M-%S}"
 
 
+# The comparison's pictures: how each is drawn, and why it is not when no run has what it shows.
+PICTURES = (
+    (plots.search_curves, "search_curves.png", "no completed run is a search with trials (trials.csv)"),
+    (plots.pareto_fronts, "pareto_fronts.png", "no completed run is multi-objective (pareto.csv: a search with "
+                                               "hardware.objective=pareto writes its Pareto front)"),
+)
+
+
 def groups_of(rows: list[dict[str, Any]], runs: list[Run], keys: list[str]) -> dict[str, list[Run]]:
     """The completed runs by configuration label (as the summary names them, from their `rows` in the
     runs table), in first-seen order."""
@@ -67,6 +75,18 @@ def groups_of(rows: list[dict[str, Any]], runs: list[Run], keys: list[str]) -> d
         if run.status == "completed":
             out.setdefault(config_label(row, keys), []).append(run)
     return out
+
+
+def draw(grouped: dict[str, list[Run]], out: Path) -> tuple[list[Path], list[str]]:
+    """The pictures written to `out`, and a line for each one not drawn saying why."""
+    pictures, notes = [], []
+    for picture, name, missing in PICTURES:
+        saved = picture(grouped, out / name)
+        if saved is not None:
+            pictures.append(saved)
+        else:
+            notes.append(f"no {name}: {missing}")
+    return pictures, notes
 
 
 def build(args: argparse.Namespace, console: Console) -> Path:
@@ -96,13 +116,8 @@ def build(args: argparse.Namespace, console: Console) -> Path:
         console.print(table("runs that did not complete", problems, ["run", "status", "reason"]))
     console.print(escape(best), soft_wrap=True)
 
-    pictures: list[Path] = []
-    if not args.no_plots:
-        grouped = groups_of(records(frame), runs, summary.config_keys)
-        for draw, name in ((plots.search_curves, "search_curves.png"), (plots.pareto_fronts, "pareto_fronts.png")):
-            saved = draw(grouped, out / name)
-            if saved is not None:
-                pictures.append(saved)
+    grouped = groups_of(records(frame), runs, summary.config_keys)
+    pictures, notes = draw(grouped, out) if not args.no_plots else ([], [])
 
     summary_csv = summary.table.rename(columns={"best": f"best_{metric or 'none'}"})
     write_text(out / "summary.csv", summary_csv.to_csv(index=False))
@@ -110,9 +125,11 @@ def build(args: argparse.Namespace, console: Console) -> Path:
               [*frame.columns, "path"])
     title = f"nas report: {len(runs)} runs, {len(summary_rows)} configurations"
     write_text(out / "summary.md", pages.markdown(title, best, summary_rows, summary_columns, run_rows, run_columns,
-                                                  problems, pictures))
+                                                  problems, pictures, notes))
     write_text(out / "report.html", pages.page(title, [str(d) for d in args.dirs], best, summary_rows,
-                                               summary_columns, run_rows, run_columns, problems, pictures))
+                                               summary_columns, run_rows, run_columns, problems, pictures, notes))
+    for note in notes:
+        console.print(escape(note), soft_wrap=True)
     console.print(f"wrote summary.csv, summary.md, runs.csv, report.html"
                   f"{''.join(', ' + p.name for p in pictures)} to {escape(str(out))}", soft_wrap=True)
     return out

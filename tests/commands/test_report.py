@@ -1,8 +1,8 @@
 """nas report: a real 2x2 joblib sweep (two strategies x two seeds) compared in one table, with
 mean ± std over seeds, the best configuration, plots and a self-contained HTML page; runs that
 failed, were interrupted, never finished or never reported are listed with their reason, alone or
-mixed with others; a folder that is not a run, or a sweep with no job, is exit 2; tables in a file
-or pipe keep whole values."""
+mixed with others; a folder that is not a run, or a sweep with no job, is exit 2; a picture no run
+can give is said, never listed; tables in a file or pipe keep whole values."""
 
 from __future__ import annotations
 
@@ -184,6 +184,7 @@ def test_runs_that_did_not_complete_are_a_report_of_their_reasons(unfinished: di
     if "interrupted" in runs:
         assert runs["interrupted"]["trials"] == "1"  # the trials it wrote before Ctrl-C (trials.csv)
     assert "best configuration: none (no completed run reports a metric)" in printed
+    assert "no search_curves.png: no completed run is a search with trials" in printed
     for name, quoted in (("summary.md", str), ("report.html", html.escape)):
         text = (out / name).read_text()
         assert "Runs that did not complete" in text and all(quoted(r["reason"]) in text for r in runs.values())
@@ -202,6 +203,21 @@ def test_a_mix_ranks_the_completed_run_and_lists_the_others(unfinished: dict[str
     with open(tmp_path / "out" / "summary.csv", newline="") as handle:
         rows = {(r["command"], r["budget.trials"]): (r["runs"], r["completed"]) for r in csv.DictReader(handle)}
     assert rows == {("search", ""): ("1", "1"), ("retrain", ""): ("1", "0"), ("search", "50"): ("2", "0")}
+
+
+def test_a_picture_no_run_can_give_is_said_and_never_listed(unfinished: dict[str, Path], tmp_path: Path,
+                                                            capsys) -> None:
+    """A single-objective search has a search curve and no Pareto front."""
+    out = tmp_path / "out"
+    assert report_main([str(unfinished["completed"]), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert ("no pareto_fronts.png: no completed run is multi-objective (pareto.csv: a search with "
+            "hardware.objective=pareto writes its Pareto front)") in printed
+    wrote = printed.split("wrote ", 1)[1].split(" to ")[0].split(", ")
+    assert sorted(wrote) == sorted(p.name for p in out.iterdir()) == [
+        "report.html", "runs.csv", "search_curves.png", "summary.csv", "summary.md"]
+    assert "no pareto_fronts.png" in (out / "summary.md").read_text()
+    assert "no pareto_fronts.png" in (out / "report.html").read_text()
 
 
 def test_tables_in_a_file_or_pipe_keep_whole_values(sweep: Path, tmp_path: Path) -> None:
