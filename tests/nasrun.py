@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,3 +81,19 @@ def read_trials(run_dir: Path) -> list[dict[str, str]]:
     """A run's trials.csv rows without the timing columns, which differ between identical runs."""
     with open(Path(run_dir) / "trials.csv") as handle:
         return [{k: v for k, v in row.items() if k not in ("cost_s", "elapsed_s")} for row in csv.DictReader(handle)]
+
+
+def stopped(args: list[str], stops: dict[Path, int], cwd: Path, marker: str = "trials.csv") -> None:
+    """`nas <args>` into each run directory of `stops`, side by side, each sent its signal once it has
+    written `marker`: SIGINT is the user's Ctrl-C; SIGKILL leaves the run as a crash or the OOM killer does."""
+    env = {**os.environ, "COLUMNS": "200", "NASCLI_DATA_DIR": str(cwd / "data"), "OMP_NUM_THREADS": "1"}
+    procs = {run_dir: subprocess.Popen([sys.executable, "-m", "nascli", *args, f"hydra.run.dir={run_dir}"], cwd=cwd,
+                                       env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             for run_dir in stops}
+    deadline = time.monotonic() + 120
+    for run_dir, proc in procs.items():
+        while not (run_dir / marker).exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        proc.send_signal(stops[run_dir])
+        proc.wait(timeout=60)
+        assert (run_dir / marker).exists(), f"{run_dir}: stopped before it wrote {marker}"

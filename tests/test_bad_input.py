@@ -1,15 +1,18 @@
 """Bad input, tried systematically (hypothesis, a fixed seed, a bounded number of examples): odd
-command-line overrides, mutated genotype.json files, damaged benchmark tables and checkpoints.
+command-line overrides, mutated genotype.json files, damaged benchmark tables and checkpoints, and
+`nas report` over runs that did not complete and over nothing.
 
 Every case must end in a clear error (a NasError, or Hydra's own message for an override it cannot
 apply: exit 2 either way) or a correct result; never another exception, and never a hang."""
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import random
 import resource
+import shutil
 import signal
 import zipfile
 from collections import Counter
@@ -23,12 +26,13 @@ import torch
 from hydra.errors import HydraException
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from nasrun import run
+from nasrun import run, stopped
 from omegaconf.errors import OmegaConfBaseException
 
 from nascli.apps import group_value_mistake
 from nascli.benchmarks import table_path
 from nascli.checkpoint import build_model, load_checkpoint, save_checkpoint
+from nascli.commands.report import main as report_main
 from nascli.errors import NasError
 from nascli.evaluators.tabular import CsvTable
 from nascli.genotype import genotype_record, load_genotype
@@ -345,6 +349,114 @@ def test_damaged_checkpoints_load_or_fail_clearly(tmp_path: Path) -> None:
             assert out.shape[-1] == data["num_classes"]
 
     case()
+
+
+# --- nas report over runs that did not complete, and over nothing ---------------------------------------
+@pytest.fixture(scope="module")
+def unfinished(runs: dict[str, Path]) -> dict[str, Path]:
+    """Real runs that did not complete: a retrain whose genotype does not exist (failed), a search
+    stopped with Ctrl-C after its first trial (interrupted), one killed then (still `running`); and the
+    module's completed retrain."""
+    root = runs["root"] / "unfinished"
+    dirs = {name: root / name for name in ("failed", "interrupted", "killed")}
+    assert run("retrain", "debug=smoke", "genotype=/does/not/exist", run_dir=dirs["failed"]).code == 2
+    stopped(["search", "debug=smoke", "budget.trials=50"],
+            {dirs["interrupted"]: signal.SIGINT, dirs["killed"]: signal.SIGKILL}, cwd=root)
+    return {**dirs, "completed": runs["checkpoint"]}
+
+
+REPORT_KEYS = ["command", "argv", "status", "started", "finished", "error", "trials", "best", "elapsed_s", "train_s",
+               "val_accuracy"]
+changes = st.tuples(st.sampled_from(["report.json", "trials.csv"]), st.sampled_from(["delete", "set", "cut", "bytes"]),
+                    st.sampled_from(REPORT_KEYS), json_values, st.integers(0, 400), st.binary(max_size=32))
+
+
+@st.composite
+def report_inputs(draw: st.DrawFn) -> dict:
+    """What a user may give `nas report` after runs went wrong: 1-3 failed, interrupted or killed runs
+    (one kind, or mixed, a completed one among them), as run directories or as a sweep's jobs, with
+    their report.json or trials.csv changed; or nothing: an empty folder, a sweep stopped before its
+    first job, a sweep whose jobs were killed before they wrote anything."""
+    kind = draw(st.sampled_from(["failed", "interrupted", "killed", "mixed", "empty"]))
+    if kind == "empty":
+        return {"empty": draw(st.sampled_from(["folder", "sweep", "jobs"]))}
+    pool = ["failed", "interrupted", "killed", "completed"] if kind == "mixed" else [kind]
+    names = draw(st.lists(st.sampled_from(pool), min_size=1, max_size=3))
+    edits = draw(st.lists(st.tuples(st.integers(0, len(names) - 1), changes), max_size=2))
+    return {"runs": names, "sweep": draw(st.booleans()), "edits": edits}
+
+
+def edit(path: Path, how: str, key: str, value: object, cut: int, data: bytes) -> None:
+    """One change to a run's file: a report key deleted or set to an odd value, the file cut short, or bytes."""
+    if not path.is_file():
+        return
+    if how == "cut":
+        path.write_bytes(path.read_bytes()[:cut])
+    elif how == "bytes":
+        path.write_bytes(data)
+    elif path.name == "report.json":
+        try:
+            report = json.loads(path.read_bytes())
+        except ValueError:  # damaged by an earlier change already
+            return
+        if not isinstance(report, dict):
+            return
+        if how == "delete":
+            report.pop(key, None)
+        else:
+            report[key] = value
+        path.write_text(json.dumps(report))
+
+
+def lay_out(case: dict, templates: dict[str, Path], root: Path) -> list[Path]:
+    """The directories the case gives `nas report`, made under `root`."""
+    if "empty" in case:
+        folder = root / "nothing"
+        folder.mkdir(parents=True)
+        if case["empty"] in ("sweep", "jobs"):
+            (folder / "multirun.yaml").write_text("hydra:\n  mode: MULTIRUN\n")
+        if case["empty"] == "jobs":
+            (folder / "0").mkdir()
+            (folder / "1").mkdir()
+        return [folder]
+    dirs = [root / "sweep" / str(i) if case["sweep"] else root / f"{name}-{i}" for i, name in enumerate(case["runs"])]
+    for name, target in zip(case["runs"], dirs):
+        shutil.copytree(templates[name], target, ignore=shutil.ignore_patterns(".lock", "*.pt"))
+    for i, (file, how, key, value, cut, data) in case["edits"]:
+        edit(dirs[i] / file, how, key, value, cut, data)
+    return [root / "sweep"] if case["sweep"] else dirs
+
+
+def test_nas_report_over_unfinished_runs_and_nothing_lists_them_or_fails_clearly(
+        unfinished: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ends: Counter[str] = Counter()
+
+    @settings(max_examples=40, **SETTINGS)
+    @given(report_inputs())
+    @example({"runs": ["failed"], "sweep": False, "edits": []})  # the issue's case, as it was
+    @example({"empty": "sweep"})
+    def case(given_case: dict) -> None:
+        root = fresh(tmp_path, "report")
+        dirs = lay_out(given_case, unfinished, root)
+        with time_limit():
+            code = report_main([*map(str, dirs), "--out", str(root / "out")])
+        out, err = capsys.readouterr()
+        assert code in (0, 2), (given_case, code, out, err)
+        if code:
+            assert "nas report: error: " in err, (given_case, err)
+            ends["error"] += 1
+            return
+        ends["listed"] += 1
+        with open(root / "out" / "runs.csv", newline="") as handle:
+            listed = list(csv.DictReader(handle))
+        assert len(listed) == len(given_case.get("runs", [0, 1])), (given_case, listed)  # every run, once
+        assert all(r["reason"] for r in listed if r["status"] != "completed"), listed  # each with why
+        wrote = out.split("wrote ", 1)[1].split(" to ")[0].split(", ")
+        assert all((root / "out" / name).is_file() for name in wrote), (wrote, out)
+
+    case()
+    print(f"nas report: {dict(ends)}")
+    assert ends["listed"] and ends["error"], ends
 
 
 def test_each_loader_met_both_ends() -> None:

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from rich.table import Table
 
 from nascli import plots
 from nascli.checkpoint import build_model, checkpoint_data, load_checkpoint
@@ -17,7 +16,7 @@ from nascli.hardware import cost
 from nascli.hardware.target import MeasuredLatency, TableLatency
 from nascli.runtime.common import resolve_device, seed_everything
 from nascli.runtime.config import build, check_app
-from nascli.runtime.console import table
+from nascli.runtime.console import ResultTable, table
 from nascli.runtime.files import write_csv
 from nascli.runtime.report import markdown_table
 from nascli.runtime.runner import RunContext
@@ -159,7 +158,7 @@ def _print_matrix(ctx: RunContext, matrix: Any, names: list[str]) -> None:
     """The confusion matrix in the terminal, zeros as dots (when it fits: up to 20 classes)."""
     if len(names) > 20:
         return
-    grid = Table(title="confusion matrix (rows: true, columns: predicted)")
+    grid = ResultTable(title="confusion matrix (rows: true, columns: predicted)")
     grid.add_column("")
     for name in names:
         grid.add_column(name[:6], justify="right")

@@ -8,13 +8,12 @@ from __future__ import annotations
 import inspect
 import sys
 
-from rich.console import Console
 from rich.syntax import Syntax
 
 from nascli.errors import NasError
 from nascli.registry import REGISTRIES
 from nascli.runtime.config import load_option, options_in
-from nascli.runtime.console import table
+from nascli.runtime.console import output, table
 from nascli.runtime.runner import print_error
 
 USAGE = "usage: nas list [search_space | strategy | evaluator | hardware [<option>]]"
@@ -33,7 +32,7 @@ def rows(group: str) -> list[dict[str, str]]:
 
 def main(argv: list[str]) -> int:
     """Print the registries (one group, or every group), or one option's YAML with its defaults."""
-    console = Console()
+    console = output()
     groups = [r.group for r in REGISTRIES]
     if argv and argv[0] in ("-h", "--help"):
         print(USAGE)

@@ -20,16 +20,16 @@ from rich.markup import escape
 from nascli.errors import NasError
 from nascli.reports import pages, plots
 from nascli.reports.runs import Run, find_runs, is_multirun
-from nascli.reports.table import (SEED, config_label, display_rows, display_runs, primary_metric, runs_frame,
-                                  summarize)
-from nascli.runtime.console import table
-from nascli.runtime.files import write_csv, write_text
+from nascli.reports.table import (SEED, config_label, display_rows, display_runs, primary_metric, records,
+                                  runs_frame, summarize)
+from nascli.runtime.console import output, table
+from nascli.runtime.files import storage_error, write_csv, write_text
 from nascli.runtime.runner import print_error
 
 DESCRIPTION = """Compare runs: one table of every run (the overrides that differ, metrics, status, cost),
 mean ± std over seeds per configuration (the differing overrides except seed), the best
-configuration, search curves and Pareto fronts, and a self-contained report.html.
-Failed, interrupted and unreadable runs are listed with their reason."""
+configuration, search curves, the Pareto fronts of multi-objective searches, and a self-contained
+report.html. Failed, interrupted, unfinished and unreadable runs are listed with their reason."""
 EPILOG = """examples:
   nas report multirun/2026-11-26/11-28-51
   nas report outputs/2026-11-26/10-00-00 outputs/2026-11-26/10-05-00 --out cmp
@@ -59,12 +59,34 @@ def out_dir(dirs: list[Path], given: Path | None) -> Path:
     return Path.cwd() / f"report-{dt.datetime.now():%Y-%m-%d_%H-%M-%S}"
 
 
-def groups_of(runs: list[Run], keys: list[str]) -> dict[str, list[Run]]:
-    """Runs by configuration label, in first-seen order."""
+# The comparison's pictures: how each is drawn, and why it is not when no run has what it shows.
+PICTURES = (
+    (plots.search_curves, "search_curves.png", "no completed run is a search with trials (trials.csv)"),
+    (plots.pareto_fronts, "pareto_fronts.png", "no completed run is multi-objective (pareto.csv: a search with "
+                                               "hardware.objective=pareto writes its Pareto front)"),
+)
+
+
+def groups_of(rows: list[dict[str, Any]], runs: list[Run], keys: list[str]) -> dict[str, list[Run]]:
+    """The completed runs by configuration label (as the summary names them, from their `rows` in the
+    runs table), in first-seen order."""
     out: dict[str, list[Run]] = {}
-    for run in runs:
-        out.setdefault(config_label({k: run.overrides.get(k, "") for k in keys}, keys), []).append(run)
+    for row, run in zip(rows, runs):
+        if run.status == "completed":
+            out.setdefault(config_label(row, keys), []).append(run)
     return out
+
+
+def draw(grouped: dict[str, list[Run]], out: Path) -> tuple[list[Path], list[str]]:
+    """The pictures written to `out`, and a line for each one not drawn saying why."""
+    pictures, notes = [], []
+    for picture, name, missing in PICTURES:
+        saved = picture(grouped, out / name)
+        if saved is not None:
+            pictures.append(saved)
+        else:
+            notes.append(f"no {name}: {missing}")
+    return pictures, notes
 
 
 def build(args: argparse.Namespace, console: Console) -> Path:
@@ -75,7 +97,10 @@ def build(args: argparse.Namespace, console: Console) -> Path:
     summary = summarize(frame, metric, maximize=not args.minimize)
     metrics = frame.attrs["metrics"]
     out = out_dir(args.dirs, args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise storage_error(out, exc) from None
 
     run_columns = [c for c in frame.columns if c != "reason"]
     run_rows = display_runs(frame)
@@ -91,23 +116,20 @@ def build(args: argparse.Namespace, console: Console) -> Path:
         console.print(table("runs that did not complete", problems, ["run", "status", "reason"]))
     console.print(escape(best), soft_wrap=True)
 
-    pictures: list[Path] = []
-    if not args.no_plots:
-        grouped = groups_of([r for r in runs if r.status == "completed"], summary.config_keys)
-        for draw, name in ((plots.search_curves, "search_curves.png"), (plots.pareto_fronts, "pareto_fronts.png")):
-            saved = draw(grouped, out / name)
-            if saved is not None:
-                pictures.append(saved)
+    grouped = groups_of(records(frame), runs, summary.config_keys)
+    pictures, notes = draw(grouped, out) if not args.no_plots else ([], [])
 
     summary_csv = summary.table.rename(columns={"best": f"best_{metric or 'none'}"})
     write_text(out / "summary.csv", summary_csv.to_csv(index=False))
-    write_csv(out / "runs.csv", [{**r, "path": str(run.path)} for r, run in zip(frame.to_dict("records"), runs)],
+    write_csv(out / "runs.csv", [{**r, "path": str(run.path)} for r, run in zip(records(frame), runs)],
               [*frame.columns, "path"])
     title = f"nas report: {len(runs)} runs, {len(summary_rows)} configurations"
     write_text(out / "summary.md", pages.markdown(title, best, summary_rows, summary_columns, run_rows, run_columns,
-                                                  problems, pictures))
+                                                  problems, pictures, notes))
     write_text(out / "report.html", pages.page(title, [str(d) for d in args.dirs], best, summary_rows,
-                                               summary_columns, run_rows, run_columns, problems, pictures))
+                                               summary_columns, run_rows, run_columns, problems, pictures, notes))
+    for note in notes:
+        console.print(escape(note), soft_wrap=True)
     console.print(f"wrote summary.csv, summary.md, runs.csv, report.html"
                   f"{''.join(', ' + p.name for p in pictures)} to {escape(str(out))}", soft_wrap=True)
     return out
@@ -128,7 +150,7 @@ def main(argv: list[str]) -> int:
     """Entry point of `nas report`: exit 0 with the report written, 2 on a user mistake."""
     args = parser().parse_args(argv)  # argparse exits 2 itself on a bad option
     try:
-        build(args, Console())
+        build(args, output())
     except NasError as exc:
         print_error("report", str(exc))
         return exc.exit_code

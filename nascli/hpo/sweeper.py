@@ -32,6 +32,7 @@ from nascli.hpo.study import (ERROR, JOB_DIR, OUTCOME, RERUN_OF, attempts, make_
                               recover_interrupted, storage_url)
 from nascli.hpo.summary import RESULTS, summary_table, write_summary
 from nascli.runtime.config import check_value
+from nascli.runtime.console import output
 from nascli.runtime.files import write_text
 
 GIVE_UP_AFTER = 3  # a sweep whose first trials all fail stops after this many: the command, not its values, is wrong
@@ -234,7 +235,7 @@ class OptunaSweeper(Sweeper):
         get_console().print(f"{line}  {seconds:.1f} s  {escape(params)}", soft_wrap=True)
 
     def _footer(self, study: Any, space: SearchSpace, summary: dict[str, Any], sweep_dir: Path) -> None:
-        get_console().print(summary_table(study, space))
+        output().print(summary_table(study, space))
         if summary["best_trial"] is not None:
             get_console().print(f"best: trial #{summary['best_trial']}, objective {summary['best_value']:.4g}: "
                                f"{escape(' '.join(summary['best_overrides']))}", soft_wrap=True)

@@ -53,24 +53,35 @@ def image(path: Path, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
+def _one_line(value: Any) -> Any:
+    """A markdown table cell: no value as empty, a message's line breaks as spaces (a break ends a row)."""
+    if value is None:
+        return ""
+    return " ".join(value.split()) if isinstance(value, str) and "\n" in value else value
+
+
 def markdown(title: str, best: str, summary_rows: list[dict[str, Any]], summary_columns: list[str],
              run_rows: list[dict[str, Any]], run_columns: list[str], problems: list[dict[str, Any]],
-             pictures: list[Path]) -> str:
-    """summary.md: the best configuration, the summary over seeds, every run, the runs that did not complete."""
-    blank = lambda rows: [{k: "" if v is None else v for k, v in row.items()} for row in rows]  # noqa: E731
+             pictures: list[Path], notes: list[str]) -> str:
+    """summary.md: the best configuration, the summary over seeds, every run, the runs that did not
+    complete, the pictures, and why any picture is missing (`notes`)."""
+    blank = lambda rows: [{k: _one_line(v) for k, v in row.items()} for row in rows]  # noqa: E731
     parts = [f"# {title}", "", best, "", "## Per configuration (mean ± std over seeds)", "",
              markdown_table(blank(summary_rows), summary_columns), "", "## Every run", "",
              markdown_table(blank(run_rows), run_columns)]
     if problems:
-        parts += ["", "## Runs that did not complete", "", markdown_table(problems, ["run", "status", "reason"])]
+        parts += ["", "## Runs that did not complete", "",
+                  markdown_table(blank(problems), ["run", "status", "reason"])]
     for picture in pictures:
         parts += ["", f"![{picture.stem}]({picture.name})"]
+    if notes:
+        parts += ["", *(f"- {note}" for note in notes)]
     return "\n".join(parts) + "\n"
 
 
 def page(title: str, sources: list[str], best: str, summary_rows: list[dict[str, Any]], summary_columns: list[str],
          run_rows: list[dict[str, Any]], run_columns: list[str], problems: list[dict[str, Any]],
-         pictures: list[Path]) -> str:
+         pictures: list[Path], notes: list[str]) -> str:
     """report.html: the same content as summary.md, with the plots embedded."""
     listed = "".join(f"<li><code>{html.escape(s)}</code></li>" for s in sources)
     parts = [
@@ -82,9 +93,10 @@ def page(title: str, sources: list[str], best: str, summary_rows: list[dict[str,
         "<h2>Per configuration (mean ± std over seeds)</h2>",
         html_table(summary_rows, summary_columns, lambda r: "best" if r.get("best") else ""),
     ]
-    if pictures:
+    if pictures or notes:
         parts.append("<h2>Plots</h2>")
         parts += [f"<p>{image(p, p.stem)}</p>" for p in pictures]
+        parts += [f"<p>{html.escape(note)}</p>" for note in notes]
     parts += ["<h2>Every run</h2>",
               html_table(run_rows, run_columns, lambda r: "" if r.get("status") == "completed" else "bad")]
     if problems:

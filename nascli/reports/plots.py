@@ -28,6 +28,15 @@ def _rows(path: Path) -> list[dict[str, str]]:
         return []
 
 
+def _lines(path: Path) -> list[list[str]]:
+    """A CSV file's rows as lists (none when it is missing or unreadable)."""
+    try:
+        with open(path, newline="") as handle:
+            return list(csv.reader(handle))
+    except (OSError, csv.Error, UnicodeDecodeError):
+        return []
+
+
 def _float(text: str | None) -> float:
     try:
         return float(text) if text not in (None, "") else math.nan
@@ -80,11 +89,7 @@ def pareto_fronts(groups: dict[str, list[Run]], path: Path) -> Path | None:
     fronts = []
     for k, (label, runs) in enumerate(groups.items()):
         for run in runs:
-            if not run.pareto_csv.is_file():
-                continue
-            with open(run.pareto_csv, newline="") as handle:
-                reader = csv.reader(handle)
-                header, *body = list(reader) or [[]]
+            header, *body = _lines(run.pareto_csv) or [[]]
             if len(header) < 4 or not body:
                 continue
             points = [{c: v for c, v in zip(header, row)} for row in body]
@@ -95,13 +100,13 @@ def pareto_fronts(groups: dict[str, list[Run]], path: Path) -> Path | None:
     fig, ax = plt.subplots(figsize=(8, 4.5))
     labelled = set()
     for k, label, run, metric, cost, points in fronts:
-        points.sort(key=lambda p: _float(p[cost]))
-        xs, ys = [_float(p[cost]) for p in points], [_float(p[metric]) for p in points]
+        points.sort(key=lambda p: _float(p.get(cost)))
+        xs, ys = [_float(p.get(cost)) for p in points], [_float(p.get(metric)) for p in points]
         ax.step(xs, ys, where="post", color=f"C{k % 10}", marker="o", ms=4, alpha=0.8,
                 label=None if label in labelled else label)
         labelled.add(label)
         chosen = [p for p in points if p.get("chosen") in ("True", "true", "1")]
-        ax.scatter([_float(p[cost]) for p in chosen], [_float(p[metric]) for p in chosen], s=110,
+        ax.scatter([_float(p.get(cost)) for p in chosen], [_float(p.get(metric)) for p in chosen], s=110,
                    facecolors="none", edgecolors="k", linewidths=1.2, zorder=3)
     return finish(plt, fig, ax, path, fronts[0][4], fronts[0][3], "Pareto fronts (circled: each run's result)")
 

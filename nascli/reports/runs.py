@@ -3,10 +3,12 @@
 A run directory holds report.json (nascli.runtime.report). A multirun folder is Hydra's sweep
 directory (multirun.yaml, or job subdirectories beside Optuna's hpo_trials.csv): each job
 subdirectory is a run, and a job that left no readable report.json is still listed, with why.
+A run that did not complete (failed, interrupted, never finished) is listed with its reason.
 """
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import json
 import math
@@ -15,8 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from nascli.errors import NasError
+from nascli.runtime.files import storage_error
 
 REPORT = "report.json"
+RESUMABLE = {"search", "retrain", "meta-train"}  # the commands `resume=true` continues
 # The metrics read from each command's report.json (flat keys, or `best.<key>` for a search's result).
 METRICS: dict[str, list[str]] = {
     "search": ["objective", "val_accuracy", "params_m", "flops_m", "latency_ms"],
@@ -65,25 +69,54 @@ def _jobs(path: Path) -> list[Path]:
     return sorted(jobs, key=lambda p: (0, int(p.name), "") if p.name.isdigit() else (1, 0, p.name))
 
 
+def runs_below(path: Path, depth: int = 3, look: int = 2000) -> list[Path]:
+    """Run directories up to `depth` levels below `path` (outputs/<date>/<time>/ holds one at 2),
+    looking into at most `look` folders; unreadable ones are passed over (this only makes a hint)."""
+    found, level, seen = [], [path], 0
+    for _ in range(depth):
+        below = []
+        for folder in level:
+            try:
+                below += sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+            except OSError:
+                continue
+        level = below[: max(look - seen, 0)]
+        seen += len(level)
+        found += [p for p in level if (p / REPORT).is_file()]
+    return found
+
+
 def find_runs(dirs: list[Path]) -> list[Run]:
     """Every run under `dirs`, in the order given (a sweep's jobs in job order). A directory that is
-    neither a run nor a sweep is a NasError naming it."""
+    neither a run nor a sweep, and a sweep without a job, are a NasError naming it."""
     runs: list[Run] = []
     for given in dirs:
         path = Path(given)
         if not path.is_dir():
             raise NasError(f"{given}: no such directory (give run directories or multirun folders).")
-        if (path / REPORT).exists():
-            runs.append(read_run(path, str(given), None))
-        elif is_multirun(path):
-            jobs = _jobs(path)
-            if not jobs:
-                raise NasError(f"{given}: a multirun folder without any job directory (did the sweep start?).")
-            runs += [read_run(job, f"{path.name}/{job.name}", path) for job in jobs]
-        else:
-            raise NasError(f"{given}: not a run directory (no {REPORT}) nor a multirun folder (no multirun.yaml "
-                           "or job directories).")
+        try:
+            runs += _runs_in(path, str(given))
+        except OSError as exc:
+            raise storage_error(path, exc) from None
     return runs
+
+
+def _runs_in(path: Path, given: str) -> list[Run]:
+    """The run `path` is, or the jobs of the sweep it is; a NasError saying what it holds otherwise."""
+    if (path / REPORT).exists():
+        return [read_run(path, given, None)]
+    jobs = _jobs(path) if is_multirun(path) else []
+    if jobs:
+        return [read_run(job, f"{path.name}/{job.name}", path) for job in jobs]
+    if (path / "multirun.yaml").is_file():
+        raise NasError(f"{given}: a multirun folder with no job in it: the sweep was stopped before its first job "
+                       "started (or is starting now); there is nothing to report.")
+    below = runs_below(path)
+    glob = path.joinpath(*["*"] * len(below[0].relative_to(path).parts)) if below else None
+    hint = (f"; it holds {len(below)} run(s) further down, such as {below[0]}: give those, e.g. `nas report {glob}`"
+            if below else "; it holds no run")
+    raise NasError(f"{given}: not a run directory (no {REPORT}) nor a multirun folder (no multirun.yaml or job "
+                   f"directories){hint}.")
 
 
 def parse_overrides(argv: list[str]) -> dict[str, str]:
@@ -119,7 +152,11 @@ def _seconds(started: Any, finished: Any) -> float | None:
 def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    return float(value) if math.isfinite(value) else None
+    try:
+        value = float(value)
+    except OverflowError:  # an integer beyond any float
+        return None
+    return value if math.isfinite(value) else None
 
 
 def read_run(path: Path, name: str, sweep: Path | None) -> Run:
@@ -136,19 +173,41 @@ def read_run(path: Path, name: str, sweep: Path | None) -> Run:
         run.reason = f"unreadable {REPORT}: {exc}"
         return run
     run.command = str(report.get("command", "?"))
-    run.status = str(report.get("status", "?"))
+    run.status = str(report.get("status") or "?")
     if isinstance(report.get("argv"), list):
         run.overrides = parse_overrides([str(a) for a in report["argv"]])
-    if run.status == "running":
-        run.reason = "never finished: still running, or killed (resume=true continues it)"
-    elif run.status != "completed":
-        run.reason = str(report.get("error") or run.status)
+    if run.status != "completed":
+        run.reason = why_not_completed(run.command, run.status, report)
     run.wall_s = _seconds(report.get("started"), report.get("finished"))
     run.work_s = _number(report.get("elapsed_s", report.get("train_s")))
-    run.trials = report.get("trials") if isinstance(report.get("trials"), int) else None
+    trials = report.get("trials")
+    counted = isinstance(trials, int) and not isinstance(trials, bool) and 0 <= trials < 2**53  # what a float holds
+    run.trials = trials if counted else None
+    if run.trials is None and run.command == "search":
+        run.trials = _count_rows(run.trials_csv)  # a search that did not end: the trials it wrote
     source = report.get("best") if run.command == "search" and isinstance(report.get("best"), dict) else report
     for key in METRICS.get(run.command, []):
         value = _number(source.get(key, report.get(key)))
         if value is not None:
             run.metrics[key] = value
     return run
+
+
+def why_not_completed(command: str, status: str, report: dict[str, Any]) -> str:
+    """A run's reason: its error, or that it never finished (a report still `running`, or with no
+    `finished` time, was left by a process still running or stopped without a word: SIGKILL, out of
+    memory, a lost machine); where `resume=true` continues it, say so."""
+    resume = "; resume=true continues it" if command in RESUMABLE else ""
+    if status == "running" or not report.get("finished"):
+        return f"never finished: still running, or stopped without a word (killed, out of memory){resume}"
+    error = str(report.get("error") or f"status {status}")
+    return f"{error}{resume}" if status == "interrupted" else error
+
+
+def _count_rows(path: Path) -> int | None:
+    """The data rows of a CSV file (None when it is missing or unreadable)."""
+    try:
+        with open(path, newline="") as handle:
+            return max(sum(1 for _ in csv.reader(handle)) - 1, 0)
+    except (OSError, csv.Error, UnicodeDecodeError):
+        return None

@@ -13,27 +13,33 @@ from nascli.reports.runs import METRICS, Run
 
 SEED = "seed"
 PRIMARY = ["objective", "test_accuracy", "val_accuracy", "adapted_accuracy"]  # `--metric auto`: the first present
+FIXED = ["run", "command", "status", "wall_s", "work_s", "trials", "reason"]  # the runs table's own columns
 
 
 def differing(runs: list[Run]) -> list[str]:
-    """Override keys whose value is not the same in every run (a key some runs lack differs too),
-    led by `command` when runs of several commands are compared."""
+    """Override keys whose value is not the same in every run (a key some runs lack differs too)."""
     keys = sorted({k for run in runs for k in run.overrides})
-    mixed = ["command"] if len({run.command for run in runs}) > 1 else []
-    return mixed + [k for k in keys if len({run.overrides.get(k, "") for run in runs}) > 1]
+    return [k for k in keys if len({run.overrides.get(k, "") for run in runs}) > 1]
 
 
 def runs_frame(runs: list[Run]) -> pd.DataFrame:
-    """One row per run: name, command, the differing overrides, status, metrics, cost, reason."""
-    keys = differing(runs)
+    """One row per run: name, command, the differing overrides, status, metrics, cost, reason.
+
+    attrs: `keys`, the columns that tell configurations apart (`command` first when runs of several
+    commands are compared, then the differing overrides), and `metrics`. An override named like one
+    of the table's own columns (`+status=x`) gets a column of its own: `status (override)`."""
     metrics = [m for m in dict.fromkeys(m for cmd in METRICS.values() for m in cmd)
                if any(m in run.metrics for run in runs)]
-    rows = [{"run": run.name, **{k: run.overrides.get(k, "") for k in keys}, "command": run.command,
+    taken = {*FIXED, *metrics}
+    overrides = {f"{k} (override)" if k in taken else k: k for k in differing(runs)}  # column: override key
+    mixed = ["command"] if len({run.command for run in runs}) > 1 else []
+    rows = [{"run": run.name, **{c: run.overrides.get(k, "") for c, k in overrides.items()}, "command": run.command,
              "status": run.status, **{m: run.metrics.get(m, math.nan) for m in metrics},
              "wall_s": run.wall_s, "work_s": run.work_s, "trials": run.trials, "reason": run.reason} for run in runs]
-    columns = ["run", *dict.fromkeys([*keys, "command"]), "status", *metrics, "wall_s", "work_s", "trials", "reason"]
+    columns = ["run", *mixed, *overrides, *([] if mixed else ["command"]), "status", *metrics, "wall_s", "work_s",
+               "trials", "reason"]
     frame = pd.DataFrame(rows, columns=columns)
-    frame.attrs.update(keys=keys, metrics=metrics)
+    frame.attrs.update(keys=[*mixed, *overrides], metrics=metrics)
     return frame
 
 
@@ -120,20 +126,27 @@ def short(value: Any) -> Any:
     return value
 
 
-def display_runs(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """The runs table as printable rows: override values shortened (runs.csv keeps them whole), no
-    value as an empty cell, trial counts as integers."""
-    def shown(key: str, value: Any) -> Any:
-        if isinstance(value, float) and math.isnan(value):
-            return None
-        if key == "trials":
-            return int(value)
-        return short(value) if key in frame.attrs["keys"] else value
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The runs as rows for runs.csv: no value as None (an empty cell, never `nan`), trial counts as
+    integers (pandas holds a column with a gap as floats)."""
+    def plain(key: str, value: Any) -> Any:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return None  # a run that did not complete has no trial count, metric or time
+        return int(value) if key == "trials" else value
 
-    return [{k: shown(k, v) for k, v in row.items()} for row in frame.to_dict("records")]
+    return [{k: plain(k, v) for k, v in row.items()} for row in frame.to_dict("records")]
+
+
+def display_runs(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The runs table as printable rows: records() with override values shortened (runs.csv keeps
+    them whole)."""
+    keys = set(frame.attrs["keys"])
+    return [{k: short(v) if k in keys else v for k, v in row.items()} for row in records(frame)]
 
 
 def config_label(row: dict[str, Any], keys: list[str]) -> str:
-    """A configuration as overrides (`strategy=random trainer.lr=0.1`; unset ones left out), or
-    `all runs` when nothing differs."""
-    return " ".join(f"{k}={short(row[k])}" for k in keys if row[k] != "") or "all runs"
+    """A configuration as overrides (`strategy=random trainer.lr=0.1`; unset ones left out), `all runs`
+    when nothing differs, or `(default strategy)` for the runs that set none of the keys."""
+    if not keys:
+        return "all runs"
+    return " ".join(f"{k}={short(row[k])}" for k in keys if row[k] != "") or f"(default {', '.join(keys)})"

@@ -1,7 +1,8 @@
 """What users see while they wait and when it is done: progress bars with ETA and result tables.
 
 One look for every command: domain code reports through callbacks and returns rows; only the
-engine and the commands draw.
+engine and the commands draw. On a terminal a table fits its width, folding long values; in a
+file or pipe (output()), a table is as wide as its values, never cut at 80 columns.
 """
 
 from __future__ import annotations
@@ -9,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from rich.console import Console
+from rich import get_console
+from rich.console import Console, ConsoleOptions, RenderResult
 from rich.markup import escape
+from rich.measure import Measurement
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
@@ -34,11 +37,40 @@ def cell(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
+UNBOUNDED = 1 << 20  # the width a table is measured in, to find how wide its values make it
+
+
+def output() -> Console:
+    """The console a command prints its results to. On a terminal, rich's own (the terminal's width;
+    log lines and progress bars share it); redirected to a file or pipe, one that prints each line
+    whole (soft wrap: no wrapping, no cropping), where rich would cut every line at 80 columns."""
+    console = get_console()
+    return console if console.is_terminal else Console(soft_wrap=True)
+
+
+class ResultTable(Table):
+    """A rich Table laid out at its natural width on a console that prints lines whole (output() in
+    a file or pipe), and in the console's width on any other (a terminal)."""
+
+    def _unbounded(self, console: Console, options: ConsoleOptions) -> ConsoleOptions:
+        """`options` with the width the table's values ask for, where the console will not cut lines."""
+        if not console.soft_wrap or console.is_terminal:
+            return options
+        return options.update_width(super().__rich_measure__(console, options.update_width(UNBOUNDED)).maximum)
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        return super().__rich_measure__(console, self._unbounded(console, options))
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield from super().__rich_console__(console, self._unbounded(console, options))
+
+
 def table(title: str, rows: Sequence[dict[str, Any]], columns: Sequence[str], digits: int = 3) -> Table:
-    """A right-aligned rich table of `rows` restricted to `columns`."""
-    out = Table(title=title)
+    """A right-aligned table of `rows` restricted to `columns`: whole values in a file or pipe, and on a
+    terminal too narrow for them, values folded onto more lines, never cut short ("rein…")."""
+    out = ResultTable(title=title)
     for column in columns:
-        out.add_column(column, justify="right")
+        out.add_column(column, justify="right", overflow="fold")
     for row in rows:
         out.add_row(*[escape(cell(row.get(c), digits)) for c in columns])
     return out

@@ -19,7 +19,7 @@ from rich.console import Console
 from nascli.errors import ConfigError, NasError, StorageError
 from nascli.runtime import devices, distributed
 from nascli.runtime.config import build
-from nascli.runtime.console import print_error  # the one look of every error (apps and commands import it here)
+from nascli.runtime.console import output, print_error  # the one look of every error (apps and commands import it here)
 from nascli.runtime.files import remove_temporaries
 from nascli.runtime.lock import RunLock
 from nascli.runtime.loggers import RunLoggers, open_loggers
@@ -95,10 +95,8 @@ def run_command(command: str, cfg: DictConfig, run_dir: Path, argv: list[str], c
     Under torchrun every process runs the command in rank 0's run directory; only rank 0 prints and
     writes the report, and a command that cannot train data-parallel is refused.
     """
-    from rich import get_console
-
     world = distributed.world()
-    console = console or get_console()
+    console = console or output()
     if world is not None and not world.main:
         console = Console(quiet=True)
     run_dir = Path(run_dir)

@@ -1,19 +1,23 @@
 """nas report: a real 2x2 joblib sweep (two strategies x two seeds) compared in one table, with
 mean ± std over seeds, the best configuration, plots and a self-contained HTML page; runs that
-failed or never reported are listed with their reason; a folder that is not a run is exit 2."""
+failed, were interrupted, never finished or never reported are listed with their reason, alone or
+mixed with others; a folder that is not a run, or a sweep with no job, is exit 2; a picture no run
+can give is said, never listed; tables in a file or pipe keep whole values."""
 
 from __future__ import annotations
 
 import csv
+import html
 import json
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from nasrun import REPO, nas, read_json
+from nasrun import REPO, nas, read_json, run, stopped
 
 from nascli.commands.report import main as report_main
 
@@ -30,6 +34,22 @@ def sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
                  f"hydra.sweep.dir={cwd / 'sweep'}", cwd=cwd)
     assert result.code == 0, result.text
     return cwd / "sweep"
+
+
+@pytest.fixture(scope="module")
+def unfinished(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Real runs that did not complete: a retrain whose genotype does not exist (failed), a search
+    stopped with Ctrl-C after its first trial (interrupted), one killed then (report.json still
+    `running`, no `finished`); and a completed single-objective search beside them."""
+    root = tmp_path_factory.mktemp("unfinished")
+    dirs = {name: root / name for name in ("failed", "interrupted", "killed", "completed")}
+    assert run("retrain", "debug=smoke", "genotype=/does/not/exist", run_dir=dirs["failed"]).code == 2
+    stopped(["search", "debug=smoke", "budget.trials=50"],
+            {dirs["interrupted"]: signal.SIGINT, dirs["killed"]: signal.SIGKILL}, cwd=root)
+    assert run("search", "debug=smoke", "plots=false", run_dir=dirs["completed"]).code == 0
+    for name, status in (("failed", "failed"), ("interrupted", "interrupted"), ("killed", "running")):
+        assert read_json(dirs[name] / "report.json")["status"] == status, name
+    return dirs
 
 
 def summary_rows(folder: Path) -> dict[str, dict[str, str]]:
@@ -121,14 +141,96 @@ def test_single_run_directories_compare_into_a_timestamped_folder(sweep: Path, t
 
 @pytest.mark.parametrize("args, message", [
     (["nowhere"], "nowhere: no such directory"),
-    (["empty"], "empty: not a run directory"),
+    (["empty"], "empty: not a run directory (no report.json) nor a multirun folder (no multirun.yaml or job "
+                "directories); it holds no run."),
+    (["outputs"], "outputs: not a run directory (no report.json) nor a multirun folder (no multirun.yaml or job "
+                  "directories); it holds 1 run(s) further down, such as outputs/2026-12-03/09-00-00: give those, "
+                  "e.g. `nas report outputs/*/*`."),
+    (["stopped_sweep"], "stopped_sweep: a multirun folder with no job in it: the sweep was stopped before its first "
+                        "job started (or is starting now); there is nothing to report."),
     (["sweep", "--metric", "latency"], "--metric latency: no run reports it"),
 ])
-def test_mistakes_are_exit_2_naming_the_problem(sweep: Path, tmp_path: Path, args: list[str], message: str) -> None:
+def test_mistakes_and_empty_inputs_are_exit_2_naming_the_problem(sweep: Path, tmp_path: Path, args: list[str],
+                                                                 message: str) -> None:
     (tmp_path / "empty").mkdir()
     shutil.copytree(sweep, tmp_path / "sweep")
+    shutil.copytree(sweep / "0", tmp_path / "outputs" / "2026-12-03" / "09-00-00")  # where `nas search` writes
+    (tmp_path / "stopped_sweep").mkdir()  # what a sweep killed before its first job leaves
+    shutil.copy(sweep / "multirun.yaml", tmp_path / "stopped_sweep")
     result = nas("report", *args, cwd=tmp_path)
     assert result.code == 2 and message in result.err and "Traceback" not in result.text
+
+
+REASONS = {
+    "failed": "No genotype at '/does/not/exist'",
+    "interrupted": "interrupted by the user (Ctrl-C); resume=true continues it",
+    "killed": "never finished: still running, or stopped without a word (killed, out of memory); resume=true "
+              "continues it",
+}
+
+
+@pytest.mark.parametrize("names", [["failed"], ["interrupted"], ["killed"], ["failed", "interrupted", "killed"]],
+                         ids="+".join)
+def test_runs_that_did_not_complete_are_a_report_of_their_reasons(unfinished: dict[str, Path], tmp_path: Path,
+                                                                  capsys, names: list[str]) -> None:
+    out = tmp_path / "out"
+    assert report_main([str(unfinished[n]) for n in names] + ["--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    with open(out / "runs.csv", newline="") as handle:
+        runs = {Path(r["path"]).name: r for r in csv.DictReader(handle)}
+    assert list(runs) == names
+    for name in names:
+        assert runs[name]["reason"].startswith(REASONS[name]) and REASONS[name] in printed
+    if "interrupted" in runs:
+        assert runs["interrupted"]["trials"] == "1"  # the trials it wrote before Ctrl-C (trials.csv)
+    assert "best configuration: none (no completed run reports a metric)" in printed
+    assert "no search_curves.png: no completed run is a search with trials" in printed
+    for name, quoted in (("summary.md", str), ("report.html", html.escape)):
+        text = (out / name).read_text()
+        assert "Runs that did not complete" in text and all(quoted(r["reason"]) in text for r in runs.values())
+    assert sorted(p.name for p in out.iterdir()) == ["report.html", "runs.csv", "summary.csv", "summary.md"]
+
+
+def test_a_mix_ranks_the_completed_run_and_lists_the_others(unfinished: dict[str, Path], tmp_path: Path,
+                                                            capsys) -> None:
+    names = ["completed", "failed", "interrupted", "killed"]
+    assert report_main([str(unfinished[n]) for n in names] + ["--out", str(tmp_path / "out")]) == 0
+    printed = capsys.readouterr().out
+    objective = read_json(unfinished["completed"] / "report.json")["best"]["objective"]
+    assert f"best configuration (highest mean objective): command=search plots=false: {objective:.3f}" \
+           f" over 1 completed run(s)" in printed
+    assert all(REASONS[n] in printed for n in names[1:])
+    with open(tmp_path / "out" / "summary.csv", newline="") as handle:
+        rows = {(r["command"], r["budget.trials"]): (r["runs"], r["completed"]) for r in csv.DictReader(handle)}
+    assert rows == {("search", ""): ("1", "1"), ("retrain", ""): ("1", "0"), ("search", "50"): ("2", "0")}
+
+
+def test_a_picture_no_run_can_give_is_said_and_never_listed(unfinished: dict[str, Path], tmp_path: Path,
+                                                            capsys) -> None:
+    """A single-objective search has a search curve and no Pareto front."""
+    out = tmp_path / "out"
+    assert report_main([str(unfinished["completed"]), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert ("no pareto_fronts.png: no completed run is multi-objective (pareto.csv: a search with "
+            "hardware.objective=pareto writes its Pareto front)") in printed
+    wrote = printed.split("wrote ", 1)[1].split(" to ")[0].split(", ")
+    assert sorted(wrote) == sorted(p.name for p in out.iterdir()) == [
+        "report.html", "runs.csv", "search_curves.png", "summary.csv", "summary.md"]
+    assert "no pareto_fronts.png" in (out / "summary.md").read_text()
+    assert "no pareto_fronts.png" in (out / "report.html").read_text()
+
+
+def test_tables_in_a_file_or_pipe_keep_whole_values(sweep: Path, tmp_path: Path) -> None:
+    """Redirected, rich would cut every line at 80 columns ("rein…"); the report's tables are as wide as they need."""
+    shutil.copytree(sweep, tmp_path / "sweep")
+    result = nas("report", "sweep", "--no-plots", cwd=tmp_path, env={"COLUMNS": "80"})
+    assert result.code == 0, result.text
+    assert "…" not in result.out
+    lines = result.out.splitlines()
+    for job, (seed, strategy) in enumerate([("0", "random"), ("0", "reinforce"), ("1", "random"), ("1", "reinforce")]):
+        (row,) = [line for line in lines if f" sweep/{job} " in line]
+        assert [cell.strip() for cell in row.split("│")[1:4]] == [f"sweep/{job}", seed, strategy]
+    assert max(map(len, lines)) > 80
 
 
 def test_the_page_renders_in_headless_chromium(sweep: Path, tmp_path: Path) -> None:

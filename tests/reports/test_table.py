@@ -11,7 +11,7 @@ import pytest
 
 from nascli.errors import NasError
 from nascli.reports.runs import Run, parse_overrides
-from nascli.reports.table import config_label, primary_metric, runs_frame, short, summarize
+from nascli.reports.table import config_label, display_runs, primary_metric, records, runs_frame, short, summarize
 
 
 def make(name: str, status: str = "completed", command: str = "search", **metrics: float) -> Run:
@@ -54,3 +54,29 @@ def test_a_metric_no_run_reports_is_a_clear_error() -> None:
     with pytest.raises(NasError, match="--metric test_accuracy: no run reports it; choose one of: objective"):
         primary_metric(frame, "test_accuracy")
     assert primary_metric(runs_frame([make("random-0", "failed")]), "auto") is None  # listed, nothing ranked
+
+
+def test_runs_that_did_not_complete_are_rows_with_empty_cells() -> None:
+    """The issue's traceback: only failed runs, so no run has a trial count (int(None) in display_runs)."""
+    runs = [make("random-0", "failed"), make("random-1", "interrupted")]
+    runs[1].trials = 2  # the trials an interrupted search wrote
+    frame = runs_frame(runs)
+    assert [(r["run"], r["status"], r["trials"], r["wall_s"]) for r in display_runs(frame)] == [
+        ("random-0", "failed", None, None), ("random-1", "interrupted", 2, None)]
+    assert [r["trials"] for r in records(frame)] == [None, 2]  # runs.csv: an empty cell and 2, not nan and 2.0
+    summary = summarize(frame, primary_metric(frame, "auto"))
+    assert summary.best is None and summary.table[["runs", "completed"]].values.tolist() == [[2, 0]]
+
+
+def test_the_configuration_that_sets_none_of_the_keys_is_named_as_the_default() -> None:
+    assert config_label({"strategy": ""}, ["strategy"]) == "(default strategy)"
+    assert config_label({"strategy": "", "seed": ""}, ["strategy", "seed"]) == "(default strategy, seed)"
+    assert config_label({}, []) == "all runs"
+
+
+def test_an_override_named_like_a_column_has_a_column_of_its_own() -> None:
+    runs = [make("random-0", "failed"), make("random-1", "failed")]
+    runs[0].overrides["status"] = "x"  # `nas search +status=x`: refused, but its argv is in the report
+    frame = runs_frame(runs)
+    assert frame.attrs["keys"] == ["seed", "status (override)"]
+    assert list(frame["status"]) == ["failed", "failed"] and list(frame["status (override)"]) == ["x", ""]
