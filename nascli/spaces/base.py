@@ -1,9 +1,11 @@
 """The search-space contract: what every space offers to strategies, evaluators and commands.
 
-A space knows its architectures (sample, mutate, encode, string form) and how to build networks
-(and, for weight sharing, a supernet) for them; it never knows who searches it or how a candidate
-is scored. A space registers itself (`@SPACES.register("name")`, nascli.registry), which also gives
-it its `name`; its YAML in conf/search_space/ holds its defaults.
+A space knows its architectures (sample, mutate, encode, string form) and writes its network once,
+as an outline with a site wherever an architecture picks an op (nascli.spaces.outline): built with
+the picked ops it is an architecture's network, with mixed edges a supernet (nascli.weight_sharing),
+with free stand-ins the skeleton a latency table times. It never knows who searches it or how a
+candidate is scored. A space registers itself (`@SPACES.register("name")`, nascli.registry), which
+also gives it its `name`; its YAML in conf/search_space/ holds its defaults.
 """
 
 from __future__ import annotations

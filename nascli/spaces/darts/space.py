@@ -13,7 +13,7 @@ from nascli.registry import SPACES
 from nascli.spaces.base import MAX_CHANNELS, MAX_DEPTH, SearchSpace, check_sizes
 from nascli.spaces.darts import genotype
 from nascli.spaces.darts.genotype import CELLS, GENOTYPE_OPS, OP_NAMES, PUBLISHED, Genotype
-from nascli.spaces.darts.outline import edge_offsets
+from nascli.spaces.darts.outline import DartsNet, edge_offsets
 
 if TYPE_CHECKING:
     from torch import nn
@@ -104,8 +104,6 @@ class DartsSpace(SearchSpace):
     def outline(self, make: Maker, num_classes: int, in_channels: int, input_size: int) -> nn.Module:
         """NetworkCIFAR sized by this space's channels and layers, with `make(site)` on every cell
         edge (the auxiliary head and drop path belong to a discrete network only)."""
-        from nascli.spaces.darts.outline import DartsNet
-
         if input_size < 1:
             raise ConfigError(f"darts networks need a positive input size, got {input_size}.")
         return DartsNet(make, self.channels, self.layers, self.steps, self.multiplier, self.stem_multiplier,

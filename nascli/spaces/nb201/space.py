@@ -15,6 +15,7 @@ from nascli.registry import SPACES
 from nascli.spaces.base import MAX_CHANNELS, MAX_DEPTH, SearchSpace, check_sizes
 from nascli.spaces.nb201 import genotype
 from nascli.spaces.nb201.genotype import EDGES, OP_NAMES, NB201Arch
+from nascli.spaces.nb201.outline import NB201Net
 
 if TYPE_CHECKING:
     from torch import nn
@@ -81,8 +82,6 @@ class NB201Space(SearchSpace):
     def outline(self, make: Maker, num_classes: int, in_channels: int, input_size: int) -> nn.Module:
         """The benchmark network with `make(site)` on every cell edge; any input_size >= 4 works (the
         head pools globally)."""
-        from nascli.spaces.nb201.outline import NB201Net
-
         if input_size < 4:
             raise ConfigError(f"nb201 networks need inputs of at least 4x4 pixels, got {input_size}.")
         return NB201Net(make, self.channels, self.cells_per_stage, num_classes, in_channels)
