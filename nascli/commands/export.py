@@ -28,7 +28,9 @@ from nascli.runtime.runner import RunContext
 FORMATS = ("torchscript", "onnx")
 QUANTIZE = ("int8",)
 INT8_METHODS = ("static", "dynamic")
-ONNX_MISSING = "format=onnx needs onnx, onnxscript and onnxruntime: pip install 'nascli[onnx]'."
+ONNX_PACKAGES = ("onnx", "onnxscript", "onnxruntime")
+ONNX_MISSING = ("format=onnx (and format=all, quantize=int8) needs onnx, onnxscript and onnxruntime, which are "
+                "not installed here: pip install 'nascli[onnx]' (or export format=torchscript). Nothing was written.")
 
 
 @dataclass
@@ -144,9 +146,26 @@ def _onnx(model: torch.nn.Module, x: torch.Tensor, path: Path, opset: int) -> to
     return torch.from_numpy(session.run(None, {"input": x.numpy()})[0])
 
 
+def _require_onnx() -> None:
+    """A NasError before anything is written when the ONNX packages are missing (a refused export
+    leaves no half of its files behind)."""
+    from importlib.util import find_spec
+
+    def missing(name: str) -> bool:
+        try:
+            return find_spec(name) is None
+        except (ImportError, ValueError):  # a package that failed to import, or is blocked, is missing too
+            return True
+
+    if any(missing(name) for name in ONNX_PACKAGES):
+        raise NasError(ONNX_MISSING)
+
+
 def run(ctx: RunContext) -> float:
     """Export and check; returns the largest absolute difference from PyTorch's outputs."""
     options = check_app(ctx.cfg, ExportOptions, "export", ())
+    if "onnx" in options.formats():
+        _require_onnx()
     seed_everything(options.seed)
     atol, rtol = options.atol, options.rtol
     ckpt, path = load_checkpoint(options.checkpoint)

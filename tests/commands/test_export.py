@@ -118,6 +118,15 @@ def test_without_onnxruntime_int8_says_what_to_install(smoke_retrain: Path, tmp_
     assert "pip install 'nascli[onnx]'" in result.err
 
 
+def test_a_refused_export_writes_nothing(smoke_retrain: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """format=all without the onnx extra: the TorchScript half is not written either (it was, with status failed)."""
+    monkeypatch.setitem(sys.modules, "onnxscript", None)
+    result = run("export", f"checkpoint={smoke_retrain}", "format=all", run_dir=tmp_path / "all")
+    assert result.code == 2 and "pip install 'nascli[onnx]'" in result.err and "Nothing was written" in result.err
+    written = {p.name for p in (tmp_path / "all").iterdir() if not p.name.startswith(".")}
+    assert written == {"report.json", "report.md"}  # the run's own record of the refusal, no model file
+
+
 def test_bad_int8_settings_are_config_errors(tmp_path: Path) -> None:
     for i, (override, message) in enumerate((
             ("quantize=int4", "quantize must be null or int8"),
