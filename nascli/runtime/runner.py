@@ -137,7 +137,8 @@ def run_command(command: str, cfg: DictConfig, run_dir: Path, argv: list[str], c
         if resumed is not None:  # the run's own config and command line, with what this command line changes
             cfg = record.cfg()
             report.argv = list(record.overrides)
-            report.results["resumed"] = resumed
+        if "resume" in cfg:  # a command that resumes: whether this run was, and with what
+            report.results["resumed"] = resumed or False
         if main:
             report.write()
             owns_report = True
