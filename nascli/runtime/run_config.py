@@ -60,14 +60,16 @@ class RunConfig:
         return cls(str(node["command"]), [str(o) for o in node.get("overrides") or []], node["config"],
                    list(node.get("resumes") or []))
 
-    def write(self, run_dir: Path) -> None:
-        """The record, and Hydra's config.yaml and overrides.yaml to match it (each atomically)."""
+    def write(self, run_dir: Path, hydra: bool = True) -> None:
+        """The record and (`hydra`) Hydra's config.yaml and overrides.yaml to match it, each atomically
+        (a new run's are Hydra's own already)."""
         run_dir = Path(run_dir)
         record = {"format": FORMAT, "command": self.command, "overrides": self.overrides, "config": self.config,
                   "resumes": self.resumes}
         write_text(run_dir / RECORD, OmegaConf.to_yaml(OmegaConf.create(record)))
-        write_text(run_dir / ".hydra" / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(self.config)))
-        write_text(run_dir / ".hydra" / "overrides.yaml", OmegaConf.to_yaml(OmegaConf.create(self.overrides)))
+        if hydra:
+            write_text(run_dir / ".hydra" / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(self.config)))
+            write_text(run_dir / ".hydra" / "overrides.yaml", OmegaConf.to_yaml(OmegaConf.create(self.overrides)))
 
     def cfg(self) -> DictConfig:
         """The config as a command reads it (struct mode, as Hydra hands it over)."""
@@ -103,10 +105,11 @@ class RunConfig:
 
 
 def merge_overrides(original: list[str], given: list[str]) -> list[str]:
-    """The run's command line with a later one's overrides in place of those of the same key (the
-    later ones last, as Hydra applies them); a key the original added (`+key=`) is set with `++`."""
+    """The run's command line with a later one's overrides in place of those of the same key or
+    inside it (`budget=schedule` replaces `budget.trials=1`), the later ones last, as Hydra applies
+    them; a key the original added (`+key=`) is set with `++`."""
     keys = {_key(line) for line in given}
-    kept = [line for line in original if _key(line) not in keys]
+    kept = [line for line in original if not any(_key(line) == k or _key(line).startswith(k + ".") for k in keys)]
     prefixed = {_key(line) for line in original if line.startswith(("+", "~"))}
     later = [f"++{line}" if _key(line) in prefixed and not line.startswith(("+", "~")) else line for line in given]
     return kept + later
@@ -185,16 +188,15 @@ def _apply(base: Any, before: Any, after: Any) -> Any:
 
 def settle(command: str, cfg: DictConfig, run_dir: Path, given: list[str], console: Any,
            write: bool) -> tuple[RunConfig, dict[str, Any] | None, RunConfig | None]:
-    """The config a command runs with, as a record: a new run's own (written for a command that can
-    be resumed), or, with resume=true, the resumed run's own with what `given` changes (said in one
-    line; the record and Hydra's files rewritten). Returns it with what report.json says of the
-    resume (None: not resumed) and the record to write back if the resumed command fails (a
-    failed resume leaves the run's record as it was; a killed one keeps what it changed)."""
+    """The config a command runs with, as a record (the runner writes it): a new run's own, or, with
+    resume=true, the resumed run's own with what `given` changes, said in one line; a refused
+    change writes the run's record back over what Hydra wrote for this attempt. Returns it with
+    what report.json says of the resume (None: not resumed) and the record to write back if the
+    resumed command fails (a failed resume leaves the run's record as it was; a killed one keeps
+    what it changed)."""
     run_dir = Path(run_dir)
     record = RunConfig.of(command, cfg, given)
     if not cfg.get("resume", False):
-        if write and "resume" in cfg:
-            record.write(run_dir)
         return record, None, None
     saved = RunConfig.read(run_dir)
     if saved is None:
@@ -216,6 +218,4 @@ def settle(command: str, cfg: DictConfig, run_dir: Path, given: list[str], conso
     console.print(f"Resuming {run_dir} as it was configured ({own})"
                   + (f"; this command changes {', '.join(changed)}." if changed else "."),
                   highlight=False, soft_wrap=True)
-    if write:
-        resumed.write(run_dir)
     return resumed, {"overrides": list(given), "changed": changed}, saved

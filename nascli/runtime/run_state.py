@@ -54,13 +54,18 @@ def is_free(path: tuple[str, ...]) -> bool:
 
 def fingerprint(config: Mapping[str, Any], path: tuple[str, ...] = ()) -> dict[str, Any]:
     """`config` (a plain mapping, interpolations resolved) without the keys a resume may change:
-    what a resumed run must share with the run it continues."""
+    what a resumed run must share with the run it continues. An empty mapping sets nothing and is
+    left out (an option added since the run began, `network_by_space: {}`, is no difference)."""
     out = {}
     for key, value in config.items():
         here = (*path, str(key))
         if is_free(here):
             continue
-        out[key] = fingerprint(value, here) if isinstance(value, Mapping) else value
+        if isinstance(value, Mapping):
+            value = fingerprint(value, here)
+            if not value:
+                continue
+        out[key] = value
     return out
 
 

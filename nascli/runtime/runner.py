@@ -142,6 +142,9 @@ def run_command(command: str, cfg: DictConfig, run_dir: Path, argv: list[str], c
         if main:
             report.write()
             owns_report = True
+            if "resume" in cfg and not (resumed and resumed["changed"] is None):  # (None: an older run, no record)
+                # the run's own config, which a resume continues from; a new run's .hydra/ files are Hydra's
+                record.write(run_dir, hydra=resumed is not None)
         paths = build(cfg.paths, "paths")
         if main:
             loggers = open_loggers(cfg, run_dir, command)

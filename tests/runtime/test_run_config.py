@@ -113,6 +113,8 @@ def test_a_resume_overrides_the_run_own_keys_and_what_it_added() -> None:
     original = ["budget.trials=3", "+network.channels=36", "strategy=evolution"]
     assert merge_overrides(original, ["resume=true", "budget.trials=5", "network.channels=8"]) == [
         "strategy=evolution", "resume=true", "budget.trials=5", "++network.channels=8"]
+    assert merge_overrides(original, ["budget=schedule"]) == [  # a group chosen again replaces its keys' overrides
+        "+network.channels=36", "strategy=evolution", "budget=schedule"]
 
 
 def test_values_set_beneath_the_command_line_lose_to_it_and_win_over_presets() -> None:

@@ -45,6 +45,7 @@ def test_the_diff_names_every_difference_with_both_values() -> None:
     assert run_state.differences(was, now) == ["hparams was absent, is {'lr': [0.1]}", "meta was None, is absent",
                                                "trainer.compile was 'auto', is 'none'", "trainer.lr was 0.05, is 0.1"]
     run_state.check_same(was, {**was, "trainer": {"lr": 0.05, "compile": "none"}, "device": "cuda"}, "run", "search")
+    run_state.check_same({**was, "network": {}}, {**was, "network_by_space": {}}, "run", "retrain")  # options added since
     with pytest.raises(CheckpointError, match=r"^run was written by a retrain with other settings \(trainer.lr was "
                                               r"0.05, is 0.1\)\. A resume continues the run as it was configured"):
         run_state.check_same(was, {**was, "trainer": {"lr": 0.1, "compile": "auto"}}, "run", "retrain")
