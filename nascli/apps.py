@@ -88,6 +88,16 @@ def group_value_mistake(args: list[str]) -> str | None:
     return None
 
 
+def _resume_hint(args: list[str]) -> str:
+    """For a resume: Hydra composes its command line with the defaults before the runner applies it to
+    the run's own settings, so a key of a group the run chose but the defaults do not needs the group."""
+    if not any(arg.lower() in ("resume=true", "resume=yes", "resume=1") for arg in args):
+        return ""
+    return (" A resume's command line is composed with the defaults before it is applied to the run's own "
+            "settings: name the run's option of that group too (e.g. strategy=darts strategy.compile=none), "
+            "or set the key with ++ (++strategy.compile=none).")
+
+
 # The launcher presets of optional extras (conf/hydra/launcher/): the plugin each needs, and its extra.
 LAUNCHER_PLUGINS = {
     "submitit_slurm": ("hydra_plugins.hydra_submitit_launcher", "hydra-submitit-launcher", "slurm"),
@@ -161,7 +171,7 @@ def run_app(subcommand: str, args: list[str]) -> int:
         if exit_.code == 1 and not started and isinstance(mistake, (HydraException, OmegaConfBaseException)):
             hint = _composition_hint(mistake)  # Hydra has printed its own message already
             if hint:
-                print_error(subcommand, hint)
+                print_error(subcommand, hint + _resume_hint(args))
             return 2
         raise
     return 0

@@ -18,8 +18,8 @@ from torch import nn
 
 from nascli.errors import CheckpointError, GenotypeError
 from nascli.genotype import parse_record
+from nascli.runtime import run_state
 from nascli.runtime.config import build
-from nascli.runtime.files import torch_save
 
 FORMAT = "nascli.checkpoint/1"
 FILENAME = "model.pt"
@@ -29,7 +29,7 @@ def save_checkpoint(path: Path, model: Any, genotype: dict[str, Any], data: dict
                     dataset_config: dict[str, Any], extra: dict[str, Any]) -> Path:
     from nascli import __version__
 
-    return torch_save(path, {
+    return run_state.save(path, {
         "format": FORMAT, "nascli": __version__, "state_dict": model.state_dict(),
         "genotype": genotype, "data": data, "dataset_config": dataset_config, **extra,
     })
@@ -37,22 +37,12 @@ def save_checkpoint(path: Path, model: Any, genotype: dict[str, Any], data: dict
 
 def load_checkpoint(ref: str) -> tuple[dict[str, Any], Path]:
     """A nascli checkpoint from a retrain run directory or a model.pt, or a clear error."""
-    import warnings
-
     path = Path(ref).expanduser()
     if path.is_dir():
         path = path / FILENAME
     if not path.is_file():
         raise CheckpointError(f"No checkpoint at '{ref}': expected a retrain run directory holding {FILENAME}, or the file itself.")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # torch's notes on a foreign file's pickle protocol: the error says it
-            ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - a damaged file fails torch's safe unpickler in many ways (IndexError, KeyError, ...)
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{path} is not a readable nascli checkpoint ({first}).") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not a nascli checkpoint (written by `nas retrain`).")
+    ckpt = run_state.load(path, "nascli checkpoint", FORMAT)
     _check_parts(ckpt, path)
     return ckpt, path
 

@@ -56,6 +56,7 @@ def run(command: str, *overrides: str, run_dir: Path) -> Result:
     cfg = compose(command, f"paths.data_dir={run_dir.parent / 'data'}", *overrides)
     (run_dir / ".hydra").mkdir(parents=True, exist_ok=True)  # what Hydra writes before the command runs
     OmegaConf.save(cfg, run_dir / ".hydra" / "config.yaml")
+    OmegaConf.save(OmegaConf.create(list(overrides)), run_dir / ".hydra" / "overrides.yaml")
     out, err = io.StringIO(), io.StringIO()
     outcome = run_command(command, cfg, run_dir, list(overrides), console=Console(file=out, width=200),
                           errors=Console(file=err, width=200))

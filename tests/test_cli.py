@@ -97,6 +97,14 @@ def test_a_mistyped_key_exits_2_naming_it_and_the_valid_ones(tmp_path: Path, app
     assert "Traceback" not in result.text and not (tmp_path / "r").exists()  # nothing ran, nothing written
 
 
+def test_a_resume_s_key_of_a_group_the_defaults_lack_says_how_to_name_it(tmp_path: Path) -> None:
+    """Hydra composes a resume's command line with the defaults (strategy=random) before the runner
+    applies it to the run's own settings (strategy=darts): the message says to name the group."""
+    result = nas("search", "resume=true", "strategy.compile=none", f"hydra.run.dir={tmp_path / 'r'}", cwd=tmp_path)
+    assert result.code == 2, result.text
+    assert "has no option 'compile'" in result.err and "strategy=darts strategy.compile=none" in result.err
+
+
 def test_shell_completion_covers_subcommands_and_their_overrides(tmp_path: Path) -> None:
     install = nas("-sc", "install=bash", cwd=tmp_path)
     assert install.code == 0 and "complete" in install.out

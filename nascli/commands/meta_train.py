@@ -12,22 +12,20 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-from omegaconf import OmegaConf
-
-from nascli.errors import CheckpointError
 from nascli.meta.base import MetaContext, MetaMethod
+from nascli.runtime import run_state
 from nascli.runtime.common import resolve_device, seed_everything
 from nascli.runtime.config import build, check_app, plain
 from nascli.runtime.console import progress, table
-from nascli.runtime.files import torch_save, write_csv
+from nascli.runtime.files import write_csv
 from nascli.runtime.report import markdown_table
+from nascli.runtime.run_state import fingerprint
 from nascli.runtime.runner import RunContext
 
 PLOT = "meta_training.png"
 METRICS = "meta_metrics.csv"
 STATE = "meta_state.pt"
 STATE_FORMAT = "nascli.meta-train-state/1"
-FREE_ON_RESUME = {"resume", "device", "paths", "hydra", "logger", "jobs_per_gpu"}  # where it runs, not what it learns
 
 
 @dataclass
@@ -53,9 +51,9 @@ def run(ctx: RunContext) -> float:
     rows: list[dict[str, Any]] = []  # meta_metrics.csv: one row per meta-iteration, where the method reports numbers
     done = _resume(ctx, method, context, rows) if options.resume else 0
     if method.resumable:
-        fingerprint = _fingerprint(ctx)
-        context.checkpoint = lambda state: torch_save(
-            ctx.run_dir / STATE, {"format": STATE_FORMAT, "fingerprint": fingerprint, "rows": rows, "method": state})
+        settings = fingerprint(plain(cfg))
+        context.checkpoint = lambda state: run_state.save(
+            ctx.run_dir / STATE, {"format": STATE_FORMAT, "fingerprint": settings, "rows": rows, "method": state})
     with progress(ctx.console) as bar:
         task = bar.add_task("meta-train", total=method.steps(), completed=done, info="",
                             visible=method.steps() is not None)
@@ -80,18 +78,8 @@ def run(ctx: RunContext) -> float:
     return result.objective
 
 
-def _fingerprint(ctx: RunContext) -> dict[str, Any]:
-    """What a resumed run must share with the original: everything but where it runs."""
-    config = OmegaConf.to_container(ctx.cfg, resolve=True)
-    out = {k: v for k, v in config.items() if k not in FREE_ON_RESUME}
-    out["dataset"] = {k: v for k, v in dict(out.get("dataset") or {}).items() if k != "root"}
-    return out
-
-
 def _resume(ctx: RunContext, method: MetaMethod, context: MetaContext, rows: list[dict[str, Any]]) -> int:
     """Load meta_state.pt into `context.resume` and `rows`; returns the steps already done (0: none kept)."""
-    import torch
-
     path = ctx.run_dir / STATE
     if not method.resumable:
         ctx.console.print(f"resume=true: method={ctx.cfg.method._target_.rsplit('.', 1)[-1]} keeps no state between "
@@ -101,17 +89,8 @@ def _resume(ctx: RunContext, method: MetaMethod, context: MetaContext, rows: lis
         ctx.console.print(f"resume=true: {ctx.run_dir} holds no meta-train state yet; starting from the first "
                           "meta-iteration.", highlight=False, soft_wrap=True)
         return 0
-    try:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user-facing problem
-        raise CheckpointError(f"{path} is not a readable meta-train state ({type(exc).__name__}).") from None
-    if not isinstance(saved, dict) or saved.get("format") != STATE_FORMAT:
-        raise CheckpointError(f"{path} is not a nascli meta-train state.")
-    ours, theirs = _fingerprint(ctx), saved.get("fingerprint") or {}
-    if ours != theirs:
-        changed = sorted(k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k))
-        raise CheckpointError(f"{path} was written by a meta-train with other settings ({', '.join(changed)} "
-                              "differ); resume with the same ones (only device and paths may change).")
+    saved = run_state.load(path, "nascli meta-train state", STATE_FORMAT)
+    run_state.check_same(saved.get("fingerprint") or {}, plain(ctx.cfg), path, "meta-train")
     rows.extend(dict(row) for row in saved["rows"])
     context.resume = saved["method"]
     done = int(context.resume.get("iteration", 0))

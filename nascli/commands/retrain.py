@@ -17,12 +17,14 @@ from nascli.checkpoint import FILENAME, load_checkpoint, save_checkpoint
 from nascli.errors import CheckpointError, ConfigError
 from nascli.genotype import genotype_record, load_genotype
 from nascli.hardware import cost
+from nascli.registry import SPACES
 from nascli.runtime import distributed
 from nascli.runtime.common import resolve_device, seed_everything
-from nascli.runtime.config import build, check_app, check_fields, plain
+from nascli.runtime.config import build, check_app, check_fields, default_option, load_option, plain
 from nascli.runtime.console import progress, table
 from nascli.runtime.files import write_csv
 from nascli.runtime.report import markdown_table
+from nascli.runtime.run_state import check_same
 from nascli.runtime.runner import RunContext
 from nascli.search.resume import saved_supernet
 from nascli.training import finetune
@@ -32,9 +34,6 @@ from nascli.weight_sharing.inherit import from_supernet
 
 COLUMNS = ["epoch", "lr", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "epoch_s"]
 DATA_PARALLEL = True  # runs under torchrun (the runner refuses commands without this)
-# keys that may change when a run is resumed: where and how fast it trains, not what it computes
-FREE_ON_RESUME = {"resume", "device", "plots", "paths", "hydra", "logger"}
-FREE_TRAINER_KEYS = {"amp", "channels_last", "compile", "optimizer_step", "cuda_graphs", "sync_batchnorm"}
 
 
 @dataclass
@@ -45,35 +44,43 @@ class RetrainOptions:
     init: str | None            # fine-tune: a retrain run / model.pt, or a one-shot search run directory
     seed: int
     device: str
-    network: dict[str, Any]     # overrides of the space's network size (network.channels=36 ...)
+    network: dict[str, Any]     # sizes over the genotype's own (network.channels=36 ...): keys of its space
+    network_by_space: dict[str, Any]  # the same per space, for a genotype of that space only (presets)
     searched_hparams: bool      # train with the hyper-parameters a joint search chose with the genotype
     plots: bool
     resume: bool                # continue the run in hydra.run.dir from its last epoch's checkpoint
 
 
-def _resize(space: Any, overrides: dict[str, Any], argv: list[str], console: Any) -> Any:
-    """The same space with network sizes overridden (network.channels=36 ...). A preset's size that
-    this space does not have (debug=smoke's channels=4 for the chain space) is ignored, with a note."""
-    named = {arg.lstrip("+~").split("=", 1)[0] for arg in argv}
-    preset = [k for k in sorted(set(overrides) - set(space.config())) if not {"network", f"network.{k}"} & named]
-    if preset:
-        console.print(f"network.{', network.'.join(preset)} of the preset is ignored: the {space.name} space has no "
-                      f"such size.", highlight=False)
-        overrides = {k: v for k, v in overrides.items() if k not in preset}
-    if not overrides:
-        return space
-    unknown = sorted(set(overrides) - set(space.config()))
-    if unknown:
-        known = ", ".join(sorted(space.config()))
-        raise ConfigError(f"network.* keys for the {space.name} space are: {known}; got {', '.join(unknown)}.")
-    return type(space)(**{**space.config(), **overrides})
+def _network_space(space: Any, options: RetrainOptions) -> Any:
+    """The genotype's space at the size its network trains: the size its search recorded
+    (genotype.json's space_config), then network_by_space.<its space> (a preset's sizes for that
+    space: debug=smoke's, an experiment's), then network.* over both."""
+    for name, sizes in options.network_by_space.items():
+        if name not in SPACES.names():
+            raise ConfigError(f"network_by_space.{name}: there is no {name!r} space; the spaces are "
+                              f"{', '.join(SPACES.names())}.")
+        if not isinstance(sizes, dict):
+            raise ConfigError(f"network_by_space.{name} must be a mapping of network sizes, got {sizes!r}.")
+    preset = dict(options.network_by_space.get(space.name) or {})
+    for where, sizes in ((f"network_by_space.{space.name}", preset), ("network", options.network)):
+        unknown = sorted(set(sizes) - set(space.config()))
+        if unknown:
+            known = ", ".join(sorted(space.config()))
+            raise ConfigError(f"{where}.* keys for the {space.name} space are: {known}; got {', '.join(unknown)}.")
+    sizes = {**preset, **options.network}
+    return type(space)(**{**space.config(), **sizes}) if sizes else space
 
 
-def _searched(record: dict[str, Any], argv: list[str]) -> dict[str, Any]:
-    """The training hyper-parameters searched with the genotype, but for those the command line sets
-    (trainer.lr=... wins over the genotype's lr)."""
-    given = {arg.lstrip("+~").split("=", 1)[0] for arg in argv}
-    return {k: v for k, v in record.get("hparams", {}).items() if f"trainer.{k}" not in given}
+def _searched(ctx: RunContext, record: dict[str, Any], trainer: TrainConfig) -> dict[str, Any]:
+    """Set the training hyper-parameters a joint search chose with the genotype beneath the command
+    line (a trainer.<key>= given there wins over the genotype's); returns those used. The run's
+    config record (.hydra/config.yaml) shows them as the trainer's values."""
+    hparams = record.get("hparams", {})
+    if not hparams:
+        return {}
+    check_fields({**asdict(trainer), **hparams}, TrainConfig, "genotype.json's hparams")
+    cfg = ctx.beneath({f"trainer.{key}": value for key, value in hparams.items()})
+    return {key: value for key, value in hparams.items() if cfg.trainer.get(key) == value}
 
 
 def run(ctx: RunContext) -> float:
@@ -86,12 +93,12 @@ def run(ctx: RunContext) -> float:
     if saved is not None and "metrics" in saved:
         return _complete(ctx, saved)
     if options.init is None:
-        _check_from_scratch(options, ctx.report.argv)
+        _check_from_scratch(options, cfg)
         space, arch, record = load_genotype(options.genotype)
-        space = _resize(space, options.network, ctx.report.argv, ctx.console)
-    hparams = _searched(record, ctx.report.argv) if options.searched_hparams and tuning is None else {}
+        space = _network_space(space, options)
+    hparams = _searched(ctx, record, trainer) if options.searched_hparams and tuning is None else {}
     if hparams:
-        trainer = check_fields({**asdict(trainer), **hparams}, TrainConfig, "genotype.json's hparams")
+        trainer = build(ctx.cfg.trainer, "trainer")
         ctx.console.print("Training with the hyper-parameters searched with the genotype: "
                           + ", ".join(f"{k}={v}" for k, v in hparams.items()), highlight=False)
     seed_everything(options.seed)
@@ -131,7 +138,7 @@ def run(ctx: RunContext) -> float:
             return
         adapted = {"network_input": tuned.network_input} if tuning is not None and tuned.network_input else {}
         save_checkpoint(ctx.run_dir / FILENAME, finetune.deployable(model), genotype, data.describe(), dataset_config,
-                        {"config": OmegaConf.to_container(cfg, resolve=True), **adapted, **extra})
+                        {"config": OmegaConf.to_container(ctx.cfg, resolve=True), **adapted, **extra})
 
     def on_checkpoint(train_state: dict[str, Any]) -> None:
         # the weights that train are model.pt's, unless LoRA adapters were merged into a copy for it
@@ -158,28 +165,6 @@ def run(ctx: RunContext) -> float:
     return val if val is not None and val == val else results["test_accuracy"]
 
 
-def _fingerprint(config: dict[str, Any]) -> dict[str, Any]:
-    """What a resumed run must share with the original: all but where and how fast it trains."""
-    out = {k: v for k, v in config.items() if k not in FREE_ON_RESUME}
-    out["trainer"] = {k: v for k, v in dict(out.get("trainer") or {}).items() if k not in FREE_TRAINER_KEYS}
-    out["dataset"] = {k: v for k, v in dict(out.get("dataset") or {}).items() if k != "root"}
-    return out
-
-
-def _differences(was: dict[str, Any], now: dict[str, Any], prefix: str = "") -> list[str]:
-    """`key was X, is Y` for every setting that changed, nested keys dotted."""
-    out = []
-    for key in sorted(set(was) | set(now), key=str):
-        old, new = was.get(key), now.get(key)
-        if old == new:
-            continue
-        if isinstance(old, dict) and isinstance(new, dict):
-            out += _differences(old, new, f"{prefix}{key}.")
-        else:
-            out.append(f"{prefix}{key} was {old!r}, is {new!r}")
-    return out
-
-
 def _saved_run(ctx: RunContext) -> dict[str, Any] | None:
     """The run directory's model.pt when it was written by a retrain with these settings; None when
     there is none yet (a run killed in its first epoch starts again)."""
@@ -189,12 +174,7 @@ def _saved_run(ctx: RunContext) -> dict[str, Any] | None:
                           highlight=False, soft_wrap=True)
         return None
     saved, _ = load_checkpoint(str(path))
-    ours = _fingerprint(OmegaConf.to_container(ctx.cfg, resolve=True))
-    theirs = _fingerprint(saved.get("config") or {})
-    if ours != theirs:
-        changed = "; ".join(_differences(theirs, ours)[:5])
-        raise CheckpointError(f"{path} was written by a retrain with other settings ({changed}); resume with the "
-                              "same ones (only device, plots and the trainer's speed switches may change).")
+    check_same(saved.get("config") or {}, OmegaConf.to_container(ctx.cfg, resolve=True), path, "retrain")
     if "metrics" not in saved and not isinstance(saved.get("resume"), dict):
         raise CheckpointError(f"{path} holds no training state to resume from.")
     return saved
@@ -226,9 +206,10 @@ def _complete(ctx: RunContext, saved: dict[str, Any]) -> float:
     return val if val is not None and val == val else results["test_accuracy"]
 
 
-def _check_from_scratch(options: RetrainOptions, argv: list[str]) -> None:
-    """Without init= there is nothing to fine-tune, and the genotype is needed."""
-    if any(arg.lstrip("+~").split("=", 1)[0].split(".")[0] == "finetune" for arg in argv):
+def _check_from_scratch(options: RetrainOptions, cfg: Any) -> None:
+    """Without init= there is nothing to fine-tune (finetune settings other than retrain.yaml's
+    default are a mistake), and the genotype is needed."""
+    if plain(cfg.finetune) != plain(load_option("finetune", default_option("retrain", "finetune"))):
         raise ConfigError("finetune=... adapts a trained network: give init=<retrain run, its model.pt, or a "
                           "one-shot search run>.")
     if options.genotype is None:
@@ -237,14 +218,13 @@ def _check_from_scratch(options: RetrainOptions, argv: list[str]) -> None:
 
 
 def _pretrained(ctx: RunContext, options: RetrainOptions, data: Any, dataset_config: dict[str, Any]) -> Any:
-    """The network init= names, checked against genotype= and network.* (its size is the init's)."""
+    """The network init= names, checked against genotype= and network.* (its size is the init's;
+    network_by_space, a preset's, does not apply to it)."""
     pre = finetune.load_pretrained(options.init, data, dataset_config, ctx.paths.data_dir, saved_supernet, from_supernet)
     finetune.check_genotype(pre, options.genotype)
     if options.network:
-        if any(arg.lstrip("+~").startswith("network.") for arg in ctx.report.argv):
-            raise ConfigError("network.* sizes a network trained from scratch; with init= the network is the "
-                              f"init's ({', '.join(f'{k}={v}' for k, v in pre.space.config().items())}).")
-        ctx.console.print("network.* of the preset is ignored: the network is the init's.", highlight=False)
+        raise ConfigError("network.* sizes a network trained from scratch; with init= the network is the "
+                          f"init's ({', '.join(f'{k}={v}' for k, v in pre.space.config().items())}).")
     return pre
 
 

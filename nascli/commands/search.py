@@ -16,6 +16,7 @@ from nascli.meta.prior import ArchPrior
 from nascli.meta.tasks import Task, describe, describe_data
 from nascli.runtime.common import resolve_device, seed_everything
 from nascli.runtime.config import build, check_app, plain, target_of
+from nascli.runtime.run_state import fingerprint
 from nascli.runtime.runner import RunContext
 from nascli.search.budget import Budget
 from nascli.search.engine import SearchEngine, SearchRun
@@ -58,10 +59,10 @@ def run(ctx: RunContext) -> float:
     ctx.report.results.update({
         "search_space": space.name, "strategy": type(strategy).__name__, "dataset": cfg.dataset.name,
         "seed": options.seed, "device": str(device), "hardware": hardware.describe(),
-        "budget": {"trials": options.budget.trials, "seconds": options.budget.seconds}, "resumed": options.resume,
+        "budget": {"trials": options.budget.trials, "seconds": options.budget.seconds},
     })
     engine = SearchEngine(space, strategy, evaluator, hardware, options.budget, SearchContext(device, load_data),
-                          SearchRun(ctx.run_dir, fingerprint(cfg), ctx.console, options.plots,
+                          SearchRun(ctx.run_dir, fingerprint(plain(cfg)), ctx.console, options.plots,
                                     on_trial=lambda row: ctx.loggers.log_metrics(row, step=row["trial"])))
     best = engine.finish(engine.run(resume=options.resume), ctx.report)
     return best["objective"]
@@ -73,13 +74,6 @@ def _check_joint(space: Any, cfg: Any) -> None:
     if space.hparam_choices() and not evaluator.trains:
         raise ConfigError(f"search_space.hparams ({', '.join(space.hparam_choices())}) are searched by training each "
                           f"candidate with them; evaluator={evaluator.name} does not train. Use evaluator=train.")
-
-
-def fingerprint(cfg: Any) -> dict[str, Any]:
-    """The settings a resumed search must share with the original (everything but the budget)."""
-    dataset = {k: v for k, v in plain(cfg.dataset).items() if k != "root"}
-    return {"seed": cfg.seed, "meta": cfg.get("meta"), "dataset": dataset,
-            **{group: plain(cfg[group]) for group in ("search_space", "strategy", "evaluator", "hardware", "trainer")}}
 
 
 def _target_task(cfg: Any, load_data: Any) -> Task:

@@ -6,12 +6,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import torch
 from torch import nn
 
 from nascli.errors import CheckpointError, ConfigError
 from nascli.evaluators.base import EvalContext, Evaluator
 from nascli.registry import EVALUATORS
+from nascli.runtime import run_state
 from nascli.spaces.base import Arch
 from nascli.weight_sharing.batches import fixed_batches
 from nascli.weight_sharing.single_path import PathScorer, build_single_path
@@ -36,13 +36,14 @@ class SupernetEvaluator(Evaluator):
     def _load(self) -> nn.Module:
         """The supernet of a SPOS run directory's checkpoint.pt (weights only)."""
         file = self.checkpoint / "checkpoint.pt" if self.checkpoint.is_dir() else self.checkpoint
-        try:
-            weights = torch.load(file, map_location="cpu", weights_only=True)["state"]["supernet"]
-        except (OSError, KeyError, TypeError, RuntimeError) as exc:
-            raise CheckpointError(f"{file} is not a SPOS supernet checkpoint ({type(exc).__name__}: {exc}).") from None
+        if not file.is_file():
+            raise CheckpointError(f"evaluator.checkpoint={self.checkpoint}: no SPOS run directory or checkpoint.pt there.")
+        state = run_state.load(file, "SPOS supernet checkpoint").get("state")
+        if not isinstance(state, dict) or not isinstance(state.get("supernet"), dict):
+            raise CheckpointError(f"{file} is not a SPOS supernet checkpoint (it holds no supernet).")
         net = build_single_path(self.context.space, self.context.data, self.context.device, 0)
         try:
-            net.load_state_dict(weights)
+            net.load_state_dict(state["supernet"])
         except RuntimeError as exc:
             raise CheckpointError(f"The supernet of {file} does not fit this search's {self.context.space.name} space: "
                                   f"search with the search_space.* sizes of the SPOS run "

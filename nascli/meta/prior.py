@@ -8,7 +8,6 @@ prior.json (metadata people and the loader read).
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 from collections.abc import Callable
@@ -19,7 +18,8 @@ from torch import nn
 
 from nascli.errors import NasError
 from nascli.meta.tasks import Task
-from nascli.runtime.files import torch_save, write_json
+from nascli.runtime import run_state
+from nascli.runtime.files import write_json
 from nascli.spaces.base import Arch, SearchSpace
 
 FORMAT = "nascli.meta-prior/1"
@@ -102,7 +102,7 @@ class ArchPrior:
 
     # --- files --------------------------------------------------------------------------------
     def save(self, run_dir: Path) -> None:
-        torch_save(run_dir / "prior.pt", {
+        run_state.save(run_dir / "prior.pt", {
             "format": FORMAT, "gene_log_probs": self.gene_log_probs,
             "predictor": None if self.predictor is None else self.predictor.state_dict(),
             "supernet": self.supernet,
@@ -116,13 +116,8 @@ class ArchPrior:
         meta_path, weights_path = run / "prior.json", run / "prior.pt"
         if not meta_path.is_file() or not weights_path.is_file():
             raise NasError(f"meta={ref}: expected a `nas meta-train` run directory holding prior.json and prior.pt.")
-        try:
-            meta = json.loads(meta_path.read_text())
-            weights = torch.load(weights_path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user-facing problem
-            raise NasError(f"meta={ref}: the prior is unreadable ({type(exc).__name__}: {str(exc)[:200]}).") from None
-        if meta.get("format") != FORMAT or weights.get("format") != FORMAT:
-            raise NasError(f"meta={ref}: not a nascli meta prior (expected format {FORMAT}).")
+        meta = run_state.load_json(meta_path, "nascli meta prior's description", FORMAT)
+        weights = run_state.load(weights_path, "nascli meta prior", FORMAT)
         predictor = None
         if weights.get("predictor") is not None:
             if meta["task_dim"] != len(Task("probe", 2, 1, 8, 1).embedding()):

@@ -234,6 +234,15 @@ def options_in(group: str) -> list[str]:
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml")) if folder.is_dir() else []
 
 
+def default_option(app: str, group: str) -> str | None:
+    """The option of `group` that conf/<app>.yaml's defaults list picks (None where it picks none)."""
+    node = OmegaConf.create(conf_root().joinpath(f"{app}.yaml").read_text())
+    for entry in node.get("defaults") or []:
+        if OmegaConf.is_dict(entry) and group in entry:
+            return None if entry[group] is None else str(entry[group])
+    return None
+
+
 def load_option(group: str, name: str) -> DictConfig:
     """One option's YAML, with the options of the same group it inherits (`defaults: [darts, _self_]`);
     the choices it makes in other groups (`override /budget@_global_.budget: schedule`) are Hydra's."""

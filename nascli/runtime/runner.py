@@ -9,8 +9,10 @@ from __future__ import annotations
 import contextlib
 import importlib
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from omegaconf import DictConfig
 from omegaconf.errors import InterpolationResolutionError, MissingMandatoryValue
@@ -25,6 +27,7 @@ from nascli.runtime.lock import RunLock
 from nascli.runtime.loggers import RunLoggers, open_loggers
 from nascli.runtime.paths import Paths
 from nascli.runtime.report import Report, now_iso
+from nascli.runtime.run_config import RunConfig, settle
 
 log = logging.getLogger("nascli")
 
@@ -41,6 +44,19 @@ class RunContext:
     paths: Paths
     world: distributed.World | None = None  # this process among several under torchrun; None alone
     loggers: RunLoggers = field(default_factory=RunLoggers)  # experiment trackers (logger=), per step
+    record: RunConfig | None = None  # the run's config record (.hydra/): what it runs with, and its command line
+
+    def beneath(self, values: Mapping[str, Any]) -> DictConfig:
+        """The run's config with `values` (dotted keys) set beneath its command line, which wins where it
+        sets the same keys (e.g. a genotype's searched lr under `trainer.lr=`); the run's config record
+        (.hydra/config.yaml) is rewritten to show the values used."""
+        if not values:
+            return self.cfg
+        self.record = (self.record or RunConfig.of(self.command, self.cfg, [])).beneath(values)  # [] : no command line
+        if self.world is None or self.world.main:
+            self.record.write(self.run_dir)
+        self.cfg = self.record.cfg()
+        return self.cfg
 
 
 @dataclass
@@ -104,6 +120,8 @@ def run_command(command: str, cfg: DictConfig, run_dir: Path, argv: list[str], c
     outcome, owns_report = Outcome(0), False
     held = contextlib.ExitStack()  # the run directory's lock, released when the command ends
     loggers = RunLoggers()
+    kept: RunConfig | None = None  # a resumed run's record as it was, written back if the resume fails
+    main = world is None or world.main
     try:
         module = importlib.import_module(f"nascli.commands.{command.replace('-', '_')}")
         if world is not None:
@@ -113,16 +131,26 @@ def run_command(command: str, cfg: DictConfig, run_dir: Path, argv: list[str], c
             report.run_dir = run_dir
         else:
             _guard_run_dir(run_dir, cfg, command, held)
-        if world is None or world.main:
+        record, resumed, kept = settle(command, cfg, run_dir, argv, console, write=main)
+        if resumed is not None:  # the run's own config and command line, with what this command line changes
+            cfg = record.cfg()
+            report.argv = list(record.overrides)
+        if "resume" in cfg:  # a command that resumes: whether this run was, and with what
+            report.results["resumed"] = resumed or False
+        if main:
             report.write()
             owns_report = True
+            if "resume" in cfg and not (resumed and resumed["changed"] is None):  # (None: an older run, no record)
+                # the run's own config, which a resume continues from; a new run's .hydra/ files are Hydra's
+                record.write(run_dir, hydra=resumed is not None)
         paths = build(cfg.paths, "paths")
-        if world is None or world.main:
+        if main:
             loggers = open_loggers(cfg, run_dir, command)
         with devices.place_run(cfg) if world is None else contextlib.nullcontext() as placement:
             if placement is not None:  # which GPU a sweep job holds, and why
                 report.results["placement"] = placement.record()
-            outcome.objective = module.run(RunContext(command, cfg, run_dir, report, console, paths, world, loggers))
+            outcome.objective = module.run(RunContext(command, cfg, run_dir, report, console, paths, world, loggers,
+                                                      record))
         report.status = "completed"
     except KeyboardInterrupt:
         report.status, report.error, outcome.code = "interrupted", "interrupted by the user (Ctrl-C)", 130
@@ -136,6 +164,8 @@ def run_command(command: str, cfg: DictConfig, run_dir: Path, argv: list[str], c
             raise
         outcome.code = exc.exit_code if isinstance(exc, NasError) else ConfigError.exit_code
         print_error(command, message, errors)
+        if kept is not None and main:
+            kept.write(run_dir)
     finally:
         if owns_report:
             _write_last(report, command, outcome, errors)

@@ -39,7 +39,7 @@ COSTS = ("params_m", "flops_m", "latency_ms", "latency_iqr_ms")  # what hardware
 
 @dataclass
 class SearchRun:
-    """Where a search writes and what it must resume with (everything but the budget)."""
+    """Where a search writes and what it must resume with (run_state.fingerprint of its config)."""
 
     run_dir: Path
     fingerprint: dict[str, Any]

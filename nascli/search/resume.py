@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from nascli.errors import CheckpointError
-from nascli.runtime.files import torch_save
+from nascli.runtime import run_state
 from nascli.spaces.base import SearchSpace
 from nascli.strategies.base import Strategy
 
 STATE_FILE = "checkpoint.pt"
+STATE_FORMAT = "nascli.search-state/1"
 
 
 def replay(strategy: Strategy, space: SearchSpace, rows: list[dict[str, Any]],
@@ -43,40 +44,36 @@ def _described(arch_str: str, fidelity: int | None) -> str:
 
 def save_state(run_dir: Path, fingerprint: dict[str, Any], rows: list[dict[str, Any]], state: dict[str, Any]) -> None:
     """A strategy's state with the rows so far, atomically (tensors and plain containers only)."""
-    torch_save(Path(run_dir) / STATE_FILE, {"fingerprint": fingerprint, "rows": rows, "state": state})
+    run_state.save(Path(run_dir) / STATE_FILE, {"format": STATE_FORMAT, "fingerprint": fingerprint, "rows": rows,
+                                                "state": state})
 
 
 def load_state(run_dir: Path, fingerprint: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """(rows, strategy state) saved by save_state, refusing a checkpoint of other settings."""
-    import torch
-
     path = Path(run_dir) / STATE_FILE
     if not path.exists():
         raise CheckpointError(f"resume=true, but {run_dir} holds no one-shot checkpoint ({STATE_FILE}).")
-    try:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user-facing problem
-        raise CheckpointError(f"{path} is not a readable search checkpoint ({type(exc).__name__}).") from None
-    if not isinstance(saved, dict) or saved.get("fingerprint") != fingerprint:
-        raise CheckpointError(f"The checkpoint in {run_dir} was written by a search with other settings; "
-                              "resume with the same settings (only budget.* may change).")
+    saved = _read(path)
+    run_state.check_same(saved["fingerprint"], fingerprint, path, "search")
     return list(saved["rows"]), saved["state"]
 
 
 def saved_supernet(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any]] | None:
     """(the supernet's weights, the search's fingerprint: its strategy and dataset settings) from a
     one-shot search's checkpoint.pt; None where the search kept no supernet (a sample-based one)."""
-    import torch
-
     path = Path(run_dir) / STATE_FILE
     if not path.exists():
         return None
-    try:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user-facing problem
-        raise CheckpointError(f"{path} is not a readable search checkpoint ({type(exc).__name__}).") from None
-    state = saved.get("state") if isinstance(saved, dict) else None
-    if not isinstance(state, dict) or not isinstance(saved.get("fingerprint"), dict):
-        raise CheckpointError(f"{path} is not a nascli search checkpoint.")
-    supernet = state.get("supernet")
+    saved = _read(path)
+    supernet = saved["state"].get("supernet")
     return (supernet, saved["fingerprint"]) if isinstance(supernet, dict) else None
+
+
+def _read(path: Path) -> dict[str, Any]:
+    """checkpoint.pt, loaded safely, with the parts every reader uses (files written before the
+    format was named have none: they are read by their parts)."""
+    saved = run_state.load(path, "nascli search checkpoint")
+    if saved.get("format", STATE_FORMAT) != STATE_FORMAT or not isinstance(saved.get("state"), dict) \
+            or not isinstance(saved.get("fingerprint"), dict) or not isinstance(saved.get("rows"), list):
+        raise CheckpointError(f"{path} is not a nascli search checkpoint.")
+    return saved

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
 
 from nascli.errors import CheckpointError
-from nascli.runtime.files import write_csv, write_json
+from nascli.runtime import run_state
+from nascli.runtime.files import write_csv
 
 BASE_COLUMNS = ["trial", "arch_str", "status", "objective", "val_accuracy", "train_accuracy",
                 "params_m", "flops_m", "latency_ms", "cost_s", "elapsed_s"]
@@ -57,7 +57,7 @@ class TrialLog:
     def save(self, fingerprint: dict[str, Any]) -> None:
         """checkpoint.json for resume, then trials.csv for people, each written atomically (in this
         order, so that a run killed between the two can always resume)."""
-        write_json(self.run_dir / "checkpoint.json", {
+        run_state.save_json(self.run_dir / "checkpoint.json", {
             "format": CHECKPOINT_FORMAT, "fingerprint": fingerprint, "rows": self.rows,
         })
         write_csv(self.run_dir / "trials.csv", self.rows, self.columns)
@@ -70,17 +70,7 @@ class TrialLog:
                 f"resume=true, but {self.run_dir} holds no search checkpoint (checkpoint.json).\n"
                 f"Point hydra.run.dir at the run directory of the search to continue, or drop resume=true."
             )
-        try:
-            state = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise CheckpointError(f"{path} is not a readable search checkpoint ({exc}).") from None
-        if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-            raise CheckpointError(f"{path} is not a nascli search checkpoint.")
-        if state.get("fingerprint") != fingerprint:
-            diff = sorted(k for k in fingerprint if state.get("fingerprint", {}).get(k) != fingerprint[k])
-            raise CheckpointError(
-                f"The checkpoint in {self.run_dir} was written by a search with a different {', '.join(diff)}; "
-                f"resume with the same settings (only budget.* may change)."
-            )
+        state = run_state.load_json(path, "nascli search checkpoint", CHECKPOINT_FORMAT)
+        run_state.check_same(state.get("fingerprint") or {}, fingerprint, path, "search")
         self.rows = list(state["rows"])
         return state

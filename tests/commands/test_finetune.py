@@ -97,7 +97,7 @@ def test_a_sample_based_search_has_no_weights_to_inherit(smoke_search: Path, tmp
     (("init={smoke}", "finetune.lora.rank=0", "finetune=lora"), ("finetune.lora.rank must be at least 1",)),
     (("init={smoke}", "finetune.mode=fast"), ("finetune.mode must be one of full, head, bn, lora",)),
     (("genotype={smoke_search}", "finetune=bn"), ("give init=",)),
-    (("init={smoke}", "network.channels=8"), ("the network is the init's",)),
+    (("init={smoke}", "+network.channels=8"), ("the network is the init's",)),
 ])
 def test_finetune_mistakes_are_clear_errors(overrides, phrases, smoke_retrain: Path, smoke_search: Path,
                                             tmp_path: Path) -> None:

@@ -90,4 +90,4 @@ def test_a_meta_train_resumed_with_other_settings_is_refused(tmp_path: Path) -> 
     args = ["meta-train", "method=reptile", "tasks=subsets", "debug=smoke", "method.meta_iterations=2"]
     assert run(*args, run_dir=tmp_path / "m").code == 0
     result = run(*args, "seed=5", "resume=true", run_dir=tmp_path / "m")
-    assert result.code == 2 and "other settings (seed differ)" in result.err, result.text
+    assert result.code == 2 and "other settings (seed was 0, is 5)" in result.err, result.text

@@ -60,7 +60,9 @@ def test_resume_continues_to_the_uninterrupted_result(tmp_path: Path) -> None:
     assert resumed.code == 0, resumed.text
     assert read_trials(part) == read_trials(full)
     assert read_json(part / "genotype.json")["arch"] == read_json(full / "genotype.json")["arch"]
-    assert read_json(part / "report.json")["resumed"] is True
+    assert read_json(part / "report.json")["resumed"] == {
+        "overrides": ["debug=smoke", "budget.trials=4", "resume=true"], "changed": ["budget.trials was 2, is 4"]}
+    assert "this command changes budget.trials was 2, is 4." in resumed.out
 
 
 def test_killed_search_resumes_from_its_checkpoint(tmp_path: Path) -> None:
@@ -88,7 +90,7 @@ def test_killed_search_resumes_from_its_checkpoint(tmp_path: Path) -> None:
 def test_resume_with_other_settings_is_refused(tmp_path: Path) -> None:
     assert run("search", "debug=smoke", "budget.trials=1", run_dir=tmp_path / "run").code == 0
     result = run("search", "debug=smoke", "seed=3", "resume=true", run_dir=tmp_path / "run")
-    assert result.code == 2 and "different seed" in result.err
+    assert result.code == 2 and "other settings (seed was 0, is 3)" in result.err
 
 
 def test_resume_without_checkpoint_is_a_clear_error(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 from nasrun import read_json, read_trials, run
 
 from nascli.genotype import genotype_record
@@ -43,8 +44,9 @@ def test_the_found_chain_network_retrains_evaluates_and_exports(chain_search: Pa
     retrain = chain_search.parent / "retrain"
     result = run("retrain", "debug=smoke", f"genotype={chain_search}", "plots=false", run_dir=retrain)
     assert result.code == 0, result.text
-    assert "network.channels of the preset is ignored" in result.text  # debug=smoke's size is for other spaces
     report = read_json(retrain / "report.json")
+    found = read_json(chain_search / "genotype.json")["space_config"]  # debug=smoke sizes other spaces only
+    assert torch.load(retrain / "model.pt", weights_only=True)["genotype"]["space_config"] == found
     assert report["genotype"] == read_json(chain_search / "genotype.json")["arch_str"]
     evaluated = run("evaluate", "debug=smoke", f"checkpoint={retrain}", run_dir=chain_search.parent / "evaluate")
     assert evaluated.code == 0, evaluated.text

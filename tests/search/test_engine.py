@@ -107,7 +107,7 @@ def test_resume_replays_the_strategy_so_the_search_continues_identically(tmp_pat
 
 def test_resume_with_other_settings_is_refused(tmp_path: Path) -> None:
     _search(tmp_path, 3)
-    with pytest.raises(CheckpointError, match="different seed"):
+    with pytest.raises(CheckpointError, match=r"other settings \(seed was 0, is 1\)"):
         _engine(tmp_path, 5, fingerprint={"seed": 1}).run(resume=True)
 
 

@@ -34,7 +34,7 @@ def test_checkpoint_round_trip_and_fingerprint_check(tmp_path: Path) -> None:
     again = TrialLog(tmp_path)
     again.load({"seed": 0})
     assert len(again) == 5 and again.elapsed_s == 4
-    with pytest.raises(CheckpointError, match="different seed"):
+    with pytest.raises(CheckpointError, match=r"other settings \(seed was 0, is 1\)"):
         TrialLog(tmp_path).load({"seed": 1})
     (tmp_path / "checkpoint.json").write_text("{not json")
     with pytest.raises(CheckpointError, match="not a readable"):

@@ -33,6 +33,6 @@ def test_interrupted_enas_resumes_to_the_same_rows(enas_run: Path, tmp_path: Pat
     part = tmp_path / "part"
     assert run(*SMALL, "budget.trials=1", run_dir=part).code == 0
     assert len(read_trials(part)) == 1
-    resumed = run(*SMALL, "resume=true", run_dir=part)
+    resumed = run(*SMALL, "budget=schedule", "resume=true", run_dir=part)  # continued, now to the schedule's end
     assert resumed.code == 0, resumed.text
     assert read_trials(part) == read_trials(enas_run)

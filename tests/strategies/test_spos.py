@@ -42,7 +42,7 @@ def test_interrupted_spos_resumes_to_the_same_rows(spos_run: Path, tmp_path: Pat
     part = tmp_path / "part"
     assert run(*SMALL, "budget.trials=3", run_dir=part).code == 0
     assert len(read_trials(part)) == 3  # interrupted in the evolution phase
-    resumed = run(*SMALL, "resume=true", run_dir=part)
+    resumed = run(*SMALL, "budget=schedule", "resume=true", run_dir=part)  # continued, now to the schedule's end
     assert resumed.code == 0, resumed.text
     assert read_trials(part) == read_trials(spos_run)
     assert read_json(part / "genotype.json")["arch_str"] == read_json(spos_run / "genotype.json")["arch_str"]
