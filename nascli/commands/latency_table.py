@@ -9,8 +9,9 @@ from dataclasses import dataclass
 import torch
 
 from nascli.errors import ConfigError
+from nascli.hardware.profiler import MeasuredLatency
 from nascli.hardware.table import build_table, check_table
-from nascli.hardware.target import MeasuredLatency
+from nascli.hardware.target import build_target
 from nascli.runtime.common import seed_everything
 from nascli.runtime.config import build, check_app
 from nascli.runtime.console import progress, table
@@ -43,7 +44,8 @@ def run(ctx: RunContext) -> float:
     options = check_app(ctx.cfg, LatencyTableOptions, "latency-table", ("search_space", "hardware"))
     seed_everything(options.seed)
     space = build(ctx.cfg.search_space, "search_space")
-    target = build(ctx.cfg.hardware, "hardware")
+    hardware = build_target(ctx.cfg.hardware)
+    target = hardware.profiler
     if not isinstance(target, MeasuredLatency):
         raise ConfigError("nas latency-table times on a device: use hardware=cpu or hardware=cuda.")
     shape = (options.num_classes, options.in_channels, options.input_size)
@@ -59,7 +61,7 @@ def run(ctx: RunContext) -> float:
         latency = build_table(space, shape, target.time, meta, options.calibration, options.seed, on_step)
         latency.save(ctx.run_dir / TABLE)
         checked, error = check_table(latency, space, shape, target.time, options.check, options.seed + 1, on_step)
-    return _report(ctx, space, shape, latency, checked, error, target.describe())
+    return _report(ctx, space, shape, latency, checked, error, hardware.describe())
 
 
 def _report(ctx: RunContext, space, shape, latency, checked, error, hardware) -> float:

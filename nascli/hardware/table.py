@@ -20,6 +20,7 @@ from typing import Any
 
 from nascli.errors import NasError
 from nascli.runtime.files import write_text
+from nascli.spaces.base import Arch, SearchSpace
 
 COLUMNS = ["key", "latency_ms", "iqr_ms", "input_shape", "space", "device", "torch", "threads", "batch_size"]
 META = ("space", "device", "torch", "threads", "batch_size")
@@ -76,7 +77,7 @@ class LatencyTable:
         return write_text(path, buf.getvalue())
 
     # --- estimates -------------------------------------------------------------------------------
-    def terms(self, space: Any, shape: Shape) -> LatencyTerms:
+    def terms(self, space: SearchSpace, shape: Shape) -> LatencyTerms:
         """The space's latency at `shape` as a constant and a cost per choice, from this table."""
         units = space.cost_units(*shape)
         overhead = overhead_key(space.name, shape)
@@ -97,7 +98,7 @@ class LatencyTable:
                 by_choice[unit.choice] = by_choice.get(unit.choice, 0.0) + self.latency[unit.key]
         return LatencyTerms(constant, by_choice)
 
-    def estimate(self, space: Any, arch: Any, shape: Shape) -> float:
+    def estimate(self, space: SearchSpace, arch: Arch, shape: Shape) -> float:
         """The estimated latency (ms) of `arch`'s network at `shape`: its pieces' sum plus the overhead."""
         terms = self.terms(space, shape)
         chosen = space.chosen(arch)
@@ -108,7 +109,7 @@ class LatencyTable:
 Timer = Callable[[Any, tuple[int, int, int]], Any]  # (module, input shape) -> Timing (median_ms, iqr_ms)
 
 
-def build_table(space: Any, shape: Shape, timer: Timer, meta: dict[str, Any], calibration: int, seed: int,
+def build_table(space: SearchSpace, shape: Shape, timer: Timer, meta: dict[str, Any], calibration: int, seed: int,
                 on_step: Callable[[str], None] = lambda info: None) -> LatencyTable:
     """Time every distinct piece of `space`'s networks at `shape`, then the overhead of
     `calibration` random whole networks over their pieces' sum (median)."""
@@ -138,7 +139,7 @@ def build_table(space: Any, shape: Shape, timer: Timer, meta: dict[str, Any], ca
     return table
 
 
-def check_table(table: LatencyTable, space: Any, shape: Shape, timer: Timer, count: int, seed: int,
+def check_table(table: LatencyTable, space: SearchSpace, shape: Shape, timer: Timer, count: int, seed: int,
                 on_step: Callable[[str], None] = lambda info: None) -> tuple[list[dict[str, Any]], dict[str, float]]:
     """Estimate and measure `count` random whole networks (other than the calibration ones); rows
     and the table's error against them: mean absolute percentage error and Spearman correlation."""
