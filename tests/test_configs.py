@@ -28,7 +28,7 @@ GROUPS = {  # the groups each app builds (paths: every app)
     "evaluate": ("hardware",),
     "export": (),
     "meta-train": ("dataset", "search_space", "method", "tasks"),
-    "latency-table": ("search_space", "hardware"),
+    "latency-table": ("dataset", "search_space", "hardware"),
 }
 NEEDED = {  # what an option needs beyond its YAML before it can be built (a required value, offline data)
     ("evaluator", "tabular"): ["evaluator.table=nb201", "evaluator.task=cifar10"],

@@ -27,6 +27,10 @@ META = ("space", "device", "torch", "threads", "batch_size")
 Shape = tuple[int, int, int]  # (num_classes, in_channels, input_size)
 
 
+def _shape_text(shape: Shape) -> str:
+    return f"{shape[1]}x{shape[2]}x{shape[2]} inputs and {shape[0]} classes"
+
+
 def overhead_key(space: str, shape: Shape) -> str:
     """The table row of a space's whole-network overhead at one network shape."""
     return f"{space}/overhead/{shape[0]}-{shape[1]}-{shape[2]}"
@@ -86,9 +90,9 @@ class LatencyTable:
             where = f" ({self.path})" if self.path else ""
             raise NasError(
                 f"The latency table{where} has no entry for {len(missing)} piece(s) of the {space.name} space at "
-                f"{shape[1]}x{shape[2]}x{shape[2]} inputs and {shape[0]} classes, e.g. {missing[0]}. It was built "
-                f"for another space, size or input shape: build one for this search with `nas latency-table "
-                f"search_space={space.name} ...` (the same search_space.* options and dataset).")
+                f"{_shape_text(shape)}, e.g. {missing[0]}. It was built for {self.built_for()}: build one for this "
+                f"search with `nas latency-table search_space={space.name} dataset=<this search's dataset>`, with "
+                f"the same search_space.* options, and point hardware.table at its latency_table.csv.")
         by_choice: dict[tuple[str, int, str], float] = {}
         constant = self.latency[overhead]
         for unit in units:
@@ -97,6 +101,16 @@ class LatencyTable:
             else:
                 by_choice[unit.choice] = by_choice.get(unit.choice, 0.0) + self.latency[unit.key]
         return LatencyTerms(constant, by_choice)
+
+    def built_for(self) -> str:
+        """The spaces and network shapes this table holds, from its overhead rows (one per table)."""
+        found = []
+        for key in self.latency:
+            space, _, dims = key.partition("/overhead/")
+            numbers = dims.split("-")
+            if len(numbers) == 3 and all(n.isdigit() for n in numbers):
+                found.append(f"the {space} space at {_shape_text(tuple(map(int, numbers)))}")
+        return ", ".join(found) or "another space, size or input shape"
 
     def estimate(self, space: SearchSpace, arch: Arch, shape: Shape) -> float:
         """The estimated latency (ms) of `arch`'s network at `shape`: its pieces' sum plus the overhead."""
