@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from nascli.errors import ConfigError
+from nascli.errors import ConfigError, NasError
 
 MODES = ("soft", "pareto")
 CHOICES = ("accurate", "cheapest", "knee")
@@ -94,4 +94,11 @@ class LatencyObjective(SearchObjective):
         value = super().value(metrics, metric)
         if self.pareto or not math.isfinite(value) or not self.target_latency_ms or "latency_ms" not in metrics:
             return value
-        return value * (metrics["latency_ms"] / self.target_latency_ms) ** self.latency_weight
+        latency = metrics["latency_ms"]
+        if latency <= 0:
+            raise NasError(
+                f"A latency of {latency:.4g} ms is not positive, so MnasNet's reward (latency / target_latency_ms) ** "
+                f"latency_weight is undefined. A latency table estimates that when it was timed unsteadily (a busy "
+                f"machine, several threads: its whole-network overhead outweighs the pieces); rebuild it with "
+                f"`nas latency-table ... hardware.threads=1` and more hardware.repeats.")
+        return value * (latency / self.target_latency_ms) ** self.latency_weight

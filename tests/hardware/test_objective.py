@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from nascli.errors import ConfigError
+from nascli.errors import ConfigError, NasError
 from nascli.hardware.objective import LatencyObjective, SearchObjective
 
 NO_LIMITS = {"max_params_m": None, "max_flops_m": None}
@@ -30,6 +30,10 @@ def test_the_soft_objective_is_the_metric_scaled_by_mnasnets_latency_reward() ->
     assert latency().value({"val_accuracy": 90.0, "latency_ms": 8.0}) == 90.0  # no target: unscaled
     assert soft().value({"val_accuracy": 90.0, "latency_ms": 8.0}) == 90.0  # without latency: the metric
     assert targeted.told({"val_accuracy": 90.0, "latency_ms": 8.0}) == pytest.approx(45.0)  # a number for strategies
+    # a table timed on a busy machine can estimate a network below 0 ms: a clear error, not a complex reward
+    with pytest.raises(NasError, match="A latency of -3 ms is not positive.*hardware.threads=1"):
+        targeted.value({"val_accuracy": 90.0, "latency_ms": -3.0})
+
 
 def test_hard_limits_make_a_candidate_infeasible() -> None:
     limited = soft(max_params_m=1.0)
