@@ -18,6 +18,7 @@ import torch
 from rich.console import Console
 
 from nascli.hardware.table import build_table, check_table
+from nascli.hardware.target import target_option
 from nascli.registry import SPACES
 from nascli.runtime.config import build_option
 from nascli.runtime.console import table
@@ -34,7 +35,7 @@ def main() -> None:
     parser.add_argument("--shape", nargs=3, type=int, default=[10, 3, 32], metavar=("CLASSES", "CHANNELS", "SIZE"))
     args = parser.parse_args()
 
-    target = build_option("hardware", args.device, {"repeats": args.repeats, "warmup": 5, "threads": args.threads})
+    target = target_option(args.device, {"repeats": args.repeats, "warmup": 5, "threads": args.threads}).profiler
     meta = {"device": target.device_name(), "torch": torch.__version__,
             "threads": target.threads or torch.get_num_threads(), "batch_size": target.batch_size}
     rows = []

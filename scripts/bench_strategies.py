@@ -26,11 +26,12 @@ import torch
 from rich.console import Console
 from threadpoolctl import threadpool_limits
 
-from nascli.evaluators.base import EvalContext
+from nascli.evaluators.base import EvalContext, restricted_space
 from nascli.benchmarks import table_path
 from nascli.evaluators.tabular import CsvTable, TabularEvaluator
+from nascli.hardware.target import target_option
 from nascli.registry import SPACES
-from nascli.runtime.config import build_option
+from nascli.runtime.config import build_option, option_node
 from nascli.search.budget import Budget
 from nascli.search.engine import SearchEngine, SearchRun
 from nascli.strategies.base import SearchContext
@@ -46,20 +47,22 @@ def no_data():
 
 
 def tabular(table: str, task: str, space: str = "nb201") -> TabularEvaluator:
-    """The tabular evaluator of `task` (built as `evaluator=tabular` builds it)."""
-    context = EvalContext(build_option("search_space", space), 0, "cpu", None, load_data=no_data)
-    return build_option("evaluator", "tabular", {"table": str(table), "task": task}, context=context)
+    """The tabular evaluator of `task`, for the table's architectures (as `nas search` builds it)."""
+    options = {"table": str(table), "task": task}
+    searched = restricted_space(option_node("evaluator", "tabular", options), build_option("search_space", space))
+    context = EvalContext(searched, 0, "cpu", None, load_data=no_data)
+    return build_option("evaluator", "tabular", options, context=context)
 
 
 def curve(evaluator: TabularEvaluator, strategy: str, seed: int, queries: int, prior=None, task=None) -> list[float]:
     """Best validation accuracy after each query of one search (started from a meta `prior` on
     `task` when given, as `nas search meta=<dir>` starts it)."""
-    space = evaluator.space_for_search(evaluator.context.space)
+    space = evaluator.context.space
     searcher = build_option("strategy", strategy, space=space, seed=seed)
     if prior is not None:
         searcher.warm_start(prior, task)
     with tempfile.TemporaryDirectory() as tmp:
-        engine = SearchEngine(space, searcher, evaluator, build_option("hardware", "none"), Budget(queries, None),
+        engine = SearchEngine(space, searcher, evaluator, target_option("none"), Budget(queries, None),
                               SearchContext("cpu", no_data), SearchRun(Path(tmp), {}, Console(quiet=True), plots=False))
         engine.run()
     return list(np.maximum.accumulate([row["val_accuracy"] for row in engine.trials.rows]))

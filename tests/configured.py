@@ -11,7 +11,9 @@ from typing import Any
 
 import torch
 
-from nascli.runtime.config import build_option
+from nascli.evaluators.base import restricted_space
+from nascli.hardware.target import target_option
+from nascli.runtime.config import build_option, option_node
 
 CPU = torch.device("cpu")
 
@@ -37,8 +39,15 @@ def evaluator(name: str, context: Any, **options: Any) -> Any:
     return build_option("evaluator", name, options, context=context)
 
 
+def restricted(name: str, space: Any, **options: Any) -> Any:
+    """The space strategies search when evaluator=<name> with `options` scores it (a table's
+    architectures only, for evaluator=tabular): what an evaluator of it is then built for."""
+    return restricted_space(option_node("evaluator", name, options), space)
+
+
 def hardware(name: str = "none", **options: Any) -> Any:
-    return build_option("hardware", name, options)
+    """hardware=<name>: its cost profiler and objective (a HardwareTarget)."""
+    return target_option(name, options)
 
 
 def method(name: str, **options: Any) -> Any:

@@ -132,8 +132,8 @@ def test_nas_list_shows_every_registered_strategy_and_an_options_defaults(tmp_pa
 
 
 def test_latency_table_takes_check_as_an_option(tmp_path: Path) -> None:
-    result = nas("latency-table", "debug=smoke", "search_space.cells_per_stage=1", "in_channels=1", "input_size=8",
-                 "--check", "3", f"hydra.run.dir={tmp_path / 'lt'}", cwd=tmp_path)
+    result = nas("latency-table", "debug=smoke", "search_space.cells_per_stage=1", "--check", "3",
+                 f"hydra.run.dir={tmp_path / 'lt'}", cwd=tmp_path)
     assert result.code == 0, result.text
     assert "MAPE" in result.out and (tmp_path / "lt" / "latency_table.csv").is_file()
     with open(tmp_path / "lt" / "check.csv") as handle:

@@ -16,6 +16,7 @@ from omegaconf import OmegaConf
 
 from nascli.errors import ConfigError, DatasetError
 from nascli.evaluators.base import EvalContext
+from nascli.hardware.target import build_target, objective_for
 from nascli.registry import STRATEGIES
 from nascli.runtime.config import build, check_app, conf_root, load_option, options_in, options_of, plain
 from nascli.spaces.joint import build_space
@@ -27,7 +28,7 @@ GROUPS = {  # the groups each app builds (paths: every app)
     "evaluate": ("hardware",),
     "export": (),
     "meta-train": ("dataset", "search_space", "method", "tasks"),
-    "latency-table": ("search_space", "hardware"),
+    "latency-table": ("dataset", "search_space", "hardware"),
 }
 NEEDED = {  # what an option needs beyond its YAML before it can be built (a required value, offline data)
     ("evaluator", "tabular"): ["evaluator.table=nb201", "evaluator.task=cifar10"],
@@ -41,8 +42,13 @@ OFFLINE = ("cifar10", "cifar100", "mnist", "fashion_mnist", "svhn")  # torchvisi
 
 def make(group: str, cfg, **runtime) -> object:
     """Build `group` as the commands do: the space with the hyper-parameters a joint search adds
-    (search_space.hparams, nascli.spaces.joint), every other group through its _target_."""
-    return build_space(cfg[group]) if group == "search_space" else build(cfg[group], group, **runtime)
+    (search_space.hparams, nascli.spaces.joint), the hardware target's cost profiler (its _target_)
+    and objective (nascli.hardware.target), every other group through its _target_."""
+    if group == "search_space":
+        return build_space(cfg[group])
+    if group == "hardware":
+        return build_target(cfg[group]).profiler
+    return build(cfg[group], group, **runtime)
 
 
 def runtime(group: str, cfg) -> dict:
@@ -73,7 +79,7 @@ def test_every_option_of_every_group_builds(app: str, group: str, option: str, t
         return
     if (group, option) == ("hardware", "cuda") and not torch.cuda.is_available():  # no GPU: it says so
         with pytest.raises(ConfigError, match="torch sees none here"):
-            build(cfg[group], group)
+            make(group, cfg)
         return
     built = make(group, cfg, **runtime(group, cfg))
     target = OmegaConf.select(cfg, f"{group}._target_")
@@ -107,6 +113,8 @@ def test_the_yaml_is_the_one_place_defaults_live(group: str, option: str) -> Non
     from hydra.utils import get_object
 
     params = options_of(get_object(target))
+    if group == "hardware":  # one node, two objects: the profiler's options and its objective's
+        params = {**params, **options_of(objective_for(get_object(target)))}
     runtime_names = {"strategy": {"space", "seed"}, "evaluator": {"context"}}.get(group, set())
     yaml_keys = set(node) - {"_target_"}
     assert yaml_keys == set(params) - runtime_names, f"{group}/{option}.yaml and {target} disagree"

@@ -13,9 +13,10 @@ from nascli.checkpoint import build_model, checkpoint_data, load_checkpoint
 from nascli.data.loader import BatchLoader
 from nascli.errors import ConfigError
 from nascli.hardware import cost
-from nascli.hardware.target import MeasuredLatency, TableLatency
+from nascli.hardware.profiler import CostProfiler, MeasuredLatency, TableLatency
+from nascli.hardware.target import build_target
 from nascli.runtime.common import resolve_device, seed_everything
-from nascli.runtime.config import build, check_app
+from nascli.runtime.config import check_app
 from nascli.runtime.console import ResultTable, table
 from nascli.runtime.files import write_csv
 from nascli.runtime.report import markdown_table
@@ -70,7 +71,7 @@ def run(ctx: RunContext) -> float:
     from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
     options = check_app(ctx.cfg, EvaluateOptions, "evaluate", ("hardware",))
-    hardware = build(ctx.cfg.hardware, "hardware")
+    hardware = build_target(ctx.cfg.hardware)
     seed_everything(options.seed)
     ckpt, path = load_checkpoint(options.checkpoint)
     space, arch, model = build_model(ckpt, str(path))
@@ -95,10 +96,10 @@ def run(ctx: RunContext) -> float:
         "test_loss": loss, "macro_f1": float(f1.mean()),
         "macro_f1_ci_low": interval["macro_f1_low"], "macro_f1_ci_high": interval["macro_f1_high"],
         "params_m": cost.params_m(model), "flops_m": cost.flops_m(model, shape),
-        **_latency(hardware, options.latency, model, space, arch,
+        **_latency(hardware.profiler, options.latency, model, space, arch,
                    (data.num_classes, data.in_channels, data.input_size), device),
     }
-    broken = hardware.violations(results)
+    broken = hardware.objective.violations(results)
     ctx.report.results.update({
         "bootstrap": {"samples": boot.samples, "confidence": boot.confidence, "seed": options.seed,
                       "method": "percentile bootstrap over test examples"},
@@ -125,23 +126,23 @@ def run(ctx: RunContext) -> float:
     return results["test_accuracy"]
 
 
-def _latency(hardware: Any, own: Latency, model: Any, space: Any, arch: Any, shape: tuple[int, int, int],
+def _latency(profiler: CostProfiler, own: Latency, model: Any, space: Any, arch: Any, shape: tuple[int, int, int],
              device: Any) -> dict[str, Any]:
     """Latency of the network as the hardware target gives it: measured with the target's settings
     (cpu, cuda), estimated from its table (lut), or, with hardware=none, measured on the evaluation
     device with this command's latency.* settings."""
     num_classes, channels, size = shape
-    if isinstance(hardware, TableLatency):
-        meta = hardware.table.meta
-        return {"latency_ms": hardware.table.estimate(space, arch, shape), "latency_iqr_ms": None,
+    if isinstance(profiler, TableLatency):
+        meta = profiler.table.meta
+        return {"latency_ms": profiler.table.estimate(space, arch, shape), "latency_iqr_ms": None,
                 "latency_batch_size": _count(meta.get("batch_size")), "latency_threads": _count(meta.get("threads")),
-                "latency_device": meta.get("device"), "latency_target": f"lut {hardware.table.path}"}
-    if isinstance(hardware, MeasuredLatency):
-        timing = hardware.time(model, (channels, size, size))
+                "latency_device": meta.get("device"), "latency_target": f"lut {profiler.table.path}"}
+    if isinstance(profiler, MeasuredLatency):
+        timing = profiler.time(model, (channels, size, size))
         return {"latency_ms": timing.median_ms, "latency_iqr_ms": timing.iqr_ms,
-                "latency_batch_size": hardware.batch_size,
-                "latency_threads": hardware.threads or torch.get_num_threads(),
-                "latency_device": hardware.device_name(), "latency_target": hardware.name}
+                "latency_batch_size": profiler.batch_size,
+                "latency_threads": profiler.threads or torch.get_num_threads(),
+                "latency_device": profiler.device_name(), "latency_target": profiler.name}
     timing = cost.time_forward(model, (channels, size, size), device, own.batch_size, own.warmup, own.repeats,
                                own.threads)
     return {"latency_ms": timing.median_ms, "latency_iqr_ms": timing.iqr_ms, "latency_batch_size": own.batch_size,

@@ -1,27 +1,24 @@
 """nas search: find an architecture for a dataset (and a hardware target).
 
-Build the space, hardware target, evaluator and strategy from their config groups, start from a
-meta prior if one is given, and let the engine run the search to the end of its budget.
+Assemble the search from its config groups (nascli.search.assembly), start its strategy from a meta
+prior if one is given, let the engine run it to the end of its budget, and report the result.
 """
 
 from __future__ import annotations
 
-import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from nascli.errors import ConfigError
-from nascli.evaluators.base import EvalContext
 from nascli.meta.prior import ArchPrior
 from nascli.meta.tasks import Task, describe, describe_data
 from nascli.runtime.common import resolve_device, seed_everything
-from nascli.runtime.config import build, check_app, plain, target_of
+from nascli.runtime.config import check_app, plain
 from nascli.runtime.run_state import fingerprint
 from nascli.runtime.runner import RunContext
+from nascli.search.assembly import Search, assemble
 from nascli.search.budget import Budget
 from nascli.search.engine import SearchEngine, SearchRun
-from nascli.spaces.joint import build_space
-from nascli.strategies.base import SearchContext
 
 GROUPS = ("dataset", "search_space", "strategy", "evaluator", "hardware", "trainer")
 
@@ -44,51 +41,34 @@ def run(ctx: RunContext) -> float:
     options = check_app(cfg, SearchOptions, "search", GROUPS)
     seed_everything(options.seed)
     device = resolve_device(options.device)
-    load_data = functools.cache(lambda: build(cfg.dataset, "dataset"))  # loaded once, and only if needed
-    space = build_space(cfg.search_space)  # with training hyper-parameters as genes when search_space.hparams says
-    hardware = build(cfg.hardware, "hardware")
-    trainer = build(cfg.trainer, "trainer")
-    _check_joint(space, cfg)
-    evaluator = build(cfg.evaluator, "evaluator", context=EvalContext(space, options.seed, device, trainer, load_data))
-    if space.needs_input:  # e.g. chain: which strides fit depends on the input size (tables never load data)
-        space = evaluator.context.space = space.for_input(*evaluator.network_shape())
-    space = evaluator.space_for_search(space)  # e.g. only a benchmark table's architectures
-    strategy = build(cfg.strategy, "strategy", space=space, seed=options.seed)
+    search = assemble(cfg, options.seed, device)
     if options.meta:
-        _warm_start(ctx, options.meta, space, strategy, cfg, load_data)
+        _warm_start(ctx, options.meta, search, cfg)
     ctx.report.results.update({
-        "search_space": space.name, "strategy": type(strategy).__name__, "dataset": cfg.dataset.name,
-        "seed": options.seed, "device": str(device), "hardware": hardware.describe(),
+        "search_space": search.space.name, "strategy": type(search.strategy).__name__, "dataset": cfg.dataset.name,
+        "seed": options.seed, "device": str(device), "hardware": search.hardware.describe(),
         "budget": {"trials": options.budget.trials, "seconds": options.budget.seconds},
     })
-    engine = SearchEngine(space, strategy, evaluator, hardware, options.budget, SearchContext(device, load_data),
-                          SearchRun(ctx.run_dir, fingerprint(plain(cfg)), ctx.console, options.plots,
-                                    on_trial=lambda row: ctx.loggers.log_metrics(row, step=row["trial"])))
+    engine = SearchEngine(search.space, search.strategy, search.evaluator, search.hardware, options.budget,
+                          search.context, SearchRun(ctx.run_dir, fingerprint(plain(cfg)), ctx.console, options.plots,
+                                                    on_trial=lambda row: ctx.loggers.log_metrics(row, step=row["trial"])))
     best = engine.finish(engine.run(resume=options.resume), ctx.report)
     return best["objective"]
 
 
-def _check_joint(space: Any, cfg: Any) -> None:
-    """Training hyper-parameters searched with the architecture need an evaluator that trains."""
-    evaluator = target_of(cfg.evaluator, "evaluator")
-    if space.hparam_choices() and not evaluator.trains:
-        raise ConfigError(f"search_space.hparams ({', '.join(space.hparam_choices())}) are searched by training each "
-                          f"candidate with them; evaluator={evaluator.name} does not train. Use evaluator=train.")
-
-
-def _target_task(cfg: Any, load_data: Any) -> Task:
+def _target_task(cfg: Any, load_data: Callable[[], Any]) -> Task:
     """The task being searched: a benchmark table's task by name (its data is never loaded), any
     other described from the data itself (class subsets included)."""
     name = cfg.evaluator.get("task")
     return describe(str(name)) if name is not None else describe_data(load_data())
 
 
-def _warm_start(ctx: RunContext, ref: str, space: Any, strategy: Any, cfg: Any, load_data: Any) -> None:
+def _warm_start(ctx: RunContext, ref: str, search: Search, cfg: Any) -> None:
     """Load the meta prior (meta=<dir>), check it fits this space, and start the strategy from it."""
     prior = ArchPrior.load(ref)
-    prior.check_space(space)
-    task = _target_task(cfg, load_data)
-    strategy.warm_start(prior, task)
+    prior.check_space(search.space)
+    task = _target_task(cfg, search.context.load_data)
+    search.strategy.warm_start(prior, task)
     learned_from = [t["name"] for t in prior.meta["tasks"]]
     ctx.report.results["meta"] = {"dir": ref, "method": prior.meta["method"], "target_task": task.name,
                                   "learned_from": learned_from}

@@ -12,11 +12,13 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
+from omegaconf import DictConfig
 
 from nascli.errors import DatasetError
+from nascli.runtime.config import configured
 
 TORCHVISION: dict[str, str] = {
     "cifar10": "CIFAR10",
@@ -25,6 +27,15 @@ TORCHVISION: dict[str, str] = {
     "fashion_mnist": "FashionMNIST",
     "svhn": "SVHN",
 }
+
+
+class DataShape(NamedTuple):
+    """What a network must know of its inputs: the classes, the input channels and the (square)
+    input size. A tuple, so it unpacks where a shape is asked for as (num_classes, in_channels, input_size)."""
+
+    num_classes: int
+    in_channels: int
+    input_size: int
 
 
 @dataclass
@@ -71,6 +82,10 @@ class DataSplits:
     @property
     def input_size(self) -> int:
         return int(self.train.images.shape[-1])
+
+    @property
+    def shape(self) -> DataShape:
+        return DataShape(self.num_classes, self.in_channels, self.input_size)
 
     def describe(self) -> dict[str, Any]:
         """Facts about the data for reports and checkpoints."""
@@ -311,3 +326,31 @@ def torchvision_splits(
     train, test = _to_split(train_ds), _to_split(test_ds)
     num_classes = max(len(names), int(train.labels.max()) + 1)
     return _finish(name, train, test, num_classes, names, 255.0, val_fraction, split_seed, max_train_samples, augment, classes)
+
+
+# --- shapes known without loading --------------------------------------------------------------
+TORCHVISION_SHAPES: dict[str, DataShape] = {
+    "cifar10": DataShape(10, 3, 32), "cifar100": DataShape(100, 3, 32), "mnist": DataShape(10, 1, 28),
+    "fashion_mnist": DataShape(10, 1, 28), "svhn": DataShape(10, 3, 32),
+}
+# what each source's options say of its shape (None: only its files tell); a new source adds itself here
+STATED: dict[Callable[..., DataSplits], Callable[[dict[str, Any]], DataShape | None]] = {
+    digits_splits: lambda options: DataShape(10, 1, 8),
+    torchvision_splits: lambda options: TORCHVISION_SHAPES.get(options["name"]),
+    fake_splits: lambda options: DataShape(options["num_classes"], options["channels"], options["image_size"]),
+}
+
+
+def stated_shape(node: DictConfig) -> DataShape | None:
+    """The shape a dataset's config fixes without reading any image (a class subset has as many
+    classes as it lists), every option checked; None for a source whose files alone tell."""
+    source, options = configured(node, "dataset")
+    shape = STATED[source](options) if source in STATED else None
+    classes = options.get("classes")
+    return shape._replace(num_classes=len(classes)) if shape is not None and classes else shape
+
+
+def data_shape(node: DictConfig, load: Callable[[], DataSplits]) -> DataShape:
+    """The dataset's shape: as its config states it (digits, torchvision's, fake: cifar10's needs no
+    download), else from the data `load` returns."""
+    return stated_shape(node) or load().shape

@@ -61,6 +61,7 @@ class SupernetEvaluator(Evaluator):
                 fixed_batches(data.val, data, self.batch_size, self.eval_batches, seed + 1, device))
         return self._scorer
 
-    def evaluate(self, arch: Arch) -> dict[str, float]:
+    def evaluate(self, arch: Arch, fidelity: int | None = None) -> dict[str, float]:
+        self.one_fidelity(fidelity)
         start = time.perf_counter()
         return {"val_accuracy": self.scorer()(arch), "cost_s": time.perf_counter() - start}

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import functools
 import importlib
+import json
 import math
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from nascli.benchmarks import table_path
+from nascli.data.datasets import DataShape
 from nascli.errors import ConfigError, NasError
 from nascli.evaluators.base import EvalContext, Evaluator
 from nascli.registry import EVALUATORS
@@ -26,8 +30,8 @@ REQUIRED = ("dataset", "arch", "val_accuracy")
 OPTIONAL = ("params_m", "flops_m", "latency_ms")
 FORMATS = ("csv", "nas_201_api", "nats_bench")
 # (num_classes, in_channels, input_size) of the NAS-Bench-201 tasks, for latency measurements only
-KNOWN_SHAPES = {"cifar10": (10, 3, 32), "cifar10-valid": (10, 3, 32), "cifar100": (100, 3, 32),
-                "ImageNet16-120": (120, 3, 16)}
+KNOWN_SHAPES = {"cifar10": DataShape(10, 3, 32), "cifar10-valid": DataShape(10, 3, 32),
+                "cifar100": DataShape(100, 3, 32), "ImageNet16-120": DataShape(120, 3, 16)}
 
 
 @functools.lru_cache(maxsize=8)
@@ -135,6 +139,46 @@ class OfficialApiTable:
                 "flops_m": float(cost["flops"]), "cost_s": float(info["train-all-time"])}
 
 
+Table = CsvTable | OfficialApiTable
+
+
+@dataclass(frozen=True)
+class _ReadFor:
+    """A space as a cache key: spaces of one name and config read a table alike (a restricted space
+    reads it as its base does)."""
+
+    name: str
+    config: str
+    space: SearchSpace = field(compare=False)
+
+    @classmethod
+    def of(cls, space: SearchSpace) -> _ReadFor:
+        return cls(space.name, json.dumps(space.config(), sort_keys=True, default=str), space)
+
+
+@functools.lru_cache(maxsize=4)
+def _read_table(reader: _ReadFor, path: Path, mtime: float, format: str, cost_column: str | None, hp: str) -> Table:
+    return CsvTable(path, reader.space, cost_column) if format == "csv" else OfficialApiTable(path, reader.space, format, hp)
+
+
+def open_table(space: SearchSpace, table: str | None, task: str, format: str, cost_column: str | None,
+               hp: str) -> Table:
+    """evaluator.table read for `space`, with `task` in it, or a clear error. Read once per file
+    version and space: the restriction of the space and the evaluator share it."""
+    if not table:
+        raise ConfigError("evaluator=tabular needs a benchmark table: evaluator.table=<name or path>.")
+    if format not in FORMATS:
+        raise ConfigError(f"evaluator.format must be one of {', '.join(FORMATS)}, got {format!r}.")
+    path = table_path(table) if format == "csv" else Path(table).expanduser()
+    if not path.exists():
+        raise NasError(f"The benchmark file {path} does not exist (evaluator.table).")
+    opened = _read_table(_ReadFor.of(space), path, path.stat().st_mtime, format, cost_column, hp)
+    if task not in opened.tasks():
+        raise NasError(f"Task {task!r} is not in the benchmark table {path} ({opened.rows} rows); "
+                       f"its tasks are: {', '.join(opened.tasks())}. Set evaluator.task=<one of them>.")
+    return opened
+
+
 @EVALUATORS.register("tabular")
 class TabularEvaluator(Evaluator):
     """Looks architectures up in a benchmark table for one task; never touches the dataset."""
@@ -142,35 +186,29 @@ class TabularEvaluator(Evaluator):
     def __init__(self, context: EvalContext, table: str | None, task: str, format: str, restrict_space: bool,
                  cost_column: str | None, hp: str, network_shape: list[int] | None) -> None:
         super().__init__(context)
-        if not table:
-            raise ConfigError("evaluator=tabular needs a benchmark table: evaluator.table=<name or path>.")
-        if format not in FORMATS:
-            raise ConfigError(f"evaluator.format must be one of {', '.join(FORMATS)}, got {format!r}.")
-        path = table_path(table) if format == "csv" else Path(table).expanduser()
-        if not path.exists():
-            raise NasError(f"The benchmark file {path} does not exist (evaluator.table).")
-        self.table = (CsvTable(path, context.space, cost_column) if format == "csv"
-                      else OfficialApiTable(path, context.space, format, hp))
         self.task = str(task)
-        if self.task not in self.table.tasks():
-            raise NasError(f"Task {self.task!r} is not in the benchmark table {path} ({self.table.rows} rows); "
-                           f"its tasks are: {', '.join(self.table.tasks())}. Set evaluator.task=<one of them>.")
-        self.restrict_space = restrict_space
+        self.table = open_table(context.space, table, self.task, format, cost_column, hp)
         self.simulated_cost = format != "csv" or cost_column is not None
-        self._shape = tuple(network_shape) if network_shape else KNOWN_SHAPES.get(self.task)
+        if network_shape is not None and len(network_shape) != 3:
+            raise ConfigError(f"evaluator.network_shape is [num_classes,in_channels,input_size], got {network_shape}.")
+        self._shape = DataShape(*network_shape) if network_shape else KNOWN_SHAPES.get(self.task)
 
-    def space_for_search(self, space: SearchSpace) -> SearchSpace:
-        """With restrict_space, the table's architectures of this task only (see SubsetSpace)."""
-        if not self.restrict_space:
+    @classmethod
+    def restrict(cls, space: SearchSpace, options: Mapping[str, Any]) -> SearchSpace:
+        """With restrict_space, the table's architectures of its task only (see SubsetSpace)."""
+        if not options["restrict_space"]:
             return space
-        return SubsetSpace(space, self.table.archs(self.task), f"the table {self.table.path} ({self.task})")
+        task = str(options["task"])
+        table = open_table(space, options["table"], task, options["format"], options["cost_column"], options["hp"])
+        return SubsetSpace(space, table.archs(task), f"the table {table.path} ({task})")
 
     def known_cost(self, arch: Arch) -> dict[str, float]:
         """The table's params and FLOPs of `arch` (what a hard limit on them is checked against)."""
         metrics = self.table.lookup(self.task, arch) or {}
         return {k: metrics[k] for k in ("params_m", "flops_m") if k in metrics}
 
-    def evaluate(self, arch: Arch) -> dict[str, float]:
+    def evaluate(self, arch: Arch, fidelity: int | None = None) -> dict[str, float]:
+        self.one_fidelity(fidelity)
         start = time.perf_counter()
         metrics = self.table.lookup(self.task, arch)
         if metrics is None:
@@ -181,7 +219,7 @@ class TabularEvaluator(Evaluator):
         cost = metrics.get("cost_s", time.perf_counter() - start)
         return {**metrics, "cost_s": cost if math.isfinite(cost) else 0.0}
 
-    def network_shape(self) -> tuple[int, int, int]:
+    def network_shape(self) -> DataShape:
         if self._shape is None:
             raise ConfigError(f"Measuring hardware cost needs the network shape of task {self.task!r}: "
                               "set evaluator.network_shape=[num_classes,in_channels,input_size].")

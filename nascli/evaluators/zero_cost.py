@@ -1,6 +1,6 @@
 """Zero-cost proxies: score an untrained network from one batch at initialisation (Abdelfattah et
 al., ICLR 2021; Mellor et al., ICML 2021). The score is not an accuracy: it is reported in its own
-column `zc_<proxy>` and is the objective the hardware target uses."""
+column `zc_<proxy>` and is the metric the hardware objective turns into the search's objective."""
 
 from __future__ import annotations
 
@@ -117,7 +117,8 @@ class ZeroCostEvaluator(Evaluator):
         model = self.context.space.build_network(arch, *self.network_shape()).to(x.device)
         return PROXIES[self.proxy](model, x, y)
 
-    def evaluate(self, arch: Arch) -> dict[str, float]:
+    def evaluate(self, arch: Arch, fidelity: int | None = None) -> dict[str, float]:
+        self.one_fidelity(fidelity)
         start = time.perf_counter()
         value = self.score(arch, *self.batch())
         return {self.objective_metric: value, "cost_s": time.perf_counter() - start}

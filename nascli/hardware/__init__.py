@@ -1,1 +1,2 @@
-"""Hardware targets: measure cost (params, FLOPs, latency) and fold it into the search objective."""
+"""Hardware targets: cost profilers measure or look up what a candidate costs (params, FLOPs,
+latency); objectives turn that and the candidate's metrics into what the search maximises."""

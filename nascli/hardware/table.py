@@ -20,10 +20,15 @@ from typing import Any
 
 from nascli.errors import NasError
 from nascli.runtime.files import write_text
+from nascli.spaces.base import Arch, SearchSpace
 
 COLUMNS = ["key", "latency_ms", "iqr_ms", "input_shape", "space", "device", "torch", "threads", "batch_size"]
 META = ("space", "device", "torch", "threads", "batch_size")
 Shape = tuple[int, int, int]  # (num_classes, in_channels, input_size)
+
+
+def _shape_text(shape: Shape) -> str:
+    return f"{shape[1]}x{shape[2]}x{shape[2]} inputs and {shape[0]} classes"
 
 
 def overhead_key(space: str, shape: Shape) -> str:
@@ -76,7 +81,7 @@ class LatencyTable:
         return write_text(path, buf.getvalue())
 
     # --- estimates -------------------------------------------------------------------------------
-    def terms(self, space: Any, shape: Shape) -> LatencyTerms:
+    def terms(self, space: SearchSpace, shape: Shape) -> LatencyTerms:
         """The space's latency at `shape` as a constant and a cost per choice, from this table."""
         units = space.cost_units(*shape)
         overhead = overhead_key(space.name, shape)
@@ -85,9 +90,9 @@ class LatencyTable:
             where = f" ({self.path})" if self.path else ""
             raise NasError(
                 f"The latency table{where} has no entry for {len(missing)} piece(s) of the {space.name} space at "
-                f"{shape[1]}x{shape[2]}x{shape[2]} inputs and {shape[0]} classes, e.g. {missing[0]}. It was built "
-                f"for another space, size or input shape: build one for this search with `nas latency-table "
-                f"search_space={space.name} ...` (the same search_space.* options and dataset).")
+                f"{_shape_text(shape)}, e.g. {missing[0]}. It was built for {self.built_for()}: build one for this "
+                f"search with `nas latency-table search_space={space.name} dataset=<this search's dataset>`, with "
+                f"the same search_space.* options, and point hardware.table at its latency_table.csv.")
         by_choice: dict[tuple[str, int, str], float] = {}
         constant = self.latency[overhead]
         for unit in units:
@@ -97,7 +102,17 @@ class LatencyTable:
                 by_choice[unit.choice] = by_choice.get(unit.choice, 0.0) + self.latency[unit.key]
         return LatencyTerms(constant, by_choice)
 
-    def estimate(self, space: Any, arch: Any, shape: Shape) -> float:
+    def built_for(self) -> str:
+        """The spaces and network shapes this table holds, from its overhead rows (one per table)."""
+        found = []
+        for key in self.latency:
+            space, _, dims = key.partition("/overhead/")
+            numbers = dims.split("-")
+            if len(numbers) == 3 and all(n.isdigit() for n in numbers):
+                found.append(f"the {space} space at {_shape_text(tuple(map(int, numbers)))}")
+        return ", ".join(found) or "another space, size or input shape"
+
+    def estimate(self, space: SearchSpace, arch: Arch, shape: Shape) -> float:
         """The estimated latency (ms) of `arch`'s network at `shape`: its pieces' sum plus the overhead."""
         terms = self.terms(space, shape)
         chosen = space.chosen(arch)
@@ -108,7 +123,7 @@ class LatencyTable:
 Timer = Callable[[Any, tuple[int, int, int]], Any]  # (module, input shape) -> Timing (median_ms, iqr_ms)
 
 
-def build_table(space: Any, shape: Shape, timer: Timer, meta: dict[str, Any], calibration: int, seed: int,
+def build_table(space: SearchSpace, shape: Shape, timer: Timer, meta: dict[str, Any], calibration: int, seed: int,
                 on_step: Callable[[str], None] = lambda info: None) -> LatencyTable:
     """Time every distinct piece of `space`'s networks at `shape`, then the overhead of
     `calibration` random whole networks over their pieces' sum (median)."""
@@ -138,7 +153,7 @@ def build_table(space: Any, shape: Shape, timer: Timer, meta: dict[str, Any], ca
     return table
 
 
-def check_table(table: LatencyTable, space: Any, shape: Shape, timer: Timer, count: int, seed: int,
+def check_table(table: LatencyTable, space: SearchSpace, shape: Shape, timer: Timer, count: int, seed: int,
                 on_step: Callable[[str], None] = lambda info: None) -> tuple[list[dict[str, Any]], dict[str, float]]:
     """Estimate and measure `count` random whole networks (other than the calibration ones); rows
     and the table's error against them: mean absolute percentage error and Spearman correlation."""

@@ -185,15 +185,42 @@ def target_of(node: DictConfig, group: str) -> Any:
         raise ConfigError(f"{group}._target_ {name!r} cannot be imported ({exc}).") from None
 
 
+def _values(node: DictConfig) -> dict[str, Any]:
+    return {k: v for k, v in plain(node).items() if k not in HYDRA_KEYS}
+
+
+def configured(node: DictConfig, group: str, runtime: Iterable[str] = ()) -> tuple[Any, dict[str, Any]]:
+    """A group's target and its options, checked: what `build` calls it with, besides the runtime
+    arguments named. For a caller that must decide something from them before building."""
+    target = target_of(node, group)
+    return target, check_options(_values(node), target, group, runtime)
+
+
 def build(node: DictConfig, group: str, **runtime: Any) -> Any:
     """Build a group's object: `_target_(**runtime, **options)`, options checked first.
 
     Runtime objects (a space, a seed, a context) are passed as they are, never merged into the
     config. Each option's default is its YAML's; a target built from config declares none.
     """
-    target = target_of(node, group)
-    values = {k: v for k, v in plain(node).items() if k not in HYDRA_KEYS}
-    return target(**runtime, **check_options(values, target, group, runtime))
+    target, options = configured(node, group, runtime)
+    return target(**runtime, **options)
+
+
+def build_parts(node: DictConfig, group: str, *targets: Any) -> list[Any]:
+    """Build several objects from one group's options, each option going to the one target that
+    takes it (the hardware group: a cost profiler and an objective). An option none of them takes is
+    an error naming the group and every option they take, as `build`'s is."""
+    schemas = [options_of(target) for target in targets]
+    shared = {key for key, count in collections.Counter(k for schema in schemas for k in schema).items() if count > 1}
+    if shared:
+        raise TypeError(f"{group}: the option(s) {', '.join(sorted(shared))} are taken by more than one part")
+    values = _values(node)
+    taken = set().union(*schemas)
+    for key in values:
+        if key not in taken:
+            raise unknown_key(key, taken, group)
+    return [target(**check_options({k: v for k, v in values.items() if k in schema}, target, group))
+            for target, schema in zip(targets, schemas)]
 
 
 def check_app(cfg: DictConfig, schema: type, command: str, groups: Iterable[str]) -> Any:
@@ -259,8 +286,12 @@ def load_option(group: str, name: str) -> DictConfig:
     return merged
 
 
+def option_node(group: str, name: str, options: Mapping[str, Any] | None = None) -> DictConfig:
+    """A config group's option as `nas` composes it, with its YAML defaults and some `options` changed."""
+    return OmegaConf.merge(load_option(group, name), OmegaConf.create(dict(options or {})))
+
+
 def build_option(group: str, name: str, options: Mapping[str, Any] | None = None, **runtime: Any) -> Any:
     """Build a config group's option as `nas` would, with its YAML defaults and some `options`
     changed, e.g. build_option("strategy", "evolution", {"population": 8}, space=space, seed=0)."""
-    node = OmegaConf.merge(load_option(group, name), OmegaConf.create(dict(options or {})))
-    return build(node, group, **runtime)
+    return build(option_node(group, name, options), group, **runtime)

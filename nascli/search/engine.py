@@ -1,9 +1,10 @@
 """The search engine: one loop that runs every strategy, sample-based and one-shot alike.
 
-It owns what is common to all of them: the budget, the trial record (trials.csv), cost and the
-objective through the hardware target (constraints included), checkpoint and resume, the progress
-bar, and the files of the run directory. A strategy only proposes and hears objectives; an
-evaluator only scores (see nascli.strategies.base for the contract).
+It owns what is common to all of them: the budget, the trial record (trials.csv), cost through the
+hardware target's profiler and the objective through its objective (constraints included),
+checkpoint and resume, the progress bar, and the files of the run directory. A strategy only
+proposes and hears objectives; an evaluator only scores (see nascli.strategies.base for the
+contract). The parts come assembled and settled (nascli.search.assembly): the engine builds none.
 """
 
 from __future__ import annotations
@@ -19,8 +20,11 @@ from typing import Any
 
 from rich.console import Console
 
+from nascli.data.datasets import DataShape
 from nascli.errors import DivergedError, NasError
 from nascli.evaluators.base import Evaluator
+from nascli.hardware.objective import Told
+from nascli.hardware.target import HardwareTarget
 from nascli.runtime.console import progress
 from nascli.runtime.files import write_json, write_text
 from nascli.runtime.report import Report
@@ -28,13 +32,13 @@ from nascli.search import results
 from nascli.search.budget import Budget, schedule_record
 from nascli.search.resume import STATE_FILE, load_state, replay, save_state
 from nascli.search.trials import TrialLog
-from nascli.spaces.base import SearchSpace
+from nascli.spaces.base import Arch, SearchSpace
 from nascli.strategies.base import Artifacts, Proposal, SearchContext, Strategy
 
 log = logging.getLogger("nascli.search")
 SKIPPED = "_skipped"   # a row's mark: rejected by a hard limit before evaluation (spent no budget)
 MAX_REJECTED = 1000    # rejected proposals in a row before the search says nothing feasible is found
-COSTS = ("params_m", "flops_m", "latency_ms", "latency_iqr_ms")  # what hardware targets measure
+COSTS = ("params_m", "flops_m", "latency_ms", "latency_iqr_ms")  # what cost profilers measure
 
 
 @dataclass
@@ -49,11 +53,13 @@ class SearchRun:
 
 
 class SearchEngine:
-    """Runs `strategy` on `space`, scoring with `evaluator` and `hardware`, within `budget`."""
+    """Runs `strategy` on `space`, scoring with `evaluator`, costing with `hardware`'s profiler and
+    judging with its objective, within `budget`; `context` is what the strategy is set up with."""
 
-    def __init__(self, space: SearchSpace, strategy: Strategy, evaluator: Evaluator, hardware: Any, budget: Budget,
-                 context: SearchContext, run: SearchRun) -> None:
+    def __init__(self, space: SearchSpace, strategy: Strategy, evaluator: Evaluator, hardware: HardwareTarget,
+                 budget: Budget, context: SearchContext, run: SearchRun) -> None:
         self.space, self.strategy, self.evaluator, self.hardware = space, strategy, evaluator, hardware
+        self.profiler, self.objective = hardware.profiler, hardware.objective
         self.budget, self.context, self.run_dir = budget, context, Path(run.run_dir)
         self.fingerprint, self.console, self.plots = run.fingerprint, run.console, run.plots
         self.on_trial = run.on_trial
@@ -69,7 +75,6 @@ class SearchEngine:
     # --- the loop --------------------------------------------------------------------------------
     def run(self, resume: bool = False) -> str:
         """Search until the budget or the strategy's schedule ends; returns what stopped it."""
-        self._fill_context()
         self.strategy.setup(self.context)
         if resume:
             self._resume()
@@ -115,21 +120,10 @@ class SearchEngine:
         if not bad:
             return
         (key, value), name = bad[0], self._strategy_name()
-        lr = getattr(self.strategy, "lr", None)
         raise DivergedError(
             f"The supernet's {key.replace('_', ' ')} became {value} in epoch {proposal.columns.get('epoch', '?')} of "
             f"strategy {name}; the search stopped, and its trials and checkpoint up to the epoch before are kept. "
-            f"Lower strategy.lr{f' (now {lr:g})' if isinstance(lr, float) else ''}"
-            f"{' or strategy.arch_lr' if hasattr(self.strategy, 'arch_lr') else ''}.")
-
-    def _fill_context(self) -> None:
-        """What strategies may know of the evaluator and target: the fidelity it trains at most
-        (multi-fidelity strategies), a latency table's terms (differentiable latency, hardware=lut)."""
-        self.context.max_fidelity = None if self.strategy.measures_candidates else self.evaluator.max_fidelity()
-        weight = getattr(self.hardware, "latency_loss_weight", 0.0)
-        if self.strategy.measures_candidates and weight > 0:
-            self.context.latency = self.hardware.table.terms(self.space, self._network_shape(True))
-            self.context.latency_loss_weight = weight
+            f"{self.strategy.divergence_advice()}")
 
     def _counted(self) -> int:
         """Trials that spent budget: all but the candidates rejected before evaluation."""
@@ -152,7 +146,7 @@ class SearchEngine:
         return "best -" if best is None else f"best {best['objective']:.2f}"
 
     # --- one trial ------------------------------------------------------------------------------
-    def _record(self, proposal: Proposal, began: float) -> tuple[dict[str, Any], Any]:
+    def _record(self, proposal: Proposal, began: float) -> tuple[dict[str, Any], Told]:
         """Cost, constrain and (unless the strategy measured it) score one proposal, and record it;
         returns the row and what the strategy is told. A candidate over a hard limit whose cost is
         known before training is never evaluated and spends no budget."""
@@ -161,15 +155,15 @@ class SearchEngine:
             metrics = {**self._cost(proposal.arch, measured, {}), **proposal.metrics}
         else:
             known = self.evaluator.known_cost(proposal.arch)
-            if self.hardware.limited:  # cost first: a candidate over a limit is never evaluated
+            if self.objective.limited:  # cost first: a candidate over a limit is never evaluated
                 known = self._cost(proposal.arch, measured, known)
-                if self.hardware.violations(known):
+                if self.objective.violations(known):
                     return self._reject(proposal, known, began)
             evaluated = self._evaluate(proposal, began)
             known = {**known, **{k: v for k, v in evaluated.items() if k in COSTS}}
             metrics = {**self._cost(proposal.arch, measured, known), **evaluated}
-        objective = self.hardware.objective(metrics, self.metric)
-        violations = self.hardware.violations(metrics)
+        objective = self.objective.value(metrics, self.metric)
+        violations = self.objective.violations(metrics)
         self.rejections.update(violations)
         status = ("infeasible" if violations else "diverged" if "error" in metrics
                   else "failed" if math.isnan(metrics[self.metric]) else "completed")
@@ -182,15 +176,14 @@ class SearchEngine:
         })
         log.info("trial %d  %s  %s=%.4g  objective=%s", row["trial"], row["arch_str"], self.metric,
                  metrics[self.metric], f"{objective:.3f}")
-        return row, self.hardware.objectives(metrics, self.metric)
+        return row, self.objective.told(metrics, self.metric)
 
     def _evaluate(self, proposal: Proposal, began: float) -> dict[str, Any]:
         """The evaluator's metrics; a candidate whose training diverged (nan or inf loss) is scored
         nan, with the reason in its row's `error`, and the search goes on (one bad candidate, e.g. a
         joint search's too high learning rate, must not end it)."""
         try:
-            return (self.evaluator.evaluate(proposal.arch) if proposal.fidelity is None
-                    else self.evaluator.evaluate(proposal.arch, fidelity=proposal.fidelity))
+            return self.evaluator.evaluate(proposal.arch, proposal.fidelity)
         except DivergedError as exc:
             log.warning("trial %d  %s  diverged: %s", len(self.trials), self.space.to_str(proposal.arch), exc)
             reason = str(exc).split(";")[0]  # what happened; the advice on the trainer is the run's, not the trial's
@@ -202,17 +195,17 @@ class SearchEngine:
         fidelity = {} if proposal.fidelity is None else {"fidelity": proposal.fidelity}
         return {**fidelity, **{f"hp_{k}": v for k, v in self.space.training(proposal.arch).items()}}
 
-    def _cost(self, arch: Any, measured: bool, known: dict[str, float]) -> dict[str, float]:
+    def _cost(self, arch: Arch, measured: bool, known: dict[str, float]) -> dict[str, float]:
         """What `arch` costs without training: what is `known` already (a table's params and FLOPs),
-        and what the hardware target measures besides."""
-        needed = {"params_m", "flops_m", *(("latency_ms",) if self.hardware.latency else ())}
+        and what the profiler measures besides."""
+        needed = {"params_m", "flops_m", *(("latency_ms",) if self.profiler.latency else ())}
         if needed <= known.keys():
             return dict(known)
-        return self.hardware.measure(self.space, arch, self._network_shape(measured), known)
+        return self.profiler.measure(self.space, arch, self._network_shape(measured), known)
 
-    def _reject(self, proposal: Proposal, cost: dict[str, float], began: float) -> tuple[dict[str, Any], Any]:
+    def _reject(self, proposal: Proposal, cost: dict[str, float], began: float) -> tuple[dict[str, Any], Told]:
         """Record a candidate over a hard limit, unevaluated; the strategy is told it failed."""
-        violations = self.hardware.violations(cost)
+        violations = self.objective.violations(cost)
         self.rejections.update(violations)
         row = self.trials.add({
             "arch_str": self.space.to_str(proposal.arch), "status": "infeasible", **self._columns(proposal),
@@ -221,15 +214,15 @@ class SearchEngine:
             "elapsed_s": time.perf_counter() - self._start, SKIPPED: True,
         })
         log.info("trial %d  %s  infeasible before evaluation (%s)", row["trial"], row["arch_str"], ", ".join(violations))
-        return row, self.hardware.objectives(cost, self.metric)
+        return row, self.objective.told(cost, self.metric)
 
     def _check_satisfiable(self) -> None:
         """Refuse at once limits that even the space's smallest candidate breaks: nothing can meet them."""
-        smallest = self.space.smallest() if self.hardware.limited else None
+        smallest = self.space.smallest() if self.objective.limited else None
         if smallest is None:
             return
         cost = self._cost(smallest, self.strategy.measures_candidates, self.evaluator.known_cost(smallest))
-        broken = self.hardware.violations(cost)
+        broken = self.objective.violations(cost)
         if broken:
             self.rejections.update(broken)
             raise NasError(self._nothing_feasible(0))
@@ -238,7 +231,7 @@ class SearchEngine:
         """Which limit binds, and what the smallest candidate of the space costs."""
         binding, count = self.rejections.most_common(1)[0]
         key = binding.removeprefix("max_")
-        limit = self.hardware.limits[key]
+        limit = self.objective.limits[key]
         text = (f"No feasible candidate: hardware.{binding}={limit:g} binds" + (
             f" ({count} of the last {proposals} proposals over it)." if proposals else "."))
         smallest = self.space.smallest()
@@ -248,13 +241,10 @@ class SearchEngine:
                      f"({key}): {self.space.to_str(smallest)}.")
         return text + f" Raise hardware.{binding}, or search a smaller space (search_space.* options)."
 
-    def _network_shape(self, measured: bool) -> tuple[int, int, int]:
+    def _network_shape(self, measured: bool) -> DataShape:
         """(num_classes, in_channels, input_size) of the networks whose cost is measured: the
         searched data's for a one-shot strategy, else the evaluator's (a table names its task's)."""
-        if not measured:
-            return self.evaluator.network_shape()
-        data = self.context.data
-        return data.num_classes, data.in_channels, data.input_size
+        return self.context.data.shape if measured else self.evaluator.network_shape()
 
     # --- checkpoint and resume --------------------------------------------------------------------
     def _checkpoint(self) -> None:
@@ -271,9 +261,9 @@ class SearchEngine:
             self.strategy.load_state_dict(state)
         else:
             self.trials.load(self.fingerprint)
-            replay(self.strategy, self.space, self.trials.rows, lambda row: self.hardware.objectives(row, self.metric))
+            replay(self.strategy, self.space, self.trials.rows, lambda row: self.objective.told(row, self.metric))
         for row in self.trials.rows:
-            self.rejections.update(self.hardware.violations(row))
+            self.rejections.update(self.objective.violations(row))
         self.console.print(f"Resuming from trial {len(self.trials)} in {self.run_dir}.")
 
     def _write(self, artifacts: Artifacts, final: bool = False) -> list[str]:
@@ -293,18 +283,18 @@ class SearchEngine:
         Returns the result row."""
         rows = self.trials.rows
         final = results.top_fidelity(rows)  # a multi-fidelity search compares at the highest fidelity reached
-        front = results.pareto_front(final, self.metric, self.hardware.cost_metric) if self.hardware.pareto else None
+        cost_metric = self.objective.cost_metric
+        front = results.pareto_front(final, self.metric, cost_metric) if self.objective.pareto else None
         best = self.strategy.choose(final) or (
-            results.choose(front, self.metric, self.hardware.cost_metric, self.hardware.choose) if front
+            results.choose(front, self.metric, cost_metric, self.objective.choose) if front
             else self.trials.best(final))
         if best is None:
             raise NasError("No candidate could be scored (every trial failed or was infeasible); nothing to write.")
         files = results.write(self.run_dir, self.space, self.trials, best, self.metric, stopped_by, report, self.plots)
-        report.results["constraints"] = results.constraints(self.hardware, best, self.rejections)
+        report.results["constraints"] = results.constraints(self.objective, best, self.rejections)
         results.constraints_section(report, self.hardware)
         if front is not None:
-            files += results.write_front(self.run_dir, front, best, rows, self.metric, self.hardware.cost_metric,
-                                         report, self.plots)
+            files += results.write_front(self.run_dir, front, best, rows, self.metric, cost_metric, report, self.plots)
         artifacts = self.strategy.artifacts(rows, final=True) if rows else Artifacts()
         files += self._write(artifacts, final=True) + ([STATE_FILE] if self.strategy.resumes_from_state else [])
         report.results.update(artifacts.results)

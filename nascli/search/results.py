@@ -11,6 +11,8 @@ from rich.console import Console
 from nascli import pareto
 from nascli import plots as draw
 from nascli.genotype import genotype_record
+from nascli.hardware.objective import SearchObjective
+from nascli.hardware.target import HardwareTarget
 from nascli.runtime.console import table
 from nascli.runtime.files import write_csv, write_json
 from nascli.runtime.report import Report, markdown_table
@@ -76,18 +78,18 @@ def print_summary(console: Console, best: dict[str, Any], rows: list[dict[str, A
 
 
 # --- hard limits ---------------------------------------------------------------------------------
-def constraints(hardware: Any, best: dict[str, Any], rejections: Counter) -> dict[str, Any]:
+def constraints(objective: SearchObjective, best: dict[str, Any], rejections: Counter) -> dict[str, Any]:
     """Each hard limit: its value, the candidates over it, the result's own value, and whether it
     bound (rejected any candidate)."""
     out = {}
-    for key, limit in hardware.limits.items():
+    for key, limit in objective.limits.items():
         if limit is not None:
             rejected = rejections.get(f"max_{key}", 0)
             out[f"max_{key}"] = {"limit": limit, "rejected": rejected, "result": best.get(key), "binds": rejected > 0}
     return out
 
 
-def constraints_section(report: Report, hardware: Any) -> None:
+def constraints_section(report: Report, hardware: HardwareTarget) -> None:
     """The hardware target and its limits in report.md."""
     lines = [f"- {key}: {value}" for key, value in hardware.describe().items() if key != "limits"]
     rows = [{"constraint": key, **value} for key, value in report.results.get("constraints", {}).items()]

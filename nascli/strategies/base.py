@@ -6,8 +6,8 @@ file and never prints: the engine drives every strategy the same way,
     strategy.setup(context)                   # once: one-shot strategies build their supernet
     while the budget lasts:
         proposal = strategy.propose()         # None: the strategy's own schedule is over
-        metrics = proposal.metrics or evaluator.evaluate(proposal.arch[, proposal.fidelity])
-        strategy.tell(proposal.arch, objective)   # the objective comes from the hardware target
+        metrics = proposal.metrics or evaluator.evaluate(proposal.arch, proposal.fidelity)
+        strategy.tell(proposal.arch, objective)   # from the objective (nascli.hardware.objective)
     result = strategy.choose(rows)            # None: the row of the best objective
 
 and records, checkpoints, shows progress and writes every file itself.
@@ -35,6 +35,7 @@ from typing import Any
 
 from nascli.data.datasets import DataOnDemand
 from nascli.errors import ConfigError
+from nascli.hardware.table import LatencyTerms
 from nascli.spaces.base import Arch, SearchSpace
 
 
@@ -53,7 +54,7 @@ class SearchContext(DataOnDemand):
 
     device: Any
     load_data: Callable[[], Any]
-    latency: Any = None               # a latency table's terms (hardware=lut), for a differentiable latency term
+    latency: LatencyTerms | None = None  # a latency table's terms (hardware=lut), for a differentiable latency term
     latency_loss_weight: float = 0.0  # its weight in a one-shot strategy's architecture loss
     max_fidelity: int | None = None   # the most a candidate is trained (epochs), when the evaluator can train less
 
@@ -120,6 +121,10 @@ class Strategy(ABC):
     def choose(self, rows: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
         """The search's result among the recorded rows (None: the row of the best objective)."""
         return None
+
+    def divergence_advice(self) -> str:
+        """What to change when the loss of the weights this strategy trains became nan or inf."""
+        return "Lower strategy.lr."
 
     def state_dict(self) -> dict[str, Any]:
         """What resumes a strategy that `resumes_from_state` (tensors and plain containers)."""

@@ -149,6 +149,9 @@ class GradientSearch(OneShotStrategy):
         self.speeds: list[float] = []  # each epoch's training images per second (report.json)
         self.latency = LatencyTerm.of(net, context.latency, context.latency_loss_weight, device)
 
+    def divergence_advice(self) -> str:
+        return f"Lower strategy.lr (now {self.lr:g}) or strategy.arch_lr."
+
     def steps(self) -> int:
         return self.epochs
 

@@ -11,9 +11,9 @@ import pytest
 import torch
 from configured import dataset
 
-from nascli.data.datasets import Augment
+from nascli.data.datasets import Augment, DataShape, data_shape, stated_shape
 from nascli.errors import ConfigError, DatasetError, NasError
-from nascli.runtime.config import build_option
+from nascli.runtime.config import build_option, option_node
 
 
 def test_digits_are_the_real_sklearn_digits_split_three_ways() -> None:
@@ -113,3 +113,25 @@ def test_a_class_subset_task_keeps_and_relabels_the_chosen_classes() -> None:
         dataset("digits", classes=[3, 3])
     with pytest.raises(DatasetError, match="0..9"):
         dataset("digits", classes=[1, 12])
+
+
+@pytest.mark.parametrize(("name", "options"), [("digits", {}), ("digits", {"classes": [7, 8, 9]}),
+                                               ("fake", {"channels": 1, "image_size": 12, "num_classes": 4,
+                                                         "train_samples": 16, "val_samples": 8, "test_samples": 8})])
+def test_a_datasets_config_states_the_shape_its_data_has(name: str, options: dict) -> None:
+    """What `nas latency-table` and a search's space fitted to its input read without loading."""
+    stated = stated_shape(option_node("dataset", name, options))
+    assert stated is not None and stated == build_option("dataset", name, options).shape
+
+
+def test_a_torchvision_datasets_shape_needs_none_of_its_files(tmp_path: Path) -> None:
+    cifar = option_node("dataset", "cifar10", {"root": str(tmp_path), "download": False})
+    assert stated_shape(cifar) == DataShape(10, 3, 32) and data_shape(cifar, load=_never) == (10, 3, 32)
+    assert stated_shape(option_node("dataset", "cifar100", {"root": str(tmp_path), "classes": [0, 5]})) == (2, 3, 32)
+    assert not list(tmp_path.iterdir())  # nothing read or downloaded
+    with pytest.raises(ConfigError, match="dataset has no option 'clases'"):  # its options are checked all the same
+        stated_shape(option_node("dataset", "cifar10", {"root": str(tmp_path), "clases": [0, 1]}))
+
+
+def _never():
+    raise AssertionError("the data was loaded to learn a shape its config states")

@@ -1,5 +1,6 @@
 """Every registered evaluator keeps the evaluator contract (nascli.evaluators.base): its metric and
-cost, the same result for the same architecture whatever was scored before, and a network shape."""
+cost, the same result for the same architecture whatever was scored before, a network shape, and a
+fidelity (fewer epochs) honoured where it trains, refused clearly where it cannot."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from configured import restricted
 
+from nascli.errors import ConfigError
 from nascli.evaluators.base import EvalContext
 from nascli.registry import EVALUATORS
 from nascli.runtime.config import build_option
@@ -43,9 +46,9 @@ def needs(name: str, spos_run: Path) -> dict:
 @pytest.mark.parametrize("name", EVALUATORS.names())
 def test_an_evaluator_scores_the_same_arch_the_same_way(name: str, data, spos_run: Path) -> None:
     trainer = build_option("trainer", "proxy", {"epochs": 1})
+    space = restricted(name, SPACE, **needs(name, spos_run))  # the space it is built for (a table's architectures)
     evaluator = build_option("evaluator", name, needs(name, spos_run),
-                             context=EvalContext(SPACE, 0, torch.device("cpu"), trainer, lambda: data))
-    space = evaluator.space_for_search(SPACE)
+                             context=EvalContext(space, 0, torch.device("cpu"), trainer, lambda: data))
     rng = random.Random(0)
     first, other = space.sample(rng), space.sample(rng)
     scored = evaluator.evaluate(first)
@@ -54,3 +57,8 @@ def test_an_evaluator_scores_the_same_arch_the_same_way(name: str, data, spos_ru
     assert evaluator.evaluate(first)[evaluator.objective_metric] == scored[evaluator.objective_metric]
     num_classes, channels, size = evaluator.network_shape()
     assert min(num_classes, channels, size) >= 1
+    if evaluator.max_fidelity() is None:  # scores one way: asked for fewer epochs, it says so
+        with pytest.raises(ConfigError, match=f"evaluator={name} scores every candidate one way.*evaluator=train"):
+            evaluator.evaluate(first, 1)
+    else:
+        assert math.isfinite(evaluator.evaluate(first, 1)[evaluator.objective_metric])

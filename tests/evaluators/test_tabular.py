@@ -10,7 +10,7 @@ import types
 from pathlib import Path
 
 import pytest
-from configured import CPU, evaluator, hardware, space, strategy
+from configured import CPU, evaluator, hardware, restricted, space, strategy
 from nasrun import read_json, read_trials, run
 from rich.console import Console
 
@@ -80,10 +80,14 @@ def test_missing_task_and_table_are_clear_errors(tmp_path: Path) -> None:
 
 
 def test_restricted_space_holds_exactly_the_tables_architectures() -> None:
-    restricted = tabular().space_for_search(NB201)
+    """Decided from the evaluator's options before it is built (Evaluator.restrict), so that the
+    evaluator is built for the space strategies search."""
+    searched = restricted("tabular", NB201, table="nb201", task="cifar10")
     archs = {NB201.from_str(r["arch"]) for r in table_rows("cifar10")}
-    assert isinstance(restricted, SubsetSpace) and set(restricted.archs) == archs
-    assert tabular(restrict_space=False).space_for_search(NB201) is NB201
+    assert isinstance(searched, SubsetSpace) and set(searched.archs) == archs and searched.base is NB201
+    assert restricted("tabular", NB201, table="nb201", task="cifar10", restrict_space=False) is NB201
+    scorer = evaluator("tabular", EvalContext(searched, 0, CPU, None, load_data=no_data), table="nb201", task="cifar10")
+    assert scorer.context.space is searched and scorer.table is tabular().table  # the file is read once for both
 
 
 def test_subset_space_samples_and_mutates_inside_the_subset() -> None:
@@ -112,9 +116,10 @@ def test_simulated_cost_drives_budget_seconds(tmp_path: Path) -> None:
         for row in rows:
             writer.writerow({**{k: row[k] for k in ("dataset", "arch", "val_accuracy", "params_m", "flops_m")},
                              "train_time_s": 100.0})
-    timed_table = tabular(table=timed, cost_column="train_time_s")
+    searched = restricted("tabular", NB201, table=str(timed), task="cifar10", cost_column="train_time_s")
+    timed_table = evaluator("tabular", EvalContext(searched, 0, CPU, None, load_data=no_data), table=str(timed),
+                            task="cifar10", cost_column="train_time_s")
     assert timed_table.simulated_cost
-    searched = timed_table.space_for_search(NB201)
     engine = SearchEngine(searched, strategy("random", searched, seed=0), timed_table, hardware("none"),
                           Budget(None, 450.0), SearchContext(CPU, no_data),
                           SearchRun(tmp_path / "run", {"test": 1}, Console(quiet=True), plots=False))
@@ -187,8 +192,8 @@ def test_cli_resume_equals_the_uninterrupted_search(tmp_path: Path, name: str) -
 
 def test_the_restricted_space_costs_and_builds_as_its_base() -> None:
     """A search over a table's architectures uses the base space's latency pieces and supernet."""
-    evaluator, base = tabular(), space("nb201")
-    subset = evaluator.space_for_search(base)
+    base = space("nb201")
+    subset = restricted("tabular", base, table="nb201", task="cifar10")
     arch = subset.sample(random.Random(0))
     assert [u.key for u in subset.cost_units(10, 3, 32)] == [u.key for u in base.cost_units(10, 3, 32)]
     assert subset.chosen(arch) == base.chosen(arch) and subset.smallest() == base.smallest()
@@ -210,7 +215,8 @@ def test_the_nb101_table_scores_each_cell_with_the_mean_of_its_rows() -> None:
     bare = [float(r["val_accuracy"]) for r in rows if nb101.from_str(r["arch"]) == nb101.smallest()]
     assert len(bare) > 1 and len(set(bare)) > 1
     assert scorer.evaluate(nb101.smallest())["val_accuracy"] == pytest.approx(sum(bare) / len(bare))
-    assert len(scorer.space_for_search(nb101)) == len({nb101.from_str(r["arch"]) for r in rows}) < len(rows)
+    searched = restricted("tabular", nb101, table="nb101", task="cifar10")
+    assert len(searched) == len({nb101.from_str(r["arch"]) for r in rows}) < len(rows)
 
 
 @pytest.mark.parametrize("name", ["random", "evolution", "genetic", "reinforce", "bo", "sh"])

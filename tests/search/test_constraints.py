@@ -34,7 +34,7 @@ class Counted(Evaluator):
     def known_cost(self, arch):
         return {"params_m": 0.1 * arch.count("nor_conv_3x3"), "flops_m": 1.0}
 
-    def evaluate(self, arch):
+    def evaluate(self, arch, fidelity=None):
         self.evaluated.append(arch)
         return {"val_accuracy": 50.0 + arch.count("nor_conv_3x3"), **self.known_cost(arch), "cost_s": 0.0}
 
@@ -74,7 +74,7 @@ def test_a_latency_limit_on_this_cpu_holds_when_evaluate_measures_again(tmp_path
     small, heavy = NB201.smallest(), NB201.from_str("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+"
                                                      "|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|")
     nb201 = space("nb201", channels=4)  # debug=smoke's network size
-    low, high = (target.measure(nb201, a, (10, 1, 8))["latency_ms"] for a in (small, heavy))
+    low, high = (target.profiler.measure(nb201, a, (10, 1, 8))["latency_ms"] for a in (small, heavy))
     limit = (low + high) / 2
     searched = run("search", "debug=smoke", "hardware=cpu", "hardware.threads=1", f"hardware.max_latency_ms={limit}",
                    "budget.trials=2", run_dir=tmp_path / "search")

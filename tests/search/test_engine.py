@@ -39,7 +39,7 @@ class CountConvs(Evaluator):
         """Like a benchmark table, it knows the cost without evaluating."""
         return {"params_m": 0.1 * sum(op == "nor_conv_3x3" for op in arch), "flops_m": 1.0}
 
-    def evaluate(self, arch):
+    def evaluate(self, arch, fidelity=None):
         time.sleep(self.seconds)
         convs = sum(op == "nor_conv_3x3" for op in arch)
         return {"val_accuracy": 10.0 * convs if convs or not self.nan_for_none else math.nan,
@@ -144,10 +144,10 @@ def test_seconds_budget_stops_the_search(tmp_path: Path) -> None:
 class DivergesWithoutConvs(CountConvs):
     """CountConvs whose training diverges (DivergedError) for an architecture without a 3x3 convolution."""
 
-    def evaluate(self, arch):
+    def evaluate(self, arch, fidelity=None):
         if not any(op == "nor_conv_3x3" for op in arch):
             raise DivergedError("The training loss became nan in epoch 2 of 3 (learning rate 0.1); ...")
-        return super().evaluate(arch)
+        return super().evaluate(arch, fidelity)
 
 
 def test_a_diverging_candidate_is_skipped_and_the_search_goes_on(tmp_path: Path) -> None:

@@ -12,8 +12,9 @@ import torch
 from nasrun import read_json
 from rich.console import Console
 
-from nascli.errors import NasError
+from nascli.errors import DivergedError, NasError
 from nascli.evaluators.base import EvalContext, Evaluator
+from nascli.hardware.target import target_option
 from nascli.runtime.config import build_option
 from nascli.runtime.report import Report
 from nascli.search.budget import Budget
@@ -67,14 +68,14 @@ class Toy(OneShotStrategy):
 
 
 class NeverCalled(Evaluator):
-    def evaluate(self, arch):
+    def evaluate(self, arch, fidelity=None):
         raise AssertionError("the evaluator scored a measured proposal")
 
 
 def engine(run_dir: Path, strategy: Toy, trials: int | None = None, plots: bool = True, hardware=None) -> SearchEngine:
     data = build_option("dataset", "digits", {"max_train_samples": 32})
     return SearchEngine(SPACE, strategy, NeverCalled(EvalContext(SPACE, 0, "cpu", None, lambda: data)),
-                        hardware or build_option("hardware", "none"), Budget(trials or 10, None),
+                        hardware or target_option("none"), Budget(trials or 10, None),
                         SearchContext("cpu", lambda: data), SearchRun(run_dir, {"toy": 1}, Console(quiet=True), plots))
 
 
@@ -115,9 +116,9 @@ def test_state_is_saved_with_the_rows_and_restored_on_resume(tmp_path: Path) -> 
 
 
 def test_a_hard_limit_makes_a_candidate_infeasible_but_keeps_its_metrics(tmp_path: Path) -> None:
-    sizes = [build_option("hardware", "none").measure(SPACE, a, (10, 1, 8))["params_m"] for a in ARCHS]
+    sizes = [target_option("none").profiler.measure(SPACE, a, (10, 1, 8))["params_m"] for a in ARCHS]
     smallest = min(sizes)
-    search = engine(tmp_path, Toy(SPACE, 0), hardware=build_option("hardware", "none", {"max_params_m": smallest}))
+    search = engine(tmp_path, Toy(SPACE, 0), hardware=target_option("none", {"max_params_m": smallest}))
     search.run()
     rows = search.trials.rows
     assert [r["status"] for r in rows] == ["completed" if size <= smallest else "infeasible" for size in sizes]
@@ -130,7 +131,7 @@ class BestRow(Toy):
 
 
 def test_limits_nothing_can_meet_are_refused_before_any_work(tmp_path: Path) -> None:
-    search = engine(tmp_path, BestRow(SPACE, 0), hardware=build_option("hardware", "none", {"max_params_m": 1e-9}))
+    search = engine(tmp_path, BestRow(SPACE, 0), hardware=target_option("none", {"max_params_m": 1e-9}))
     with pytest.raises(NasError, match="No feasible candidate: hardware.max_params_m=1e-09 binds. The smallest"):
         search.run()
     assert not search.trials.rows and not (tmp_path / "genotype.json").exists()
@@ -151,3 +152,28 @@ def test_a_search_where_every_candidate_failed_writes_no_genotype(tmp_path: Path
     with pytest.raises(NasError, match="every trial failed or was infeasible"):
         search.finish(stopped_by, Report(tmp_path, "search", []))
     assert not (tmp_path / "genotype.json").exists()
+
+
+class Diverging(Toy):
+    """Its second epoch's supernet loss is nan."""
+
+    def step(self):
+        proposal = super().step()
+        if proposal is not None and self.step_count == 2:
+            proposal.columns["train_loss"] = float("nan")
+        return proposal
+
+
+class DivergingWithAdvice(Diverging):
+    def divergence_advice(self) -> str:
+        return "Lower strategy.toy_lr (now 0.5)."  # its own option names
+
+
+def test_a_diverging_supernet_stops_the_search_with_the_strategys_own_advice(tmp_path: Path) -> None:
+    search = engine(tmp_path / "advised", DivergingWithAdvice(SPACE, 0))
+    with pytest.raises(DivergedError, match=r"train loss became nan in epoch 2 of strategy DivergingWithAdvice; "
+                                            r".* kept\. Lower strategy.toy_lr \(now 0.5\)\.$"):
+        search.run()
+    assert [r["epoch"] for r in search.trials.rows] == [1]  # the epoch before is kept
+    with pytest.raises(DivergedError, match=r"kept\. Lower strategy.lr\.$"):  # the Strategy base's default
+        engine(tmp_path / "plain", Diverging(SPACE, 0)).run()

@@ -87,7 +87,7 @@ def digits():
 class NeverCalled(Evaluator):
     """One-shot strategies measure their own candidates: the evaluator must not be asked."""
 
-    def evaluate(self, arch):
+    def evaluate(self, arch, fidelity=None):
         raise AssertionError("the engine asked the evaluator to score a one-shot proposal")
 
 

@@ -13,6 +13,7 @@ from rich.console import Console
 
 from nascli.errors import ConfigError
 from nascli.evaluators.base import EvalContext, Evaluator
+from nascli.hardware.target import target_option
 from nascli.runtime.config import build_option
 from nascli.runtime.report import Report
 from nascli.search.budget import Budget
@@ -83,8 +84,8 @@ class ByHand(Evaluator):
 def engine(tmp_path: Path, name: str, trials: int, **options) -> tuple[SearchEngine, ByHand]:
     strategy = build_option("strategy", name, options, space=SPACE, seed=0)
     evaluator = ByHand(EvalContext(SPACE, 0, "cpu", None, lambda: None))
-    return SearchEngine(SPACE, strategy, evaluator, build_option("hardware", "none"), Budget(trials, None),
-                        SearchContext("cpu", lambda: None),
+    return SearchEngine(SPACE, strategy, evaluator, target_option("none"), Budget(trials, None),
+                        SearchContext("cpu", lambda: None, max_fidelity=evaluator.max_fidelity()),
                         SearchRun(tmp_path, {"name": name}, Console(quiet=True), plots=False)), evaluator
 
 

@@ -11,6 +11,7 @@ from omegaconf import OmegaConf
 from rich.console import Console
 
 from nascli.evaluators.base import EvalContext, Evaluator
+from nascli.hardware.target import target_option
 from nascli.registry import STRATEGIES
 from nascli.runtime.config import build, build_option, load_option, options_in
 from nascli.runtime.report import Report
@@ -63,7 +64,7 @@ def test_a_sample_strategy_resumes_by_replay(name: str) -> None:
 class Unused(Evaluator):
     """One-shot strategies measure their candidates themselves: the engine never calls this."""
 
-    def evaluate(self, arch):
+    def evaluate(self, arch, fidelity=None):
         raise AssertionError("a one-shot proposal was scored by the evaluator")
 
 
@@ -78,7 +79,7 @@ def smoke(name: str) -> object:
 def search(name: str, run_dir: Path, trials: int, data, resume: bool = False) -> list[dict]:
     strategy = build(smoke(name), "strategy", space=SPACE, seed=0)
     engine = SearchEngine(SPACE, strategy, Unused(EvalContext(SPACE, 0, "cpu", None, lambda: data)),
-                          build_option("hardware", "none"), Budget(trials, None), SearchContext("cpu", lambda: data),
+                          target_option("none"), Budget(trials, None), SearchContext("cpu", lambda: data),
                           SearchRun(run_dir, {"strategy": name}, Console(quiet=True), plots=False))
     engine.finish(engine.run(resume=resume), Report(run_dir, "search", []))
     return [{k: v for k, v in row.items() if k not in ("cost_s", "elapsed_s")} for row in engine.trials.rows]
