@@ -52,7 +52,8 @@ def run(ctx: RunContext) -> float:
     if space.needs_input:  # e.g. chain: which strides fit depends on the input size (tables never load data)
         space = evaluator.context.space = space.for_input(*evaluator.network_shape())
     space = evaluator.space_for_search(space)  # e.g. only a benchmark table's architectures
-    strategy = build(cfg.strategy, "strategy", space=space, seed=options.seed)
+    weights = {"trainer": trainer} if target_of(cfg.strategy, "strategy").trains_weights else {}  # its recipe
+    strategy = build(cfg.strategy, "strategy", space=space, seed=options.seed, **weights)
     if options.meta:
         _warm_start(ctx, options.meta, space, strategy, cfg, load_data)
     ctx.report.results.update({

@@ -38,11 +38,19 @@ class SupernetEvaluator(Evaluator):
         file = self.checkpoint / "checkpoint.pt" if self.checkpoint.is_dir() else self.checkpoint
         try:
             state = torch.load(file, map_location="cpu", weights_only=True)["state"]
-            config, weights = state["supernet_config"], state["supernet"]
+            weights = state["supernet"]
         except (OSError, KeyError, TypeError, RuntimeError) as exc:
             raise CheckpointError(f"{file} is not a SPOS supernet checkpoint ({type(exc).__name__}: {exc}).") from None
-        net = build_single_path(self.context.space, self.context.data, self.context.device, 0, **config)
-        net.load_state_dict(weights)
+        # the supernet is the search space's size; a run from before issue 19 recorded a size of its own
+        net = build_single_path(self.context.space, self.context.data, self.context.device, 0,
+                                **state.get("supernet_config", {}))
+        try:
+            net.load_state_dict(weights)
+        except RuntimeError as exc:
+            trained = " ".join(f"search_space.{k}={v}" for k, v in (state.get("space_config") or {}).items())
+            raise CheckpointError(f"{file}: its supernet does not fit this search space's supernet"
+                                  + (f"; it was trained with {trained}: search with the same" if trained else "")
+                                  + f" ({str(exc).splitlines()[0][:200]}).") from None
         return net
 
     def scorer(self) -> PathScorer:

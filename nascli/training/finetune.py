@@ -166,16 +166,15 @@ def from_supernet(run_dir: Path, weights: dict[str, Any], fingerprint: dict[str,
                           f"their weights do not fit the full network. Train the genotype with genotype={run_dir}, "
                           "then fine-tune that retrained network.")
     strategy = fingerprint.get("strategy") or {}
-    if not isinstance(strategy.get("channels"), int) or not isinstance(strategy.get("layers"), int):
-        raise CheckpointError(f"{run_dir}: its checkpoint does not say the supernet's channels and layers.")
+    # the supernet is the genotype's space_config's size; a search from before issue 19 sized it by strategy.*
+    size = {k: strategy[k] for k in ("channels", "layers") if isinstance(strategy.get(k), int)}
     tensors = [(k, v) for k, v in weights.items() if not k.startswith("alpha_") and torch.is_tensor(v)]
     in_channels = next(v.shape[1] for _, v in tensors if v.dim() == 4)   # the stem's convolution
     num_classes = next(v.shape[0] for _, v in reversed(tensors) if v.dim() == 2)  # the classifier
     searched = {k: v for k, v in (fingerprint.get("dataset") or {}).items() if k != "root"}
     same_data = searched.get("name") == data.name
     input_size = data.input_size if same_data else _input_size(searched, data_dir, run_dir)
-    supernet = space.build_supernet(num_classes, in_channels, input_size, mode="single_path",
-                                    channels=strategy["channels"], layers=strategy["layers"])
+    supernet = space.build_supernet(num_classes, in_channels, input_size, mode="single_path", **size)
     try:
         supernet.load_state_dict(weights)
     except RuntimeError as exc:

@@ -241,7 +241,7 @@ def test_fast_mixture_equals_the_plain_weighted_sum_of_the_ops(stride):
 
 @pytest.mark.parametrize("space_name", SPACES)
 def test_channels_last_gives_the_same_gradients(space_name):
-    """NHWC (strategy.channels_last) is a layout, not a different function: same logits and gradients."""
+    """NHWC (trainer.channels_last) is a layout, not a different function: same logits and gradients."""
     import copy
 
     _, net = tiny(space_name, "darts")

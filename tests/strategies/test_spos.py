@@ -13,8 +13,9 @@ from nasrun import read_json, read_trials, run
 
 from nascli.weight_sharing.single_path import path_accuracy, recalibrate_bn
 
-SMALL = ("search", "strategy=spos", "debug=smoke", "strategy.epochs=2", "strategy.subnets=3", "strategy.population=2",
-         "strategy.elites=1", "strategy.recalibration_batches=2", "plots=false")
+SMALL = ("search", "strategy=spos", "debug=smoke", "trainer.epochs=2", "search_space.cells_per_stage=1",
+         "strategy.subnets=3", "strategy.population=2", "strategy.elites=1", "strategy.recalibration_batches=2",
+         "plots=false")
 
 
 

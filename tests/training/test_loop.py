@@ -79,7 +79,7 @@ def test_negative_or_empty_trainer_values_are_config_errors(key, value) -> None:
 
 # --- speed switches -------------------------------------------------------------------------------
 def test_auto_switches_train_plain_fp32_on_cpu_and_explicit_ones_are_checked() -> None:
-    from nascli.training.speed import resolve
+    from nascli.training.steps import resolve
 
     auto = resolve(trainer("proxy"), CPU)
     assert (auto.amp, auto.channels_last, auto.compile, auto.optimizer_step, auto.cuda_graphs) == (
