@@ -216,6 +216,18 @@ class OneShotStrategy(Strategy):
         """Restore state_dict's output after setup."""
 
 
+def build_optimizer(node: dict[str, Any], where: str, params: Any, **extra: Any) -> Any:
+    """The optimiser a partial node of the strategy's YAML names (`arch_optimizer`), built on `params`
+    with hydra.utils.instantiate (`extra`: what the run adds, e.g. capturable=True); a value the
+    optimiser refuses (a negative lr) is a ConfigError naming `where`."""
+    from hydra.utils import instantiate
+
+    try:
+        return instantiate(node, _convert_="all", **extra)(params)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{where} ({node.get('_target_')}) cannot be built: {exc}") from None
+
+
 def require_positive(strategy: str, **sizes: int) -> None:
     """A ConfigError naming the first size below 1."""
     for key, value in sizes.items():

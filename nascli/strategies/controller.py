@@ -6,8 +6,7 @@ embedding of the previous token. Shared by the `reinforce` and `enas` strategies
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -87,11 +86,10 @@ class Reinforce:
     """
 
     def __init__(self, controller: Controller, lr: float = 0.0035, baseline_decay: float = 0.99,
-                 entropy_weight: float = 1e-4,
-                 optimizer: Callable[..., torch.optim.Optimizer] | None = None) -> None:
+                 entropy_weight: float = 1e-4, optimizer: torch.optim.Optimizer | None = None) -> None:
         self.controller = controller
-        # `optimizer`: a partial optimiser (ENAS' controller_optimizer) built on the controller's parameters; else Adam(lr)
-        self.optimizer = (optimizer or functools.partial(torch.optim.Adam, lr=lr))(controller.parameters())
+        # `optimizer`: one over the controller's parameters (ENAS' controller_optimizer), else Adam(lr)
+        self.optimizer = optimizer or torch.optim.Adam(controller.parameters(), lr=lr)
         self.baseline_decay, self.entropy_weight = baseline_decay, entropy_weight
         self.baseline: float | None = None
 

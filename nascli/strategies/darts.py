@@ -21,7 +21,6 @@ from dataclasses import replace
 from typing import Any
 
 import torch
-from hydra.utils import instantiate
 from torch import nn
 
 from nascli.data.datasets import Split
@@ -31,7 +30,7 @@ from nascli.registry import STRATEGIES
 from nascli.runtime.report import markdown_table
 from nascli.spaces.base import SearchSpace
 from nascli.spaces.supernet import Supernet
-from nascli.strategies.base import Artifacts, OneShotStrategy, Proposal, SearchContext
+from nascli.strategies.base import Artifacts, OneShotStrategy, Proposal, SearchContext, build_optimizer
 from nascli.strategies.bilevel import BILEVEL_LIMITS, SAMPLED_PATH, SECOND_ORDER_FP16, Batch, BilevelStep
 from nascli.training.loop import TrainConfig
 from nascli.training.metrics import score
@@ -132,7 +131,7 @@ class GradientSearch(OneShotStrategy):
         self.w_opt = runner.optimizer(net.weight_parameters(), self.trainer)
         # a captured Adam step keeps its step count on the device (capturable)
         capturable = {"capturable": True} if runner.how.cuda_graphs else {}
-        self.a_opt = instantiate(self.arch_optimizer, _convert_="all", **capturable)(net.arch_parameters())
+        self.a_opt = build_optimizer(self.arch_optimizer, "strategy.arch_optimizer", net.arch_parameters(), **capturable)
         runner.compile_forward(net)
         self.schedule = runner.schedule(self.w_opt, self.trainer)
         self.history: dict[str, list[torch.Tensor]] = {cell: [] for cell in net.cell_types}

@@ -15,12 +15,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from hydra.utils import instantiate
 
 from nascli.data.loader import BatchLoader
 from nascli.registry import STRATEGIES
 from nascli.spaces.base import Arch, SearchSpace
-from nascli.strategies.base import Artifacts, OneShotStrategy, Proposal, SearchContext, require_positive
+from nascli.strategies.base import (Artifacts, OneShotStrategy, Proposal, SearchContext, build_optimizer,
+                                    require_positive)
 from nascli.strategies.controller import Controller, Reinforce, propose_valid, torch_generator
 from nascli.training.loop import TrainConfig
 from nascli.training.metrics import score
@@ -72,8 +72,8 @@ class ENAS(OneShotStrategy):
         self.controller = Controller(self.space.cardinalities(), generator=self.generator, **self.policy)
         if self.prior_log_probs is not None:
             self.controller.set_prior(self.prior_log_probs)
-        self.learner = Reinforce(self.controller, optimizer=instantiate(self.controller_optimizer, _convert_="all"),
-                                 **self.learning)
+        optimizer = build_optimizer(self.controller_optimizer, "strategy.controller_optimizer", self.controller.parameters())
+        self.learner = Reinforce(self.controller, optimizer=optimizer, **self.learning)
         eval_batch = self.trainer.eval_batch_size
         self.validation = fixed_batches(self.val_half, data, eval_batch, None, self.seed + 1, device)
         self.scorer = PathScorer(self.net, fixed_batches(self.train_half, data, eval_batch,
