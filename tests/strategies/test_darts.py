@@ -160,6 +160,10 @@ def test_bad_options_are_config_errors(digits):
             SearchContext(CPU, lambda: digits))
     with pytest.raises(ConfigError, match="trainer.cutout=16 does not apply to a one-shot search"):
         strategy("darts", space("nb201"), trainer=search_trainer("darts", cutout=16))
+    negative = strategy("darts", space("nb201", channels=4, cells_per_stage=1),
+                        arch_optimizer={"_target_": "torch.optim.Adam", "lr": -1.0})
+    with pytest.raises(ConfigError, match=r"strategy.arch_optimizer \(torch.optim.Adam\) cannot be built: Invalid lear"):
+        negative.setup(SearchContext(CPU, lambda: digits))
 
 
 def test_an_unknown_key_inside_arch_optimizer_is_a_clear_error(tmp_path):
