@@ -115,12 +115,12 @@ class SearchEngine:
         if not bad:
             return
         (key, value), name = bad[0], self._strategy_name()
-        lr = getattr(self.strategy, "lr", None)
+        lr = getattr(getattr(self.strategy, "trainer", None), "lr", None)  # a one-shot strategy's weights train by it
         raise DivergedError(
             f"The supernet's {key.replace('_', ' ')} became {value} in epoch {proposal.columns.get('epoch', '?')} of "
             f"strategy {name}; the search stopped, and its trials and checkpoint up to the epoch before are kept. "
-            f"Lower strategy.lr{f' (now {lr:g})' if isinstance(lr, float) else ''}"
-            f"{' or strategy.arch_lr' if hasattr(self.strategy, 'arch_lr') else ''}.")
+            f"Lower trainer.lr{f' (now {lr:g})' if isinstance(lr, float) else ''}"
+            f"{' or strategy.arch_optimizer.lr' if hasattr(self.strategy, 'arch_optimizer') else ''}.")
 
     def _fill_context(self) -> None:
         """What strategies may know of the evaluator and target: the fidelity it trains at most
