@@ -3,16 +3,20 @@
     python scripts/bench_search.py                          # CPU, paper and debug sizes, darts space
     python scripts/bench_search.py --sizes debug --steps 5  # quick
     python scripts/bench_search.py --device cuda --amp bf16 --channels-last
-    python scripts/bench_search.py --device cuda --sizes paper --steps 10 --compile none,graphs,compile \\
+    python scripts/bench_search.py --device cuda --sizes paper --steps 10 --compile none,graphs,reduce-overhead \\
         --reference ~/src/darts --check-memory               # issue 14's table (scripts/gpu_check_search.sh)
+    python scripts/bench_search.py --sizes paper --size channels=8,layers=5,batch=32   # another size
     python scripts/bench_search.py --profile darts-2nd --sizes debug   # where the time goes (torch.profiler)
 
 A step is what the search loop does per batch: an architecture update on a batch of the second
 half (first or second order), then a weight update on a batch of the first. Inputs are
 `dataset=fake`-shaped (3x32x32, 10 classes). images/s counts the training batch's images (a step
-also reads a validation batch of the same size). Sizes: `paper` = each strategy's config defaults
-(conf/strategy/*.yaml), `debug` = debug=smoke's sizes (conf/debug/strategy/smoke_<strategy>.yaml).
---compile runs each configuration in each strategy.compile mode (none | graphs | compile).
+also reads a validation batch of the same size). Sizes: `paper` = the space's own size
+(conf/search_space/) and the batch of the trainer each strategy picks (conf/trainer/<strategy>_search.yaml),
+`debug` = debug=smoke's (conf/debug/search_space/smoke_<space>.yaml, conf/debug/app/smoke_search.yaml);
+--size channels=8,layers=5,batch=32 changes the space's options and the batch of either.
+--compile runs each configuration in each way a step can run, in the trainer's switches: none (eager),
+graphs (trainer.cuda_graphs=true) or a trainer.compile mode (default | reduce-overhead | max-autotune).
 
 Memory: on CUDA the peak of torch.cuda.max_memory_allocated over the timed steps; on CPU the
 growth of the process's peak RSS from before the supernet is built to after the last step (the
@@ -40,24 +44,52 @@ CONFIGS = {  # name: (strategy config, overrides)
     "darts-1st": ("darts", {"order": "first"}),
     "darts-2nd": ("darts", {"order": "second"}),
     "pcdarts": ("pcdarts", {}),
+    "pcdarts-2nd": ("pcdarts", {"order": "second"}),
     "gdas": ("gdas", {}),
 }
 REFERENCE_CONFIGS = ("darts-1st", "darts-2nd")  # what the DARTS authors' code implements
-MODES = ("none", "graphs", "compile")
+MODES = ("none", "graphs", "default", "reduce-overhead", "max-autotune")
 EXCEPTION_NAME = re.compile(r"^[\w.]+(Error|Exception): ")  # a child's last stderr line starts so
 
 
-def strategy_options(name: str, size: str) -> dict:
-    """The strategy's options at `paper` size (its YAML) or `debug` size (debug=smoke's)."""
+def recipe(name: str, size: str, space_name: str, custom: dict) -> tuple[dict, dict, dict]:
+    """(strategy options, trainer options, search space options) of CONFIGS' `name` at `size` (see the docstring)."""
+    file, overrides = CONFIGS[name]
+    return options_of(file, overrides, size, space_name, custom)
+
+
+def options_of(file: str, overrides: dict, size: str, space_name: str, custom: dict) -> tuple[dict, dict, dict]:
+    """(strategy options, trainer options, search space options) of strategy `file` with `overrides` at `size`."""
     from omegaconf import OmegaConf
 
-    from nascli.runtime.config import load_option
+    from nascli.runtime.config import chosen_options, conf_root, load_option
 
-    file, overrides = CONFIGS[name]
-    node = load_option("strategy", file)
+    strategy = load_option("strategy", file)
+    trainer = load_option("trainer", chosen_options("strategy", file)["trainer"])
+    space = load_option("search_space", space_name)
     if size == "debug":
-        node = OmegaConf.merge(node, load_option("debug/strategy", f"smoke_{file}"))
-    return {**OmegaConf.to_container(node, resolve=True), **overrides}
+        for group, node, smoke in (("strategy", strategy, file), ("search_space", space, space_name)):
+            if conf_root().joinpath("debug", group, f"smoke_{smoke}.yaml").is_file():
+                node.merge_with(load_option(f"debug/{group}", f"smoke_{smoke}"))
+        trainer.merge_with(load_option("debug/app", "smoke_search").trainer)
+    plain = lambda node: OmegaConf.to_container(node, resolve=True)  # noqa: E731
+    sizes = {k: v for k, v in custom.items() if k != "batch"}
+    return ({**plain(strategy), **overrides}, {**plain(trainer), **({"batch_size": custom["batch"]} if "batch" in custom else {})},
+            {**plain(space), **sizes})
+
+
+def switches(mode: str, amp: str | None, channels_last: bool) -> dict:
+    """The trainer's speed switches for a way of running the step (none, graphs or a compile mode)."""
+    return {"amp": amp or "none", "channels_last": channels_last, "cuda_graphs": mode == "graphs",
+            "compile": "none" if mode == "graphs" else mode}
+
+
+def parse_size(text: str) -> dict:
+    """--size channels=8,layers=5,batch=32 as a dict of ints."""
+    try:
+        return {k: int(v) for k, v in (item.split("=") for item in text.split(",") if item)}
+    except ValueError:
+        raise SystemExit(f"--size {text!r}: write it as key=number,... (e.g. channels=8,layers=5,batch=32)") from None
 
 
 def _rss_mb() -> float:
@@ -99,31 +131,45 @@ def _fake_batches(bs: int, dev, channels_last: bool):
     return batch(), batch()
 
 
-def measure(name: str, size: str, device: str, amp: str | None, channels_last: bool, steps: int,
-            space_name: str, profile: bool, compile_mode: str = "none") -> dict:
-    """Build the strategy's supernet and time `steps` bilevel steps after warm-up steps."""
+def build_strategy(recipes: tuple[dict, dict, dict], speed: dict, device: str):
+    """A strategy from recipe()'s options, built as `nas search` builds it (the trainer given at runtime),
+    its trainer's speed switches `speed`, set up on `device`."""
     import torch
     from omegaconf import OmegaConf
 
     from nascli.runtime.config import build, build_option
     from nascli.strategies.base import SearchContext
 
+    options, trainer_options, space_options = recipes
+    trainer = build(OmegaConf.create({**trainer_options, **speed}), "trainer")
+    space = build(OmegaConf.create(space_options), "search_space")
+    strategy = build(OmegaConf.create(options), "strategy", space=space, seed=0, trainer=trainer)
+    data = build_option("dataset", "fake", {"train_samples": 4 * trainer.batch_size, "val_samples": 4,
+                                            "test_samples": 4})
+    strategy.setup(SearchContext(torch.device(device), lambda: data))  # dataset=fake's shape: 3x32x32, 10 classes
+    return strategy
+
+
+def measure(name: str, size: str, device: str, amp: str | None, channels_last: bool, steps: int,
+            space_name: str, profile: bool, compile_mode: str = "none", custom: dict | None = None) -> dict:
+    """Build the strategy's supernet and time `steps` bilevel steps after warm-up steps."""
+    import torch
+
     rss_before = _rss_mb()
-    node = OmegaConf.create({**strategy_options(name, size), "amp": amp, "channels_last": channels_last,
-                             "compile": compile_mode})
-    strategy = build(node, "strategy", space=build_option("search_space", space_name), seed=0)
+    custom = custom or {}
+    recipes = recipe(name, size, space_name, custom)
+    strategy = build_strategy(recipes, switches(compile_mode, amp, channels_last), device)
     dev = torch.device(device)
-    bs = strategy.batch_size
-    data = build_option("dataset", "fake", {"train_samples": 4 * bs, "val_samples": 4, "test_samples": 4})
-    strategy.setup(SearchContext(dev, lambda: data))  # dataset=fake's shape: 3x32x32, 10 classes
-    train, val = _fake_batches(bs, dev, strategy.channels_last)
+    bs = strategy.trainer.batch_size
+    train, val = _fake_batches(bs, dev, strategy.runner.how.channels_last)
     strategy.net.train()
     if profile:
         strategy.bilevel_step(train, val, 0.025, update_arch=True)  # warm-up
         return {"profile": _profile(strategy, train, val, dev)}
     result = _timed(lambda: strategy.bilevel_step(train, val, 0.025, update_arch=True), steps, dev, bs, rss_before)
-    return {"config": name, "compile": strategy.step_mode, "size": size, "batch": bs, "channels": strategy.channels,
-            "layers": strategy.layers, **result}
+    sizes = recipes[2]
+    return {"config": name, "compile": strategy.runner.how.mode, "size": size, "batch": bs,
+            "channels": sizes.get("channels"), "layers": sizes.get("layers", sizes.get("cells_per_stage")), **result}
 
 
 # --- the DARTS authors' code ----------------------------------------------------------------------
@@ -156,7 +202,7 @@ def load_reference(path: str) -> tuple:
     return model_search, architect
 
 
-def measure_reference(path: str, name: str, size: str, device: str, steps: int) -> dict:
+def measure_reference(path: str, name: str, size: str, device: str, steps: int, custom: dict | None = None) -> dict:
     """The reference's search step (Architect.step, then the weight step of its train_search.py) at
     the sizes and hyper-parameters of nascli's `name` (darts-1st or darts-2nd), timed like measure()."""
     import torch
@@ -170,19 +216,20 @@ def measure_reference(path: str, name: str, size: str, device: str, steps: int) 
         raise SystemExit("the reference DARTS code places its tensors with .cuda() itself, so it runs only with "
                          f"--device cuda (this run: --device {device}); its modules were found and import.")
     rss_before = _rss_mb()
-    o = strategy_options(name, size)
+    strategy, o, space = recipe(name, size, "darts", custom or {})  # the reference implements the darts space
+    arch_opt = strategy["arch_optimizer"]
     torch.manual_seed(0)
     criterion = nn.CrossEntropyLoss().cuda()
-    model = model_search.Network(o["channels"], 10, o["layers"], criterion).cuda()
+    model = model_search.Network(space["channels"], 10, space["layers"], criterion).cuda()
     optimizer = torch.optim.SGD(model.parameters(), o["lr"], momentum=o["momentum"], weight_decay=o["weight_decay"])
     args = argparse.Namespace(momentum=o["momentum"], weight_decay=o["weight_decay"],
-                              arch_learning_rate=o["arch_lr"], arch_weight_decay=o["arch_weight_decay"])
+                              arch_learning_rate=arch_opt["lr"], arch_weight_decay=arch_opt["weight_decay"])
     arch = architect.Architect(model, args)
     train, val = _fake_batches(o["batch_size"], dev, False)
 
     def step() -> None:  # train_search.py's train(), one batch
         model.train()
-        arch.step(*train, *val, o["lr"], optimizer, unrolled=o["order"] == "second")
+        arch.step(*train, *val, o["lr"], optimizer, unrolled=strategy["order"] == "second")
         optimizer.zero_grad()
         loss = criterion(model(train[0]), train[1])
         loss.backward()
@@ -191,7 +238,7 @@ def measure_reference(path: str, name: str, size: str, device: str, steps: int) 
 
     result = _timed(step, steps, dev, o["batch_size"], rss_before)
     return {"config": f"reference {name}", "compile": "none", "size": size, "batch": o["batch_size"],
-            "channels": o["channels"], "layers": o["layers"], **result}
+            "channels": space["channels"], "layers": space["layers"], **result}
 
 
 def _profile(strategy, train, val, dev) -> str:
@@ -212,7 +259,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2, help="timed steps per configuration (after warm-up)")
     parser.add_argument("--sizes", default="paper,debug")
     parser.add_argument("--configs", default=",".join(CONFIGS))
-    parser.add_argument("--compile", default="none", help=f"strategy.compile modes to run, comma-separated ({', '.join(MODES)})")
+    parser.add_argument("--compile", default="none",
+                        help=f"ways to run the step, comma-separated ({', '.join(MODES)}): none (eager), graphs "
+                             "(trainer.cuda_graphs=true) or a trainer.compile mode")
+    parser.add_argument("--size", default="", help="the space's options and the batch, e.g. channels=8,layers=5,batch=32")
     parser.add_argument("--space", default="darts", choices=["darts", "nb201"])
     parser.add_argument("--reference", metavar="PATH", help="a checkout of quark0/darts: time its search step too")
     parser.add_argument("--check-memory", action="store_true", help="print DARTS' over PC-DARTS' memory per image")
@@ -230,12 +280,12 @@ def main() -> None:
         reference_dir(args.reference)  # a wrong path fails now, not after the other rows
     if args.one_reference:
         name, size = args.one_reference
-        print(json.dumps(measure_reference(args.reference, name, size, args.device, args.steps)))
+        print(json.dumps(measure_reference(args.reference, name, size, args.device, args.steps, parse_size(args.size))))
         return
     if args.one or args.profile:
         name, size, mode = args.one or (args.profile, args.sizes.split(",")[0], args.compile.split(",")[0])
         result = measure(name, size, args.device, args.amp, args.channels_last, args.steps, args.space,
-                         bool(args.profile), mode)
+                         bool(args.profile), mode, parse_size(args.size))
         print(result["profile"] if args.profile else json.dumps(result))
         return
     _table(args)
@@ -257,7 +307,7 @@ def _table(args: argparse.Namespace) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    extra = ["--device", args.device, "--steps", str(args.steps), "--space", args.space]
+    extra = ["--device", args.device, "--steps", str(args.steps), "--space", args.space, "--size", args.size]
     extra += (["--amp", args.amp] if args.amp else []) + (["--channels-last"] if args.channels_last else [])
     memory = "peak CUDA memory allocated" if args.device.startswith("cuda") else "growth of peak RSS (CPU)"
     table = Table(title=f"one search step on {args.device} ({args.space} space, 3x32x32, amp={args.amp}, "

@@ -88,7 +88,7 @@ def measure(row: str, size: str, device_name: str, steps: int) -> dict:
     from nascli.runtime.config import build_option
 
     from nascli.training.loop import train
-    from nascli.training.speed import resolve
+    from nascli.training.steps import resolve
 
     device = torch.device(device_name)
     torch.manual_seed(0)

@@ -1,10 +1,12 @@
-"""On a GPU: does each strategy.compile mode compute what the eager search step computes?
+"""On a GPU: does each way of running the search step compute what the eager step computes?
 
-    python scripts/check_search_cuda.py                       # graphs and compile, darts/pcdarts, debug sizes
+    python scripts/check_search_cuda.py                       # graphs and reduce-overhead, darts/pcdarts, debug sizes
     python scripts/check_search_cuda.py --modes graphs --space darts --json out.json
 
+Modes are the trainer's switches: graphs (trainer.cuda_graphs=true) or a trainer.compile mode
+(reduce-overhead: torch.compile of the supernet's forward, capturing CUDA graphs itself).
 For every configuration (darts first and second order, pcdarts) and mode, two searches start from
-the same seed on the same batches: one eager (strategy.compile=none), one in the mode. Each runs
+the same seed on the same batches: one eager (trainer.compile=none), one in the mode. Each runs
 `--steps` bilevel steps (with a learning-rate change half way, so a CUDA graph is captured twice),
 then the script compares the training logits of every step, the final weights, alphas, BN
 buffers, the last gradients (weights and architecture) and the derived genotype. A second eager
@@ -19,27 +21,20 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 CONFIGS = {"darts-1st": ("darts", "first"), "darts-2nd": ("darts", "second"), "pcdarts": ("pcdarts", "first")}
 
 
 def build(name: str, space_name: str, mode: str, device: Any) -> Any:
-    """The strategy of `name` at debug=smoke's sizes, set up on `device` in compile mode `mode`."""
-    from omegaconf import OmegaConf
-
-    from nascli.runtime.config import build as build_node
-    from nascli.runtime.config import build_option, load_option
-    from nascli.strategies.base import SearchContext
+    """The strategy of `name` at debug=smoke's sizes, set up on `device`, its step run in `mode`."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from bench_search import build_strategy, options_of, switches
 
     file, order = CONFIGS[name] if name in CONFIGS else (name, "first")
-    node = OmegaConf.merge(load_option("strategy", file), load_option("debug/strategy", f"smoke_{file}"))
-    node = OmegaConf.merge(node, {"order": order, "compile": mode, "channels_last": False})
-    strategy = build_node(node, "strategy", space=build_option("search_space", space_name), seed=0)
-    bs = strategy.batch_size
-    data = build_option("dataset", "fake", {"train_samples": 4 * bs, "val_samples": 4, "test_samples": 4})
-    strategy.setup(SearchContext(device, lambda: data))
-    return strategy
+    return build_strategy(options_of(file, {"order": order}, "debug", space_name, {}), switches(mode, None, False),
+                          str(device))
 
 
 def run(name: str, space_name: str, mode: str, steps: int, device: Any) -> dict[str, Any]:
@@ -47,7 +42,7 @@ def run(name: str, space_name: str, mode: str, steps: int, device: Any) -> dict[
     import torch
 
     strategy = build(name, space_name, mode, device)
-    bs = strategy.batch_size
+    bs = strategy.trainer.batch_size
     gen = torch.Generator().manual_seed(1)
     batch = lambda: (torch.randn(bs, 3, 32, 32, generator=gen).to(device),  # noqa: E731
                      torch.randint(0, 10, (bs,), generator=gen).to(device))
@@ -65,7 +60,7 @@ def run(name: str, space_name: str, mode: str, steps: int, device: Any) -> dict[
             "state": {k: v.detach().clone() for k, v in net.state_dict().items() if v.is_floating_point()},
             "grads": {n: p.grad.detach().clone() for n, p in net.named_parameters() if p.grad is not None},
             "genotype": str(net.derive()),
-            "captures": getattr(strategy.graphed, "captures", None)}
+            "captures": strategy.runner.captures() if strategy.runner.how.cuda_graphs else None}
 
 
 def max_rel(a: dict[str, Any], b: dict[str, Any]) -> dict[str, float]:
@@ -88,11 +83,11 @@ def max_rel(a: dict[str, Any], b: dict[str, Any]) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--modes", default="graphs,compile")
+    parser.add_argument("--modes", default="graphs,reduce-overhead")
     parser.add_argument("--configs", default=",".join(CONFIGS))
     parser.add_argument("--space", default="darts", choices=["darts", "nb201"])
     parser.add_argument("--compile-space", default="nb201", choices=["darts", "nb201"],
-                        help="space of the compile rows (compiling the darts supernet takes minutes)")
+                        help="space of the trainer.compile rows (compiling the darts supernet takes minutes)")
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--rtol", type=float, default=1e-3)
     parser.add_argument("--json", metavar="FILE")
@@ -101,9 +96,9 @@ def main() -> None:
     args = parser.parse_args()
     import torch
 
-    from nascli.weight_sharing import capture
+    from nascli.training import steps
 
-    capture.BACKEND = args.backend
+    steps.BACKEND = args.backend
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         sys.exit("check_search_cuda.py checks the CUDA modes: it needs a CUDA GPU (torch.cuda.is_available() is False).")
@@ -112,7 +107,7 @@ def main() -> None:
     results, failed = [], False
     for mode in args.modes.split(","):  # every graphs row before any (slow to compile) compile row
         for name in args.configs.split(","):
-            space_name = args.compile_space if mode == "compile" else args.space
+            space_name = args.space if mode == "graphs" else args.compile_space
             began = time.perf_counter()
             try:
                 eager, again = run(name, space_name, "none", args.steps, device), run(name, space_name, "none", args.steps, device)
@@ -142,7 +137,7 @@ def main() -> None:
                     json.dump(results, handle, indent=1)
     from nascli.errors import ConfigError
 
-    for mode in ("graphs", "compile"):
+    for mode in ("graphs", "reduce-overhead"):
         try:
             build("gdas", args.space, mode, device)
             print(f"gdas       {mode:8} FAIL  not refused")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Issue 14 on one GPU, in one go (each stage is bounded: 9 minutes at the very most, about 6 expected):
-#   1. equivalence: each strategy.compile mode (graphs, compile) against the eager step on CUDA, for
+#   1. equivalence: each way to run the step (trainer.cuda_graphs=true, trainer.compile=reduce-overhead)
+#      against the eager step on CUDA, for
 #      darts first and second order and pcdarts (scripts/check_search_cuda.py), and GDAS refused;
 #      then two short `nas search` runs (eager, graphs): the whole loop, images/s in report.json;
 #   2. the table at the DARTS paper's search configuration (batch 64, C=16, 8 cells, fp32; pcdarts and
@@ -44,14 +45,15 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>
 if [ -n "$REF" ]; then REFERENCE=(--reference "$REF"); else REFERENCE=(); echo "no DARTS reference given: its rows are skipped"; fi
 
 status=0
-echo "== 1. equivalence on CUDA (graphs, then compile) =="
+echo "== 1. equivalence on CUDA (graphs, then reduce-overhead) =="
 timeout 120 "$PY" scripts/check_search_cuda.py --json "$OUT/equivalence.json" 2>&1 | tee -a "$OUT/log.txt" || status=1
 
 echo "== 1b. the whole search loop on CUDA (nas search, debug=smoke sizes on dataset=fake): eager, then graphs =="
 for mode in none graphs; do
+    graphs=$([ "$mode" = graphs ] && echo true || echo false)
     timeout 60 "$PY" -m nascli search strategy=darts search_space=darts dataset=fake dataset.train_samples=1024 debug=smoke device=cuda \
-        strategy.compile=$mode plots=false hydra.run.dir=/tmp/gpu_check_search_$mode >> "$OUT/search.log" 2>&1 \
-        || { status=1; echo "nas search strategy.compile=$mode failed:"; tail -5 "$OUT/search.log"; }
+        trainer.epochs=3 trainer.cuda_graphs=$graphs plots=false hydra.run.dir=/tmp/gpu_check_search_$mode >> "$OUT/search.log" 2>&1 \
+        || { status=1; echo "nas search trainer.cuda_graphs=$graphs failed:"; tail -5 "$OUT/search.log"; }
     "$PY" -c "import json, sys; r = json.load(open(sys.argv[1])); print(sys.argv[2], r['status'], r.get('compile'),
     r.get('images_per_s'), 'images/s', r['best']['arch_str'], r['best'].get('val_accuracy'))" \
         /tmp/gpu_check_search_$mode/report.json $mode 2>&1 | tee -a "$OUT/log.txt"
@@ -62,9 +64,9 @@ timeout 220 "$PY" scripts/bench_search.py --device cuda --sizes paper --steps 10
     --compile none,graphs --check-memory --timeout 110 --json "$OUT/bench.json" "${REFERENCE[@]}" 2>&1 \
     | tee -a "$OUT/log.txt" || status=1
 
-echo "== 3. torch.compile (reduce-overhead) at the paper configuration =="
+echo "== 3. torch.compile (trainer.compile=reduce-overhead) at the paper configuration =="
 timeout 80 "$PY" scripts/bench_search.py --device cuda --sizes paper --steps 10 --configs darts-1st \
-    --compile compile --timeout 75 --json "$OUT/bench_compile.json" 2>&1 | tee -a "$OUT/log.txt" || status=1
+    --compile reduce-overhead --timeout 75 --json "$OUT/bench_compile.json" 2>&1 | tee -a "$OUT/log.txt" || status=1
 
 echo "done (status $status); files in $OUT"
 exit $status

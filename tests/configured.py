@@ -31,8 +31,22 @@ def trainer(name: str = "proxy", **options: Any) -> Any:
     return build_option("trainer", name, options)
 
 
-def strategy(name: str, space: Any, seed: int = 0, **options: Any) -> Any:
-    return build_option("strategy", name, options, space=space, seed=seed)
+def strategy(name: str, space: Any, seed: int = 0, trainer: Any = None, **options: Any) -> Any:
+    """A strategy as `nas search strategy=<name>` builds it; one that trains weights gets `trainer`
+    (a TrainConfig), by default the trainer option its YAML picks (darts: darts_search)."""
+    from nascli.runtime.config import chosen_options, load_option, target_of
+
+    if not target_of(load_option("strategy", name), "strategy").trains_weights:
+        return build_option("strategy", name, options, space=space, seed=seed)
+    trainer = trainer if trainer is not None else build_option("trainer", chosen_options("strategy", name)["trainer"])
+    return build_option("strategy", name, options, space=space, seed=seed, trainer=trainer)
+
+
+def search_trainer(strategy_name: str, **options: Any) -> Any:
+    """The trainer option a one-shot strategy's YAML picks, with some options changed."""
+    from nascli.runtime.config import chosen_options
+
+    return build_option("trainer", chosen_options("strategy", strategy_name)["trainer"], options)
 
 
 def evaluator(name: str, context: Any, **options: Any) -> Any:

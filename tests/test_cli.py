@@ -82,7 +82,7 @@ def test_wrong_group_option_gets_hydras_list_and_exit_2(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("app", "override", "key", "meant"), [
-    ("search", "strategy.epoch=3", "epoch", "epochs"),
+    ("search", "strategy.ordre=first", "ordre", "order"),
     ("retrain", "trainer.lrr=0.1", "lrr", "lr"),
     ("meta-train", "method.stepz=2", "stepz", None),
     ("search", "budget.trialz=3", "trialz", "trials"),
@@ -125,8 +125,10 @@ def test_nas_list_shows_every_registered_strategy_and_an_options_defaults(tmp_pa
     assert listed.code == 0, listed.text
     assert all(name in listed.out for name in STRATEGIES.names()) and "one-shot" in listed.out
     options = nas("list", "strategy", "pcdarts", cwd=tmp_path)
-    assert options.code == 0 and "partial_channels: 4" in options.out and "arch_lr: 0.0006" in options.out
-    assert "momentum: 0.9" in options.out  # inherited from darts.yaml
+    assert options.code == 0 and "partial_channels: 4" in options.out and "lr: 0.0006" in options.out
+    assert "order: first" in options.out and "early_stop_skip: null" in options.out  # inherited from darts.yaml
+    assert "trainer=pcdarts_search" in options.out and "batch_size: 256" in options.out  # its weights' recipe
+    assert "momentum: 0.9" in options.out  # inherited from trainer/darts_search.yaml
     bad = nas("list", "strategies", cwd=tmp_path)
     assert bad.code == 2 and "search_space, strategy, evaluator, hardware" in bad.err
 

@@ -18,7 +18,7 @@ from nascli.errors import ConfigError, DatasetError
 from nascli.evaluators.base import EvalContext
 from nascli.hardware.target import build_target, objective_for
 from nascli.registry import STRATEGIES
-from nascli.runtime.config import build, check_app, conf_root, load_option, options_in, options_of, plain
+from nascli.runtime.config import build, check_app, conf_root, load_option, options_in, options_of, plain, target_of
 from nascli.spaces.joint import build_space
 
 APPS = ("search", "retrain", "evaluate", "export", "meta-train", "latency-table")
@@ -54,8 +54,9 @@ def make(group: str, cfg, **runtime) -> object:
 def runtime(group: str, cfg) -> dict:
     """The runtime arguments the commands pass when they build `group`."""
     space = make("search_space", cfg) if "search_space" in cfg else None
-    if group == "strategy":
-        return {"space": space, "seed": 0}
+    if group == "strategy":  # one that trains weights gets the search's trainer
+        trains = make("trainer", cfg) if target_of(cfg.strategy, "strategy").trains_weights else None
+        return {"space": space, "seed": 0, **({"trainer": trains} if trains is not None else {})}
     if group == "evaluator":
         return {"context": EvalContext(space, 0, "cpu", None, load_data=lambda: None)}
     return {}
@@ -115,7 +116,7 @@ def test_the_yaml_is_the_one_place_defaults_live(group: str, option: str) -> Non
     params = options_of(get_object(target))
     if group == "hardware":  # one node, two objects: the profiler's options and its objective's
         params = {**params, **options_of(objective_for(get_object(target)))}
-    runtime_names = {"strategy": {"space", "seed"}, "evaluator": {"context"}}.get(group, set())
+    runtime_names = {"strategy": {"space", "seed", "trainer"}, "evaluator": {"context"}}.get(group, set())
     yaml_keys = set(node) - {"_target_"}
     assert yaml_keys == set(params) - runtime_names, f"{group}/{option}.yaml and {target} disagree"
     with_defaults = [name for name, p in params.items() if p.default is not inspect.Parameter.empty]
@@ -126,12 +127,15 @@ def test_an_unknown_or_mistyped_option_names_the_key_and_the_valid_ones() -> Non
     cfg = compose("retrain", "genotype=DARTS_V2", "+trainer.lrr=0.1")
     with pytest.raises(ConfigError, match=r"trainer has no option 'lrr' \(did you mean 'lr'\?\). Its options are: "):
         build(cfg.trainer, "trainer")
-    cfg = compose("search", "strategy=darts", "strategy.order=3", "+strategy.epoch=3")
-    with pytest.raises(ConfigError, match="strategy has no option 'epoch' .*did you mean 'epochs'"):
-        build(cfg.strategy, "strategy", space=None, seed=0)
-    cfg = compose("search", "strategy=darts", "strategy.epochs=many")
-    with pytest.raises(ConfigError, match="strategy.epochs must be an integer, got 'many'"):
-        build(cfg.strategy, "strategy", space=None, seed=0)
+    cfg = compose("search", "strategy=darts", "strategy.order=3", "+strategy.orders=3")
+    with pytest.raises(ConfigError, match="strategy has no option 'orders' .*did you mean 'order'"):
+        build(cfg.strategy, "strategy", space=None, seed=0, trainer=None)
+    cfg = compose("search", "strategy=darts", "strategy.arch_optimizer.lr=many")
+    with pytest.raises(ConfigError, match="strategy.arch_optimizer.lr must be a number"):
+        build(cfg.strategy, "strategy", space=None, seed=0, trainer=None)
+    cfg = compose("search", "strategy=darts", "trainer.epochs=many")
+    with pytest.raises(ConfigError, match="trainer.epochs must be an integer, got 'many'"):
+        build(cfg.trainer, "trainer")
     cfg = compose("meta-train", "method=reptile", "+method.stepz=2")
     with pytest.raises(ConfigError, match="method has no option 'stepz'"):
         build(cfg.method, "method")
@@ -140,16 +144,28 @@ def test_an_unknown_or_mistyped_option_names_the_key_and_the_valid_ones() -> Non
         build(cfg.dataset, "dataset")
 
 
-def test_pcdarts_and_gdas_inherit_darts() -> None:
-    darts = load_option("strategy", "darts")
-    for variant in ("pcdarts", "gdas"):
-        text = conf_root().joinpath("strategy", f"{variant}.yaml").read_text()
-        assert re.search(r"defaults:\n\s+- darts\n\s+- _self_", text)
-        composed = load_option("strategy", variant)
-        assert set(darts) <= set(composed) and composed.grad_clip == darts.grad_clip
+@pytest.mark.parametrize(("group", "base", "variants"), [("strategy", "darts", ("pcdarts", "gdas")),
+                                                      ("trainer", "darts_search", ("pcdarts_search", "gdas_search")),
+                                                      ("trainer", "spos_search", ("enas_search",))])
+def test_variants_inherit_their_base_and_repeat_none_of_it(group: str, base: str, variants: tuple[str, ...]) -> None:
+    parent = load_option(group, base)
+    for variant in variants:
+        text = conf_root().joinpath(group, f"{variant}.yaml").read_text()
+        assert re.search(rf"defaults:\n\s+- {base}\n", text)
+        composed = load_option(group, variant)
+        assert set(parent) <= set(composed)
         own = {k: v for k, v in OmegaConf.create(text).items() if k != "defaults"}
-        repeated = [k for k, v in own.items() if k in darts and darts[k] == v]
-        assert not repeated, f"{variant}.yaml repeats darts' {repeated}: inherit them instead"
+        repeated = [k for k, v in own.items() if k in parent and parent[k] == v]
+        assert not repeated, f"{variant}.yaml repeats {base}'s {repeated}: inherit them instead"
+
+
+@pytest.mark.parametrize(("strategy", "recipe"), [("darts", "darts_search"), ("pcdarts", "pcdarts_search"),
+                                                  ("gdas", "gdas_search"), ("spos", "spos_search"),
+                                                  ("enas", "enas_search")])
+def test_a_one_shot_strategy_picks_its_trainer_and_the_user_can_pick_another(strategy: str, recipe: str) -> None:
+    assert compose("search", f"strategy={strategy}").trainer == load_option("trainer", recipe)
+    assert compose("search", f"strategy={strategy}", "trainer=default").trainer == load_option("trainer", "default")
+    assert compose("search", f"strategy={strategy}", "trainer.lr=0.5").trainer.lr == 0.5
 
 
 ONE_SHOT = [name for name, cls in STRATEGIES.items() if cls.measures_candidates]
@@ -159,8 +175,9 @@ ONE_SHOT = [name for name, cls in STRATEGIES.items() if cls.measures_candidates]
 def test_debug_smoke_shrinks_one_shot_strategies_through_the_defaults_list(strategy: str) -> None:
     full = compose("search", f"strategy={strategy}")
     smoke = compose("search", f"strategy={strategy}", "debug=smoke")
-    assert smoke.strategy.epochs < full.strategy.epochs and smoke.strategy.channels < full.strategy.channels
+    assert smoke.trainer.epochs < full.trainer.epochs and smoke.search_space.channels < full.search_space.channels
     assert set(smoke.strategy) == set(full.strategy)  # the same options, smaller: no side channel
+    assert set(smoke.trainer) == set(full.trainer)  # one trainer shrunk, not a copy per strategy
     assert set(smoke) == set(full)  # and no key added at the top
 
 

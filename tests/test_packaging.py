@@ -22,7 +22,7 @@ def test_the_installed_package_ships_its_configs(tmp_path: Path) -> None:
     code = (
         "import importlib.resources as r; conf = r.files('nascli.conf'); "
         "names = ['search.yaml', 'retrain.yaml', 'evaluate.yaml', 'export.yaml', 'meta-train.yaml', 'dataset/digits.yaml',"
-        " 'hydra/default.yaml', 'debug/strategy/smoke_darts.yaml', 'hydra/sweeper/optuna.yaml',"
+        " 'hydra/default.yaml', 'debug/strategy/smoke_pcdarts.yaml', 'trainer/darts_search.yaml', 'hydra/sweeper/optuna.yaml',"
         " 'hparams_search/retrain_digits.yaml', 'hparams_search/search_digits.yaml']; "
         "tables = r.files('nascli.benchmarks'); "
         "import importlib.util; plugin = importlib.util.find_spec('hydra_plugins.nascli_hpo') is not None; "

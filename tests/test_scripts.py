@@ -50,7 +50,8 @@ def test_bench_meta_shows_the_prior_cutting_the_queries(tmp_path) -> None:
 
 
 def test_bench_search_times_a_one_shot_step() -> None:
-    out = run_script("bench_search.py", "--sizes", "debug", "--steps", "1", "--space", "nb201", "--configs", "gdas")
+    out = run_script("bench_search.py", "--sizes", "debug", "--steps", "1", "--space", "nb201", "--configs", "gdas",
+                     "--size", "cells_per_stage=1,batch=32")
     assert "gdas" in out and "debug" in out and "failed" not in out
 
 
@@ -62,13 +63,14 @@ def test_bench_search_runs_compile_modes_and_finds_the_reference(tmp_path) -> No
     (cnn / "model_search.py").write_text("class Network:\n    pass\n")
     (cnn / "architect.py").write_text("class Architect:\n    pass\n")
     out = run_script("bench_search.py", "--sizes", "debug", "--steps", "1", "--space", "nb201", "--configs",
-                     "darts-1st", "--compile", "none,graphs", "--reference", str(tmp_path / "darts"), "--check-memory")
+                     "darts-1st", "--compile", "none,graphs", "--reference", str(tmp_path / "darts"), "--check-memory",
+                     "--size", "cells_per_stage=1,batch=32")
     rows = {tuple(cells[1:3]): cells[3:] for line in out.splitlines()
             if len(cells := [c.strip() for c in line.split("│")]) > 3}
     eager = rows[("darts-1st", "none")]
     assert float(eager[5]) > 0 and float(eager[7]) > 0  # images/s, MB per image
     assert rows[("darts-1st", "graphs")][4] == "failed" and rows[("reference darts-1st", "none")][4] == "failed"
-    assert "graphs captures the search step as a CUDA graph" in out and "runs only with --device cuda" in out
+    assert "graphs=true captures the training step as a CUDA graph" in out and "runs only with --device cuda" in out
     assert "its modules were found and import" in out
     assert "--check-memory needs darts-1st and pcdarts rows" in out
 

@@ -12,7 +12,7 @@ from rich.syntax import Syntax
 
 from nascli.errors import NasError
 from nascli.registry import REGISTRIES
-from nascli.runtime.config import load_option, options_in
+from nascli.runtime.config import chosen_options, load_option, options_in
 from nascli.runtime.console import output, table
 from nascli.runtime.runner import print_error
 
@@ -44,7 +44,7 @@ def main(argv: list[str]) -> int:
         if len(argv) == 2:
             group, name = argv
             text = options_root_text(group, name)
-            console.print(Syntax(text, "yaml", theme="ansi_dark", background_color="default"))
+            console.print(Syntax(text, "yaml", theme="ansi_dark", background_color="default", word_wrap=True))
             return 0
         for group in argv or groups:
             listed = rows(group)
@@ -57,10 +57,18 @@ def main(argv: list[str]) -> int:
 
 
 def options_root_text(group: str, name: str) -> str:
-    """An option's YAML as composed (inherited options included): every key with its default."""
+    """An option's YAML as composed (inherited options included): every key with its default; then
+    the options it picks in other groups (a one-shot strategy's trainer), each with its defaults."""
     from omegaconf import OmegaConf
 
-    return OmegaConf.to_yaml(load_option(group, name))
+    text = OmegaConf.to_yaml(load_option(group, name))
+    for other, option in chosen_options(group, name).items():
+        if other == "trainer":  # the weight-training recipe: every default, changed by trainer.<key>=...
+            text += (f"\n# and trainer={option}, the weights' recipe (trainer.<key>=... changes it):\n"
+                     + OmegaConf.to_yaml({"trainer": load_option(other, option)}))
+        else:
+            text += f"\n# and {other}={option} (conf/{other}/{option}.yaml)\n"
+    return text
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from nascli.runtime.runner import RunContext
 from nascli.search.resume import saved_supernet
 from nascli.training import finetune
 from nascli.training.loop import TrainConfig, accuracy, train
-from nascli.training.speed import resolve
+from nascli.training.steps import resolve
 from nascli.weight_sharing.inherit import from_supernet
 
 COLUMNS = ["epoch", "lr", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "epoch_s"]

@@ -30,6 +30,7 @@ from nascli.spaces.base import SearchSpace
 from nascli.training.metrics import score
 from nascli.weight_sharing.mixing import Gumbel, Softmax
 from nascli.weight_sharing.supernet import build_supernet
+from nascli.training.steps import ALL_AUTO, Limits, MicroBatch, StepRunner, resolve
 
 STATE_FORMAT = "nascli.reptile_state/1"
 MIXINGS = {"darts": Softmax, "gdas": Gumbel}  # method.mode: how the meta-learned supernet mixes its candidates
@@ -47,9 +48,7 @@ class ReptileMethod(MetaMethod):
     w_momentum: float
     a_lr: float            # inner Adam on alphas
     grad_clip: float
-    mode: str              # supernet mixing: darts or gdas
-    channels: int | None   # supernet size (None: the space's); strategy=darts' so the prior fits it
-    layers: int | None
+    mode: str              # supernet mixing: darts or gdas (the supernet is the search space's size)
     eval_every: int        # every this many tasks, adapted accuracy on fresh tasks
     eval_tasks: int
 
@@ -85,7 +84,7 @@ class ReptileMethod(MetaMethod):
 
         history = meta_train(net, sample_task, self, seed, on_iteration, context.resume, context.checkpoint)
         derived = space.to_str(net.derive())
-        shape = {"mode": self.mode, "channels": self.channels, "layers": self.layers, "num_classes": ways,
+        shape = {"mode": self.mode, "space_config": space.config(), "num_classes": ways,
                  "in_channels": probe.in_channels, "input_size": probe.input_size}
         task = {"name": f"{probe.name}: {ways} of classes {pool}", "num_classes": ways,
                 "in_channels": probe.in_channels, "input_size": probe.input_size, "samples": len(probe.train),
@@ -129,23 +128,45 @@ def batches(split: Split, data: DataSplits, batch_size: int, seed: int) -> Itera
 
 def adapt(net: nn.Module, data: DataSplits, steps: int, cfg: ReptileMethod, seed: int) -> nn.Module:
     """`steps` first-order bilevel steps on one task: weights on its training split, alphas on its
-    validation split (DARTS' first-order update, the inner loop of MetaNAS)."""
-    w_opt = torch.optim.SGD(net.weight_parameters(), lr=cfg.w_lr, momentum=cfg.w_momentum)
-    a_opt = torch.optim.Adam(net.arch_parameters(), lr=cfg.a_lr, betas=(0.5, 0.999))
+    validation split (DARTS' first-order update, the inner loop of MetaNAS), run by the step runner."""
+    runner = StepRunner(resolve(ALL_AUTO, CPU, limits=INNER_LIMITS), CPU)
+    inner = InnerStep(runner, net, runner.sgd(net.weight_parameters(), cfg.w_lr, cfg.w_momentum),
+                      torch.optim.Adam(net.arch_parameters(), lr=cfg.a_lr, betas=(0.5, 0.999)), cfg.grad_clip)
     train = batches(data.train, data, cfg.batch_size, seed)
     val = batches(data.val if len(data.val) else data.train, data, cfg.batch_size, seed + 7919)
     net.train()
     for _ in range(steps):
-        x, y = next(val)
-        a_opt.zero_grad(set_to_none=True)
-        nn.functional.cross_entropy(net(x), y).backward()
-        a_opt.step()
-        x, y = next(train)
-        w_opt.zero_grad(set_to_none=True)
-        nn.functional.cross_entropy(net(x), y).backward()
-        nn.utils.clip_grad_norm_(net.weight_parameters(), cfg.grad_clip)
-        w_opt.step()
+        runner.run(inner, [MicroBatch((*next(val), *next(train)))])
     return net
+
+
+CPU = torch.device("cpu")  # Reptile's tasks, supernet and its copies live on the CPU
+INNER_LIMITS = Limits(cuda_graphs="each task adapts a fresh copy of the supernet for a few steps",
+                      compile="each task adapts a fresh copy of the supernet for a few steps",
+                      accumulate="Reptile's inner loop takes one batch per step")
+
+
+class InnerStep:
+    """Reptile's inner step body: the alphas by Adam on a validation batch, then the weights by SGD
+    (clipped) on a training batch."""
+
+    def __init__(self, runner: StepRunner, net: nn.Module, w_opt: torch.optim.Optimizer, a_opt: torch.optim.Optimizer,
+                 grad_clip: float) -> None:
+        self.runner, self.net, self.w_opt, self.a_opt, self.grad_clip = runner, net, w_opt, a_opt, grad_clip
+        self.weights = net.weight_parameters()
+
+    def __call__(self, batches: list[tuple[torch.Tensor, ...]], weights: tuple[float, ...]) -> None:
+        ((val_x, val_y, train_x, train_y),) = batches
+        self.a_opt.zero_grad(set_to_none=True)
+        with self.runner.autocast():
+            loss = nn.functional.cross_entropy(self.net(val_x), val_y)
+        self.runner.backward(loss)
+        self.a_opt.step()
+        self.w_opt.zero_grad(set_to_none=True)
+        with self.runner.autocast():
+            loss = nn.functional.cross_entropy(self.net(train_x), train_y)
+        self.runner.backward(loss)
+        self.runner.update(self.w_opt, self.weights, self.grad_clip)
 
 
 def accuracy(net: nn.Module, data: DataSplits) -> float:

@@ -78,7 +78,10 @@ def _describe(annotation: Any) -> str:
 
 
 def check_value(value: Any, annotation: Any, key: str) -> Any:
-    """`value` as `annotation` asks (ints accepted as floats, 3.0 as 3), or a ConfigError naming `key`."""
+    """`value` as `annotation` asks (ints accepted as floats, 3.0 as 3), or a ConfigError naming `key`.
+    A nested node with a `_target_` (an optimiser to build later) is checked against its target."""
+    if isinstance(value, Mapping) and "_target_" in value:
+        return check_target_node(value, key)
     if annotation in (Any, inspect.Parameter.empty, object):
         return value
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
@@ -161,6 +164,25 @@ def check_options(values: Mapping[str, Any], target: Any, where: str, runtime: I
     return checked
 
 
+def check_target_node(node: Mapping[str, Any], key: str) -> dict[str, Any]:
+    """A nested `_target_` node (e.g. `arch_optimizer: {_target_: torch.optim.Adam, _partial_: true, lr: ...}`)
+    with its options checked against the target's signature, as plain values ready for
+    hydra.utils.instantiate. A partial node may leave out what its caller passes later (the parameters)."""
+    target = target_of(node, key)
+    values = {k: v for k, v in node.items() if k not in HYDRA_KEYS}
+    schema = options_of(target)
+    for name in values:
+        if name not in schema:
+            raise unknown_key(name, schema, key)
+    checked = {name: check_value(v, schema[name].annotation, f"{key}.{name}") for name, v in values.items()}
+    if not node.get("_partial_", False):
+        missing = [n for n, p in schema.items() if n not in checked and p.default is p.empty]
+        if missing:
+            raise ConfigError(f"{key} needs the option(s) {', '.join(missing)}; give them, or set {key}._partial_=true "
+                              "where they are passed at build time.")
+    return {**{k: node[k] for k in HYDRA_KEYS if k in node}, **checked}
+
+
 def check_fields(values: Mapping[str, Any], schema: type, where: str) -> Any:
     """A dataclass instance of `schema` from `values`, every key and type checked."""
     return schema(**check_options(values, schema, where))
@@ -176,7 +198,7 @@ def target_of(node: DictConfig, group: str) -> Any:
     """The object a group's `_target_` names, or a ConfigError saying what is wrong."""
     from hydra.utils import get_object
 
-    name = node.get("_target_") if OmegaConf.is_dict(node) else None
+    name = node.get("_target_") if OmegaConf.is_dict(node) or isinstance(node, Mapping) else None
     if not name:
         raise ConfigError(f"The {group} config names no _target_ (the class or function it builds).")
     try:
@@ -289,6 +311,22 @@ def load_option(group: str, name: str) -> DictConfig:
 def option_node(group: str, name: str, options: Mapping[str, Any] | None = None) -> DictConfig:
     """A config group's option as `nas` composes it, with its YAML defaults and some `options` changed."""
     return OmegaConf.merge(load_option(group, name), OmegaConf.create(dict(options or {})))
+def chosen_options(group: str, name: str) -> dict[str, str]:
+    """The options of other groups that an option picks in its defaults list, inherited ones included
+    (strategy darts: {"budget": "schedule", "trainer": "darts_search"}; pcdarts overrides the trainer)."""
+    file = conf_root().joinpath(group, f"{name}.yaml")
+    if not file.is_file():
+        raise ConfigError(f"There is no {group} option {name!r}; the options are: {', '.join(options_in(group))}.")
+    chosen: dict[str, str] = {}
+    for entry in OmegaConf.create(file.read_text()).get("defaults") or []:
+        if isinstance(entry, str):
+            if entry != "_self_":
+                chosen.update(chosen_options(group, entry))
+            continue
+        for key, option in entry.items():  # `override /trainer@_global_.trainer: darts_search`
+            other = str(key).removeprefix("override ").lstrip("/").split("@")[0]
+            chosen[other] = str(option)
+    return chosen
 
 
 def build_option(group: str, name: str, options: Mapping[str, Any] | None = None, **runtime: Any) -> Any:

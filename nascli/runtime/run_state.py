@@ -36,15 +36,11 @@ FREE: dict[str, str] = {
     "trainer.optimizer_step": "the SGD step's kernels",
     "trainer.cuda_graphs": "replay of a captured step",
     "trainer.sync_batchnorm": "BatchNorm statistics over all processes of a torchrun (one process: no effect)",
-    "trainer.eval_batch_size": "how many images are scored at once (eval mode: memory, not results)",
-    "strategy.amp": "a one-shot strategy's mixed precision",
-    "strategy.channels_last": "a one-shot strategy's memory format",
-    "strategy.compile": "how a one-shot strategy's step runs (eager, CUDA graphs, torch.compile)",
 }
 FREE_TEXT = "only where and how fast it runs and when it stops may change (" + "; ".join(
-    ", ".join(k for k in FREE if k.split(".")[0] not in ("trainer", "strategy")) if node is None
+    ", ".join(k for k in FREE if k.split(".")[0] != "trainer") if node is None
     else f"{node}." + "/".join(k.split(".", 1)[1] for k in FREE if k.startswith(node + "."))
-    for node in (None, "trainer", "strategy")) + ")"
+    for node in (None, "trainer")) + ")"
 
 
 def is_free(path: tuple[str, ...]) -> bool:

@@ -21,7 +21,7 @@ from nascli.errors import ConfigError
 from nascli.evaluators.base import EvalContext, Evaluator, evaluator_class, restricted_space
 from nascli.hardware.profiler import CostProfiler
 from nascli.hardware.target import HardwareTarget, build_target
-from nascli.runtime.config import build
+from nascli.runtime.config import build, target_of
 from nascli.spaces.base import SearchSpace
 from nascli.spaces.joint import build_space
 from nascli.strategies.base import SearchContext, Strategy
@@ -52,7 +52,8 @@ def assemble(cfg: DictConfig, seed: int, device: Any) -> Search:
     space = restricted_space(cfg.evaluator, space)  # e.g. a benchmark table's architectures only: settled from here on
 
     evaluator = build(cfg.evaluator, "evaluator", context=EvalContext(space, seed, device, trainer, load_data))
-    strategy = build(cfg.strategy, "strategy", space=space, seed=seed)
+    weights = {"trainer": trainer} if target_of(cfg.strategy, "strategy").trains_weights else {}  # its recipe
+    strategy = build(cfg.strategy, "strategy", space=space, seed=seed, **weights)
     hardware = build_target(cfg.hardware)  # the cost profiler, then the objective
     context = strategy_context(strategy, evaluator, hardware.profiler, device, load_data, shape)
     return Search(space, evaluator, strategy, hardware, context)

@@ -31,12 +31,13 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from nascli.data.datasets import DataOnDemand
 from nascli.errors import ConfigError
 from nascli.hardware.table import LatencyTerms
 from nascli.spaces.base import Arch, SearchSpace
+from nascli.training.loop import TrainConfig
 
 
 Objective = float | tuple[float, ...]  # what a strategy is told; a tuple is a point to maximise in every part
@@ -85,6 +86,7 @@ class Strategy(ABC):
     """What every strategy offers the engine (see the module docstring)."""
 
     name: str = ""                      # set by @STRATEGIES.register
+    trains_weights: ClassVar[bool] = False  # built with the search's trainer (`trainer=`): its weight-training recipe
     measures_candidates: bool = False   # proposals carry their own metrics (one-shot)
     resumes_from_state: bool = False    # resumed from state_dict (else by replaying the rows)
     stop_reason: str | None = None      # why propose() returned None, if not the end of its schedule
@@ -124,7 +126,7 @@ class Strategy(ABC):
 
     def divergence_advice(self) -> str:
         """What to change when the loss of the weights this strategy trains became nan or inf."""
-        return "Lower strategy.lr."
+        return "Lower trainer.lr (the rate its weights train at)."
 
     def state_dict(self) -> dict[str, Any]:
         """What resumes a strategy that `resumes_from_state` (tensors and plain containers)."""
@@ -175,10 +177,26 @@ class SampleStrategy(Strategy):
 
 class OneShotStrategy(Strategy):
     """Weight-sharing strategies: `step()` trains (an epoch of the supernet, or scores a subnet
-    with it) and returns the measured candidate; the result is the last row unless chosen."""
+    with it) and returns the measured candidate; the result is the last row unless chosen.
 
+    The supernet's weights train by the search's trainer group (`trainer`: epochs, batch size, SGD
+    and its schedule, the speed switches), which the strategy's YAML picks a default option of."""
+
+    trains_weights = True
     measures_candidates = True
     resumes_from_state = True
+    # trainer options a supernet's training has no use for: a value other than 0 is refused, not ignored
+    UNUSED_TRAINER_OPTIONS = ("label_smoothing", "cutout", "auxiliary_weight", "drop_path")
+
+    def __init__(self, space: SearchSpace, seed: int, trainer: TrainConfig) -> None:
+        super().__init__(space, seed)
+        if trainer.epochs < 1:
+            raise ConfigError(f"trainer.epochs must be at least 1 for a one-shot search, got {trainer.epochs}.")
+        for key in self.UNUSED_TRAINER_OPTIONS:
+            if getattr(trainer, key):
+                raise ConfigError(f"trainer.{key}={getattr(trainer, key)} does not apply to a one-shot search: "
+                                  f"{type(self).__name__} trains its supernet without it. Set trainer.{key}=0.")
+        self.trainer = trainer
 
     @abstractmethod
     def setup(self, context: SearchContext) -> None:
@@ -201,6 +219,18 @@ class OneShotStrategy(Strategy):
     @abstractmethod
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore state_dict's output after setup."""
+
+
+def build_optimizer(node: dict[str, Any], where: str, params: Any, **extra: Any) -> Any:
+    """The optimiser a partial node of the strategy's YAML names (`arch_optimizer`), built on `params`
+    with hydra.utils.instantiate (`extra`: what the run adds, e.g. capturable=True); a value the
+    optimiser refuses (a negative lr) is a ConfigError naming `where`."""
+    from hydra.utils import instantiate
+
+    try:
+        return instantiate(node, _convert_="all", **extra)(params)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{where} ({node.get('_target_')}) cannot be built: {exc}") from None
 
 
 def require_positive(strategy: str, **sizes: int) -> None:

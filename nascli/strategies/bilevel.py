@@ -1,16 +1,28 @@
-"""The bilevel maths of gradient-based architecture search (DARTS, Liu et al., ICLR 2019): the
-training loss under other weights, and the second-order architecture gradient by one unrolled SGD
-step and a finite-difference Hessian-vector product."""
+"""The bilevel step of gradient-based architecture search (DARTS, Liu et al., ICLR 2019), a body the
+step runner (nascli.training.steps) runs: the training loss under other weights, the second-order
+architecture gradient by one unrolled SGD step and a finite-difference Hessian-vector product, and
+the step itself (architecture on a validation batch, then weights on a training batch)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
 from torch.func import functional_call
 
+from nascli.training.steps import Limits, StepRunner
+
 Batch = tuple[torch.Tensor, torch.Tensor]
+
+# What no bilevel step can do, and what GDAS' cannot either (the step runner refuses them with these reasons).
+BILEVEL_LIMITS = Limits(accumulate="the bilevel step updates the architecture between weight steps, so weight "
+                                   "gradients of several batches cannot be summed into one step (a larger "
+                                   "trainer.batch_size is the way to larger steps)")
+SAMPLED_PATH = ("each GDAS step samples its path on the host (Gumbel noise from a CPU generator, the sampled op "
+                "indices read back), so the step is not the same computation twice")
+SECOND_ORDER_FP16 = "the second-order architecture gradient needs loss scaling, which it does not do; use trainer.amp=bf16"
 
 
 def loss_on(model: nn.Module, batch: Batch, params: dict[str, torch.Tensor] | None = None,
@@ -46,7 +58,7 @@ def unrolled_arch_grads(
     val_loss = loss_on(model, val, unrolled, scratch())
     found = torch.autograd.grad(val_loss, [*arch, *unrolled.values()])
     # Every gradient kept past the next forward is a copy, or is used up before it: under
-    # strategy.compile=compile, a CUDA graph's outputs are overwritten when that graph runs again.
+    # trainer.compile=reduce-overhead, a CUDA graph's outputs are overwritten when that graph runs again.
     d_arch, d_w = [g.clone() for g in found[: len(arch)]], found[len(arch):]
     eps = 0.01 / torch.sqrt(sum((v.float() ** 2).sum() for v in d_w)).clamp_min(1e-12)
     shifted = [{n: w.detach() + sign * eps * v for n, w, v in zip(names, ws, d_w)} for sign in (1.0, -1.0)]
@@ -63,3 +75,54 @@ def momentum_buffers(optimizer: torch.optim.Optimizer, weights: dict[str, nn.Par
         if buf is not None:
             out[name] = buf
     return out
+
+
+class BilevelStep:
+    """One bilevel step, the body the step runner runs: the architecture on the validation batch
+    (first order: its gradient at the current weights; second order: through one unrolled weight
+    step), then the weights on the training batch (SGD, clipped). Returns the training logits."""
+
+    def __init__(self, runner: StepRunner, net: nn.Module, weights: dict[str, nn.Parameter],
+                 w_opt: torch.optim.Optimizer, a_opt: torch.optim.Optimizer, order: str, momentum: float,
+                 weight_decay: float, grad_clip: float, latency: Any = None) -> None:
+        self.runner, self.net, self.weights, self.w_opt, self.a_opt = runner, net, weights, w_opt, a_opt
+        self.order, self.momentum, self.weight_decay, self.grad_clip = order, momentum, weight_decay, grad_clip
+        self.latency = latency  # the expected-latency term of the architecture loss (darts.LatencyTerm), or None
+
+    def __call__(self, batches: list[tuple[torch.Tensor, ...]], loss_weights: tuple[float, ...], lr: float,
+                 update_arch: bool) -> list[torch.Tensor]:
+        ((train_x, train_y, val_x, val_y),) = batches  # one batch pair: accumulation is refused (BILEVEL_LIMITS)
+        train, val = (train_x, train_y), (val_x, val_y)
+        if update_arch:
+            self._arch_step(train, val, lr)
+        runner = self.runner
+        with runner.autocast():
+            logits = self.net(train[0])
+            loss = nn.functional.cross_entropy(logits.float(), train[1])
+        self.w_opt.zero_grad(set_to_none=True)
+        weights = list(self.weights.values())
+        runner.backward(loss, inputs=weights)  # no architecture gradient here: it is not used
+        runner.update(self.w_opt, weights, self.grad_clip)
+        return [logits.detach()]
+
+    def _arch_step(self, train: Batch, val: Batch, lr: float) -> None:
+        arch, runner = self.net.arch_parameters(), self.runner
+        self.a_opt.zero_grad(set_to_none=True)
+        with runner.autocast():
+            if self.order == "second":
+                grads = unrolled_arch_grads(self.net, self.weights, arch, train, val, lr, self.momentum,
+                                            self.weight_decay, momentum_buffers(self.w_opt, self.weights))
+                if self.latency is not None:  # the latency term depends on the alphas only
+                    grads = [g + d for g, d in zip(grads, torch.autograd.grad(self.latency.loss(self.net), arch))]
+                for p, g in zip(arch, grads):
+                    p.grad = g.to(p.dtype)
+            else:
+                loss = loss_on(self.net, val)
+                if self.latency is not None:
+                    loss = loss + self.latency.loss(self.net)
+                runner.backward(loss, inputs=arch)
+        if self.order != "second" and runner.scaler is not None:
+            runner.scaler.unscale_(self.a_opt)
+            runner.scaler.step(self.a_opt)
+        else:
+            self.a_opt.step()

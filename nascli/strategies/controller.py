@@ -86,9 +86,10 @@ class Reinforce:
     """
 
     def __init__(self, controller: Controller, lr: float = 0.0035, baseline_decay: float = 0.99,
-                 entropy_weight: float = 1e-4) -> None:
+                 entropy_weight: float = 1e-4, optimizer: torch.optim.Optimizer | None = None) -> None:
         self.controller = controller
-        self.optimizer = torch.optim.Adam(controller.parameters(), lr=lr)
+        # `optimizer`: one over the controller's parameters (ENAS' controller_optimizer), else Adam(lr)
+        self.optimizer = optimizer or torch.optim.Adam(controller.parameters(), lr=lr)
         self.baseline_decay, self.entropy_weight = baseline_decay, entropy_weight
         self.baseline: float | None = None
 

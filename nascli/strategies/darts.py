@@ -13,11 +13,11 @@ exactly as an uninterrupted one on CPU.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -29,61 +29,55 @@ from nascli.errors import ConfigError, NasError
 from nascli.registry import STRATEGIES
 from nascli.runtime.report import markdown_table
 from nascli.spaces.base import SearchSpace
-from nascli.strategies.base import Artifacts, OneShotStrategy, Proposal, SearchContext
-from nascli.strategies.bilevel import Batch, loss_on, momentum_buffers, unrolled_arch_grads
+from nascli.strategies.base import Artifacts, OneShotStrategy, Proposal, SearchContext, build_optimizer
+from nascli.strategies.bilevel import BILEVEL_LIMITS, SAMPLED_PATH, SECOND_ORDER_FP16, Batch, BilevelStep
+from nascli.training.loop import TrainConfig
 from nascli.training.metrics import score
+from nascli.training.steps import Limits, MicroBatch, StepRunner, resolve
 from nascli.weight_sharing.batches import epoch_batches, epoch_seed, split_halves
-from nascli.weight_sharing.capture import COMPILE_MODES, GraphedBilevelStep, compiled_forward, resolve_compile
 from nascli.weight_sharing.mixing import Gumbel, Mixing, PartialChannels, Softmax
 from nascli.weight_sharing.supernet import Supernet, build_supernet
 
 
 class GradientSearch(OneShotStrategy):
-    """The shared bilevel loop; subclasses pick the supernet mode and per-epoch knobs."""
+    """The shared bilevel loop; subclasses pick the supernet's mixing and per-epoch knobs. The weights
+    train by the search's trainer (SGD, cosine schedule, speed switches), the architecture by
+    `arch_optimizer` (a partial optimiser, built on the alphas at setup)."""
 
-    mode = "darts"
 
-    def __init__(
-        self, space: SearchSpace, seed: int, order: str, epochs: int, batch_size: int, channels: int, layers: int,
-        lr: float, lr_min: float, momentum: float, nesterov: bool, weight_decay: float, grad_clip: float,
-        arch_lr: float, arch_betas: tuple[float, float], arch_weight_decay: float, warmup_epochs: int,
-        early_stop_skip: int | None, skip_dropout: float, eval_batch_size: int, amp: str | None,
-        channels_last: bool, prior_strength: float, compile: str,
-    ) -> None:
-        super().__init__(space, seed)
+    def __init__(self, space: SearchSpace, seed: int, trainer: TrainConfig, order: str,
+                 arch_optimizer: dict[str, Any], warmup_epochs: int, early_stop_skip: int | None,
+                 skip_dropout: float, prior_strength: float) -> None:
+        super().__init__(space, seed, trainer)
         if order not in ("first", "second"):
             raise ConfigError(f"strategy.order must be first or second, got {order!r}.")
-        if amp not in (None, "bf16", "fp16"):
-            raise ConfigError(f"strategy.amp must be null, bf16 or fp16, got {amp!r}.")
-        if compile not in COMPILE_MODES:
-            raise ConfigError(f"strategy.compile must be one of {', '.join(COMPILE_MODES)}; got {compile!r}.")
-        if amp == "fp16" and order == "second":
-            raise ConfigError("strategy.amp=fp16 needs loss scaling, which the second-order step does not do; use bf16.")
-        if min(epochs, batch_size, channels, layers, eval_batch_size) < 1:
-            raise ConfigError("strategy.epochs, batch_size, channels, layers and eval_batch_size must be positive.")
         if not 0.0 <= skip_dropout < 1.0:
             raise ConfigError(f"strategy.skip_dropout must be in [0, 1), got {skip_dropout}.")
-        self.order, self.epochs, self.batch_size = order, epochs, batch_size
-        self.channels, self.layers = channels, layers
-        self.lr, self.lr_min, self.momentum, self.nesterov = lr, lr_min, momentum, nesterov
-        self.weight_decay, self.grad_clip = weight_decay, grad_clip
-        self.arch_lr, self.arch_betas, self.arch_weight_decay = arch_lr, tuple(arch_betas), arch_weight_decay
+        self.order, self.arch_optimizer = order, arch_optimizer
         self.warmup_epochs, self.early_stop_skip, self.skip_dropout = warmup_epochs, early_stop_skip, skip_dropout
-        self.eval_batch_size, self.amp, self.channels_last = eval_batch_size, amp, channels_last
-        self.prior_strength, self.compile = prior_strength, compile
+        self.prior_strength = prior_strength
+        self.epochs = trainer.epochs
         self.prior = None  # a meta prior to start from (see warm_start)
+
+    def limits(self) -> Limits:
+        """What this strategy's bilevel step cannot do (the step runner refuses it, with the reason)."""
+        sampled = SAMPLED_PATH if self.mixing().samples_on_host else None
+        return replace(BILEVEL_LIMITS, cuda_graphs=sampled, compile=sampled,
+                       fp16=SECOND_ORDER_FP16 if self.order == "second" else None)
 
     # --- meta prior ---------------------------------------------------------------------------------
     def warm_start(self, prior: Any, task: Any) -> None:
         """Start from a meta prior: a reptile prior's meta-learned supernet (weights and alphas), or
         a transfer prior's gene distribution as initial alphas (times strategy.prior_strength)."""
         if prior.supernet is not None:
-            shape = prior.meta["supernet"]
-            if (shape["channels"], shape["layers"]) != (self.channels, self.layers):
-                raise NasError(
-                    f"The meta-learned supernet has channels={shape['channels']} and layers={shape['layers']}, "
-                    f"this search strategy.channels={self.channels} and strategy.layers={self.layers}: "
-                    f"search with strategy.channels={shape['channels']} strategy.layers={shape['layers']}.")
+            learned = prior.meta["supernet"].get("space_config")
+            ours = self.space.config()
+            differ = {k: v for k, v in (learned or {}).items() if ours.get(k) != v}
+            if differ:
+                sizes = " ".join(f"search_space.{k}={v}" for k, v in differ.items())
+                theirs = " ".join(f"search_space.{k}={ours.get(k)}" for k in differ)
+                raise NasError(f"The meta-learned supernet was built with {sizes}, this search's with {theirs}: "
+                               f"search with {sizes}.")
         self.prior = prior
 
     def _apply_prior(self, net: Supernet, data: Any) -> None:
@@ -130,33 +124,30 @@ class GradientSearch(OneShotStrategy):
             net = build_supernet(self.space, data.num_classes, data.in_channels, data.input_size, self.mixing())
         if self.prior is not None:
             self._apply_prior(net, data)
-        self.step_mode = resolve_compile(self.compile, device, self.mode, self.amp)
-        memory = torch.channels_last if self.channels_last else torch.preserve_format
-        self.net = net.to(device, memory_format=memory)
-        self.w_opt = torch.optim.SGD(net.weight_parameters(), lr=self.lr, momentum=self.momentum,
-                                     weight_decay=self.weight_decay, nesterov=self.nesterov and self.momentum > 0)
-        # a captured Adam step keeps its step count on the device (capturable)
-        self.a_opt = torch.optim.Adam(net.arch_parameters(), lr=self.arch_lr, betas=self.arch_betas,
-                                      weight_decay=self.arch_weight_decay, capturable=self.step_mode == "graphs")
-        if self.step_mode == "compile":
-            compiled_forward(net)
-        self.graphed = GraphedBilevelStep(self._eager_step) if self.step_mode == "graphs" else None
-        self.schedule = torch.optim.lr_scheduler.CosineAnnealingLR(self.w_opt, T_max=self.epochs, eta_min=self.lr_min)
-        self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp == "fp16")
+        self.runner = runner = StepRunner(resolve(self.trainer, device, limits=self.limits()), device)
+        self.net = runner.prepare(net)
         self.weights = {n: p for n, p in net.named_parameters() if not n.startswith(("alpha_", "beta_"))}
+        self.w_opt = runner.optimizer(net.weight_parameters(), self.trainer)
+        # a captured Adam step keeps its step count on the device (capturable)
+        capturable = {"capturable": True} if runner.how.cuda_graphs else {}
+        self.a_opt = build_optimizer(self.arch_optimizer, "strategy.arch_optimizer", net.arch_parameters(), **capturable)
+        runner.compile_forward(net)
+        self.schedule = runner.schedule(self.w_opt, self.trainer)
         self.history: dict[str, list[torch.Tensor]] = {cell: [] for cell in net.cell_types}
         self.epoch, self.collapsed = 0, False
         self.speeds: list[float] = []  # each epoch's training images per second (report.json)
         self.latency = LatencyTerm.of(net, context.latency, context.latency_loss_weight, device)
+        self.body = BilevelStep(runner, net, self.weights, self.w_opt, self.a_opt, self.order, self.trainer.momentum,
+                                self.trainer.weight_decay, self.trainer.grad_clip, self.latency)
 
     def divergence_advice(self) -> str:
-        return f"Lower strategy.lr (now {self.lr:g}) or strategy.arch_lr."
+        return f"Lower trainer.lr (now {self.trainer.lr:g}) or strategy.arch_optimizer.lr."
 
     def steps(self) -> int:
         return self.epochs
 
     def schedule_text(self) -> str:
-        return f"{self.epochs} epochs"
+        return f"{self.epochs} epoch{'s' * (self.epochs != 1)}"
 
     def step(self) -> Proposal | None:
         """Train one epoch; the proposal is the architecture derived after it."""
@@ -185,20 +176,12 @@ class GradientSearch(OneShotStrategy):
                         info=f"val {val_acc:.1f}% skip {collapse['skip_share']:.2f}  {stats['images_per_s']:.0f} img/s")
 
     # --- one epoch ---------------------------------------------------------------------------------
-    def autocast(self) -> contextlib.AbstractContextManager:
-        """Mixed precision for forward passes (strategy.amp), or nothing."""
-        if self.amp is None:
-            return contextlib.nullcontext()
-        # no cache of cast weights under a CUDA graph: a cast cached during capture is freed memory later
-        return torch.autocast(self.device.type, dtype=torch.bfloat16 if self.amp == "bf16" else torch.float16,
-                              cache_enabled=self.step_mode != "graphs")
-
     def train_epoch(self, epoch: int) -> dict[str, float]:
         """Train one epoch; returns train loss and accuracy (percent), the lr used, and the training
         images per second (the search's speed: each step also reads as many validation images)."""
         net, device = self.net, self.device
         lr = self.schedule.get_last_lr()[0]
-        loaders = [epoch_batches(h, self.data, self.batch_size, self.seed, epoch, 2 + i, device)
+        loaders = [epoch_batches(h, self.data, self.trainer.batch_size, self.seed, epoch, 2 + i, device)
                    for i, h in enumerate(self.halves)]
         net.train()
         loss_sum = torch.zeros((), device=device)
@@ -217,68 +200,25 @@ class GradientSearch(OneShotStrategy):
                 "images_per_s": seen / seconds if seconds > 0 else 0.0}
 
     def bilevel_step(self, train: Batch, val: Batch, lr: float, update_arch: bool) -> torch.Tensor:
-        """One bilevel step: architecture on `val`, then weights on `train`; returns the train logits.
-        Eager, replayed from a CUDA graph or compiled, as strategy.compile resolved."""
-        if self.graphed is not None:
-            return self.graphed(train, val, lr, update_arch)
-        if self.step_mode == "compile" and self.device.type == "cuda":
-            torch.compiler.cudagraph_mark_step_begin()  # the last step's graph outputs are consumed
-        return self._eager_step(*train, *val, lr, update_arch)
-
-    def _eager_step(self, train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tensor, val_y: torch.Tensor,
-                    lr: float, update_arch: bool) -> torch.Tensor:
-        """The bilevel step as plain PyTorch calls (what a CUDA graph captures)."""
-        train, val = (train_x, train_y), (val_x, val_y)
-        if update_arch:
-            self._arch_step(train, val, lr)
-        with self.autocast():
-            logits = self.net(train[0])
-            loss = nn.functional.cross_entropy(logits.float(), train[1])
-        self.w_opt.zero_grad(set_to_none=True)
-        weights = list(self.weights.values())
-        self.scaler.scale(loss).backward(inputs=weights)  # no architecture gradient here: it is not used
-        self.scaler.unscale_(self.w_opt)
-        if self.grad_clip > 0:
-            nn.utils.clip_grad_norm_(weights, self.grad_clip)
-        self.scaler.step(self.w_opt)
-        self.scaler.update()
-        return logits.detach()
-
-    def _arch_step(self, train: Batch, val: Batch, lr: float) -> None:
-        arch = self.net.arch_parameters()
-        self.a_opt.zero_grad(set_to_none=True)
-        with self.autocast():
-            if self.order == "second":
-                grads = unrolled_arch_grads(self.net, self.weights, arch, train, val, lr, self.momentum,
-                                            self.weight_decay, momentum_buffers(self.w_opt, self.weights))
-                if self.latency is not None:  # the latency term depends on the alphas only
-                    grads = [g + d for g, d in zip(grads, torch.autograd.grad(self.latency.loss(self.net), arch))]
-                for p, g in zip(arch, grads):
-                    p.grad = g.to(p.dtype)
-            else:
-                loss = loss_on(self.net, val)
-                if self.latency is not None:
-                    loss = loss + self.latency.loss(self.net)
-                self.scaler.scale(loss).backward(inputs=arch)
-        if self.order != "second" and self.amp == "fp16":
-            self.scaler.unscale_(self.a_opt)
-            self.scaler.step(self.a_opt)
-        else:
-            self.a_opt.step()
+        """One bilevel step (strategies.bilevel.BilevelStep): architecture on `val`, then weights on
+        `train`; returns the train logits. Eager, compiled or replayed from a CUDA graph (captured per
+        learning rate and update_arch), as the trainer's switches resolved."""
+        return self.runner.run(self.body, [MicroBatch((*train, *val))], key=(lr, update_arch), warm=update_arch)[0]
 
     def _batches(self, loader: BatchLoader) -> Iterator[Batch]:
         for x, y in loader:
-            yield (x.contiguous(memory_format=torch.channels_last) if self.channels_last else x), y
+            yield self.runner.inputs(x), y
 
     def evaluate(self, split: Any) -> tuple[float, float]:
         """(accuracy in percent, mean loss) of the supernet's current mixture on `split`."""
         self.net.eval()
 
         def forward(x: torch.Tensor) -> torch.Tensor:
-            with self.autocast():
+            with self.runner.autocast():
                 return self.net(x).float()
 
-        return score(forward, self._batches(BatchLoader(split, self.data, self.eval_batch_size, device=self.device)))
+        return score(forward, self._batches(BatchLoader(split, self.data, self.trainer.eval_batch_size,
+                                                        device=self.device)))
 
     # --- resume ------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -286,7 +226,7 @@ class GradientSearch(OneShotStrategy):
             "epoch": self.epoch, "collapsed": self.collapsed,
             "supernet": self.net.state_dict(), "w_opt": self.w_opt.state_dict(),
             "a_opt": self.a_opt.state_dict(), "schedule": self.schedule.state_dict(),
-            "scaler": self.scaler.state_dict(),
+            "scaler": self.runner.scaler.state_dict() if self.runner.scaler is not None else {},
             "history": {cell: torch.stack(h) for cell, h in self.history.items() if h},
             "speeds": list(self.speeds),
         }
@@ -296,8 +236,8 @@ class GradientSearch(OneShotStrategy):
         self.w_opt.load_state_dict(state["w_opt"])
         self.a_opt.load_state_dict(state["a_opt"])
         self.schedule.load_state_dict(state["schedule"])
-        if state.get("scaler"):
-            self.scaler.load_state_dict(state["scaler"])
+        if state.get("scaler") and self.runner.scaler is not None:
+            self.runner.scaler.load_state_dict(state["scaler"])
         self.history.update({cell: list(h.unbind(0)) for cell, h in state["history"].items()})
         self.epoch, self.collapsed = int(state["epoch"]), bool(state["collapsed"])
         self.speeds = [float(v) for v in state.get("speeds", [])]  # absent in checkpoints before issue 14
@@ -311,7 +251,8 @@ class GradientSearch(OneShotStrategy):
             return out
         if self.speeds:  # training images per second over the search's epochs, each weighted alike
             out.results["images_per_s"] = round(sum(self.speeds) / len(self.speeds), 2)
-        out.results["compile"] = self.step_mode
+        out.results["compile"] = self.runner.how.mode  # how the step ran: none, graphs or a torch.compile mode
+        out.results["speed"] = self.runner.how.describe()
         from nascli import plots
 
         name, ops = type(self).__name__, list(self.net.op_names)
@@ -410,14 +351,12 @@ def collapse_stats(net: Supernet, arch: Any) -> dict[str, float]:
 class DARTS(GradientSearch):
     """DARTS (Liu et al., ICLR 2019): softmax mixture, first- or second-order architecture gradient."""
 
-    mode = "darts"
 
 
 @STRATEGIES.register("pcdarts")
 class PCDARTS(GradientSearch):
     """PC-DARTS (Xu et al., ICLR 2020): partial channel connections (1/K) and edge normalisation."""
 
-    mode = "pcdarts"
 
     def __init__(self, space: SearchSpace, seed: int, partial_channels: int, **options: Any) -> None:
         super().__init__(space, seed, **options)
@@ -434,7 +373,6 @@ class GDAS(GradientSearch):
     """GDAS (Dong & Yang, CVPR 2019): one op per edge by hard Gumbel-softmax, temperature annealed
     linearly from tau_max to tau_min."""
 
-    mode = "gdas"
 
     def __init__(self, space: SearchSpace, seed: int, tau_max: float, tau_min: float, **options: Any) -> None:
         super().__init__(space, seed, **options)

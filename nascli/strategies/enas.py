@@ -1,6 +1,6 @@
 """ENAS (Pham et al., ICML 2018): an LSTM controller (the `reinforce` strategy's) samples paths of a
 shared-weight supernet; each epoch alternates child steps (shared weights trained on sampled
-paths) and controller steps (REINFORCE on the paths' accuracy on a validation batch).
+paths by the search's trainer) and controller steps (REINFORCE on the paths' accuracy on a validation batch).
 
 One proposal per epoch: the best of `derive_samples` controller samples on one validation batch,
 scored on the whole validation half with BN statistics recalibrated. The result is the last row,
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import random
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -18,11 +19,14 @@ import torch
 from nascli.data.loader import BatchLoader
 from nascli.registry import STRATEGIES
 from nascli.spaces.base import Arch, SearchSpace
-from nascli.strategies.base import OneShotStrategy, Proposal, SearchContext, require_positive
+from nascli.strategies.base import (Artifacts, OneShotStrategy, Proposal, SearchContext, build_optimizer,
+                                    require_positive)
 from nascli.strategies.controller import Controller, Reinforce, propose_valid, torch_generator
+from nascli.training.loop import TrainConfig
 from nascli.training.metrics import score
+from nascli.training.steps import StepRunner, resolve
 from nascli.weight_sharing.batches import epoch_batches, epoch_seed, fixed_batches, split_halves
-from nascli.weight_sharing.single_path import PathScorer, build_single_path, train_paths, weight_optimizer
+from nascli.weight_sharing.single_path import PATH_LIMITS, PathScorer, PathStep, build_single_path, train_paths
 
 
 def batch_reward(net: Any, arch: Arch, batch: tuple[torch.Tensor, torch.Tensor]) -> float:
@@ -35,21 +39,18 @@ def batch_reward(net: Any, arch: Arch, batch: tuple[torch.Tensor, torch.Tensor])
 class ENAS(OneShotStrategy):
     """Child and controller steps alternate each epoch; the controller is the `reinforce` one."""
 
-    def __init__(self, space: SearchSpace, seed: int, epochs: int, batch_size: int, channels: int, layers: int,
-                 lr: float, lr_min: float, momentum: float, weight_decay: float, grad_clip: float, hidden: int,
-                 controller_lr: float, baseline_decay: float, entropy_weight: float, temperature: float,
-                 tanh_constant: float | None, controller_steps: int, aggregate: int, derive_samples: int,
-                 recalibration_batches: int, eval_batch_size: int, sample_batch: int, max_batches: int) -> None:
-        super().__init__(space, seed)
-        require_positive("enas", epochs=epochs, batch_size=batch_size, channels=channels, layers=layers,
-                         aggregate=aggregate, derive_samples=derive_samples, eval_batch_size=eval_batch_size)
-        self.epochs, self.batch_size, self.channels, self.layers = epochs, batch_size, channels, layers
-        self.optim = dict(lr=lr, momentum=momentum, weight_decay=weight_decay, epochs=epochs, lr_min=lr_min)
-        self.grad_clip = grad_clip
+    def __init__(self, space: SearchSpace, seed: int, trainer: TrainConfig, hidden: int,
+                 controller_optimizer: dict[str, Any], baseline_decay: float, entropy_weight: float,
+                 temperature: float, tanh_constant: float | None, controller_steps: int, aggregate: int,
+                 derive_samples: int, recalibration_batches: int, sample_batch: int, max_batches: int) -> None:
+        super().__init__(space, seed, trainer)
+        require_positive("enas", aggregate=aggregate, derive_samples=derive_samples)
+        self.epochs = trainer.epochs
         self.policy = dict(hidden=hidden, temperature=temperature, tanh_constant=tanh_constant)
-        self.learning = dict(lr=controller_lr, baseline_decay=baseline_decay, entropy_weight=entropy_weight)
+        self.controller_optimizer = controller_optimizer
+        self.learning = dict(baseline_decay=baseline_decay, entropy_weight=entropy_weight)
         self.controller_steps, self.aggregate, self.derive_samples = controller_steps, aggregate, derive_samples
-        self.recalibration_batches, self.eval_batch_size = recalibration_batches, eval_batch_size
+        self.recalibration_batches = recalibration_batches
         self.sample_batch, self.max_batches = sample_batch, max_batches
         self.prior_log_probs = None  # a meta prior's gene distribution: the controller's initial policy
 
@@ -62,14 +63,20 @@ class ENAS(OneShotStrategy):
         self.data, self.device = data, device
         self.train_half, self.val_half = split_halves(data.train, self.seed)
         self.net = build_single_path(self.space, data, device, self.seed)
-        self.optimizer, self.schedule = weight_optimizer(self.net, **self.optim)
+        self.runner = StepRunner(resolve(self.trainer, torch.device(device), limits=PATH_LIMITS), device,
+                                 self.trainer.accumulate)
+        self.runner.prepare(self.net)
+        self.optimizer = self.runner.optimizer(self.net.weight_parameters(), self.trainer)
+        self.schedule = self.runner.schedule(self.optimizer, self.trainer)
         self.generator = torch_generator(self.seed)
         self.controller = Controller(self.space.cardinalities(), generator=self.generator, **self.policy)
         if self.prior_log_probs is not None:
             self.controller.set_prior(self.prior_log_probs)
-        self.learner = Reinforce(self.controller, **self.learning)
-        self.validation = fixed_batches(self.val_half, data, self.eval_batch_size, None, self.seed + 1, device)
-        self.scorer = PathScorer(self.net, fixed_batches(self.train_half, data, self.eval_batch_size,
+        optimizer = build_optimizer(self.controller_optimizer, "strategy.controller_optimizer", self.controller.parameters())
+        self.learner = Reinforce(self.controller, optimizer=optimizer, **self.learning)
+        eval_batch = self.trainer.eval_batch_size
+        self.validation = fixed_batches(self.val_half, data, eval_batch, None, self.seed + 1, device)
+        self.scorer = PathScorer(self.net, fixed_batches(self.train_half, data, eval_batch,
                                                          self.recalibration_batches, self.seed, device), self.validation)
         self.epoch = 0
 
@@ -77,7 +84,7 @@ class ENAS(OneShotStrategy):
         return self.epochs
 
     def schedule_text(self) -> str:
-        return f"{self.epochs} epochs"
+        return f"{self.epochs} epoch{'s' * (self.epochs != 1)}"
 
     def step(self) -> Proposal | None:
         if self.epoch >= self.epochs:
@@ -85,9 +92,10 @@ class ENAS(OneShotStrategy):
         epoch = self.epoch
         torch.manual_seed(epoch_seed(self.seed, epoch, 0))
         fallback = random.Random(epoch_seed(self.seed, epoch, 4))
-        loader = epoch_batches(self.train_half, self.data, self.batch_size, self.seed, epoch, 2, self.device)
+        loader = epoch_batches(self.train_half, self.data, self.trainer.batch_size, self.seed, epoch, 2, self.device)
         lr = self.schedule.get_last_lr()[0]
-        stats = train_paths(self.net, loader, self.optimizer, lambda: self._sample(fallback), self.grad_clip)
+        step = PathStep(self.runner, self.net, self.optimizer, lambda: self._sample(fallback), self.trainer.grad_clip)
+        stats = train_paths(self.runner, step, loader)
         self.schedule.step()
         rewards = self._controller_steps(epoch, fallback)
         arch = self._derive(fallback)
@@ -107,7 +115,7 @@ class ENAS(OneShotStrategy):
     def _controller_steps(self, epoch: int, fallback: random.Random) -> float:
         """`controller_steps` REINFORCE steps of `aggregate` paths, each rewarded by its accuracy
         (as a fraction, like ENAS) on the next validation batch; returns the mean reward (percent)."""
-        batches = itertools.cycle(BatchLoader(self.val_half, self.data, self.batch_size, train=True,
+        batches = itertools.cycle(BatchLoader(self.val_half, self.data, self.trainer.batch_size, train=True,
                                               seed=epoch_seed(self.seed, epoch, 3), device=self.device))
         total, count = 0.0, 0
         for _ in range(self.controller_steps):
@@ -123,6 +131,12 @@ class ENAS(OneShotStrategy):
         scores = [batch_reward(self.net, arch, self.validation[i % len(self.validation)])
                   for i, arch in enumerate(candidates)]
         return candidates[max(range(len(candidates)), key=lambda i: scores[i])]
+
+    def artifacts(self, rows: Sequence[dict[str, Any]], final: bool) -> Artifacts:
+        """report.json records how the supernet's steps ran (the trainer's switches as resolved)."""
+        if not final:
+            return Artifacts()
+        return Artifacts(results={"compile": self.runner.how.mode, "speed": self.runner.how.describe()})
 
     # --- resume ----------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

@@ -1,5 +1,5 @@
-"""Single Path One-Shot (Guo et al., ECCV 2020): train a supernet by uniform single-path sampling,
-then search subnets with an evolutionary algorithm scored by inherited weights (BN recalibrated).
+"""Single Path One-Shot (Guo et al., ECCV 2020): train a supernet by uniform single-path sampling
+(the search's trainer: SGD, cosine schedule, speed switches), then search subnets with an evolutionary algorithm scored by inherited weights (BN recalibrated).
 
 Proposals: one per supernet epoch (phase=supernet: a random path, as a measure of the supernet's
 quality), then one per evaluated subnet (phase=evolution). The result is the best evolution row.
@@ -16,30 +16,29 @@ import torch
 from nascli.errors import CheckpointError
 from nascli.registry import STRATEGIES
 from nascli.spaces.base import Arch, SearchSpace
-from nascli.strategies.base import Objective, OneShotStrategy, Proposal, SearchContext, require_positive
+from nascli.strategies.base import (Artifacts, Objective, OneShotStrategy, Proposal, SearchContext,
+                                    require_positive)
 from nascli.strategies.genetic import GeneticAlgorithm
+from nascli.training.loop import TrainConfig
+from nascli.training.steps import StepRunner, resolve
 from nascli.weight_sharing.batches import epoch_batches, epoch_seed, fixed_batches, split_halves
-from nascli.weight_sharing.single_path import PathScorer, build_single_path, train_paths, weight_optimizer
+from nascli.weight_sharing.single_path import PATH_LIMITS, PathScorer, PathStep, build_single_path, train_paths
 
 
 @STRATEGIES.register("spos")
 class SPOS(OneShotStrategy):
     """Uniform single-path supernet training, then a genetic search over inherited-weight scores."""
 
-    def __init__(self, space: SearchSpace, seed: int, epochs: int, batch_size: int, channels: int, layers: int,
-                 lr: float, lr_min: float, momentum: float, weight_decay: float, grad_clip: float, subnets: int,
-                 population: int, elites: int, tournament_size: int, crossover_rate: float, mutation_rate: float,
-                 recalibration_batches: int, eval_batch_size: int) -> None:
-        super().__init__(space, seed)
-        require_positive("spos", epochs=epochs, batch_size=batch_size, channels=channels, layers=layers,
-                         subnets=subnets, recalibration_batches=recalibration_batches, eval_batch_size=eval_batch_size)
-        self.epochs, self.batch_size, self.channels, self.layers = epochs, batch_size, channels, layers
-        self.optim = dict(lr=lr, momentum=momentum, weight_decay=weight_decay, epochs=epochs, lr_min=lr_min)
-        self.grad_clip, self.subnets = grad_clip, subnets
+    def __init__(self, space: SearchSpace, seed: int, trainer: TrainConfig, subnets: int, population: int,
+                 elites: int, tournament_size: int, crossover_rate: float, mutation_rate: float,
+                 recalibration_batches: int) -> None:
+        super().__init__(space, seed, trainer)
+        require_positive("spos", subnets=subnets, recalibration_batches=recalibration_batches)
+        self.epochs, self.subnets = trainer.epochs, subnets
         self.evolution_options = dict(population=population, elites=elites, tournament_size=tournament_size,
                                       crossover="one_point", crossover_points=2, crossover_rate=crossover_rate,
                                       mutation_rate=mutation_rate, max_retries=20)
-        self.recalibration_batches, self.eval_batch_size = recalibration_batches, eval_batch_size
+        self.recalibration_batches = recalibration_batches
         self.prior: tuple[Any, Any] | None = None  # (meta prior, task): the subnet evolution's generation 0
 
     def warm_start(self, prior: Any, task: Any) -> None:
@@ -51,11 +50,16 @@ class SPOS(OneShotStrategy):
         self.data, self.device = data, device
         self.train_half, val_half = split_halves(data.train, self.seed)
         self.net = build_single_path(self.space, data, device, self.seed)
-        self.optimizer, self.schedule = weight_optimizer(self.net, **self.optim)
+        self.runner = StepRunner(resolve(self.trainer, torch.device(device), limits=PATH_LIMITS), device,
+                                 self.trainer.accumulate)
+        self.runner.prepare(self.net)
+        self.optimizer = self.runner.optimizer(self.net.weight_parameters(), self.trainer)
+        self.schedule = self.runner.schedule(self.optimizer, self.trainer)
+        eval_batch = self.trainer.eval_batch_size
         self.scorer = PathScorer(
             self.net,
-            fixed_batches(self.train_half, data, self.eval_batch_size, self.recalibration_batches, self.seed, device),
-            fixed_batches(val_half, data, self.eval_batch_size, None, self.seed + 1, device))
+            fixed_batches(self.train_half, data, eval_batch, self.recalibration_batches, self.seed, device),
+            fixed_batches(val_half, data, eval_batch, None, self.seed + 1, device))
         self.evolution = GeneticAlgorithm(self.space, self.seed, **self.evolution_options)
         if self.prior is not None:
             self.evolution.warm_start(*self.prior)
@@ -66,7 +70,7 @@ class SPOS(OneShotStrategy):
         return self.epochs + self.subnets
 
     def schedule_text(self) -> str:
-        return f"{self.epochs} supernet epochs, then {self.subnets} subnets"
+        return f"{self.epochs} supernet epoch{'s' * (self.epochs != 1)}, then {self.subnets} subnets"
 
     def step(self) -> Proposal | None:
         self.evolving = self.epoch >= self.epochs
@@ -88,9 +92,10 @@ class SPOS(OneShotStrategy):
         epoch = self.epoch
         torch.manual_seed(epoch_seed(self.seed, epoch, 0))
         paths = random.Random(epoch_seed(self.seed, epoch, 4))
-        loader = epoch_batches(self.train_half, self.data, self.batch_size, self.seed, epoch, 2, self.device)
+        loader = epoch_batches(self.train_half, self.data, self.trainer.batch_size, self.seed, epoch, 2, self.device)
         lr = self.schedule.get_last_lr()[0]
-        stats = train_paths(self.net, loader, self.optimizer, lambda: self.space.sample(paths), self.grad_clip)
+        step = PathStep(self.runner, self.net, self.optimizer, lambda: self.space.sample(paths), self.trainer.grad_clip)
+        stats = train_paths(self.runner, step, loader)
         self.schedule.step()
         self.epoch = epoch + 1
         probe = self.space.sample(paths)
@@ -103,11 +108,17 @@ class SPOS(OneShotStrategy):
         evolved = [r for r in rows if r.get("phase") == "evolution" and r.get("objective") is not None]
         return max(evolved, key=lambda r: r["objective"]) if evolved else None
 
+    def artifacts(self, rows: Sequence[dict[str, Any]], final: bool) -> Artifacts:
+        """report.json records how the supernet's steps ran (the trainer's switches as resolved)."""
+        if not final:
+            return Artifacts()
+        return Artifacts(results={"compile": self.runner.how.mode, "speed": self.runner.how.describe()})
+
     # --- resume --------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         return {"epoch": self.epoch, "supernet": self.net.state_dict(), "w_opt": self.optimizer.state_dict(),
                 "schedule": self.schedule.state_dict(),
-                "supernet_config": {"channels": self.channels, "layers": self.layers}, "evolution": self.told}
+                "space_config": self.space.config(), "evolution": self.told}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Weights and schedule from the state; the evolution by replaying its told objectives."""

@@ -1,9 +1,9 @@
 """Supervised training with SGD + momentum, cosine learning rate, weight decay, gradient clipping,
 optional cutout, drop path and auxiliary loss (the DARTS evaluation recipe, sized by config).
 
-How each step runs (AMP, channels_last, torch.compile, fused steps, CUDA graphs) is the trainer's
-switches (nascli.training.speed); under torchrun the same call trains data-parallel
-(nascli.training.distributed). After every epoch a caller may keep the training state, from which
+How each step runs (AMP, channels_last, torch.compile, fused steps, CUDA graphs, gradient
+accumulation) is the trainer's switches, run by nascli.training.steps; under torchrun the same call
+trains data-parallel (nascli.training.distributed). After every epoch a caller may keep the training state, from which
 a later call continues exactly as if it had not stopped.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -22,10 +22,10 @@ from torch import nn
 from nascli.data.datasets import DataSplits, Split
 from nascli.data.loader import BatchLoader
 from nascli.errors import CheckpointError, ConfigError, DivergedError
-from nascli.training import distributed, speed
+from nascli.training import distributed, steps
 from nascli.training.distributed import Group
 from nascli.training.metrics import logits_of, score
-from nascli.training.speed import Speed
+from nascli.training.steps import MicroBatch, StepRunner
 
 STATE_FORMAT = "nascli.train_state/1"
 
@@ -47,6 +47,7 @@ class TrainConfig:
     auxiliary_weight: float    # loss weight of an auxiliary head, when the network has one
     drop_path: float           # final drop-path probability (DARTS networks), ramped up linearly
     eval_batch_size: int
+    accumulate: int            # batches whose summed gradients make one optimiser step (1: every batch steps)
     amp: Literal["auto", "none", "bf16", "fp16"]                              # autocast dtype
     channels_last: bool | Literal["auto"]                                      # NHWC memory format
     compile: Literal["auto", "none", "default", "reduce-overhead", "max-autotune"]  # torch.compile mode
@@ -62,7 +63,8 @@ class TrainConfig:
                     "auxiliary_weight", "drop_path"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"trainer.{key} must be at least 0, got {getattr(self, key)}.")
-        speed.check_switches(self.amp, self.channels_last, self.compile, self.optimizer_step, self.cuda_graphs)
+        steps.check_switches(self.amp, self.channels_last, self.compile, self.optimizer_step, self.cuda_graphs,
+                             self.accumulate)
 
 
 def accuracy(model: nn.Module, split: Split, data: DataSplits, batch_size: int, device: torch.device) -> tuple[float, float]:
@@ -93,38 +95,34 @@ def train(
     train_split = data.train if train_split is None else train_split
     val_split = data.val if val_split is None else val_split
     group = distributed.current()
-    how = speed.resolve(cfg, device, group.size if group else 1)
-    model.to(device)
-    speed.prepare(model, how)
+    runner = StepRunner(steps.resolve(cfg, device, group.size if group else 1), device, cfg.accumulate)
+    runner.prepare(model)
     loader = BatchLoader(train_split, data, cfg.batch_size, train=True, cutout_length=cfg.cutout, seed=seed, device=device)
     # only what is trainable: fine-tuning freezes part of the network
     trainable = [p for p in model.parameters() if p.requires_grad]
     if not trainable:
         raise ConfigError("The network has no trainable parameters (every parameter has requires_grad=False).")
-    optimizer = speed.optimizer(trainable, cfg, how)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(cfg.epochs, 1), eta_min=cfg.lr_min)
-    scaler = speed.scaler(how, device)
+    optimizer = runner.optimizer(trainable, cfg)
+    schedule = runner.schedule(optimizer, cfg)
     swapped = distributed.sync_batchnorm(model, device) if group and cfg.sync_batchnorm else []
     try:
         net = model if group is None else distributed.wrap(model, device, find_unused=_unused_head(model, cfg))
-        step = _Step(speed.compiled(net, how), optimizer, nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing),
-                     cfg, how, scaler, device, trainable)
-        graphed = speed.GraphedStep(step.body, optimizer, cfg.batch_size) if how.cuda_graphs else None
+        step = SupervisedStep(runner, runner.compiled(net), optimizer,
+                              nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing), cfg.auxiliary_weight,
+                              cfg.grad_clip, trainable)
         history: list[dict[str, float]] = []
         first = 0
         if resume is not None:
-            first, history = _restore(resume, optimizer, schedule, scaler, loader, group, device, cfg, seed)
+            first, history = _restore(resume, optimizer, schedule, runner.scaler, loader, group, device, cfg, seed)
         elif group is not None:
             _seed_processes(seed, group)
         for epoch in range(first, cfg.epochs):
             start = time.perf_counter()
             if hasattr(model, "drop_path_prob"):
                 model.drop_path_prob = cfg.drop_path * epoch / max(cfg.epochs, 1)
-            if graphed is not None:
-                graphed.new_epoch()
             lr = optimizer.param_groups[0]["lr"]
-            with speed.compile_errors(how):
-                loss, acc = _train_epoch(step, graphed, loader, group, how)
+            with steps.compile_errors(runner.how):
+                loss, acc = _train_epoch(step, runner, loader, group, (lr, getattr(model, "drop_path_prob", None)))
             train_s = time.perf_counter() - start
             _check_finite("training", loss, acc, epoch, cfg, lr)
             schedule.step()
@@ -137,7 +135,7 @@ def train(
             }
             history.append(record)
             if on_checkpoint is not None:
-                on_checkpoint(_state(epoch + 1, optimizer, schedule, scaler, loader, history, group, device))
+                on_checkpoint(_state(epoch + 1, optimizer, schedule, runner.scaler, loader, history, group, device))
             if on_epoch is not None:
                 on_epoch(record)
     finally:
@@ -158,71 +156,71 @@ def _check_finite(which: str, loss: float, acc: float, epoch: int, cfg: TrainCon
         + (", or train without mixed precision (trainer.amp=none)" if cfg.amp not in ("none", "auto") else "") + ".")
 
 
-class _Step:
-    """One training step on a batch: forward (under autocast), loss, backward (scaled for fp16),
-    clipping and the optimiser step. Returns device tensors (loss, correct count): no host sync."""
+class SupervisedStep:
+    """The supervised step body: for each micro-batch, forward (under autocast), loss (plus an
+    auxiliary head's), backward (scaled for fp16); then clipping and the SGD step. Returns each
+    micro-batch's (loss, correct count) as device tensors: no host sync."""
 
-    def __init__(self, net: nn.Module, optimizer: torch.optim.Optimizer, criterion: nn.Module, cfg: TrainConfig,
-                 how: Speed, scaler: torch.amp.GradScaler | None, device: torch.device,
-                 trainable: list[nn.Parameter]) -> None:
-        self.net, self.optimizer, self.criterion, self.cfg = net, optimizer, criterion, cfg
-        self.how, self.scaler, self.device, self.trainable = how, scaler, device, trainable
+    def __init__(self, runner: StepRunner, net: nn.Module, optimizer: torch.optim.Optimizer, criterion: nn.Module,
+                 auxiliary_weight: float, grad_clip: float, trainable: list[nn.Parameter]) -> None:
+        self.runner, self.net, self.optimizer, self.criterion = runner, net, optimizer, criterion
+        self.auxiliary_weight, self.grad_clip, self.trainable = auxiliary_weight, grad_clip, trainable
 
-    def __call__(self, x: torch.Tensor, y: torch.Tensor, weight: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    def __call__(self, batches: list[tuple[torch.Tensor, ...]], weights: tuple[float, ...],
+                 *constants: object) -> list[tuple[torch.Tensor, torch.Tensor]]:
         self.optimizer.zero_grad(set_to_none=True)
-        return self.body(x, y, weight)
-
-    def body(self, x: torch.Tensor, y: torch.Tensor, weight: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
-        """The step without zero_grad (what a CUDA graph captures)."""
-        with speed.autocast(self.how, self.device):
-            output = self.net(x)
-            logits = logits_of(output)
-            loss = self.criterion(logits, y)
-            if isinstance(output, tuple) and self.cfg.auxiliary_weight > 0:
-                loss = loss + self.cfg.auxiliary_weight * self.criterion(output[1], y)
-        objective = loss if weight == 1.0 else loss * weight
-        if self.scaler is None:
-            objective.backward()
-        else:
-            self.scaler.scale(objective).backward()
-            self.scaler.unscale_(self.optimizer)  # clip true gradients; fused SGD skips inf steps on the device
-        if self.cfg.grad_clip > 0:
-            nn.utils.clip_grad_norm_(self.trainable, self.cfg.grad_clip)  # the norm stays on the device
-        if self.scaler is None:
-            self.optimizer.step()
-        else:
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-        return loss.detach(), (logits.detach().argmax(1) == y).sum()
+        out = []
+        for i, ((x, y), weight) in enumerate(zip(batches, weights)):
+            with self.runner.no_sync(self.net, last=i == len(batches) - 1):
+                with self.runner.autocast():
+                    output = self.net(x)
+                    logits = logits_of(output)
+                    loss = self.criterion(logits, y)
+                    if isinstance(output, tuple) and self.auxiliary_weight > 0:
+                        loss = loss + self.auxiliary_weight * self.criterion(output[1], y)
+                self.runner.backward(loss if weight == 1.0 else loss * weight)
+            out.append((loss.detach(), (logits.detach().argmax(1) == y).sum()))
+        self.runner.update(self.optimizer, self.trainable, self.grad_clip)
+        return out
 
 
-def _train_epoch(step: _Step, graphed: speed.GraphedStep | None, loader: BatchLoader, group: Group | None,
-                 how: Speed) -> tuple[float, float]:
+def _train_epoch(step: SupervisedStep, runner: StepRunner, loader: BatchLoader, group: Group | None,
+                 key: tuple) -> tuple[float, float]:
+    """One epoch of steps (`key`: the epoch's constants, what a CUDA graph captures); mean loss and accuracy."""
     step.net.train()
-    device = step.device
+    device = runner.device
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), dtype=torch.long, device=device)
     seen = 0
-    for x, y in loader:
-        weight = 1.0
-        if len(y) == 1 and seen:  # a last batch of one image: batch norm cannot train on its 1x1 maps
-            continue
-        if group is not None:
-            if len(y) < group.size:  # a last batch too small to give every process an image
-                continue
-            x, y, weight = distributed.shard(x, y, group)
-        x = speed.inputs(x, how)
-        loss, hits = step(x, y, weight) if graphed is None else graphed(x, y)
-        # accumulate on the device: no host sync per step
-        loss_sum += loss * len(y)
-        correct += hits
-        seen += len(y)
+    for batches in runner.groups(_micro_batches(loader, group, runner)):
+        for (loss, hits), batch in zip(runner.run(step, batches, key), batches):
+            # accumulate on the device: no host sync per step
+            n = len(batch.tensors[1])
+            loss_sum += loss * n
+            correct += hits
+            seen += n
     if group is not None:
         loss_total, correct_total, seen = distributed.all_sum([loss_sum, correct, seen], device)
         return (math.nan, math.nan) if seen == 0 else (loss_total / seen, 100.0 * correct_total / seen)
     if seen == 0:
         return math.nan, math.nan
     return loss_sum.item() / seen, 100.0 * correct.item() / seen
+
+
+def _micro_batches(loader: BatchLoader, group: Group | None, runner: StepRunner) -> Iterator[MicroBatch]:
+    """The loader's batches as the step takes them: this process's slice under torchrun, in the
+    model's memory format; a batch that cannot train is skipped."""
+    seen = 0
+    for x, y in loader:
+        images, weight = len(y), 1.0
+        if len(y) == 1 and seen:  # a last batch of one image: batch norm cannot train on its 1x1 maps
+            continue
+        if group is not None:
+            if len(y) < group.size:  # a last batch too small to give every process an image
+                continue
+            x, y, weight = distributed.shard(x, y, group)
+        seen += len(y)
+        yield MicroBatch((runner.inputs(x), y), weight, images)
 
 
 def _validate(model: nn.Module, split: Split, data: DataSplits, batch_size: int, device: torch.device,

@@ -48,6 +48,7 @@ class Mixing(ABC):
     name = ""
     partial = 1           # candidates see 1/partial of an edge's channels
     edge_weights = False  # the supernet holds beta_<group>: per-edge weights normalised over each node's edges
+    samples_on_host = False  # each forward draws its path on the host: not one computation a graph could replay
     tau = 1.0             # a sampling mixing's temperature (the strategy anneals it)
     generator: torch.Generator | None = None  # ... and its random stream (the strategy seeds it each epoch)
 
@@ -93,6 +94,7 @@ class Gumbel(Mixing):
     `generator` (the strategy anneals tau and seeds the generator each epoch)."""
 
     name = "gdas"
+    samples_on_host = True
 
     def __init__(self, tau: float = 1.0) -> None:
         self.tau = tau

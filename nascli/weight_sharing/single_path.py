@@ -1,5 +1,6 @@
 """Single-path weight sharing (SPOS, ENAS, the supernet evaluator): the supernet, training one
-sampled path per batch, and scoring a path with inherited weights after BN recalibration.
+sampled path per batch (a step body for nascli.training.steps), and scoring a path with inherited
+weights after BN recalibration.
 
 Supernets are built with the SinglePath mixing (nascli.weight_sharing.supernet); `net(x, arch=arch)`
 runs exactly the ops of `arch`.
@@ -7,7 +8,7 @@ runs exactly the ops of `arch`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import torch
@@ -16,6 +17,7 @@ from torch import nn
 from nascli.data.datasets import DataSplits
 from nascli.spaces.base import Arch, SearchSpace
 from nascli.training.metrics import score
+from nascli.training.steps import Limits, MicroBatch, StepRunner
 from nascli.weight_sharing.batches import Batch
 from nascli.weight_sharing.mixing import SinglePath
 from nascli.weight_sharing.supernet import Supernet, build_supernet
@@ -30,28 +32,45 @@ def build_single_path(space: SearchSpace, data: DataSplits, device: Any, seed: i
     return net.to(device)
 
 
-def weight_optimizer(net: nn.Module, lr: float, momentum: float, weight_decay: float, epochs: int,
-                     lr_min: float) -> tuple[torch.optim.Optimizer, Any]:
-    """SGD on the shared weights (not the unused architecture parameters), cosine-annealed."""
-    optimizer = torch.optim.SGD(net.weight_parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
-    return optimizer, torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(epochs, 1), eta_min=lr_min)
+# Each step trains another sampled path: a graph or a compiled forward would be another one every step.
+PATH_LIMITS = Limits(cuda_graphs="each step trains another sampled path, which one captured graph cannot replay",
+                     compile="each step trains another sampled path: torch.compile would recompile for every path")
 
 
-def train_paths(net: nn.Module, batches: Any, optimizer: torch.optim.Optimizer, next_arch: Callable[[], Arch],
-                grad_clip: float) -> dict[str, float]:
-    """One pass over `batches`, each training the path `next_arch()`; train loss and accuracy (%)."""
-    net.train()
+class PathStep:
+    """The single-path step body: each micro-batch trains the path `next_arch()` gives (forward
+    under autocast, cross-entropy, backward), then the shared weights take one clipped SGD step.
+    Returns each micro-batch's (loss, correct count) as device tensors."""
+
+    def __init__(self, runner: StepRunner, net: nn.Module, optimizer: torch.optim.Optimizer,
+                 next_arch: Callable[[], Arch], grad_clip: float) -> None:
+        self.runner, self.net, self.optimizer, self.next_arch, self.grad_clip = runner, net, optimizer, next_arch, grad_clip
+        self.weights = net.weight_parameters()
+
+    def __call__(self, batches: list[tuple[torch.Tensor, ...]], weights: tuple[float, ...]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        self.optimizer.zero_grad(set_to_none=True)
+        out = []
+        for (x, y), weight in zip(batches, weights):
+            with self.runner.autocast():
+                logits = self.net(x, arch=self.next_arch())
+                loss = nn.functional.cross_entropy(logits, y)
+            self.runner.backward(loss if weight == 1.0 else loss * weight)
+            out.append((loss.detach(), (logits.detach().argmax(1) == y).sum()))
+        self.runner.update(self.optimizer, self.weights, self.grad_clip)
+        return out
+
+
+def train_paths(runner: StepRunner, step: PathStep, batches: Iterable[Batch]) -> dict[str, float]:
+    """One pass over `batches` by the step runner, each batch training a sampled path; train loss and accuracy (%)."""
+    step.net.train()
     loss_sum, correct, seen = 0.0, 0, 0
-    for x, y in batches:
-        logits = net(x, arch=next_arch())
-        loss = nn.functional.cross_entropy(logits, y)
-        optimizer.zero_grad()
-        loss.backward()
-        nn.utils.clip_grad_norm_(net.weight_parameters(), grad_clip)
-        optimizer.step()
-        loss_sum += float(loss.detach()) * len(y)
-        correct += int((logits.argmax(1) == y).sum())
-        seen += len(y)
+    micro = (MicroBatch((runner.inputs(x), y), 1.0, len(y)) for x, y in batches)
+    for group in runner.groups(micro):
+        for (loss, hits), batch in zip(runner.run(step, group), group):
+            n = len(batch.tensors[1])
+            loss_sum += float(loss) * n
+            correct += int(hits)
+            seen += n
     seen = max(seen, 1)
     return {"train_loss": loss_sum / seen, "train_accuracy": 100.0 * correct / seen}
 

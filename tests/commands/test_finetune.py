@@ -61,7 +61,8 @@ def test_lora_on_other_input_shapes_saves_a_plain_network_that_exports(smoke_ret
 
 def test_init_from_a_one_shot_search_inherits_the_supernet_path(tmp_path: Path) -> None:
     search = tmp_path / "spos"
-    assert run("search", "debug=smoke", "strategy=spos", run_dir=search).code == 0
+    assert run("search", "debug=smoke", "strategy=spos", "search_space.channels=8", "search_space.cells_per_stage=1",
+               run_dir=search).code == 0
     run_dir = tmp_path / "tuned"
     result = run("retrain", *SMOKE, f"init={search}", f"genotype={search}", run_dir=run_dir)
     assert result.code == 0, result.text

@@ -54,7 +54,7 @@ def test_a_killed_evolution_search_resumes_to_the_uninterrupted_trials(tmp_path:
 
 
 def test_a_killed_darts_search_resumes_to_the_same_supernet(tmp_path: Path) -> None:
-    args = ["search", "strategy=darts", "debug=smoke", "plots=false"]
+    args = ["search", "strategy=darts", "debug=smoke", "trainer.epochs=3", "search_space.cells_per_stage=1", "plots=false"]
     whole = run(*args, run_dir=tmp_path / "whole")
     assert whole.code == 0, whole.text
     killed = tmp_path / "killed"

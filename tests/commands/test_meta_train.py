@@ -36,7 +36,7 @@ def test_search_starts_from_the_prior_and_says_so(meta_run: Path, tmp_path: Path
 
 
 def test_darts_starts_from_a_transfer_prior(meta_run: Path, tmp_path: Path) -> None:
-    result = run("search", "strategy=darts", "debug=smoke", "strategy.epochs=1", f"meta={meta_run}",
+    result = run("search", "strategy=darts", "debug=smoke", f"meta={meta_run}",
                  run_dir=tmp_path / "darts")
     assert result.code == 0, result.text
     assert read_json(tmp_path / "darts" / "report.json")["meta"]["method"] == "transfer"
@@ -64,13 +64,14 @@ def test_reptile_smoke_run_writes_a_supernet_prior(tmp_path: Path) -> None:
     assert result.code == 0, result.text
     prior = read_json(run_dir / "prior.json")
     assert prior["method"] == "reptile" and prior["supernet"]["num_classes"] == 3
-    assert prior["supernet"]["channels"] == 8 and (run_dir / "meta_training.png").is_file()
+    assert prior["supernet"]["space_config"] == {"channels": 4, "cells_per_stage": 5}  # debug=smoke's nb201 space
+    assert (run_dir / "meta_training.png").is_file()
     report = read_json(run_dir / "report.json")
     assert report["status"] == "completed" and 0 <= report["final_adapted_accuracy"] <= 100
     assert result.objective == report["final_adapted_accuracy"]
 
     # search held-out classes from the meta-learned supernet
-    search = run("search", "strategy=darts", "debug=smoke", "strategy.epochs=1", f"meta={run_dir}",
+    search = run("search", "strategy=darts", "debug=smoke", f"meta={run_dir}",
                  "dataset.classes=[7,8,9]", run_dir=tmp_path / "search")
     assert search.code == 0, search.text
     meta = read_json(tmp_path / "search" / "report.json")["meta"]
@@ -78,6 +79,9 @@ def test_reptile_smoke_run_writes_a_supernet_prior(tmp_path: Path) -> None:
     # a task of another shape cannot use it
     wrong = run("search", "strategy=darts", "debug=smoke", f"meta={run_dir}", run_dir=tmp_path / "wrong")
     assert wrong.code == 2 and "classifies 3 classes" in wrong.err
+    resized = run("search", "strategy=darts", "debug=smoke", "search_space.channels=8", f"meta={run_dir}",
+                  "dataset.classes=[7,8,9]", run_dir=tmp_path / "resized")
+    assert resized.code == 2 and "search with search_space.channels=4" in resized.err, resized.text
 
 
 def test_each_method_needs_its_kind_of_tasks(tmp_path: Path) -> None:

@@ -147,9 +147,11 @@ def test_a_diverging_one_shot_search_fails_and_keeps_its_last_good_epoch(tmp_pat
 
     monkeypatch.setattr(DARTS, "train_epoch", second_epoch_diverges)
     run_dir = tmp_path / "darts"
-    result = run("search", "strategy=darts", "debug=smoke", "plots=false", run_dir=run_dir)
+    result = run("search", "strategy=darts", "debug=smoke", "trainer.epochs=3", "search_space.cells_per_stage=1",
+                 "plots=false", run_dir=run_dir)
     assert result.code == 3, result.text
     assert "supernet's train loss became nan in epoch 2 of strategy darts" in result.err
+    assert "Lower trainer.lr (now 0.025) or strategy.arch_optimizer.lr" in result.err
     assert [row["epoch"] for row in read_trials(run_dir)] == ["1"]
     saved = torch.load(run_dir / STATE_FILE, weights_only=True)
     assert len(saved["rows"]) == 1  # the checkpoint of epoch 1, from which a lower lr could start again

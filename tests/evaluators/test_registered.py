@@ -31,8 +31,8 @@ def data():
 def spos_run(tmp_path_factory: pytest.TempPathFactory, data) -> Path:
     """A SPOS run directory's checkpoint.pt as strategy=spos writes it (untrained weights)."""
     run_dir = tmp_path_factory.mktemp("spos")
-    net = build_single_path(SPACE, data, "cpu", 0)
-    torch_save(run_dir / "checkpoint.pt", {"state": {"supernet": net.state_dict()}})
+    net = build_single_path(SPACE, data, "cpu", 0)  # the search space's size
+    torch_save(run_dir / "checkpoint.pt", {"state": {"supernet": net.state_dict(), "space_config": SPACE.config()}})
     return run_dir
 
 

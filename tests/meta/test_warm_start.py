@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-from types import SimpleNamespace
 
 import pytest
 import torch
@@ -14,13 +13,13 @@ from nascli.errors import NasError
 from nascli.meta.prior import ArchPrior
 from nascli.meta.tasks import History, describe
 from nascli.meta.transfer import fit_transfer
-from nascli.search.resume import replay
 from nascli.spaces.darts.genotype import GENOTYPE_OPS
 from nascli.strategies.base import SearchContext
 from nascli.weight_sharing.mixing import Softmax
 from nascli.weight_sharing.supernet import build_supernet
 
-SPACE = space("nb201", channels=4, cells_per_stage=1)  # one-shot strategies' supernets are the space's size
+SPACE = space("nb201")
+SMALL = space("nb201", channels=4, cells_per_stage=1)  # a supernet is its space's size
 TARGET = describe("cifar100")
 
 
@@ -100,7 +99,7 @@ def test_reinforce_samples_from_the_prior_before_learning_anything(prior: ArchPr
 
 
 def test_darts_starts_from_the_priors_architecture_weights(prior: ArchPrior, digits) -> None:
-    darts = strategy("darts", SPACE, seed=0, channels=4, layers=5, prior_strength=2.0)
+    darts = strategy("darts", SMALL, seed=0, prior_strength=2.0)
     darts.warm_start(prior, TARGET)
     setup_on(darts, subset_classes(digits, [0, 1, 2]))
     net = darts.net
@@ -130,63 +129,35 @@ def test_darts_prior_logits_favour_the_priors_ops_and_inputs() -> None:
             assert sorted(pairs[2 * node: 2 * node + 2]) == [("sep_conv_3x3", 0), ("sep_conv_3x3", 1)]
 
 
-def reptile_prior(net, channels: int, layers: int, num_classes: int = 3) -> ArchPrior:
-    meta = {"supernet": {"mode": "darts", "channels": channels, "layers": layers, "num_classes": num_classes,
+def reptile_prior(net, space_config: dict, num_classes: int = 3) -> ArchPrior:
+    meta = {"supernet": {"mode": "darts", "space_config": space_config, "num_classes": num_classes,
                          "in_channels": 1, "input_size": 8}}
     return ArchPrior(meta, [], None, supernet=net.state_dict())
 
 
 def test_a_reptile_prior_is_the_supernets_starting_point(digits) -> None:
     torch.manual_seed(5)
-    learned = build_supernet(SPACE, 3, 1, 8, Softmax())
+    learned = build_supernet(SMALL, 3, 1, 8, Softmax())
     with torch.no_grad():
         learned.alpha("cell").normal_()
-    darts = strategy("darts", SPACE, seed=0, channels=4, layers=5)
-    darts.warm_start(reptile_prior(learned, 4, 5), TARGET)
+    darts = strategy("darts", SMALL, seed=0)
+    darts.warm_start(reptile_prior(learned, SMALL.config()), TARGET)
     setup_on(darts, subset_classes(digits, [7, 8, 9]))
     for name, tensor in learned.state_dict().items():
         assert torch.equal(darts.net.state_dict()[name], tensor), name
 
 
 def test_a_reptile_prior_of_another_shape_is_a_clear_error(digits) -> None:
-    learned = build_supernet(SPACE, 3, 1, 8, Softmax())
-    with pytest.raises(NasError, match="strategy.channels=4 strategy.layers=5"):
-        strategy("darts", SPACE, channels=8, layers=5).warm_start(reptile_prior(learned, 4, 5), TARGET)
-    darts = strategy("darts", SPACE, channels=4, layers=5)
-    darts.warm_start(reptile_prior(learned, 4, 5), TARGET)
+    learned = build_supernet(SMALL, 3, 1, 8, Softmax())
+    wider = space("nb201", channels=8, cells_per_stage=1)
+    with pytest.raises(NasError, match="built with search_space.channels=4, this search's with search_space.channels=8: "
+                                       "search with search_space.channels=4"):
+        strategy("darts", wider).warm_start(reptile_prior(learned, SMALL.config()), TARGET)
+    darts = strategy("darts", SMALL)
+    darts.warm_start(reptile_prior(learned, SMALL.config()), TARGET)
     with pytest.raises(NasError, match="classifies 3 classes"):
         setup_on(darts, digits)
-    pc = strategy("pcdarts", SPACE, channels=4, layers=5)
-    pc.warm_start(reptile_prior(learned, 4, 5), TARGET)
+    pc = strategy("pcdarts", SMALL)
+    pc.warm_start(reptile_prior(learned, SMALL.config()), TARGET)
     with pytest.raises(NasError, match="does not fit strategy PCDARTS"):
         setup_on(pc, subset_classes(digits, [7, 8, 9]))
-
-
-def test_strategies_without_warm_start_say_so() -> None:
-    from nascli.errors import ConfigError
-    from nascli.strategies.base import SampleStrategy
-
-    class Fixed(SampleStrategy):  # asks uniform samples and takes no initial architectures from a prior
-        def ask(self):
-            return SPACE.sample(self.rng)
-
-    with pytest.raises(ConfigError, match="cannot start from a meta prior"):
-        Fixed(SPACE, 0).warm_start(SimpleNamespace(), TARGET)
-
-
-@pytest.mark.parametrize("make", [
-    lambda: strategy("evolution", SPACE, seed=1, population=8),
-    lambda: strategy("genetic", SPACE, seed=1, population=8),
-    lambda: strategy("bo", SPACE, seed=1, initial=5),
-    lambda: strategy("reinforce", SPACE, seed=1),
-], ids=["evolution", "genetic", "bo", "reinforce"])
-def test_a_warm_started_search_resumes_by_replay(make, prior: ArchPrior) -> None:
-    whole = make()
-    whole.warm_start(prior, TARGET)
-    asked = first_asks(whole, 20)
-    resumed = make()
-    resumed.warm_start(prior, TARGET)
-    rows = [{"trial": i + 1, "arch_str": SPACE.to_str(a), "objective": synthetic_objective(a)}
-            for i, a in enumerate(asked[:12])]
-    replay(resumed, SPACE, rows)
-    assert first_asks(resumed, 8) == asked[12:]

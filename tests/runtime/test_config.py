@@ -10,7 +10,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from nascli.errors import ConfigError
-from nascli.runtime.config import build, build_option, check_value, load_option, options_of
+from nascli.runtime.config import build, build_option, chosen_options, check_value, load_option, options_of
 
 
 @dataclass
@@ -81,7 +81,9 @@ def test_check_value_converts_only_what_is_safe() -> None:
 
 
 def test_options_by_name_use_the_shipped_yaml_and_its_inheritance() -> None:
-    assert load_option("strategy", "gdas").momentum == load_option("strategy", "darts").momentum
+    assert load_option("strategy", "gdas").arch_optimizer == load_option("strategy", "darts").arch_optimizer
+    assert load_option("trainer", "gdas_search").momentum == load_option("trainer", "darts_search").momentum
+    assert chosen_options("strategy", "gdas") == {"budget": "schedule", "trainer": "gdas_search"}  # its own, not darts'
     space = build_option("search_space", "nb201", {"channels": 4})
     assert space.config() == {"channels": 4, "cells_per_stage": 5}
     with pytest.raises(ConfigError, match="There is no strategy option 'nope'; the options are: bo, bohb, darts"):

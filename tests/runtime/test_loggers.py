@@ -97,7 +97,7 @@ def test_meta_train_logs_each_meta_iteration(tmp_path: Path) -> None:
     run_dir = tmp_path / "meta"
     result = run("meta-train", "debug=smoke", "method=reptile", "tasks=subsets", "search_space=darts",
                  "method.meta_iterations=2", "method.eval_every=1", "method.inner_steps=1", "method.eval_tasks=1",
-                 "method.layers=2", "logger=tensorboard", run_dir=run_dir)
+                 "search_space.layers=2", "logger=tensorboard", run_dir=run_dir)
     assert result.code == 0, result.text
     iterations = rows(run_dir / "meta_metrics.csv")
     assert [r["iteration"] for r in iterations] == ["1", "2"]

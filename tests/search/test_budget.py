@@ -15,7 +15,7 @@ ONE_SHOT = ("darts", "pcdarts", "gdas", "spos", "enas")
 def test_a_one_shot_strategy_runs_its_whole_schedule_under_the_default_budget(name: str, tmp_path: Path) -> None:
     cfg = compose("search", f"strategy={name}", "debug=smoke")
     assert cfg.budget.trials is None and cfg.budget.seconds is None
-    schedule = cfg.strategy.epochs + cfg.strategy.get("subnets", 0)
+    schedule = cfg.trainer.epochs + cfg.strategy.get("subnets", 0)  # the trainer's epochs (debug=smoke: 1)
     result = run("search", f"strategy={name}", "debug=smoke", "plots=false", run_dir=tmp_path / name)
     assert result.code == 0, result.text
     assert len(read_trials(tmp_path / name)) == schedule
@@ -30,23 +30,24 @@ def test_spos_reaches_its_evolution_phase_and_picks_its_result_there(tmp_path: P
     result = run("search", "strategy=spos", "debug=smoke", "plots=false", run_dir=tmp_path / "spos")
     assert result.code == 0, result.text
     rows = read_trials(tmp_path / "spos")
-    assert [r["phase"] for r in rows] == ["supernet"] * 3 + ["evolution"] * 6
-    evolved = max(rows[3:], key=lambda r: float(r["objective"]))
+    assert [r["phase"] for r in rows] == ["supernet"] + ["evolution"] * 6
+    evolved = max(rows[1:], key=lambda r: float(r["objective"]))
     report = read_json(tmp_path / "spos" / "report.json")
     assert report["best"]["trial"] == int(evolved["trial"]) and report["schedule"]["what"] == \
-        "3 supernet epochs, then 6 subnets"
+        "1 supernet epoch, then 6 subnets"
 
 
 def test_more_epochs_on_the_command_line_run_them_all(tmp_path: Path) -> None:
-    """The new user's try from the issue: strategy.epochs=6 wrote 3 rows (the smoke budget's)."""
-    result = run("search", "strategy=darts", "debug=smoke", "strategy.epochs=6", "strategy.order=first", "plots=false",
+    """The new user's try from the issue: strategy.epochs=6 (now trainer.epochs=6) wrote 3 rows (the smoke budget's)."""
+    result = run("search", "strategy=darts", "debug=smoke", "trainer.epochs=6", "strategy.order=first", "plots=false",
                  run_dir=tmp_path / "six")
     assert result.code == 0, result.text
     assert [r["epoch"] for r in read_trials(tmp_path / "six")] == [str(e) for e in range(1, 7)]
 
 
 def test_a_budget_shorter_than_the_schedule_is_said_first_and_recorded(tmp_path: Path) -> None:
-    result = run("search", "strategy=darts", "debug=smoke", "budget.trials=2", "plots=false", run_dir=tmp_path / "cut")
+    result = run("search", "strategy=darts", "debug=smoke", "trainer.epochs=3", "budget.trials=2", "plots=false",
+                 run_dir=tmp_path / "cut")
     assert result.code == 0, result.text
     note = "budget.trials=2 cuts the schedule of darts (3 epochs) after 2 of its 3 steps"
     assert note in result.out and result.out.index(note) < result.out.index("Top ")  # before the search, not after

@@ -30,10 +30,11 @@ ARCHS = [SPACE.from_str(s) for s in (
 
 
 class Toy(OneShotStrategy):
-    """Proposes ARCHS in turn with made-up accuracies; its state is the step counter."""
+    """Proposes ARCHS in turn with made-up accuracies; its state is the step counter. (It trains
+    nothing, but a one-shot strategy is given the search's trainer: here the proxy one.)"""
 
     def __init__(self, space, seed, stop_after: int = 3) -> None:
-        super().__init__(space, seed)
+        super().__init__(space, seed, build_option("trainer", "proxy"))
         self.stop_after, self.told = stop_after, []
 
     def setup(self, context: SearchContext) -> None:

@@ -341,7 +341,8 @@ def test_gdas_with_a_latency_table_derives_a_faster_network(tmp_path) -> None:
     for weight in (0.0, 2.0):
         result = run("search", "search_space=mobilenet", "strategy=gdas", "debug=smoke", "plots=false",
                      "hardware=lut", f"hardware.table={table}", f"hardware.latency_loss_weight={weight}",
-                     "strategy.arch_lr=0.05", run_dir=tmp_path / f"w{weight}")
+                     "strategy.arch_optimizer.lr=0.05", "trainer.epochs=3", "trainer.batch_size=32",
+                     run_dir=tmp_path / f"w{weight}")
         assert result.code == 0, result.text
         latency[weight] = float(read_trials(tmp_path / f"w{weight}")[-1]["latency_ms"])
     assert latency[2.0] < 0.9 * latency[0.0]

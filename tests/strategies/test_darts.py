@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from configured import CPU, dataset, hardware, space, strategy
+from configured import CPU, dataset, hardware, search_trainer, space, strategy
 from nasrun import compose, read_json, read_trials, run
 from rich.console import Console
 from torch import nn
@@ -100,7 +100,7 @@ def _search(run_dir: Path, searched, strategy_, data, trials: int):
     return engine, stopped_by, engine.finish(stopped_by, Report(run_dir, "search", []))
 
 
-SMALL = {"epochs": 3, "batch_size": 16, "channels": 4, "layers": 5, "eval_batch_size": 64}
+SMALL = {"epochs": 3, "batch_size": 16, "eval_batch_size": 64}  # the trainer's; the supernet is the space's size
 SPACES = {"nb201": {"channels": 4, "cells_per_stage": 1}, "darts": {"channels": 4, "layers": 5}}
 
 
@@ -108,8 +108,9 @@ SPACES = {"nb201": {"channels": 4, "cells_per_stage": 1}, "darts": {"channels": 
 @pytest.mark.parametrize("name", ["pcdarts", "gdas"])
 def test_pcdarts_and_gdas_run_the_shared_loop(tmp_path, digits, name, space_name):
     searched = space(space_name, **SPACES[space_name])
-    options = {**SMALL, "warmup_epochs": 1} if name == "pcdarts" else SMALL
-    engine, stopped_by, best = _search(tmp_path, searched, strategy(name, searched, seed=0, **options), digits, 2)
+    options = {"warmup_epochs": 1} if name == "pcdarts" else {}
+    searcher = strategy(name, searched, seed=0, trainer=search_trainer(name, **SMALL), **options)
+    engine, stopped_by, best = _search(tmp_path, searched, searcher, digits, 2)
     rows = engine.trials.rows
     assert stopped_by == "trials" and [r["epoch"] for r in rows] == [1, 2] and best is rows[-1]
     assert all(0.0 <= r["val_accuracy"] <= 100.0 and 0.0 <= r["skip_share"] <= 1.0 for r in rows)
@@ -133,7 +134,8 @@ def test_pcdarts_and_gdas_run_the_shared_loop(tmp_path, digits, name, space_name
 
 def test_early_stop_on_skip_connections_ends_the_search(tmp_path, digits):
     searched = space("nb201", **SPACES["nb201"])
-    darts = strategy("darts", searched, seed=0, order="first", early_stop_skip=-1, **SMALL)
+    darts = strategy("darts", searched, seed=0, trainer=search_trainer("darts", **SMALL), order="first",
+                     early_stop_skip=-1)
     engine, stopped_by, best = _search(tmp_path, searched, darts, digits, 3)
     assert stopped_by == "early_stop_skip"
     assert len(engine.trials.rows) == 1 and best is engine.trials.rows[0]
@@ -147,15 +149,52 @@ def test_split_halves_is_fixed_by_the_seed_and_disjoint(digits):
     assert len(a1) + len(b1) == len(digits.train) and abs(len(a1) - len(b1)) <= 1
 
 
-def test_bad_options_are_config_errors():
+def test_bad_options_are_config_errors(digits):
     with pytest.raises(ConfigError, match="order"):
         strategy("darts", space("nb201"), order="third")
-    with pytest.raises(ConfigError, match="bf16"):
-        strategy("darts", space("nb201"), order="second", amp="fp16")
+    second_fp16 = strategy("darts", space("nb201"), trainer=search_trainer("darts", amp="fp16"), order="second")
+    with pytest.raises(ConfigError, match="trainer.amp=fp16.*second-order.*bf16"):
+        second_fp16.setup(SearchContext(CPU, lambda: digits))
+    with pytest.raises(ConfigError, match="trainer.accumulate=2 cannot apply.*bilevel step"):
+        strategy("pcdarts", space("nb201"), trainer=search_trainer("pcdarts", accumulate=2)).setup(
+            SearchContext(CPU, lambda: digits))
+    with pytest.raises(ConfigError, match="trainer.cutout=16 does not apply to a one-shot search"):
+        strategy("darts", space("nb201"), trainer=search_trainer("darts", cutout=16))
+    negative = strategy("darts", space("nb201", channels=4, cells_per_stage=1),
+                        arch_optimizer={"_target_": "torch.optim.Adam", "lr": -1.0})
+    with pytest.raises(ConfigError, match=r"strategy.arch_optimizer \(torch.optim.Adam\) cannot be built: Invalid lear"):
+        negative.setup(SearchContext(CPU, lambda: digits))
+
+
+def test_an_unknown_key_inside_arch_optimizer_is_a_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match=r"strategy.arch_optimizer has no option 'lrr' \(did you mean 'lr'\?\)"):
+        strategy("darts", space("nb201"), arch_optimizer={"_target_": "torch.optim.Adam", "_partial_": True,
+                                                           "lrr": 0.1})
+    result = run(*SMOKE, "+strategy.arch_optimizer.momentum=0.9", run_dir=tmp_path / "r")
+    assert result.code == 2 and "strategy.arch_optimizer has no option 'momentum'" in result.err, result.text
+    assert "Traceback" not in result.text
+    result = run(*SMOKE, "strategy.arch_optimizer.lr=fast", run_dir=tmp_path / "s")
+    assert result.code == 2 and "strategy.arch_optimizer.lr must be a number" in result.err, result.text
+
+
+def test_the_architecture_optimiser_is_the_partial_the_yaml_names(digits):
+    searched = space("nb201", channels=4, cells_per_stage=1)
+    pc = strategy("pcdarts", searched, trainer=search_trainer("pcdarts", **SMALL))
+    pc.setup(SearchContext(CPU, lambda: digits))
+    (group,) = pc.a_opt.param_groups
+    assert isinstance(pc.a_opt, torch.optim.Adam) and not group["capturable"]
+    assert (group["lr"], tuple(group["betas"]), group["weight_decay"]) == (6e-4, (0.5, 0.999), 1e-3)
+    other = strategy("darts", searched, trainer=search_trainer("darts", **SMALL),  # strategy.arch_optimizer._target_=...
+                     arch_optimizer={"_target_": "torch.optim.AdamW", "lr": 0.1})
+    other.setup(SearchContext(CPU, lambda: digits))
+    assert isinstance(other.a_opt, torch.optim.AdamW) and other.a_opt.param_groups[0]["lr"] == 0.1
+    weights = pc.w_opt.param_groups[0]  # the search's trainer: trainer=pcdarts_search's recipe, resized
+    assert (weights["lr"], weights["momentum"], weights["weight_decay"], pc.trainer.batch_size) == (0.1, 0.9, 3e-4, 16)
 
 
 # --- end to end -------------------------------------------------------------------------------------
-SMOKE = ("search", "strategy=darts", "debug=smoke")  # second order: momentum buffers must resume too
+# second order: momentum buffers must resume too; 3 epochs (debug=smoke trains 1) of a 5-cell supernet
+SMOKE = ("search", "strategy=darts", "debug=smoke", "trainer.epochs=3", "search_space.cells_per_stage=1")
 
 
 @pytest.fixture(scope="module")
@@ -174,6 +213,8 @@ def test_smoke_search_writes_rows_alphas_and_heat_maps(smoke: Path):
     report = read_json(smoke / "report.json")
     assert report["status"] == "completed" and report["strategy"] == "DARTS"
     assert report["images_per_s"] > 0 and report["compile"] == "none"  # the search's speed, and how it ran
+    assert report["speed"] == {"amp": "none", "channels_last": True, "compile": "none", "optimizer_step": "loop",
+                               "cuda_graphs": False}  # trainer=darts_search's switches, auto resolved for the CPU
     genotype = read_json(smoke / "genotype.json")
     assert genotype["arch_str"] == table[-1]["arch_str"] == report["best"]["arch_str"]  # the final derived arch
     for name in ("alphas.json", "alphas.csv", "alphas_cell.png", "alphas_cell_evolution.png", STATE_FILE):
@@ -200,11 +241,15 @@ def test_presets_compose():
     cfg = compose("search", "experiment=darts_cifar10_search")
     assert cfg.dataset.name == "cifar10" and cfg.dataset.val_fraction == 0.0
     assert cfg.strategy._target_ == "nascli.strategies.darts.DARTS" and cfg.strategy.order == "second"
-    assert cfg.search_space._target_ == "nascli.spaces.darts.DartsSpace" and cfg.strategy.epochs == 50
+    assert cfg.search_space._target_ == "nascli.spaces.darts.DartsSpace" and cfg.trainer.epochs == 50
+    assert (cfg.search_space.channels, cfg.search_space.layers, cfg.trainer.batch_size) == (16, 8, 64)  # the paper's
     assert cfg.budget.trials is None and cfg.budget.seconds is None  # the published protocol runs whole
+    digits = compose("search", "experiment=darts_digits")
+    assert (digits.search_space.channels, digits.search_space.layers, digits.trainer.epochs) == (8, 5, 12)
     smoke = compose("search", "strategy=pcdarts", "debug=smoke")
     assert smoke.strategy._target_ == "nascli.strategies.darts.PCDARTS"
-    assert smoke.strategy.channels == 8 and smoke.strategy.warmup_epochs == 1
+    assert smoke.strategy.warmup_epochs == 0 and smoke.trainer.epochs == 1  # the architecture trains in its epoch
+    assert (smoke.trainer.batch_size, smoke.trainer.lr) == (64, 0.1)  # debug=smoke shrinks pcdarts_search's batch
 
 
 def test_bad_strategy_option_is_a_clear_error(tmp_path):

@@ -60,7 +60,8 @@ def test_a_heavy_latency_weight_derives_a_faster_cell(table: Path, strategy: str
         run_dir = tmp_path / f"w{weight}"
         result = run("search", f"strategy={strategy}", "strategy.order=first", "debug=smoke",
                      "search_space.cells_per_stage=1", "hardware=lut", f"hardware.table={table}",
-                     f"hardware.latency_loss_weight={weight}", "strategy.arch_lr=0.01", run_dir=run_dir)
+                     f"hardware.latency_loss_weight={weight}", "strategy.arch_optimizer.lr=0.01", "trainer.epochs=3",
+                     "trainer.batch_size=32", run_dir=run_dir)
         assert result.code == 0, result.text
         rows = read_trials(run_dir)
         latency[weight] = float(rows[-1]["latency_ms"])

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from nasrun import read_json, read_trials, run
 
-SMALL = ("search", "strategy=enas", "debug=smoke", "strategy.epochs=2", "strategy.controller_steps=2",
+SMALL = ("search", "strategy=enas", "debug=smoke", "trainer.epochs=2", "search_space.cells_per_stage=1",
+         "strategy.controller_steps=2",
          "strategy.aggregate=3", "strategy.derive_samples=3", "strategy.recalibration_batches=2", "plots=false")
 
 

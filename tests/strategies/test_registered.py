@@ -1,6 +1,7 @@
 """Every registered strategy keeps the strategy contract (nascli.strategies.base) with the engine:
 a sample-based one resumes by replay to the same next proposals; a one-shot one measures its own
-candidates, shrinks under debug=smoke, and resumes from its state to the uninterrupted rows."""
+candidates, trains by the trainer it is given (its YAML's, shrunk as debug=smoke shrinks it), and
+resumes from its state to the uninterrupted rows."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from rich.console import Console
 from nascli.evaluators.base import EvalContext, Evaluator
 from nascli.hardware.target import target_option
 from nascli.registry import STRATEGIES
-from nascli.runtime.config import build, build_option, load_option, options_in
+from nascli.runtime.config import build, build_option, chosen_options, conf_root, load_option
 from nascli.runtime.report import Report
 from nascli.search.budget import Budget
 from nascli.search.engine import SearchEngine, SearchRun
@@ -23,6 +24,7 @@ from nascli.strategies.base import SampleStrategy, SearchContext
 SAMPLE = [name for name, cls in STRATEGIES.items() if not cls.measures_candidates]
 ONE_SHOT = [name for name, cls in STRATEGIES.items() if cls.measures_candidates]
 SPACE = build_option("search_space", "nb201")
+SMALL = build_option("search_space", "nb201", {"channels": 4, "cells_per_stage": 1})  # a one-shot supernet's size
 
 
 def objective(arch) -> float:
@@ -68,17 +70,21 @@ class Unused(Evaluator):
         raise AssertionError("a one-shot proposal was scored by the evaluator")
 
 
-def smoke(name: str) -> object:
-    """The strategy's options under debug=smoke (its conf/debug/strategy/smoke_<name>.yaml), 2 epochs."""
-    assert f"smoke_{name}" in options_in("debug/strategy"), f"add conf/debug/strategy/smoke_{name}.yaml"
-    node = OmegaConf.merge(load_option("strategy", name), load_option("debug/strategy", f"smoke_{name}"))
-    node.epochs = 2
-    return node
+def smoke(name: str) -> tuple[object, object]:
+    """(strategy options, trainer) under debug=smoke (conf/debug/app/smoke_search.yaml's trainer, and the
+    strategy's own conf/debug/strategy/smoke_<name>.yaml where it has one), 2 epochs."""
+    node = load_option("strategy", name)
+    if conf_root().joinpath("debug", "strategy", f"smoke_{name}.yaml").is_file():
+        node = OmegaConf.merge(node, load_option("debug/strategy", f"smoke_{name}"))
+    trainer = OmegaConf.merge(load_option("trainer", chosen_options("strategy", name)["trainer"]),
+                              load_option("debug/app", "smoke_search").trainer, {"epochs": 2})
+    return node, build(trainer, "trainer")
 
 
 def search(name: str, run_dir: Path, trials: int, data, resume: bool = False) -> list[dict]:
-    strategy = build(smoke(name), "strategy", space=SPACE, seed=0)
-    engine = SearchEngine(SPACE, strategy, Unused(EvalContext(SPACE, 0, "cpu", None, lambda: data)),
+    options, trainer = smoke(name)
+    strategy = build(options, "strategy", space=SMALL, seed=0, trainer=trainer)
+    engine = SearchEngine(SMALL, strategy, Unused(EvalContext(SMALL, 0, "cpu", None, lambda: data)),
                           target_option("none"), Budget(trials, None), SearchContext("cpu", lambda: data),
                           SearchRun(run_dir, {"strategy": name}, Console(quiet=True), plots=False))
     engine.finish(engine.run(resume=resume), Report(run_dir, "search", []))

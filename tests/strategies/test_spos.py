@@ -15,8 +15,9 @@ from nascli.weight_sharing.mixing import SinglePath
 from nascli.weight_sharing.single_path import path_accuracy, recalibrate_bn
 from nascli.weight_sharing.supernet import build_supernet
 
-SMALL = ("search", "strategy=spos", "debug=smoke", "strategy.epochs=2", "strategy.subnets=3", "strategy.population=2",
-         "strategy.elites=1", "strategy.recalibration_batches=2", "plots=false")
+SMALL = ("search", "strategy=spos", "debug=smoke", "trainer.epochs=2", "search_space.cells_per_stage=1",
+         "strategy.subnets=3", "strategy.population=2", "strategy.elites=1", "strategy.recalibration_batches=2",
+         "plots=false")
 
 
 

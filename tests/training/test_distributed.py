@@ -58,15 +58,18 @@ def test_global_batchnorm_is_batchnorm_over_the_whole_batch(tmp_path: Path) -> N
         dist.destroy_process_group()
 
 
-def test_two_gloo_processes_under_torchrun_retrain_as_one_process(tmp_path: Path) -> None:
+@pytest.mark.parametrize("batch", [["trainer.batch_size=63"], ["trainer.batch_size=32", "trainer.accumulate=2"]],
+                         ids=["batch63", "accumulate2"])
+def test_two_gloo_processes_under_torchrun_retrain_as_one_process(tmp_path: Path, batch: list[str]) -> None:
     """`torchrun --nproc_per_node=2 -m nascli retrain` at batch 63 (slices of 32 + 31, then 19 + 18
-    images) ends within float rounding of one process at batch 63: the same batches, augmentation and
+    images), or at batch 32 accumulated over 2 (gradients all-reduced once a step, after the second
+    micro-batch), ends within float rounding of one process at the same batches: the same batches, augmentation and
     BatchNorm statistics, summed in another order. Two steps: beyond a few, these tiny networks on
     8x8 digits amplify rounding chaotically (one process with channels_last drifts 0.1 from one
     without after four steps), so exactness is checked where it can be. Only rank 0 writes, into
     one run directory."""
     overrides = ["debug=smoke", "genotype=DARTS_V2", "trainer.epochs=1", "dataset.max_train_samples=100",
-                 "trainer.batch_size=63", "+network.auxiliary=true", "trainer.auxiliary_weight=0.4", "trainer.cutout=2",
+                 *batch, "+network.auxiliary=true", "trainer.auxiliary_weight=0.4", "trainer.cutout=2",
                  "plots=false"]
     ddp = tmp_path / "ddp"
     env = {**os.environ, "COLUMNS": "200", "NASCLI_DATA_DIR": str(tmp_path / "data"), "OMP_NUM_THREADS": "1"}

@@ -79,14 +79,14 @@ def test_negative_or_empty_trainer_values_are_config_errors(key, value) -> None:
 
 # --- speed switches -------------------------------------------------------------------------------
 def test_auto_switches_train_plain_fp32_on_cpu_and_explicit_ones_are_checked() -> None:
-    from nascli.training.speed import resolve
+    from nascli.training.steps import resolve
 
     auto = resolve(trainer("proxy"), CPU)
     assert (auto.amp, auto.channels_last, auto.compile, auto.optimizer_step, auto.cuda_graphs) == (
         None, False, None, "loop", False)
     chosen = resolve(trainer("proxy", amp="bf16", channels_last=True, optimizer_step="fused"), CPU)
     assert (chosen.amp, chosen.channels_last, chosen.optimizer_step) == (torch.bfloat16, True, "fused")
-    with pytest.raises(ConfigError, match="cuda_graphs=true needs a CUDA device"):
+    with pytest.raises(ConfigError, match="cuda_graphs=true captures the training step as a CUDA graph: it needs a CUDA device"):
         resolve(trainer("proxy", cuda_graphs=True), CPU)
     with pytest.raises(ConfigError, match="trainer.amp must be"):
         trainer("proxy", amp="fp8")

@@ -255,7 +255,7 @@ def test_a_state_passed_on_unchanged_keeps_a_relu_of_its_own():
 
 @pytest.mark.parametrize("space_name", SPACES)
 def test_channels_last_gives_the_same_gradients(space_name):
-    """NHWC (strategy.channels_last) is a layout, not a different function: same logits and gradients."""
+    """NHWC (trainer.channels_last) is a layout, not a different function: same logits and gradients."""
     import copy
 
     _, net = tiny(space_name, "darts")
