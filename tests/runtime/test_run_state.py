@@ -36,7 +36,8 @@ def test_where_and_how_fast_a_run_goes_and_when_it_stops_are_free_for_every_comm
         assert "compile" not in fingerprint["trainer"] and "amp" not in fingerprint["trainer"]
         assert {"lr", "epochs", "batch_size"} <= set(fingerprint["trainer"])
     assert "budget" not in search and "strategy" in search and "search_space" in search
-    assert run_state.is_free(("strategy", "compile")) and not run_state.is_free(("strategy", "epochs"))
+    assert run_state.is_free(("trainer", "compile")) and not run_state.is_free(("trainer", "epochs"))
+    assert not run_state.is_free(("trainer", "eval_batch_size"))  # SPOS and ENAS recalibrate BN with such batches
 
 
 def test_the_diff_names_every_difference_with_both_values() -> None:

@@ -176,5 +176,5 @@ def test_a_diverging_supernet_stops_the_search_with_the_strategys_own_advice(tmp
                                             r".* kept\. Lower strategy.toy_lr \(now 0.5\)\.$"):
         search.run()
     assert [r["epoch"] for r in search.trials.rows] == [1]  # the epoch before is kept
-    with pytest.raises(DivergedError, match=r"kept\. Lower strategy.lr\.$"):  # the Strategy base's default
+    with pytest.raises(DivergedError, match=r"kept\. Lower trainer.lr \(the rate its weights train at\)\.$"):  # the Strategy base's default
         engine(tmp_path / "plain", Diverging(SPACE, 0)).run()
