@@ -6,7 +6,7 @@ the step itself (architecture on a validation batch, then weights on a training 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Protocol
 
 import torch
 from torch import nn
@@ -15,6 +15,13 @@ from torch.func import functional_call
 from nascli.training.steps import Limits, StepRunner
 
 Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+class ArchTerm(Protocol):
+    """A term of the architecture loss besides the validation loss, a function of the architecture
+    parameters only (a latency table's expected latency, FairDARTS' zero-one loss)."""
+
+    def loss(self, net: nn.Module) -> torch.Tensor: ...
 
 # What no bilevel step can do, and what GDAS' cannot either (the step runner refuses them with these reasons).
 BILEVEL_LIMITS = Limits(accumulate="the bilevel step updates the architecture between weight steps, so weight "
@@ -84,10 +91,10 @@ class BilevelStep:
 
     def __init__(self, runner: StepRunner, net: nn.Module, weights: dict[str, nn.Parameter],
                  w_opt: torch.optim.Optimizer, a_opt: torch.optim.Optimizer, order: str, momentum: float,
-                 weight_decay: float, grad_clip: float, latency: Any = None) -> None:
+                 weight_decay: float, grad_clip: float, terms: Sequence[ArchTerm] = ()) -> None:
         self.runner, self.net, self.weights, self.w_opt, self.a_opt = runner, net, weights, w_opt, a_opt
         self.order, self.momentum, self.weight_decay, self.grad_clip = order, momentum, weight_decay, grad_clip
-        self.latency = latency  # the expected-latency term of the architecture loss (darts.LatencyTerm), or None
+        self.terms = list(terms)  # the architecture loss's other terms (expected latency, ...), added in order
 
     def __call__(self, batches: list[tuple[torch.Tensor, ...]], loss_weights: tuple[float, ...], lr: float,
                  update_arch: bool) -> list[torch.Tensor]:
@@ -112,14 +119,14 @@ class BilevelStep:
             if self.order == "second":
                 grads = unrolled_arch_grads(self.net, self.weights, arch, train, val, lr, self.momentum,
                                             self.weight_decay, momentum_buffers(self.w_opt, self.weights))
-                if self.latency is not None:  # the latency term depends on the alphas only
-                    grads = [g + d for g, d in zip(grads, torch.autograd.grad(self.latency.loss(self.net), arch))]
+                for term in self.terms:  # the terms depend on the alphas only: their gradient adds
+                    grads = [g + d for g, d in zip(grads, torch.autograd.grad(term.loss(self.net), arch))]
                 for p, g in zip(arch, grads):
                     p.grad = g.to(p.dtype)
             else:
                 loss = loss_on(self.net, val)
-                if self.latency is not None:
-                    loss = loss + self.latency.loss(self.net)
+                for term in self.terms:
+                    loss = loss + term.loss(self.net)
                 runner.backward(loss, inputs=arch)
         if self.order != "second" and runner.scaler is not None:
             runner.scaler.unscale_(self.a_opt)

@@ -30,7 +30,7 @@ from nascli.registry import STRATEGIES
 from nascli.runtime.report import markdown_table
 from nascli.spaces.base import SearchSpace
 from nascli.strategies.base import Artifacts, OneShotStrategy, Proposal, SearchContext, build_optimizer
-from nascli.strategies.bilevel import BILEVEL_LIMITS, SAMPLED_PATH, SECOND_ORDER_FP16, Batch, BilevelStep
+from nascli.strategies.bilevel import BILEVEL_LIMITS, SAMPLED_PATH, SECOND_ORDER_FP16, ArchTerm, Batch, BilevelStep
 from nascli.training.loop import TrainConfig
 from nascli.training.metrics import score
 from nascli.training.steps import Limits, MicroBatch, StepRunner, resolve
@@ -104,6 +104,11 @@ class GradientSearch(OneShotStrategy):
         """How the supernet's edges combine their candidate ops (the method's own part of the supernet)."""
         return Softmax()
 
+    def arch_terms(self) -> list[ArchTerm]:
+        """Terms a method adds to the architecture loss, beside the validation loss (and a latency
+        table's expected latency): none for DARTS."""
+        return []
+
     def start_epoch(self, net: Supernet, epoch: int) -> dict[str, float]:
         """Set per-epoch knobs (temperature, dropout); returns extra trials.csv columns."""
         net.skip_dropout = self.skip_dropout * (1.0 - epoch / self.epochs)  # P-DARTS: decays to 0
@@ -137,8 +142,9 @@ class GradientSearch(OneShotStrategy):
         self.epoch, self.collapsed = 0, False
         self.speeds: list[float] = []  # each epoch's training images per second (report.json)
         self.latency = LatencyTerm.of(net, context.latency, context.latency_loss_weight, device)
+        terms = [term for term in (self.latency, *self.arch_terms()) if term is not None]
         self.body = BilevelStep(runner, net, self.weights, self.w_opt, self.a_opt, self.order, self.trainer.momentum,
-                                self.trainer.weight_decay, self.trainer.grad_clip, self.latency)
+                                self.trainer.weight_decay, self.trainer.grad_clip, terms)
 
     def divergence_advice(self) -> str:
         return f"Lower trainer.lr (now {self.trainer.lr:g}) or strategy.arch_optimizer.lr."
@@ -306,7 +312,7 @@ class GradientSearch(OneShotStrategy):
 
 class LatencyTerm:
     """The supernet's expected latency (FBNet, ProxylessNAS): a latency table's constant plus every
-    edge's ops' latency weighted by softmax(alpha), over every edge (all of NB201's are kept; DARTS
+    edge's ops' latency weighted by the mixing's weights (softmax(alpha)), over every edge (all of NB201's are kept; DARTS
     keeps two per node, so there it counts more than the derived cell has, the gradient pointing
     the same way). `weight` times it (per ms) joins the architecture loss."""
 
@@ -328,7 +334,7 @@ class LatencyTerm:
         """Expected latency (ms) of the architecture the supernet's weights describe, differentiable."""
         total = torch.zeros((), device=next(iter(self.matrices.values())).device)
         for cell, matrix in self.matrices.items():
-            total = total + (torch.softmax(net.alpha(cell), dim=-1) * matrix).sum()
+            total = total + (net.mixing.weights(net.alpha(cell)) * matrix).sum()
         return total + self.constant_ms
 
     def loss(self, net: Supernet) -> torch.Tensor:

@@ -52,6 +52,11 @@ class Mixing(ABC):
     tau = 1.0             # a sampling mixing's temperature (the strategy anneals it)
     generator: torch.Generator | None = None  # ... and its random stream (the strategy seeds it each epoch)
 
+    def weights(self, alpha: torch.Tensor) -> torch.Tensor:
+        """How strongly each candidate is weighted (rows x candidates): the architecture weights that
+        are plotted, derived from and put into expected costs. Softmax over a row's candidates."""
+        return torch.softmax(alpha, dim=-1)
+
     @abstractmethod
     def plan(self, alpha: torch.Tensor, edge_weights: torch.Tensor, training: bool) -> list[EdgeStep]:
         """One EdgeStep per row of `alpha` (rows x candidates); `edge_weights` per row (ones unless

@@ -153,8 +153,9 @@ class Supernet(nn.Module):
         return getattr(self, f"alpha_{group}")
 
     def arch_weights(self) -> dict[str, torch.Tensor]:
-        """softmax(alpha) per group (rows x ops), detached, on the CPU."""
-        return {group: torch.softmax(self.alpha(group).detach().float(), dim=-1).cpu() for group in self.cell_types}
+        """The mixing's weights of alpha per group (rows x ops; softmax unless the mixing says
+        otherwise), detached, on the CPU."""
+        return {group: self.mixing.weights(self.alpha(group).detach().float()).cpu() for group in self.cell_types}
 
     def edge_weights(self, group: str) -> torch.Tensor:
         """Per-row input weights: softmax of beta over each node's edges (edge normalisation), else ones."""
@@ -164,7 +165,7 @@ class Supernet(nn.Module):
         return torch.cat([torch.softmax(beta[r.start:r.stop], dim=0) for r in self.nodes[group]])
 
     def derivation_weights(self) -> dict[str, list[list[float]]]:
-        """The weights derivation ranks: softmax(alpha), times the edge weights where edges are normalised."""
+        """The weights derivation ranks: arch_weights(), times the edge weights where edges are normalised."""
         out = {}
         for group, w in self.arch_weights().items():
             edge = self.edge_weights(group).detach().float().cpu()
