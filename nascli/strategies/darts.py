@@ -1,4 +1,4 @@
-"""Gradient-based one-shot search: DARTS (first and second order), PC-DARTS and GDAS.
+"""Gradient-based one-shot search: DARTS (first and second order), PC-DARTS, GDAS and FairDARTS.
 
 All three train one supernet (nascli.weight_sharing.supernet, mixed as the strategy says) with the same
 bilevel loop: the training split is cut in two halves with a fixed generator; each step updates
@@ -35,7 +35,7 @@ from nascli.training.loop import TrainConfig
 from nascli.training.metrics import score
 from nascli.training.steps import Limits, MicroBatch, StepRunner, resolve
 from nascli.weight_sharing.batches import epoch_batches, epoch_seed, split_halves
-from nascli.weight_sharing.mixing import Gumbel, Mixing, PartialChannels, Softmax
+from nascli.weight_sharing.mixing import Gumbel, Mixing, PartialChannels, Sigmoid, Softmax
 from nascli.weight_sharing.supernet import Supernet, build_supernet
 
 
@@ -393,3 +393,35 @@ class GDAS(GradientSearch):
         extra = super().start_epoch(net, epoch)
         net.tau = self.tau_max - (self.tau_max - self.tau_min) * epoch / max(self.epochs - 1, 1)
         return {**extra, "tau": net.tau}
+
+
+class ZeroOneLoss:
+    """FairDARTS' zero-one loss: -weight * mean((sigmoid(alpha) - 1/2)^2) over every candidate but
+    `none` (no op of FairDARTS), pushing each op's weight towards 0 or 1 so that the found cell is
+    what the supernet computed, not a blend."""
+
+    def __init__(self, net: Supernet, weight: float) -> None:
+        self.weight = weight
+        self.columns = [k for k, op in enumerate(net.op_names) if op != "none"]
+
+    def loss(self, net: Supernet) -> torch.Tensor:
+        rows = [torch.sigmoid(net.alpha(cell))[:, self.columns] for cell in net.cell_types]
+        return -self.weight * torch.cat([r.flatten() for r in rows]).sub(0.5).square().mean()
+
+
+@STRATEGIES.register("fairdarts")
+class FairDARTS(GradientSearch):
+    """FairDARTS (Chu et al., ECCV 2020): sigmoid instead of softmax weights, so a skip_connect cannot
+    win an edge by crowding its rivals' shares, and a zero-one loss that drives every weight to 0 or 1."""
+
+    def __init__(self, space: SearchSpace, seed: int, zero_one_weight: float, **options: Any) -> None:
+        super().__init__(space, seed, **options)
+        if zero_one_weight < 0:
+            raise ConfigError(f"strategy.zero_one_weight must be at least 0, got {zero_one_weight}.")
+        self.zero_one_weight = zero_one_weight
+
+    def mixing(self) -> Mixing:
+        return Sigmoid()
+
+    def arch_terms(self) -> list[ArchTerm]:
+        return [ZeroOneLoss(self.net, self.zero_one_weight)] if self.zero_one_weight > 0 else []

@@ -9,6 +9,8 @@ a weighted mixture of every candidate, or one candidate (times a straight-throug
   et al., 2020).
 - `Gumbel`: one candidate per edge sampled by hard Gumbel-softmax at temperature `tau`, with the
   straight-through gradient to alpha (GDAS, Dong & Yang, 2019); in evaluation the argmax, deterministic.
+- `Sigmoid`: every candidate weighted by sigmoid(alpha), independently of the others, so ops do not
+  compete for one share of a row (FairDARTS, Chu et al., 2020).
 - `SinglePath`: no mixture: the supernet runs the ops of a given architecture (SPOS, ENAS).
 
 A new one-shot method adds a Mixing here (and a strategy); no search space changes.
@@ -111,6 +113,18 @@ class Gumbel(Mixing):
             hard = torch.zeros_like(alpha).scatter_(-1, alpha.argmax(-1, keepdim=True), 1.0)
         index = hard.argmax(-1).tolist()
         return [EdgeStep(index=k, scale=hard[e, k]) for e, k in enumerate(index)]
+
+
+class Sigmoid(Mixing):
+    """FairDARTS: every candidate weighted by sigmoid(alpha), each on its own (no softmax race)."""
+
+    name = "fairdarts"
+
+    def weights(self, alpha: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(alpha)
+
+    def plan(self, alpha: torch.Tensor, edge_weights: torch.Tensor, training: bool) -> list[EdgeStep]:
+        return [EdgeStep(weights=row.unbind(0)) for row in torch.sigmoid(alpha).unbind(0)]
 
 
 class SinglePath(Mixing):
