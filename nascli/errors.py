@@ -35,6 +35,11 @@ class DivergedError(NasError):
     exit_code: int = 3
 
 
+class UnscorableError(NasError):
+    """An evaluator could not score one candidate (its network fails on the data, a table lacks it).
+    The search records the candidate as failed, with this reason, and goes on."""
+
+
 class StorageError(NasError):
     """A file could not be written: the disk is full, the directory is read-only or not ours.
     Exit status 74 (EX_IOERR of sysexits.h): the input was fine, the machine was not."""

@@ -13,13 +13,19 @@ import torch
 from torch import nn
 
 from nascli.data.loader import BatchLoader
-from nascli.errors import ConfigError
+from nascli.errors import ConfigError, UnscorableError
 from nascli.evaluators.base import EvalContext, Evaluator
 from nascli.registry import EVALUATORS
 from nascli.spaces.base import Arch
 from nascli.training.metrics import logits_of
 
 WEIGHTED = (nn.Conv2d, nn.Linear)
+LOG_ZERO = math.log(5e-324)  # log of the smallest positive double (-744.4): the log score of a zero score
+
+
+def _log(value: float) -> float:
+    """log(value), LOG_ZERO for 0 (a score of zero is the lowest, and defined)."""
+    return math.log(value) if value > 0 else LOG_ZERO
 
 
 def _weight_saliency(model: nn.Module) -> float:
@@ -38,8 +44,7 @@ def synflow(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
                 tensor.abs_()
     model.zero_grad()
     logits_of(model(torch.ones(1, *x.shape[1:], dtype=torch.float64, device=x.device))).sum().backward()
-    score = _weight_saliency(model)
-    return math.log(score) if score > 0 else -math.inf
+    return _log(_weight_saliency(model))
 
 
 def snip(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
@@ -55,8 +60,11 @@ def jacov(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     model.train().zero_grad()
     x = x.clone().requires_grad_(True)
     logits_of(model(x)).sum().backward()
-    jacobians = x.grad.reshape(x.shape[0], -1).double().cpu().numpy()
-    corr = np.nan_to_num(np.corrcoef(jacobians))
+    # an output that does not depend on the input has a zero Jacobian (autograd leaves the grad unset)
+    grad = torch.zeros_like(x) if x.grad is None else x.grad
+    jacobians = grad.reshape(x.shape[0], -1).double().cpu().numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):  # a zero Jacobian's correlations are 0/0: taken as 0
+        corr = np.nan_to_num(np.corrcoef(jacobians))
     eig = np.clip(np.linalg.eigvalsh(corr), 0.0, None)
     k = 1e-5
     return float(-np.sum(np.log(eig + k) + 1.0 / (eig + k)))
@@ -79,7 +87,8 @@ def nwot(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     finally:
         for handle in handles:
             handle.remove()
-    return float(torch.linalg.slogdet(kernel)[1])
+    sign, logdet = torch.linalg.slogdet(kernel)
+    return float(logdet) if sign > 0 else LOG_ZERO  # a singular kernel: samples the ReLUs cannot tell apart
 
 
 PROXIES: dict[str, Callable[[nn.Module, torch.Tensor, torch.Tensor], float]] = {
@@ -115,7 +124,11 @@ class ZeroCostEvaluator(Evaluator):
         """The proxy of `arch` on the batch (x, y), at the architecture's initialisation seed."""
         torch.manual_seed(self.arch_seed(arch))
         model = self.context.space.build_network(arch, *self.network_shape()).to(x.device)
-        return PROXIES[self.proxy](model, x, y)
+        try:
+            return PROXIES[self.proxy](model, x, y)
+        except (RuntimeError, ValueError, np.linalg.LinAlgError) as exc:  # this network cannot be run or scored
+            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            raise UnscorableError(f"the {self.proxy} proxy could not score this network ({first})") from None
 
     def evaluate(self, arch: Arch, fidelity: int | None = None) -> dict[str, float]:
         self.one_fidelity(fidelity)

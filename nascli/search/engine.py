@@ -21,7 +21,7 @@ from typing import Any
 from rich.console import Console
 
 from nascli.data.datasets import DataShape
-from nascli.errors import DivergedError, NasError
+from nascli.errors import DivergedError, NasError, UnscorableError
 from nascli.evaluators.base import Evaluator
 from nascli.hardware.objective import Told
 from nascli.hardware.target import HardwareTarget
@@ -162,10 +162,11 @@ class SearchEngine:
             evaluated = self._evaluate(proposal, began)
             known = {**known, **{k: v for k, v in evaluated.items() if k in COSTS}}
             metrics = {**self._cost(proposal.arch, measured, known), **evaluated}
+        failure = metrics.pop("_failure", None)  # how a candidate that could not be scored failed
         objective = self.objective.value(metrics, self.metric)
         violations = self.objective.violations(metrics)
         self.rejections.update(violations)
-        status = ("infeasible" if violations else "diverged" if "error" in metrics
+        status = ("infeasible" if violations else failure if failure else "diverged" if "error" in metrics
                   else "failed" if math.isnan(metrics[self.metric]) else "completed")
         spent = metrics.pop("cost_s", None)
         row = self.trials.add({
@@ -179,15 +180,17 @@ class SearchEngine:
         return row, self.objective.told(metrics, self.metric)
 
     def _evaluate(self, proposal: Proposal, began: float) -> dict[str, Any]:
-        """The evaluator's metrics; a candidate whose training diverged (nan or inf loss) is scored
-        nan, with the reason in its row's `error`, and the search goes on (one bad candidate, e.g. a
-        joint search's too high learning rate, must not end it)."""
+        """The evaluator's metrics. A candidate whose training diverged (nan or inf loss), or that the
+        evaluator could not score, is scored nan with the reason in its row's `error`, and the search
+        goes on: one bad candidate (a joint search's too high learning rate) must not end it."""
         try:
             return self.evaluator.evaluate(proposal.arch, proposal.fidelity)
-        except DivergedError as exc:
-            log.warning("trial %d  %s  diverged: %s", len(self.trials), self.space.to_str(proposal.arch), exc)
+        except (DivergedError, UnscorableError) as exc:
+            what = "diverged" if isinstance(exc, DivergedError) else "could not be scored"
+            log.warning("trial %d  %s  %s: %s", len(self.trials), self.space.to_str(proposal.arch), what, exc)
             reason = str(exc).split(";")[0]  # what happened; the advice on the trainer is the run's, not the trial's
-            return {self.metric: math.nan, "cost_s": time.perf_counter() - began, "error": reason}
+            return {self.metric: math.nan, "cost_s": time.perf_counter() - began, "error": reason,
+                    "_failure": "diverged" if isinstance(exc, DivergedError) else "failed"}
 
     def _columns(self, proposal: Proposal) -> dict[str, Any]:
         """trials.csv's `fidelity` (epochs trained, when fewer than the full training may be), and

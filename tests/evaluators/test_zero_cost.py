@@ -79,3 +79,51 @@ def test_cli_search_by_a_proxy_reports_the_proxy(tmp_path) -> None:
     metrics = read_json(run_dir / "genotype.json")["metrics"]
     assert metrics["zc_jacov"] == metrics["objective"] and "val_accuracy" not in metrics
     assert "zc_jacov" in read_json(run_dir / "report.json")["best"]
+
+
+# --- networks without signal: a defined score, never a crash (issue 20) ------------------------------
+DISCONNECTED = "|none~0|+|nor_conv_1x1~0|none~1|+|none~0|avg_pool_3x3~1|none~2|"  # node 3 never sees the input
+
+
+def _degenerate() -> list[tuple[object, object]]:
+    """(space, arch) of every space's networks with no path from input to output, or no op at all."""
+    nb201, nb101 = SPACE, space("nb101", channels=8, cells_per_stack=1)
+    chain = space("chain", max_layers=4, widths=[8], dense_widths=[16], max_dense=1).for_input(10, 1, 8)
+    darts, mobilenet = space("darts", channels=4, layers=3), space("mobilenet", channels=4)
+    return [(nb201, nb201.from_str(DISCONNECTED)), (nb201, ("none",) * 6), (nb101, nb101.smallest()),
+            (chain, chain.smallest()), (darts, darts.smallest()), (mobilenet, mobilenet.smallest())]
+
+
+@pytest.mark.parametrize("proxy", sorted(PROXIES))
+def test_every_proxy_scores_cells_without_signal_and_ranks_them_lowest(proxy: str) -> None:
+    from nascli.evaluators.zero_cost import LOG_ZERO
+
+    for searched, arch in _degenerate():
+        value = zero_cost(proxy, searched=searched).evaluate(arch)[f"zc_{proxy}"]
+        assert math.isfinite(value), (searched.name, arch, value)
+    connected = zero_cost(proxy).evaluate(ARCH)[f"zc_{proxy}"]
+    for arch in (SPACE.from_str(DISCONNECTED), ("none",) * 6):  # no input reaches the output
+        value = zero_cost(proxy).evaluate(arch)[f"zc_{proxy}"]
+        assert value <= connected, (proxy, arch)
+    assert zero_cost(proxy).evaluate(("none",) * 6)[f"zc_{proxy}"] in {0.0, LOG_ZERO} or proxy == "jacov"
+
+
+def test_a_candidate_the_evaluator_cannot_score_is_recorded_and_the_search_goes_on(tmp_path) -> None:
+    """The README's promise: a failing candidate is recorded with its reason; the search goes on."""
+    from nascli.errors import UnscorableError
+
+    class FailsOnPools(type(zero_cost("snip"))):
+        def evaluate(self, arch, fidelity=None):
+            if "avg_pool_3x3" in arch:
+                raise UnscorableError("this network has a pool (a stand-in failure)")
+            return super().evaluate(arch, fidelity)
+
+    context = EvalContext(SPACE, 0, CPU, None, load_data=lambda: fake_data(0))
+    scorer = FailsOnPools(context, proxy="snip", batch_size=16)
+    engine = SearchEngine(SPACE, strategy("random", SPACE, seed=0), scorer, hardware("none"), Budget(12, None),
+                          SearchContext(CPU, lambda: fake_data(0)),
+                          SearchRun(tmp_path, {}, Console(quiet=True), plots=False))
+    assert engine.run(resume=False) == "trials"
+    failed = [r for r in engine.trials.rows if r["status"] == "failed"]
+    assert failed and all("a stand-in failure" in r["error"] and r["objective"] is None for r in failed)
+    assert len(engine.trials.rows) == 12
