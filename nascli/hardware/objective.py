@@ -58,6 +58,10 @@ class SearchObjective:
         return not self.violations(metrics)
 
     # --- what the search maximises ---------------------------------------------------------------
+    def reward(self) -> str | None:
+        """How the objective differs from the evaluator's metric, in words (None: it is the metric)."""
+        return None
+
     def value(self, metrics: dict[str, float], metric: str = "val_accuracy") -> float:
         """The scalar recorded as a trial's objective: `metric` (accuracy, or an evaluator's score
         such as a zero-cost proxy); -inf when infeasible or not measured."""
@@ -89,6 +93,12 @@ class LatencyObjective(SearchObjective):
             raise ConfigError(f"hardware.target_latency_ms must be positive, got {target_latency_ms}.")
         self.target_latency_ms, self.latency_weight = target_latency_ms, latency_weight
         self.limits["latency_ms"] = max_latency_ms
+
+    def reward(self) -> str | None:
+        if self.pareto or not self.target_latency_ms:
+            return None
+        return (f"MnasNet's reward: the metric x (latency_ms / {self.target_latency_ms:g} ms) ** {self.latency_weight:g}"
+                " (above the metric for networks faster than the target)")
 
     def value(self, metrics: dict[str, float], metric: str = "val_accuracy") -> float:
         value = super().value(metrics, metric)

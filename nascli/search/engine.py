@@ -142,8 +142,13 @@ class SearchEngine:
         return self.budget.exhausted(self._counted(), self._spent())
 
     def _best_text(self) -> str:
+        """The best objective so far, for the progress bar; a reward with its metric beside it."""
         best = self.trials.best()
-        return "best -" if best is None else f"best {best['objective']:.2f}"
+        if best is None:
+            return "best -"
+        if self.objective.reward() is None:
+            return f"best {best['objective']:.2f}"
+        return f"best reward {best['objective']:.2f} ({self.metric} {best.get(self.metric, float('nan')):.2f})"
 
     # --- one trial ------------------------------------------------------------------------------
     def _record(self, proposal: Proposal, began: float) -> tuple[dict[str, Any], Told]:
@@ -293,7 +298,8 @@ class SearchEngine:
             else self.trials.best(final))
         if best is None:
             raise NasError("No candidate could be scored (every trial failed or was infeasible); nothing to write.")
-        files = results.write(self.run_dir, self.space, self.trials, best, self.metric, stopped_by, report, self.plots)
+        files = results.write(self.run_dir, self.space, self.trials, best, self.metric, stopped_by, report, self.plots,
+                              self.objective.reward())
         report.results["constraints"] = results.constraints(self.objective, best, self.rejections)
         results.constraints_section(report, self.hardware)
         if front is not None:
@@ -305,7 +311,7 @@ class SearchEngine:
         report.sections.extend((title, body) for title, body in artifacts.sections
                                if self.plots or not any(f"({name})" in body for name in artifacts.plots))
         self._record_schedule(stopped_by, report)
-        results.print_summary(self.console, best, rows, self.metric, stopped_by, self.run_dir)
+        results.print_summary(self.console, best, rows, self.metric, stopped_by, self.run_dir, self.objective.reward())
         return best
 
     def _record_schedule(self, stopped_by: str, report: Report) -> None:

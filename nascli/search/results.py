@@ -22,10 +22,20 @@ from nascli.spaces.base import SearchSpace
 SHOWN = ["trial", "arch_str", "objective", "val_accuracy", "fidelity", "params_m", "flops_m", "latency_ms", "cost_s"]
 
 
-def shown_columns(metric: str) -> list[str]:
+def shown_columns(metric: str, reward: bool = False) -> list[str]:
     """The columns people see: the contract's, with the evaluator's metric when it is another one
-    (e.g. a zero-cost proxy's zc_<name>)."""
-    return SHOWN if metric in SHOWN else [*SHOWN[:3], metric, *SHOWN[3:]]
+    (e.g. a zero-cost proxy's zc_<name>); a reward's objective is headed `reward`, so that it does not
+    read as the accuracy beside it (trials.csv keeps the column `objective`)."""
+    shown = SHOWN if metric in SHOWN else [*SHOWN[:3], metric, *SHOWN[3:]]
+    return [REWARD if c == "objective" and reward else c for c in shown]
+
+
+REWARD = "reward"
+
+
+def shown_rows(rows: list[dict[str, Any]], reward: bool) -> list[dict[str, Any]]:
+    """Rows as tables show them: the objective under `reward` when it is one."""
+    return [{**r, REWARD: r.get("objective")} for r in rows] if reward else rows
 
 
 def top_fidelity(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -43,23 +53,28 @@ def top_rows(rows: list[dict[str, Any]], n: int = 10) -> list[dict[str, Any]]:
 
 
 def write(run_dir: Path, space: SearchSpace, trials: TrialLog, best: dict[str, Any], metric: str, stopped_by: str,
-          report: Report, plots: bool) -> list[str]:
+          report: Report, plots: bool, reward: str | None = None) -> list[str]:
     """genotype.json of `best`, the search curve, and the report's results and sections; returns
-    the files written."""
-    shown = shown_columns(metric)
-    metrics = {k: best[k] for k in shown[2:] if best.get(k) is not None}
+    the files written. `reward` says how the objective is made of the metric when it is not the metric."""
+    metrics = {k: best[k] for k in shown_columns(metric)[2:] if best.get(k) is not None}
+    shown = shown_columns(metric, reward is not None)
     write_json(run_dir / "genotype.json",
                genotype_record(space, space.from_str(best["arch_str"]), {**metrics, "trial": best["trial"]}))
     files = ["genotype.json", "trials.csv"]
     if plots:
-        label = "objective (validation accuracy, %)" if metric == "val_accuracy" else f"objective ({metric})"
+        label = ("reward (MnasNet: accuracy and latency)" if reward else "objective (validation accuracy, %)"
+                 if metric == "val_accuracy" else f"objective ({metric})")
         draw.search_curve(trials.rows, run_dir / "search_curve.png", f"{space.name} search", label)
         files.append("search_curve.png")
-    top = top_rows(trials.rows)
+    top = shown_rows(top_rows(trials.rows), reward is not None)
+    if reward:
+        report.results["objective_is"] = reward
     report.results.update({"trials": len(trials), "stopped_by": stopped_by, "elapsed_s": round(trials.elapsed_s, 2),
                            "best": {"trial": best["trial"], "arch_str": best["arch_str"], **metrics}, "files": files})
     columns = [c for c in shown if any(r.get(c) is not None for r in top)]
-    report.sections.append(("Best architecture", f"`{best['arch_str']}`\n\n" + markdown_table([best], columns[2:])))
+    note = f"\n\nThe objective is {reward}." if reward else ""
+    report.sections.append(("Best architecture", f"`{best['arch_str']}`\n\n"
+                            + markdown_table(shown_rows([best], reward is not None), columns[2:]) + note))
     report.sections.append((f"Top {len(top)} of {len(trials)} trials", markdown_table(top, columns)))
     if plots:
         report.sections.append(("Search curve", "![search curve](search_curve.png)"))
@@ -67,13 +82,16 @@ def write(run_dir: Path, space: SearchSpace, trials: TrialLog, best: dict[str, A
 
 
 def print_summary(console: Console, best: dict[str, Any], rows: list[dict[str, Any]], metric: str,
-                  stopped_by: str, run_dir: Path) -> None:
+                  stopped_by: str, run_dir: Path, reward: str | None = None) -> None:
     """The top trials as a table, then the result and where it was written."""
-    top = top_rows(rows)
-    columns = [c for c in shown_columns(metric) if c != "arch_str" and any(r.get(c) is not None for r in top)]
+    top = shown_rows(top_rows(rows), reward is not None)
+    columns = [c for c in shown_columns(metric, reward is not None) if c != "arch_str"
+               and any(r.get(c) is not None for r in top)]
     reason = f"budget.{stopped_by}" if stopped_by in ("trials", "seconds") else f"the strategy's {stopped_by}"
     console.print(table(f"Top {len(top)} of {len(rows)} trials (stopped by {reason})", top, columns))
     console.print(f"result (trial {best['trial']}): [bold]{best['arch_str']}[/]", soft_wrap=True)
+    if reward:
+        console.print(f"reward: {reward}", soft_wrap=True, highlight=False)
     console.print(f"run directory: {run_dir}", soft_wrap=True)
 
 

@@ -128,3 +128,19 @@ def test_multirun_sweeps_seeds_into_job_directories(tmp_path: Path) -> None:
     assert result.code == 0, result.text
     for job in ("0", "1"):
         assert read_json(tmp_path / "sweep" / job / "report.json")["seed"] == int(job)
+
+
+def test_a_reward_objective_is_labelled_as_one_with_the_accuracy_beside_it(tmp_path: Path) -> None:
+    """hardware=cpu searches by MnasNet's reward, which can exceed 100 beside accuracies in percent:
+    the tables head it `reward`, the report says what it is, trials.csv keeps its `objective` column."""
+    result = run("search", "debug=smoke", "hardware=cpu", "budget.trials=2", "hardware.repeats=2", run_dir=tmp_path / "r")
+    assert result.code == 0, result.text
+    header = next(line for line in result.out.splitlines() if "trial" in line and "val_accuracy" in line)
+    assert "reward" in header and "objective" not in header
+    assert "reward: MnasNet's reward" in result.out
+    report = read_json(tmp_path / "r" / "report.json")
+    assert report["objective_is"].startswith("MnasNet's reward") and "The objective is MnasNet's reward" in \
+        (tmp_path / "r" / "report.md").read_text()
+    assert "objective" in (tmp_path / "r" / "trials.csv").read_text().splitlines()[0].split(",")
+    plain = run("search", "debug=smoke", "budget.trials=1", run_dir=tmp_path / "p")
+    assert "reward:" not in plain.out and "best reward" not in plain.out and "objective_is" not in read_json(tmp_path / "p" / "report.json")
