@@ -1,0 +1,226 @@
+"""The README's commands work as written: every `nas ...` line of its bash blocks runs, block by block
+and in order, at the smoke sizes this module declares in one place (SMOKE, CAPS, PLACEHOLDERS), and
+succeeds. Lines that need what a CI machine has not (a GPU, a download, a cluster, an extra that is
+not installed) or that are not nascli's are skipped, each with its reason (SKIPS); `python
+tests/test_readme.py` prints which lines run and which are skipped, and why.
+
+Each block runs in a directory of its own, as a user would in a fresh one; a placeholder such as
+`outputs/<date>/<time>` is the run directory of the latest command of the block that made what the
+key needs (genotype=: a search; checkpoint=, init=: a retrain; meta=: a meta-train; hardware.table=:
+a latency table), else of one made for the block at smoke size.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import shlex
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+README = REPO / "README.md"
+APPS = ("search", "retrain", "evaluate", "export", "meta-train", "latency-table")
+DOWNLOADED = ("cifar10", "cifar100", "mnist", "fashion_mnist", "svhn")
+
+# --- what this test changes in a README command, in one place --------------------------------------
+SMOKE = {"search": "debug=smoke", "retrain": "debug=smoke", "meta-train": "debug=smoke",
+         "latency-table": "debug=smoke", "evaluate": "debug=smoke"}  # added where the line sets no debug=
+CAPS = {"budget.trials": 2, "budget.seconds": 3, "trainer.epochs": 1, "hydra.sweeper.n_trials": 1, "check": 2,
+        "method.epochs": 20}  # a line's value is lowered to at most this
+SWEEP_CAPS = {"hparams_search": "hydra.sweeper.n_trials=1"}  # added to a -m sweep of that key where absent
+SWEPT = 2  # a -m sweep over a list of values (seed=0,1,2) keeps its first two
+PLACEHOLDERS = {"genotype": "search", "init": "retrain", "checkpoint": "retrain", "meta": "meta-train",
+                "hardware.table": "latency-table"}  # key -> the command whose run directory stands in for <...>
+
+
+def _has_plugin(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+SKIPS: list[tuple[Callable[[list[str]], bool], str]] = [
+    (lambda t: t[0] == "pip", "installs nascli: .ci/run installs exactly as the README says"),
+    (lambda t: t[:3] == ["python", "-m", "pytest"], "the test suite itself"),
+    (lambda t: t[0] == "python" and "screenshot_report" in " ".join(t), "needs Chromium, not installed in CI"),
+    (lambda t: t[0] == "python", "a benchmark script (minutes at its sizes); tests/test_scripts.py runs the "
+                                 "benchmark scripts at test sizes"),
+    (lambda t: t[0] == "lint-imports", "tests/test_layering.py runs it"),
+    (lambda t: t[0] == "tensorboard", "starts a server that runs until it is stopped"),
+    (lambda t: t[0] == "torchrun", "starts 2 processes; tests/training/test_distributed.py runs retrain under torchrun"),
+    (lambda t: "hardware=cuda" in t, "needs a GPU"),
+    (lambda t: "hydra/launcher=submitit_slurm" in t, "needs a Slurm cluster (sbatch, srun)"),
+    (lambda t: "hydra/launcher=ray" in t and not _has_plugin("hydra_plugins.hydra_ray_launcher"),
+     'needs the ray extra (pip install "nascli[ray]"), not part of [dev]'),
+    (lambda t: any(a.startswith("experiment=darts_cifar10") for a in t), "trains on CIFAR-10: needs its download"),
+    (lambda t: any(a in {f"dataset={d}" for d in DOWNLOADED} for a in t) and "evaluator=tabular" not in t
+     and "meta-train" not in t, "trains on a torchvision dataset: needs its download"),
+]
+
+
+# --- the README's commands ----------------------------------------------------------------------------
+@dataclass
+class Line:
+    """One command of a README block, as typed, and what this test does with it."""
+
+    block: int
+    typed: str
+    tokens: list[str]
+    skip: str | None = None
+
+
+@dataclass
+class Block:
+    index: int
+    lines: list[Line] = field(default_factory=list)
+
+
+def blocks() -> list[Block]:
+    """Every bash block of the README with at least one command, each command split at `&&`."""
+    out = []
+    for index, body in enumerate(re.findall(r"```bash\n(.*?)```", README.read_text(), re.S)):
+        block = Block(index)
+        for raw in body.splitlines():
+            raw = re.sub(r"<[^>]*>", lambda m: m.group(0).replace(" ", "_"), raw)  # <retrain time>: one word
+            tokens = shlex.split(raw, comments=True)
+            while tokens:
+                cut = tokens.index("&&") if "&&" in tokens else len(tokens)
+                command, tokens = tokens[:cut], tokens[cut + 1:]
+                typed = " ".join(shlex.quote(t) for t in command)
+                reason = next((why for test, why in SKIPS if test(command)), None)
+                if reason is None and command[0] != "nas":
+                    reason = "not a nas command"
+                block.lines.append(Line(index, typed, command, reason))
+        if block.lines:
+            out.append(block)
+    return out
+
+
+def _key(arg: str) -> str:
+    return arg.split("=", 1)[0].lstrip("+~") if "=" in arg else ""
+
+
+def smoke(tokens: list[str]) -> list[str]:
+    """The line at smoke size: a debug preset where it sets none, values capped, a sweep's trials capped."""
+    sub, args = tokens[1], list(tokens[2:])
+    if "--check" in args:  # the CLI's spelling of check=N
+        i = args.index("--check")
+        args[i:i + 2] = [f"check={args[i + 1]}"]
+    capped = []
+    for arg in args:
+        key = _key(arg)
+        if key in CAPS:
+            value = arg.split("=", 1)[1]
+            if value not in ("null", "None") and float(value) > CAPS[key]:
+                arg = f"{key}={CAPS[key]}"
+        elif "-m" in args and key and "," in arg and "[" not in arg and "(" not in arg:
+            arg = f"{key}={','.join(arg.split('=', 1)[1].split(',')[:SWEPT])}"
+        capped.append(arg)
+    if sub in SMOKE and not any(_key(a) == "debug" for a in capped):
+        capped.append(SMOKE[sub])
+    if "-m" in capped:
+        capped += [extra for key, extra in SWEEP_CAPS.items()
+                   if any(_key(a) == key for a in capped) and not any(_key(a) == _key(extra) for a in capped)]
+    return capped
+
+
+class Runner:
+    """Runs one block's lines in its own directory, remembering each command's latest run directory."""
+
+    def __init__(self, cwd: Path) -> None:
+        self.cwd, self.latest, self.count = cwd, {}, 0
+        self.ran: list[str] = []
+
+    def resolve(self, args: list[str]) -> list[str]:
+        """Placeholders `<...>` replaced by the run directory of the command their key needs."""
+        out = []
+        for arg in args:
+            key = _key(arg)
+            if "<" in arg and key in PLACEHOLDERS:
+                run_dir = self.latest.get(PLACEHOLDERS[key]) or self.base(PLACEHOLDERS[key])
+                arg = f"{key}={run_dir / 'latency_table.csv' if key == 'hardware.table' else run_dir}"  # the table file
+            out.append(arg.replace("$PWD", str(self.cwd)))
+        return out
+
+    def base(self, command: str) -> Path:
+        """A smoke-size run of `command` made for this block, when the block made none."""
+        if command == "retrain":
+            self.run(["nas", "retrain", f"genotype={self.latest.get('search') or self.base('search')}"])
+        elif command == "meta-train":
+            self.run(["nas", "meta-train", "method=transfer", "tasks=table", "tasks.table=nb201"])
+        else:
+            self.run(["nas", command])
+        return self.latest[command]
+
+    def run(self, tokens: list[str]) -> None:
+        sub, args = tokens[1], self.resolve(smoke(tokens))
+        if sub in APPS and "-m" not in args:
+            self._app(sub, args)
+        else:
+            code, text = _cli([sub, *args], self.cwd)
+            assert code == 0, f"`{' '.join(tokens)}` exited {code}:\n{text[-3000:]}"
+        self.ran.append(" ".join(tokens))
+
+    def _app(self, sub: str, args: list[str]) -> None:
+        """A Hydra app in this process (as the tests' `run` composes and runs it)."""
+        from nasrun import run
+
+        given = [a for a in args if _key(a) == "hydra.run.dir"]
+        args = [a for a in args if _key(a) != "hydra.run.dir"]
+        if given:
+            run_dir = self.cwd / given[0].split("=", 1)[1]
+        else:
+            self.count += 1
+            run_dir = self.cwd / "outputs" / f"{sub}-{self.count}"
+        if "resume=true" in args and not run_dir.exists():  # a run to resume: made first, as a user's killed one
+            made = run(sub, *[a for a in args if a != "resume=true"], "budget.trials=1", run_dir=run_dir)
+            assert made.code == 0, made.text[-3000:]
+        result = run(sub, *args, run_dir=run_dir)
+        assert result.code == 0, f"`nas {sub} {' '.join(args)}` exited {result.code}:\n{result.text[-3000:]}"
+        self.latest[sub] = run_dir
+
+
+def _cli(argv: list[str], cwd: Path) -> tuple[int, str]:
+    """`nas <argv>` in a subprocess (sweeps, nas list, nas report: as the console script runs them)."""
+    import os
+
+    env = {**os.environ, "COLUMNS": "200", "NASCLI_DATA_DIR": str(cwd / "data"), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "nascli", *argv], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=600)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+BLOCKS = blocks()
+
+
+def test_the_readme_has_commands_and_every_skip_has_a_reason() -> None:
+    lines = [line for block in BLOCKS for line in block.lines]
+    assert sum(line.skip is None for line in lines) >= 40  # the README's nas lines run, almost all of them
+    assert all(line.skip for line in lines if line.tokens[0] != "nas")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("block", [b for b in BLOCKS if any(line.skip is None for line in b.lines)],
+                         ids=lambda b: f"block{b.index}")
+def test_every_command_of_the_block_works_as_written(block: Block, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # a user's fresh directory: relative paths of the README land here
+    runner = Runner(tmp_path)
+    for line in block.lines:
+        if line.skip is None:
+            runner.run(line.tokens)
+
+
+def main() -> None:
+    """The plan: every README line this test runs, and every one it skips with the reason."""
+    for block in BLOCKS:
+        for line in block.lines:
+            print(f"block {block.index:2d}  {'SKIP ' + line.skip if line.skip else 'runs'}:  {line.typed}")
+
+
+if __name__ == "__main__":
+    main()
