@@ -24,9 +24,8 @@ from nascli.strategies.base import (Artifacts, OneShotStrategy, Proposal, Search
 from nascli.strategies.controller import Controller, Reinforce, propose_valid, torch_generator
 from nascli.training.loop import TrainConfig
 from nascli.training.metrics import score
-from nascli.training.steps import StepRunner, resolve
 from nascli.weight_sharing.batches import epoch_batches, epoch_seed, fixed_batches, split_halves
-from nascli.weight_sharing.single_path import PATH_LIMITS, PathScorer, PathStep, build_single_path, train_paths
+from nascli.weight_sharing.single_path import PathScorer, PathStep, path_training, train_paths
 
 
 def batch_reward(net: Any, arch: Arch, batch: tuple[torch.Tensor, torch.Tensor]) -> float:
@@ -62,12 +61,8 @@ class ENAS(OneShotStrategy):
         data, device = context.data, context.device
         self.data, self.device = data, device
         self.train_half, self.val_half = split_halves(data.train, self.seed)
-        self.net = build_single_path(self.space, data, device, self.seed)
-        self.runner = StepRunner(resolve(self.trainer, torch.device(device), limits=PATH_LIMITS), device,
-                                 self.trainer.accumulate)
-        self.runner.prepare(self.net)
-        self.optimizer = self.runner.optimizer(self.net.weight_parameters(), self.trainer)
-        self.schedule = self.runner.schedule(self.optimizer, self.trainer)
+        self.net, self.runner, self.optimizer, self.schedule = path_training(self.space, data, device, self.seed,
+                                                                              self.trainer)
         self.generator = torch_generator(self.seed)
         self.controller = Controller(self.space.cardinalities(), generator=self.generator, **self.policy)
         if self.prior_log_probs is not None:

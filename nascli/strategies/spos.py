@@ -20,9 +20,8 @@ from nascli.strategies.base import (Artifacts, Objective, OneShotStrategy, Propo
                                     require_positive)
 from nascli.strategies.genetic import GeneticAlgorithm
 from nascli.training.loop import TrainConfig
-from nascli.training.steps import StepRunner, resolve
 from nascli.weight_sharing.batches import epoch_batches, epoch_seed, fixed_batches, split_halves
-from nascli.weight_sharing.single_path import PATH_LIMITS, PathScorer, PathStep, build_single_path, train_paths
+from nascli.weight_sharing.single_path import PathScorer, PathStep, path_training, train_paths
 
 
 @STRATEGIES.register("spos")
@@ -49,12 +48,8 @@ class SPOS(OneShotStrategy):
         data, device = context.data, context.device
         self.data, self.device = data, device
         self.train_half, val_half = split_halves(data.train, self.seed)
-        self.net = build_single_path(self.space, data, device, self.seed)
-        self.runner = StepRunner(resolve(self.trainer, torch.device(device), limits=PATH_LIMITS), device,
-                                 self.trainer.accumulate)
-        self.runner.prepare(self.net)
-        self.optimizer = self.runner.optimizer(self.net.weight_parameters(), self.trainer)
-        self.schedule = self.runner.schedule(self.optimizer, self.trainer)
+        self.net, self.runner, self.optimizer, self.schedule = path_training(self.space, data, device, self.seed,
+                                                                              self.trainer)
         eval_batch = self.trainer.eval_batch_size
         self.scorer = PathScorer(
             self.net,

@@ -17,7 +17,7 @@ from torch import nn
 from nascli.data.datasets import DataSplits
 from nascli.spaces.base import Arch, SearchSpace
 from nascli.training.metrics import score
-from nascli.training.steps import Limits, MicroBatch, StepRunner
+from nascli.training.steps import Limits, MicroBatch, StepRunner, resolve
 from nascli.weight_sharing.batches import Batch
 from nascli.weight_sharing.mixing import SinglePath
 from nascli.weight_sharing.supernet import Supernet, build_supernet
@@ -35,6 +35,18 @@ def build_single_path(space: SearchSpace, data: DataSplits, device: Any, seed: i
 # Each step trains another sampled path: a graph or a compiled forward would be another one every step.
 PATH_LIMITS = Limits(cuda_graphs="each step trains another sampled path, which one captured graph cannot replay",
                      compile="each step trains another sampled path: torch.compile would recompile for every path")
+
+
+def path_training(space: SearchSpace, data: DataSplits, device: Any, seed: int,
+                  trainer: Any) -> tuple[Supernet, StepRunner, torch.optim.Optimizer, Any]:
+    """What SPOS and ENAS train with: the single-path supernet (weights from `seed`), the step
+    runner for the search's trainer (PATH_LIMITS refused with their reasons), SGD on the shared
+    weights and its cosine schedule."""
+    net = build_single_path(space, data, device, seed)
+    runner = StepRunner(resolve(trainer, torch.device(device), limits=PATH_LIMITS), device, trainer.accumulate)
+    runner.prepare(net)
+    optimizer = runner.optimizer(net.weight_parameters(), trainer)
+    return net, runner, optimizer, runner.schedule(optimizer, trainer)
 
 
 class PathStep:
