@@ -11,7 +11,6 @@ import os
 import shutil
 import sys
 import warnings
-from importlib import import_module
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +36,8 @@ def _task(subcommand: str, started: list[bool]) -> Any:
         from hydra.types import RunMode
 
         from nascli.hpo import runs_in_sweep
-        from nascli.runtime.runner import print_error, run_command
+        from nascli.runner import run_command
+        from nascli.runtime.console import print_error
 
         started.append(True)
         hc = HydraConfig.get()
@@ -140,17 +140,18 @@ def run_app(subcommand: str, args: list[str]) -> int:
     from omegaconf.errors import OmegaConfBaseException
 
     from nascli.errors import NasError
-    from nascli.runtime.distributed import check_command, world, worker_overrides
-    from nascli.runtime.runner import print_error
+    from nascli.runner import command_module
+    from nascli.runtime.console import print_error
+    from nascli.runtime.torchrun import check_command, this_process, worker_overrides
 
     started: list[bool] = []
-    here = world()
+    here = this_process()
     if here is not None:  # under torchrun: refuse before Hydra makes a run directory
         if {"-m", "--multirun"} & set(args):
             print_error(subcommand, "torchrun starts the processes of one run; a sweep (-m) cannot run under it.")
             return 2
         try:
-            check_command(subcommand, import_module(f"nascli.commands.{subcommand.replace('-', '_')}"), here)
+            check_command(subcommand, command_module(subcommand), here)
         except NasError as exc:
             print_error(subcommand, str(exc))
             return exc.exit_code

@@ -17,7 +17,7 @@ from omegaconf import OmegaConf
 from torch import nn
 
 from nascli.errors import CheckpointError, GenotypeError
-from nascli.genotype import parse_record
+from nascli.genotype_file import parse_record
 from nascli.runtime import run_state
 from nascli.runtime.config import build
 

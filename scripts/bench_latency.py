@@ -17,7 +17,7 @@ import time
 import torch
 from rich.console import Console
 
-from nascli.hardware.table import build_table, check_table
+from nascli.hardware.latency_table import build_table, check_table
 from nascli.hardware.target import target_option
 from nascli.registry import SPACES
 from nascli.runtime.config import build_option

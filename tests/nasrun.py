@@ -50,7 +50,7 @@ def compose(command: str, *overrides: str) -> DictConfig:
 
 def run(command: str, *overrides: str, run_dir: Path) -> Result:
     """`nas <command> <overrides> hydra.run.dir=<run_dir>` in this process (datasets under run_dir's parent)."""
-    from nascli.runtime.runner import run_command
+    from nascli.runner import run_command
 
     run_dir = Path(run_dir)
     cfg = compose(command, f"paths.data_dir={run_dir.parent / 'data'}", *overrides)

@@ -35,7 +35,7 @@ from nascli.checkpoint import build_model, load_checkpoint, save_checkpoint
 from nascli.commands.report import main as report_main
 from nascli.errors import NasError
 from nascli.evaluators.tabular import CsvTable
-from nascli.genotype import genotype_record, load_genotype
+from nascli.genotype_file import genotype_record, load_genotype
 from nascli.runtime.config import build_option
 
 SETTINGS = dict(derandomize=True, deadline=None, database=None,

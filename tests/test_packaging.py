@@ -1,20 +1,34 @@
-"""Packaging: every subpackage is listed in pyproject.toml; the configs and the benchmark tables
-ship inside the package."""
+"""Packaging: setup.py discovers every package; the configs and the benchmark tables ship inside the
+package."""
 
 from __future__ import annotations
 
+import runpy
 import subprocess
 import sys
-import tomllib
+import zipfile
 from pathlib import Path
 
+import pytest
 from nasrun import REPO
 
 
-def test_every_subpackage_is_listed_in_pyproject() -> None:
-    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
-    found = {".".join(p.relative_to(REPO).parent.parts) for p in (REPO / "nascli").rglob("__init__.py")}
-    assert found <= listed, f"add to pyproject.toml packages: {sorted(found - listed)}"
+def test_setup_finds_every_package_and_config_group() -> None:
+    packages = set(runpy.run_path(str(REPO / "setup.py"))["packages"]())  # (not __main__: setup() does not run)
+    code = {".".join(p.relative_to(REPO).parent.parts) for p in (REPO / "nascli").rglob("__init__.py")}
+    groups = {"nascli." + ".".join(p.relative_to(REPO).parts) for p in (REPO / "conf").rglob("*") if p.is_dir()}
+    assert code <= packages and groups <= packages and "hydra_plugins.nascli_hpo" in packages
+
+
+@pytest.mark.slow  # builds the wheel (~5 s)
+def test_the_wheel_holds_every_module_and_config(tmp_path: Path) -> None:
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", str(REPO),
+                    "-w", str(tmp_path)], check=True, capture_output=True, cwd=tmp_path)
+    names = set(zipfile.ZipFile(next(tmp_path.glob("nascli-*.whl"))).namelist())
+    modules = {p.relative_to(REPO).as_posix() for p in (REPO / "nascli").rglob("*.py")}
+    configs = {"nascli/" + p.relative_to(REPO).as_posix() for p in (REPO / "conf").rglob("*.yaml")}
+    assert modules - names == set() and configs - names == set()
+    assert "nascli/benchmarks/nb201.csv" in names and "hydra_plugins/nascli_hpo/__init__.py" in names
 
 
 def test_the_installed_package_ships_its_configs(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from nascli import plots
+from nascli import run_plots
 from nascli.checkpoint import build_model, checkpoint_data, load_checkpoint
 from nascli.data.loader import BatchLoader
 from nascli.errors import ConfigError
@@ -19,8 +19,8 @@ from nascli.runtime.common import resolve_device, seed_everything
 from nascli.runtime.config import check_app
 from nascli.runtime.console import ResultTable, table
 from nascli.runtime.files import write_csv
-from nascli.runtime.report import markdown_table
-from nascli.runtime.runner import RunContext
+from nascli.runtime.run_report import markdown_table
+from nascli.runtime.context import RunContext
 from nascli.training.metrics import bootstrap_interval, predict
 
 
@@ -117,7 +117,7 @@ def run(ctx: RunContext) -> float:
     ctx.report.sections.append(("Results", markdown_table(rows, ["metric", "value"])))
     ctx.report.sections.append(("Per class", markdown_table(per_class, list(per_class[0]))))
     if options.plots:
-        plots.confusion_matrix(matrix, data.class_names, ctx.run_dir / "confusion_matrix.png", f"{data.name} test")
+        run_plots.confusion_matrix(matrix, data.class_names, ctx.run_dir / "confusion_matrix.png", f"{data.name} test")
         ctx.report.sections.append(("Confusion matrix", "![confusion matrix](confusion_matrix.png)"))
     ctx.console.print(table(f"evaluate: {len(targets)} test images; ci = {100 * boot.confidence:g}% bootstrap "
                             f"interval ({boot.samples} resamples)", rows, ["metric", "value"]))

@@ -22,8 +22,8 @@ from nascli.runtime.common import seed_everything
 from nascli.runtime.config import check_app
 from nascli.runtime.console import table
 from nascli.runtime.files import write_bytes, write_text
-from nascli.runtime.report import markdown_table
-from nascli.runtime.runner import RunContext
+from nascli.runtime.run_report import markdown_table
+from nascli.runtime.context import RunContext
 
 FORMATS = ("torchscript", "onnx")
 QUANTIZE = ("int8",)

@@ -14,14 +14,14 @@ import torch
 from nascli.data.datasets import data_shape
 from nascli.errors import ConfigError
 from nascli.hardware.profiler import MeasuredLatency
-from nascli.hardware.table import build_table, check_table
+from nascli.hardware.latency_table import build_table, check_table
 from nascli.hardware.target import build_target
 from nascli.runtime.common import seed_everything
 from nascli.runtime.config import build, check_app
 from nascli.runtime.console import progress, table
 from nascli.runtime.files import write_csv
-from nascli.runtime.report import markdown_table
-from nascli.runtime.runner import RunContext
+from nascli.runtime.run_report import markdown_table
+from nascli.runtime.context import RunContext
 
 TABLE = "latency_table.csv"
 

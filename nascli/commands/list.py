@@ -14,7 +14,7 @@ from nascli.errors import NasError
 from nascli.registry import REGISTRIES
 from nascli.runtime.config import chosen_options, load_option, options_in
 from nascli.runtime.console import output, table
-from nascli.runtime.runner import print_error
+from nascli.runtime.console import print_error
 
 USAGE = "usage: nas list [search_space | strategy | evaluator | hardware [<option>]]"
 

@@ -18,9 +18,9 @@ from nascli.runtime.common import resolve_device, seed_everything
 from nascli.runtime.config import build, check_app, plain
 from nascli.runtime.console import progress, table
 from nascli.runtime.files import write_csv
-from nascli.runtime.report import markdown_table
+from nascli.runtime.run_report import markdown_table
 from nascli.runtime.run_state import fingerprint
-from nascli.runtime.runner import RunContext
+from nascli.runtime.context import RunContext
 
 PLOT = "meta_training.png"
 METRICS = "meta_metrics.csv"

@@ -24,7 +24,7 @@ from nascli.reports.table import (SEED, config_label, display_rows, display_runs
                                   runs_frame, summarize)
 from nascli.runtime.console import output, table
 from nascli.runtime.files import storage_error, write_csv, write_text
-from nascli.runtime.runner import print_error
+from nascli.runtime.console import print_error
 
 DESCRIPTION = """Compare runs: one table of every run (the overrides that differ, metrics, status, cost),
 mean ± std over seeds per configuration (the differing overrides except seed), the best

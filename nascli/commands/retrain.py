@@ -3,7 +3,7 @@ trained network (a retrain checkpoint, or a one-shot search's supernet) on this 
 
 Every epoch's model.pt also holds the training state, so `resume=true` continues a killed run to
 the weights an uninterrupted one ends with. Under torchrun every process trains its slice of each
-batch (nascli.training.distributed) and rank 0 alone writes files."""
+batch (nascli.training.data_parallel) and rank 0 alone writes files."""
 
 from __future__ import annotations
 
@@ -12,20 +12,20 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from nascli import plots
+from nascli import run_plots
 from nascli.checkpoint import FILENAME, load_checkpoint, save_checkpoint
 from nascli.errors import CheckpointError, ConfigError
-from nascli.genotype import genotype_record, load_genotype
+from nascli.genotype_file import genotype_record, load_genotype
 from nascli.hardware import cost
 from nascli.registry import SPACES
-from nascli.runtime import distributed
+from nascli.runtime import torchrun
 from nascli.runtime.common import resolve_device, seed_everything
 from nascli.runtime.config import build, check_app, check_fields, default_option, load_option, plain
 from nascli.runtime.console import progress, table
 from nascli.runtime.files import write_csv
-from nascli.runtime.report import markdown_table
+from nascli.runtime.run_report import markdown_table
 from nascli.runtime.run_state import check_same
-from nascli.runtime.runner import RunContext
+from nascli.runtime.context import RunContext
 from nascli.search.resume import saved_supernet
 from nascli.training import finetune
 from nascli.training.loop import TrainConfig, accuracy, train
@@ -103,10 +103,10 @@ def run(ctx: RunContext) -> float:
                           + ", ".join(f"{k}={v}" for k, v in hparams.items()), highlight=False)
     seed_everything(options.seed)
     device = resolve_device(options.device)
-    if ctx.world is not None:
-        device = distributed.device_for(ctx.world, device)
-    speed = resolve(trainer, device, ctx.world.size if ctx.world else 1).describe()  # a clear error before any work
-    main = ctx.world is None or ctx.world.main  # the one process that writes files
+    if ctx.process is not None:
+        device = torchrun.device_for(ctx.process, device)
+    speed = resolve(trainer, device, ctx.process.size if ctx.process else 1).describe()  # a clear error before any work
+    main = ctx.process is None or ctx.process.main  # the one process that writes files
     data = build(cfg.dataset, "dataset")
     dataset_config = plain(cfg.dataset)
     if tuning is not None:
@@ -120,7 +120,7 @@ def run(ctx: RunContext) -> float:
     ctx.report.results.update({"genotype": genotype["arch_str"], "search_space": space.name, "dataset": data.name,
                                "seed": options.seed, "device": str(device), "epochs": trainer.epochs,
                                **({"searched_hparams": hparams} if hparams else {}), "speed": speed,
-                               **({"processes": ctx.world.size} if ctx.world else {})})
+                               **({"processes": ctx.process.size} if ctx.process else {})})
     if tuning is not None:
         ctx.report.results.update({"init": pre.source, "finetune": tuned.describe(tuning),
                                    "trainable_params": tuned.trainable, "total_params": tuned.total})
@@ -265,7 +265,7 @@ def _finish(ctx: RunContext, model: Any, data: Any, trainer: TrainConfig, device
     }
     ctx.report.results.update({**results, "checkpoint": FILENAME, "data": data.describe()})
     if draw and history:
-        plots.training_curves(history, ctx.run_dir / "training_curves.png", f"retrain {genotype['arch_str'][:60]}")
+        run_plots.training_curves(history, ctx.run_dir / "training_curves.png", f"retrain {genotype['arch_str'][:60]}")
         ctx.report.sections.append(("Training curves", "![training curves](training_curves.png)"))
     ctx.report.sections.append(("Results", markdown_table([results], list(results))))
     ctx.report.sections.append(("Per epoch", markdown_table(history, COLUMNS)))

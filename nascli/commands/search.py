@@ -15,7 +15,7 @@ from nascli.meta.tasks import Task, describe, describe_data
 from nascli.runtime.common import resolve_device, seed_everything
 from nascli.runtime.config import check_app, plain
 from nascli.runtime.run_state import fingerprint
-from nascli.runtime.runner import RunContext
+from nascli.runtime.context import RunContext
 from nascli.search.assembly import Search, assemble
 from nascli.search.budget import Budget
 from nascli.search.engine import SearchEngine, SearchRun

@@ -18,7 +18,7 @@ import torch
 
 from nascli.errors import ConfigError
 from nascli.hardware import cost
-from nascli.hardware.table import LatencyTable, LatencyTerms, Shape
+from nascli.hardware.latency_table import LatencyTable, LatencyTerms, Shape
 from nascli.registry import HARDWARE
 from nascli.spaces.base import Arch, SearchSpace
 

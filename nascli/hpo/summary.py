@@ -10,7 +10,7 @@ from typing import Any
 
 from rich.table import Table
 
-from nascli.hpo.space import SearchSpace
+from nascli.hpo.sweep_space import SweepSpace
 from nascli.hpo.study import ERROR, JOB_DIR, OUTCOME
 from nascli.runtime.console import table
 from nascli.runtime.files import save_figure, write_csv, write_text
@@ -31,7 +31,7 @@ def trial_rows(study: Any) -> list[dict[str, Any]]:
     return rows
 
 
-def param_keys(rows: list[dict[str, Any]], space: SearchSpace) -> list[str]:
+def param_keys(rows: list[dict[str, Any]], space: SweepSpace) -> list[str]:
     """The parameter columns: the space's keys, then any an earlier run of the study searched."""
     keys = [p.key for p in space.params]
     fixed = {"trial", "state", "value", "duration_s", "job_dir", "error"}
@@ -45,7 +45,7 @@ def _best(study: Any) -> Any:
         return None
 
 
-def results(study: Any, space: SearchSpace, storage: str, n_trials: int) -> dict[str, Any]:
+def results(study: Any, space: SweepSpace, storage: str, n_trials: int) -> dict[str, Any]:
     """The content of optimization_results.yaml."""
     rows = trial_rows(study)
     best = _best(study)
@@ -101,7 +101,7 @@ def history_plot(rows: list[dict[str, Any]], path: Path, title: str, maximize: b
     return path
 
 
-def write_summary(study: Any, space: SearchSpace, sweep_dir: Path, storage: str, n_trials: int,
+def write_summary(study: Any, space: SweepSpace, sweep_dir: Path, storage: str, n_trials: int,
                   plot: bool = True) -> dict[str, Any]:
     """Write the three files into `sweep_dir` (atomically); returns the results."""
     import yaml
@@ -116,7 +116,7 @@ def write_summary(study: Any, space: SearchSpace, sweep_dir: Path, storage: str,
     return summary
 
 
-def summary_table(study: Any, space: SearchSpace, top: int = 10) -> Table:
+def summary_table(study: Any, space: SweepSpace, top: int = 10) -> Table:
     """The best `top` completed trials, best first, with their parameters."""
     every = trial_rows(study)
     rows = sorted((r for r in every if r["state"] == "complete"), key=lambda r: r["value"],

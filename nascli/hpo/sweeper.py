@@ -27,7 +27,7 @@ from rich.markup import escape
 
 from nascli.errors import ConfigError, NasError
 from nascli.hpo.extra import import_optuna
-from nascli.hpo.space import SearchSpace, describe, parse_space
+from nascli.hpo.sweep_space import SweepSpace, describe, parse_space
 from nascli.hpo.study import (ERROR, JOB_DIR, OUTCOME, RERUN_OF, attempts, make_sampler, open_study,
                               recover_interrupted, storage_url)
 from nascli.hpo.summary import RESULTS, summary_table, write_summary
@@ -44,7 +44,7 @@ def user_errors(command: str) -> Iterator[None]:
     Hydra would print it as a traceback."""
     from hydra.errors import HydraException
 
-    from nascli.runtime.runner import print_error
+    from nascli.runtime.console import print_error
 
     try:
         yield
@@ -147,7 +147,7 @@ class OptunaSweeper(Sweeper):
             raise NasError(f"No trial of the study {study.study_name!r} completed; see {sweep_dir / 'hpo_trials.csv'}.")
         return returns
 
-    def _run(self, optuna: Any, study: Any, space: SearchSpace, sampler: dict[str, Any], opts: dict[str, Any],
+    def _run(self, optuna: Any, study: Any, space: SweepSpace, sampler: dict[str, Any], opts: dict[str, Any],
              returns: list[Sequence[JobReturn]]) -> None:
         """Ask, launch and tell, a batch of n_jobs trials at a time, until n_trials have run."""
         ran = failed = 0
@@ -206,7 +206,7 @@ class OptunaSweeper(Sweeper):
         return value is not None
 
     # --- what the user sees ----------------------------------------------------------------------
-    def _header(self, study: Any, space: SearchSpace, opts: dict[str, Any], sampler: dict[str, Any], storage: str,
+    def _header(self, study: Any, space: SweepSpace, opts: dict[str, Any], sampler: dict[str, Any], storage: str,
                 interrupted: list[Any]) -> None:
         done, target = attempts(study), opts["n_trials"]
         resumed = f", continuing: {done} done" if done or interrupted else ""
@@ -234,7 +234,7 @@ class OptunaSweeper(Sweeper):
         params = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.params.items())
         get_console().print(f"{line}  {seconds:.1f} s  {escape(params)}", soft_wrap=True)
 
-    def _footer(self, study: Any, space: SearchSpace, summary: dict[str, Any], sweep_dir: Path) -> None:
+    def _footer(self, study: Any, space: SweepSpace, summary: dict[str, Any], sweep_dir: Path) -> None:
         output().print(summary_table(study, space))
         if summary["best_trial"] is not None:
             get_console().print(f"best: trial #{summary['best_trial']}, objective {summary['best_value']:.4g}: "

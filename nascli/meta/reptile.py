@@ -64,7 +64,7 @@ class ReptileMethod(MetaMethod):
     def fit(self, space: SearchSpace, tasks: Any, context: MetaContext,
             on_step: Callable[..., None]) -> MetaResult:
         """Meta-learn a supernet (weights and alphas) over class-subset tasks of the dataset."""
-        from nascli import plots
+        from nascli import run_plots
 
         if not isinstance(tasks, SubsetTasks):
             raise ConfigError("method=reptile learns from class-subset tasks: use tasks=subsets "
@@ -104,7 +104,7 @@ class ReptileMethod(MetaMethod):
             ["iteration", "adapted_accuracy"],
             {"method": "reptile", "search_space": space.name, "supernet": shape, "derived": derived,
              "history": rows, "final_adapted_accuracy": final},
-            lambda path: plots.reptile_progress(rows, Path(path), f"reptile on {task['name']}"),
+            lambda path: run_plots.reptile_progress(rows, Path(path), f"reptile on {task['name']}"),
             float("nan") if final is None else final, usage="nas search strategy=darts",
             notes=[f"derived cell: {derived}"])
 

@@ -4,6 +4,7 @@ or class subsets of a dataset drawn on the fly."""
 from __future__ import annotations
 
 import random
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,11 +17,12 @@ from nascli.meta.tasks import KNOWN, History, describe
 from nascli.spaces.base import SearchSpace
 
 
-class MeasuredTasks:
+class MeasuredTasks(ABC):
     """A source of tasks with measured architectures (what method=transfer learns from)."""
 
+    @abstractmethod
     def histories(self, space: SearchSpace) -> list[History]:
-        raise NotImplementedError
+        """Each task's measured architectures in `space`."""
 
 
 @dataclass

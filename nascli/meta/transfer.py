@@ -38,7 +38,7 @@ class TransferMethod(MetaMethod):
 
     def fit(self, space: SearchSpace, tasks: Any, context: MetaContext,
             on_step: Callable[..., None]) -> MetaResult:
-        from nascli import plots
+        from nascli import run_plots
 
         if not isinstance(tasks, MeasuredTasks):
             raise ConfigError("method=transfer learns from measured architectures: use tasks=table "
@@ -53,7 +53,7 @@ class TransferMethod(MetaMethod):
         return MetaResult(
             prior, title, rows, list(rows[0]),
             {"method": "transfer", "search_space": meta["search_space"], "tasks": rows, "final_loss": summary["loss"][-1]},
-            lambda path: plots.meta_training(summary["loss"], Path(path), f"transfer predictor on {len(rows)} task(s)"),
+            lambda path: run_plots.meta_training(summary["loss"], Path(path), f"transfer predictor on {len(rows)} task(s)"),
             sum(scores) / len(scores) if scores else float("nan"))
 
 

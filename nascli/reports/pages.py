@@ -9,7 +9,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from nascli.runtime.report import markdown_table
+from nascli.runtime.run_report import markdown_table
 
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 1200px;

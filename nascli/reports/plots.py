@@ -1,5 +1,5 @@
 """The report's pictures, every run of a comparison in one figure: search curves per configuration,
-and Pareto fronts. Same look as the run directories' own plots (nascli.plots)."""
+and Pareto fronts. Same look as the run directories' own plots (nascli.run_plots)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import csv
 import math
 from pathlib import Path
 
-from nascli.plots import finish
+from nascli.run_plots import finish
 from nascli.reports.runs import Run
 
 

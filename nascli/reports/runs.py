@@ -1,6 +1,6 @@
 """Find the runs under the directories given to `nas report` and read what each one recorded.
 
-A run directory holds report.json (nascli.runtime.report). A multirun folder is Hydra's sweep
+A run directory holds report.json (nascli.runtime.run_report). A multirun folder is Hydra's sweep
 directory (multirun.yaml, or job subdirectories beside Optuna's hpo_trials.csv): each job
 subdirectory is a run, and a job that left no readable report.json is still listed, with why.
 A run that did not complete (failed, interrupted, never finished) is listed with its reason.

@@ -86,9 +86,9 @@ class HoldRunDir(Callback):
     resuming it. A refusal is one message and exit 2 (74 for a directory that cannot be written)."""
 
     def on_run_start(self, config: Any, **kwargs: Any) -> None:
-        from nascli.runtime.distributed import world
+        from nascli.runtime.torchrun import this_process
 
-        here = world()
+        here = this_process()
         if here is not None and not here.main:
             return  # under torchrun only rank 0 writes; it holds the directory
         folder = Path(str(config.hydra.run.dir))

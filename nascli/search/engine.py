@@ -27,7 +27,7 @@ from nascli.hardware.objective import Told
 from nascli.hardware.target import HardwareTarget
 from nascli.runtime.console import progress
 from nascli.runtime.files import write_json, write_text
-from nascli.runtime.report import Report
+from nascli.runtime.run_report import RunReport
 from nascli.search import results
 from nascli.search.budget import Budget, schedule_record
 from nascli.search.resume import STATE_FILE, load_state, replay, save_state
@@ -286,7 +286,7 @@ class SearchEngine:
         return [*artifacts.files, *drawn]
 
     # --- the end ------------------------------------------------------------------------------------
-    def finish(self, stopped_by: str, report: Report) -> dict[str, Any]:
+    def finish(self, stopped_by: str, report: RunReport) -> dict[str, Any]:
         """Write genotype.json, the plots, the strategy's files and the report; print the summary.
         Returns the result row."""
         rows = self.trials.rows
@@ -314,7 +314,7 @@ class SearchEngine:
         results.print_summary(self.console, best, rows, self.metric, stopped_by, self.run_dir, self.objective.reward())
         return best
 
-    def _record_schedule(self, stopped_by: str, report: Report) -> None:
+    def _record_schedule(self, stopped_by: str, report: RunReport) -> None:
         """report.json's `schedule` (steps, done, cut_by) for a strategy with one; a report section
         and a console line when the budget cut it short."""
         schedule = schedule_record(self.strategy.steps(), self._counted(), stopped_by, self.strategy.schedule_text())

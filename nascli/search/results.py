@@ -9,13 +9,13 @@ from typing import Any
 from rich.console import Console
 
 from nascli import pareto
-from nascli import plots as draw
-from nascli.genotype import genotype_record
+from nascli import run_plots as draw
+from nascli.genotype_file import genotype_record
 from nascli.hardware.objective import SearchObjective
 from nascli.hardware.target import HardwareTarget
 from nascli.runtime.console import table
 from nascli.runtime.files import write_csv, write_json
-from nascli.runtime.report import Report, markdown_table
+from nascli.runtime.run_report import RunReport, markdown_table
 from nascli.search.trials import TrialLog
 from nascli.spaces.base import SearchSpace
 
@@ -53,7 +53,7 @@ def top_rows(rows: list[dict[str, Any]], n: int = 10) -> list[dict[str, Any]]:
 
 
 def write(run_dir: Path, space: SearchSpace, trials: TrialLog, best: dict[str, Any], metric: str, stopped_by: str,
-          report: Report, plots: bool, reward: str | None = None) -> list[str]:
+          report: RunReport, plots: bool, reward: str | None = None) -> list[str]:
     """genotype.json of `best`, the search curve, and the report's results and sections; returns
     the files written. `reward` says how the objective is made of the metric when it is not the metric."""
     metrics = {k: best[k] for k in shown_columns(metric)[2:] if best.get(k) is not None}
@@ -107,7 +107,7 @@ def constraints(objective: SearchObjective, best: dict[str, Any], rejections: Co
     return out
 
 
-def constraints_section(report: Report, hardware: HardwareTarget) -> None:
+def constraints_section(report: RunReport, hardware: HardwareTarget) -> None:
     """The hardware target and its limits in report.md."""
     lines = [f"- {key}: {value}" for key, value in hardware.describe().items() if key != "limits"]
     rows = [{"constraint": key, **value} for key, value in report.results.get("constraints", {}).items()]
@@ -138,7 +138,7 @@ def choose(front: list[dict[str, Any]], metric: str, cost_metric: str, how: str)
 
 
 def write_front(run_dir: Path, front: list[dict[str, Any]], best: dict[str, Any], rows: list[dict[str, Any]],
-                metric: str, cost_metric: str, report: Report, plots: bool) -> list[str]:
+                metric: str, cost_metric: str, report: RunReport, plots: bool) -> list[str]:
     """pareto.csv (the front, cheapest first, the result marked), its plot, and its report section."""
     columns = ["trial", "arch_str", metric, cost_metric, *(c for c in ("params_m", "flops_m", "latency_ms")
                                                            if c != cost_metric), "chosen"]

@@ -35,7 +35,7 @@ from typing import Any, ClassVar
 
 from nascli.data.datasets import DataOnDemand
 from nascli.errors import ConfigError
-from nascli.hardware.table import LatencyTerms
+from nascli.hardware.latency_table import LatencyTerms
 from nascli.spaces.base import Arch, SearchSpace
 from nascli.training.loop import TrainConfig
 

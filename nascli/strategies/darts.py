@@ -27,7 +27,7 @@ from nascli.data.datasets import Split
 from nascli.data.loader import BatchLoader
 from nascli.errors import ConfigError, NasError
 from nascli.registry import STRATEGIES
-from nascli.runtime.report import markdown_table
+from nascli.runtime.run_report import markdown_table
 from nascli.spaces.base import SearchSpace
 from nascli.strategies.base import Artifacts, OneShotStrategy, Proposal, SearchContext, build_optimizer
 from nascli.strategies.bilevel import BILEVEL_LIMITS, SAMPLED_PATH, SECOND_ORDER_FP16, ArchTerm, Batch, BilevelStep
@@ -259,7 +259,7 @@ class GradientSearch(OneShotStrategy):
             out.results["images_per_s"] = round(sum(self.speeds) / len(self.speeds), 2)
         out.results["compile"] = self.runner.how.mode  # how the step ran: none, graphs or a torch.compile mode
         out.results["speed"] = self.runner.how.describe()
-        from nascli import plots
+        from nascli import run_plots as plots
 
         name, ops = type(self).__name__, list(self.net.op_names)
         cells = [cell for cell, h in self.history.items() if h]
@@ -285,7 +285,7 @@ class GradientSearch(OneShotStrategy):
         return out
 
     def _stacked_plots(self, cells: list[str], ops: list[str], name: str) -> dict[str, Any]:
-        from nascli import plots
+        from nascli import run_plots as plots
 
         labels = [f"{cell}:{edge}" for cell in cells for edge in self.net.row_labels(cell)]
         last = [row for cell in cells for row in self.history[cell][-1].tolist()]
@@ -321,7 +321,7 @@ class LatencyTerm:
 
     @classmethod
     def of(cls, net: Supernet, terms: Any, weight: float, device: torch.device) -> LatencyTerm | None:
-        """The term for `net` from a latency table's terms (nascli.hardware.table.LatencyTerms), or None."""
+        """The term for `net` from a latency table's terms (nascli.hardware.latency_table.LatencyTerms), or None."""
         if terms is None or weight <= 0:
             return None
         matrices = {cell: torch.zeros(net.num_edges, len(net.op_names)) for cell in net.cell_types}

@@ -13,13 +13,14 @@ that many epochs is the evaluator's business (`Evaluator.max_fidelity`, `evaluat
 from __future__ import annotations
 
 import math
+from abc import abstractmethod
 from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from nascli.errors import ConfigError
-from nascli.runtime.report import markdown_table
+from nascli.runtime.run_report import markdown_table
 from nascli.spaces.base import Arch, SearchSpace
 from nascli.strategies.base import Artifacts, Objective, Proposal, SampleStrategy, SearchContext, scalar
 from nascli.strategies.genes import Scored, best_first, fresh
@@ -83,9 +84,9 @@ class MultiFidelitySearch(SampleStrategy):
         self._scored: list[Scored] = []         # the current rung's results
 
     # --- the schedule ------------------------------------------------------------------------
+    @abstractmethod
     def brackets(self, max_fidelity: int) -> list[list[Rung]]:
         """The brackets of one round."""
-        raise NotImplementedError
 
     def setup(self, context: SearchContext) -> None:
         full = self.max_fidelity or context.max_fidelity

@@ -28,7 +28,7 @@ from torch import nn
 from nascli.checkpoint import FILENAME, InputAdapter, build_model, load_checkpoint, network_input
 from nascli.data.datasets import DataSplits
 from nascli.errors import CheckpointError, ConfigError, GenotypeError, NasError
-from nascli.genotype import load_genotype
+from nascli.genotype_file import load_genotype
 from nascli.runtime.config import build, options_of, target_of
 from nascli.spaces.base import Arch, SearchSpace
 from nascli.training.lora import TARGETS, add_lora, has_lora, merge_lora

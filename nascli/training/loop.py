@@ -3,7 +3,7 @@ optional cutout, drop path and auxiliary loss (the DARTS evaluation recipe, size
 
 How each step runs (AMP, channels_last, torch.compile, fused steps, CUDA graphs, gradient
 accumulation) is the trainer's switches, run by nascli.training.steps; under torchrun the same call
-trains data-parallel (nascli.training.distributed). After every epoch a caller may keep the training state, from which
+trains data-parallel (nascli.training.data_parallel). After every epoch a caller may keep the training state, from which
 a later call continues exactly as if it had not stopped.
 """
 
@@ -22,8 +22,8 @@ from torch import nn
 from nascli.data.datasets import DataSplits, Split
 from nascli.data.loader import BatchLoader
 from nascli.errors import CheckpointError, ConfigError, DivergedError
-from nascli.training import distributed, steps
-from nascli.training.distributed import Group
+from nascli.runtime.torchrun import TorchrunProcess
+from nascli.training import data_parallel, steps
 from nascli.training.metrics import logits_of, score
 from nascli.training.steps import MicroBatch, StepRunner
 
@@ -94,8 +94,8 @@ def train(
     """
     train_split = data.train if train_split is None else train_split
     val_split = data.val if val_split is None else val_split
-    group = distributed.current()
-    runner = StepRunner(steps.resolve(cfg, device, group.size if group else 1), device, cfg.accumulate)
+    process = data_parallel.current()
+    runner = StepRunner(steps.resolve(cfg, device, process.size if process else 1), device, cfg.accumulate)
     runner.prepare(model)
     loader = BatchLoader(train_split, data, cfg.batch_size, train=True, cutout_length=cfg.cutout, seed=seed, device=device)
     # only what is trainable: fine-tuning freezes part of the network
@@ -104,29 +104,29 @@ def train(
         raise ConfigError("The network has no trainable parameters (every parameter has requires_grad=False).")
     optimizer = runner.optimizer(trainable, cfg)
     schedule = runner.schedule(optimizer, cfg)
-    swapped = distributed.sync_batchnorm(model, device) if group and cfg.sync_batchnorm else []
+    swapped = data_parallel.sync_batchnorm(model, device) if process and cfg.sync_batchnorm else []
     try:
-        net = model if group is None else distributed.wrap(model, device, find_unused=_unused_head(model, cfg))
+        net = model if process is None else data_parallel.wrap(model, device, find_unused=_unused_head(model, cfg))
         step = SupervisedStep(runner, runner.compiled(net), optimizer,
                               nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing), cfg.auxiliary_weight,
                               cfg.grad_clip, trainable)
         history: list[dict[str, float]] = []
         first = 0
         if resume is not None:
-            first, history = _restore(resume, optimizer, schedule, runner.scaler, loader, group, device, cfg, seed)
-        elif group is not None:
-            _seed_processes(seed, group)
+            first, history = _restore(resume, optimizer, schedule, runner.scaler, loader, process, device, cfg, seed)
+        elif process is not None:
+            _seed_processes(seed, process)
         for epoch in range(first, cfg.epochs):
             start = time.perf_counter()
             if hasattr(model, "drop_path_prob"):
                 model.drop_path_prob = cfg.drop_path * epoch / max(cfg.epochs, 1)
             lr = optimizer.param_groups[0]["lr"]
             with steps.compile_errors(runner.how):
-                loss, acc = _train_epoch(step, runner, loader, group, (lr, getattr(model, "drop_path_prob", None)))
+                loss, acc = _train_epoch(step, runner, loader, process, (lr, getattr(model, "drop_path_prob", None)))
             train_s = time.perf_counter() - start
             _check_finite("training", loss, acc, epoch, cfg, lr)
             schedule.step()
-            val_acc, val_loss = _validate(model, val_split, data, cfg.eval_batch_size, device, group)
+            val_acc, val_loss = _validate(model, val_split, data, cfg.eval_batch_size, device, process)
             _check_finite("validation", val_loss, val_acc, epoch, cfg, lr)
             record = {
                 "epoch": epoch + 1, "lr": lr, "train_loss": loss, "train_accuracy": acc,
@@ -135,11 +135,11 @@ def train(
             }
             history.append(record)
             if on_checkpoint is not None:
-                on_checkpoint(_state(epoch + 1, optimizer, schedule, runner.scaler, loader, history, group, device))
+                on_checkpoint(_state(epoch + 1, optimizer, schedule, runner.scaler, loader, history, process, device))
             if on_epoch is not None:
                 on_epoch(record)
     finally:
-        distributed.restore(swapped)
+        data_parallel.restore(swapped)
     return history
 
 
@@ -184,7 +184,7 @@ class SupervisedStep:
         return out
 
 
-def _train_epoch(step: SupervisedStep, runner: StepRunner, loader: BatchLoader, group: Group | None,
+def _train_epoch(step: SupervisedStep, runner: StepRunner, loader: BatchLoader, process: TorchrunProcess | None,
                  key: tuple) -> tuple[float, float]:
     """One epoch of steps (`key`: the epoch's constants, what a CUDA graph captures); mean loss and accuracy."""
     step.net.train()
@@ -192,22 +192,22 @@ def _train_epoch(step: SupervisedStep, runner: StepRunner, loader: BatchLoader, 
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), dtype=torch.long, device=device)
     seen = 0
-    for batches in runner.groups(_micro_batches(loader, group, runner)):
+    for batches in runner.groups(_micro_batches(loader, process, runner)):
         for (loss, hits), batch in zip(runner.run(step, batches, key), batches):
             # accumulate on the device: no host sync per step
             n = len(batch.tensors[1])
             loss_sum += loss * n
             correct += hits
             seen += n
-    if group is not None:
-        loss_total, correct_total, seen = distributed.all_sum([loss_sum, correct, seen], device)
+    if process is not None:
+        loss_total, correct_total, seen = data_parallel.all_sum([loss_sum, correct, seen], device)
         return (math.nan, math.nan) if seen == 0 else (loss_total / seen, 100.0 * correct_total / seen)
     if seen == 0:
         return math.nan, math.nan
     return loss_sum.item() / seen, 100.0 * correct.item() / seen
 
 
-def _micro_batches(loader: BatchLoader, group: Group | None, runner: StepRunner) -> Iterator[MicroBatch]:
+def _micro_batches(loader: BatchLoader, process: TorchrunProcess | None, runner: StepRunner) -> Iterator[MicroBatch]:
     """The loader's batches as the step takes them: this process's slice under torchrun, in the
     model's memory format; a batch that cannot train is skipped."""
     seen = 0
@@ -215,23 +215,23 @@ def _micro_batches(loader: BatchLoader, group: Group | None, runner: StepRunner)
         images, weight = len(y), 1.0
         if len(y) == 1 and seen:  # a last batch of one image: batch norm cannot train on its 1x1 maps
             continue
-        if group is not None:
-            if len(y) < group.size:  # a last batch too small to give every process an image
+        if process is not None:
+            if len(y) < process.size:  # a last batch too small to give every process an image
                 continue
-            x, y, weight = distributed.shard(x, y, group)
+            x, y, weight = data_parallel.shard(x, y, process)
         seen += len(y)
         yield MicroBatch((runner.inputs(x), y), weight, images)
 
 
 def _validate(model: nn.Module, split: Split, data: DataSplits, batch_size: int, device: torch.device,
-              group: Group | None) -> tuple[float, float]:
+              process: TorchrunProcess | None) -> tuple[float, float]:
     """accuracy() of the split; under torchrun each process scores a slice and the sums are shared."""
-    if group is None:
+    if process is None:
         return accuracy(model, split, data, batch_size, device)
-    start, stop = distributed.bounds(len(split), group)
+    start, stop = data_parallel.bounds(len(split), process)
     n = stop - start
     acc, loss = accuracy(model, split.subset(torch.arange(start, stop)), data, batch_size, device) if n else (0.0, 0.0)
-    correct, loss_sum, seen = distributed.all_sum([round(acc * n / 100.0), loss * n, n], device)
+    correct, loss_sum, seen = data_parallel.all_sum([round(acc * n / 100.0), loss * n, n], device)
     return (math.nan, math.nan) if seen == 0 else (100.0 * correct / seen, loss_sum / seen)
 
 
@@ -246,28 +246,28 @@ def _rng_state(device: torch.device) -> dict[str, torch.Tensor | None]:
             "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None}
 
 
-def _seed_processes(seed: int, group: Group) -> None:
+def _seed_processes(seed: int, process: TorchrunProcess) -> None:
     """Give each process its own random stream (drop path draws a mask per image of its slice);
     rank 0 keeps the stream one process would have."""
-    if group.rank > 0:
-        torch.manual_seed(seed + 1_000_003 * group.rank)
+    if process.rank > 0:
+        torch.manual_seed(seed + 1_000_003 * process.rank)
 
 
 def _state(epoch: int, optimizer: torch.optim.Optimizer, schedule: Any, scaler: torch.amp.GradScaler | None,
-           loader: BatchLoader, history: list[dict[str, float]], group: Group | None,
+           loader: BatchLoader, history: list[dict[str, float]], process: TorchrunProcess | None,
            device: torch.device) -> dict[str, Any]:
     """Everything but the weights that the next epoch depends on (tensors and plain values only)."""
     rng = _rng_state(device)
     return {
         "format": STATE_FORMAT, "epoch": epoch, "optimizer": optimizer.state_dict(),
         "schedule": schedule.state_dict(), "scaler": scaler.state_dict() if scaler is not None else None,
-        "loader": loader.gen.get_state(), "rng": distributed.gather(rng) if group else [rng],
+        "loader": loader.gen.get_state(), "rng": data_parallel.gather(rng) if process else [rng],
         "history": [dict(h) for h in history],
     }
 
 
 def _restore(state: dict[str, Any], optimizer: torch.optim.Optimizer, schedule: Any,
-             scaler: torch.amp.GradScaler | None, loader: BatchLoader, group: Group | None, device: torch.device,
+             scaler: torch.amp.GradScaler | None, loader: BatchLoader, process: TorchrunProcess | None, device: torch.device,
              cfg: TrainConfig, seed: int) -> tuple[int, list[dict[str, float]]]:
     """Load a `_state` into a fresh run; returns (epochs done, their records)."""
     if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
@@ -286,9 +286,9 @@ def _restore(state: dict[str, Any], optimizer: torch.optim.Optimizer, schedule: 
         raise CheckpointError(f"The training state does not fit this network or trainer ({str(exc)[:200]}).") from None
     for group_, (foreach, fused) in zip(optimizer.param_groups, kernels):
         group_["foreach"], group_["fused"] = foreach, fused
-    rngs, size = state["rng"], group.size if group else 1
+    rngs, size = state["rng"], process.size if process else 1
     if len(rngs) == size:
-        mine = rngs[group.rank if group else 0]
+        mine = rngs[process.rank if process else 0]
         torch.set_rng_state(mine["cpu"])
         if device.type == "cuda" and mine.get("cuda") is not None:
             torch.cuda.set_rng_state(mine["cuda"], device)
@@ -296,6 +296,6 @@ def _restore(state: dict[str, Any], optimizer: torch.optim.Optimizer, schedule: 
         warnings.warn(f"Resuming with {size} process(es) where the run had {len(rngs)}: drop-path masks "
                       "will differ from an uninterrupted run's.", stacklevel=2)
         torch.manual_seed(seed + epoch)
-        if group is not None:
-            _seed_processes(seed + epoch, group)
+        if process is not None:
+            _seed_processes(seed + epoch, process)
     return epoch, [dict(h) for h in state["history"]]

@@ -19,7 +19,7 @@ from torch import nn
 
 from nascli.data.datasets import DataSplits
 from nascli.errors import CheckpointError, ConfigError
-from nascli.genotype import genotype_record, load_genotype
+from nascli.genotype_file import genotype_record, load_genotype
 from nascli.spaces.base import Arch
 from nascli.spaces.outline import Picked, Recording
 from nascli.training.finetune import Pretrained, searched_input_size

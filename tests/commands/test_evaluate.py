@@ -11,7 +11,7 @@ import torch
 from nasrun import read_json, run
 
 from nascli.checkpoint import build_model, load_checkpoint
-from nascli.hardware.table import LatencyTable, overhead_key
+from nascli.hardware.latency_table import LatencyTable, overhead_key
 
 
 def test_the_report_gives_a_bootstrap_interval_around_test_accuracy(smoke_retrain: Path, tmp_path: Path) -> None:

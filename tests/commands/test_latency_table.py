@@ -11,7 +11,7 @@ import pytest
 from configured import space
 from nasrun import read_json, read_trials, run
 
-from nascli.hardware.table import LatencyTable
+from nascli.hardware.latency_table import LatencyTable
 
 NB201 = space("nb201", channels=4)  # debug=smoke's size of the space (conf/debug/search_space/smoke_nb201.yaml)
 

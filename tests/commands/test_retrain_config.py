@@ -15,7 +15,7 @@ from configured import space
 from nasrun import read_json, run
 from omegaconf import OmegaConf
 
-from nascli.genotype import genotype_record
+from nascli.genotype_file import genotype_record
 
 FAST = ["trainer.epochs=1", "dataset.max_train_samples=64", "plots=false"]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from nasrun import nas, read_json, read_trials, run
 
-from nascli.genotype import load_genotype
+from nascli.genotype_file import load_genotype
 
 
 def test_search_writes_the_run_directory_contract(smoke_search: Path) -> None:

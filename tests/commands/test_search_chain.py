@@ -11,7 +11,7 @@ import pytest
 import torch
 from nasrun import read_json, read_trials, run
 
-from nascli.genotype import genotype_record
+from nascli.genotype_file import genotype_record
 from nascli.runtime.config import build_option
 from nascli.spaces.chain.space import reductions
 

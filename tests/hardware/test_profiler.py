@@ -12,7 +12,7 @@ from nascli.errors import ConfigError
 from nascli.hardware import cost
 from nascli.hardware.cost import Timing
 from nascli.hardware.profiler import CostProfiler, CpuLatency, TableLatency
-from nascli.hardware.table import build_table
+from nascli.hardware.latency_table import build_table
 
 NB201 = space("nb201", channels=4, cells_per_stage=1)
 ARCH = NB201.from_str("|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|")

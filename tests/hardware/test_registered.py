@@ -13,7 +13,7 @@ import torch
 from configured import space
 
 from nascli.errors import ConfigError
-from nascli.hardware.table import build_table
+from nascli.hardware.latency_table import build_table
 from nascli.hardware.target import target_option
 from nascli.registry import HARDWARE
 

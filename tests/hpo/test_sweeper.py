@@ -22,7 +22,7 @@ from omegaconf import OmegaConf
 from nascli.cli import main
 from nascli.errors import ConfigError
 from nascli.hpo import SWEEPER_TARGET
-from nascli.hpo.space import parse_space
+from nascli.hpo.sweep_space import parse_space
 from nascli.hpo.study import make_sampler
 from nascli.runtime.config import options_in, plain
 

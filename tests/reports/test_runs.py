@@ -16,7 +16,7 @@ STARTED = "2026-12-03T09:00:00+00:00"
 
 
 def write_run(path: Path, trials_csv: str | None = None, **report: object) -> Path:
-    """A run directory as nascli.runtime.runner leaves it: report.json (and a search's trials.csv)."""
+    """A run directory as nascli.runner leaves it: report.json (and a search's trials.csv)."""
     path.mkdir(parents=True)
     (path / "report.json").write_text(json.dumps({"argv": ["debug=smoke"], "started": STARTED, **report}))
     if trials_csv is not None:

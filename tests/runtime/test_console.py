@@ -54,7 +54,7 @@ def test_nas_list_prints_whole_rows_into_a_pipe(capsys: pytest.CaptureFixture[st
 
 
 def test_a_search_prints_its_top_trials_whole_into_a_pipe(tmp_path: Path) -> None:
-    """The commands' results go to output() (nascli.runtime.runner): the top trials' table keeps its
+    """The commands' results go to output() (nascli.runner): the top trials' table keeps its
     header and numbers whole with a narrow COLUMNS."""
     result = nas("search", "debug=smoke", "plots=false", f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path,
                  env={"COLUMNS": "50"})

@@ -14,7 +14,7 @@ from configured import space
 from nasrun import compose, nas, read_json, read_trials, run
 from omegaconf import OmegaConf
 
-from nascli.genotype import genotype_record
+from nascli.genotype_file import genotype_record
 from nascli.runtime.run_config import RECORD, RunConfig, merge_overrides
 
 

@@ -12,7 +12,7 @@ from configured import CPU, hardware, space
 from nasrun import compose
 
 from nascli.errors import ConfigError
-from nascli.hardware.table import build_table
+from nascli.hardware.latency_table import build_table
 from nascli.search.assembly import assemble
 from nascli.spaces.joint import JointSpace
 from nascli.spaces.subset import SubsetSpace

@@ -14,7 +14,7 @@ from rich.console import Console
 
 from nascli.errors import CheckpointError, ConfigError, DivergedError
 from nascli.evaluators.base import EvalContext, Evaluator
-from nascli.runtime.report import Report
+from nascli.runtime.run_report import RunReport
 from nascli.search.budget import Budget
 from nascli.search.engine import SearchEngine, SearchRun
 from nascli.search.resume import replay
@@ -80,7 +80,7 @@ def test_every_trial_is_checkpointed_and_finish_writes_the_result(tmp_path: Path
     engine = _search(tmp_path, 5, strategy_=searcher)
     assert checkpointed == [0, 1, 2, 3, 4] and len(read_json(tmp_path / "checkpoint.json")["rows"]) == 5
     assert (tmp_path / "trials.csv").read_text().count("\n") == 6  # header and one line per trial
-    report = Report(tmp_path, "search", [])
+    report = RunReport(tmp_path, "search", [])
     best = engine.finish("trials", report)
     assert best is engine.trials.best()
     assert read_json(tmp_path / "genotype.json")["arch_str"] == best["arch_str"]

@@ -16,7 +16,7 @@ from nascli.errors import DivergedError, NasError
 from nascli.evaluators.base import EvalContext, Evaluator
 from nascli.hardware.target import target_option
 from nascli.runtime.config import build_option
-from nascli.runtime.report import Report
+from nascli.runtime.run_report import RunReport
 from nascli.search.budget import Budget
 from nascli.search.engine import SearchEngine, SearchRun
 from nascli.strategies.base import Artifacts, OneShotStrategy, Proposal, SearchContext
@@ -84,7 +84,7 @@ def test_measured_proposals_become_rows_files_and_the_chosen_result(tmp_path: Pa
     toy = Toy(SPACE, 0)
     search = engine(tmp_path, toy)
     stopped_by = search.run()
-    report = Report(tmp_path, "search", [])
+    report = RunReport(tmp_path, "search", [])
     best = search.finish(stopped_by, report)
     rows = search.trials.rows
     assert stopped_by == "schedule" and [r["epoch"] for r in rows] == [1, 2, 3]
@@ -98,7 +98,7 @@ def test_measured_proposals_become_rows_files_and_the_chosen_result(tmp_path: Pa
 
 def test_without_plots_nothing_is_drawn_and_no_section_shows_a_missing_picture(tmp_path: Path) -> None:
     search = engine(tmp_path, Toy(SPACE, 0), plots=False)
-    report = Report(tmp_path, "search", [])
+    report = RunReport(tmp_path, "search", [])
     search.finish(search.run(), report)
     assert not (tmp_path / "toy.png").exists() and not (tmp_path / "search_curve.png").exists()
     assert [t for t, _ in report.sections][-1] == "Toy table" and "Toy pictures" not in dict(report.sections)
@@ -151,7 +151,7 @@ def test_a_search_where_every_candidate_failed_writes_no_genotype(tmp_path: Path
     stopped_by = search.run()
     assert {r["status"] for r in search.trials.rows} == {"failed"}
     with pytest.raises(NasError, match="every trial failed or was infeasible"):
-        search.finish(stopped_by, Report(tmp_path, "search", []))
+        search.finish(stopped_by, RunReport(tmp_path, "search", []))
     assert not (tmp_path / "genotype.json").exists()
 
 

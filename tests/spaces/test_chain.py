@@ -12,7 +12,7 @@ import torch
 from configured import space as configured_space
 
 from nascli.errors import ConfigError, GenotypeError
-from nascli.genotype import genotype_record, parse_record
+from nascli.genotype_file import genotype_record, parse_record
 from nascli.registry import STRATEGIES
 from nascli.runtime.config import build_option
 from nascli.spaces.chain import ChainSpace

@@ -328,7 +328,7 @@ def test_gdas_with_a_latency_table_derives_a_faster_network(tmp_path) -> None:
     from nasrun import read_trials, run
 
     from nascli.hardware.cost import Timing
-    from nascli.hardware.table import build_table
+    from nascli.hardware.latency_table import build_table
 
     space = build_option("search_space", "mobilenet", {"channels": 4})
 

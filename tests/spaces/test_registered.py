@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from nascli.errors import ConfigError, GenotypeError
-from nascli.genotype import genotype_record, parse_record
+from nascli.genotype_file import genotype_record, parse_record
 from nascli.registry import SPACES
 from nascli.runtime.config import build_option
 from nascli.weight_sharing.inherit import inherit_network

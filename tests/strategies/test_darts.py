@@ -16,7 +16,7 @@ from torch import nn
 
 from nascli.errors import ConfigError
 from nascli.evaluators.base import EvalContext, Evaluator
-from nascli.runtime.report import Report
+from nascli.runtime.run_report import RunReport
 from nascli.search.budget import Budget
 from nascli.search.engine import SearchEngine, SearchRun
 from nascli.search.resume import STATE_FILE
@@ -97,7 +97,7 @@ def _search(run_dir: Path, searched, strategy_, data, trials: int):
     engine = SearchEngine(searched, strategy_, NeverCalled(context), hardware("none"), Budget(trials, None),
                           SearchContext(CPU, lambda: data), SearchRun(run_dir, {"test": 1}, Console(quiet=True)))
     stopped_by = engine.run(resume=False)
-    return engine, stopped_by, engine.finish(stopped_by, Report(run_dir, "search", []))
+    return engine, stopped_by, engine.finish(stopped_by, RunReport(run_dir, "search", []))
 
 
 SMALL = {"epochs": 3, "batch_size": 16, "eval_batch_size": 64}  # the trainer's; the supernet is the space's size

@@ -12,7 +12,7 @@ from configured import CPU, space
 from nasrun import read_trials, run
 
 from nascli.hardware.cost import Timing
-from nascli.hardware.table import build_table
+from nascli.hardware.latency_table import build_table
 from nascli.spaces.ops import ReLUConvBN
 from nascli.strategies.darts import LatencyTerm
 from nascli.weight_sharing.mixing import Gumbel, PartialChannels, Softmax
@@ -38,7 +38,7 @@ def table(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.parametrize("mode", ["darts", "pcdarts", "gdas"])
 def test_the_gradient_moves_weight_toward_cheaper_ops(table: Path, mode: str) -> None:
-    from nascli.hardware.table import LatencyTable
+    from nascli.hardware.latency_table import LatencyTable
 
     mixing = {"darts": Softmax(), "pcdarts": PartialChannels(4), "gdas": Gumbel()}[mode]
     net = build_supernet(NB201, *SHAPE, mixing)

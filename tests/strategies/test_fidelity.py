@@ -15,7 +15,7 @@ from nascli.errors import ConfigError
 from nascli.evaluators.base import EvalContext, Evaluator
 from nascli.hardware.target import target_option
 from nascli.runtime.config import build_option
-from nascli.runtime.report import Report
+from nascli.runtime.run_report import RunReport
 from nascli.search.budget import Budget
 from nascli.search.engine import SearchEngine, SearchRun
 from nascli.strategies.base import SearchContext
@@ -91,7 +91,7 @@ def engine(tmp_path: Path, name: str, trials: int, **options) -> tuple[SearchEng
 
 def test_successive_halving_promotes_the_best_half_each_rung(tmp_path: Path) -> None:
     search, evaluator = engine(tmp_path, "sh", 7, min_fidelity=1, eta=2)
-    best = search.finish(search.run(), Report(tmp_path, "search", []))
+    best = search.finish(search.run(), RunReport(tmp_path, "search", []))
     # rung 0: four candidates, 1 epoch (55 and 52 best); rung 1: those two, 2 epochs (58 beats 54);
     # rung 2: candidate 1, 4 epochs
     assert evaluator.calls == [(0, 1), (1, 1), (2, 1), (3, 1), (1, 2), (3, 2), (1, 4)]

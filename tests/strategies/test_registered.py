@@ -15,7 +15,7 @@ from nascli.evaluators.base import EvalContext, Evaluator
 from nascli.hardware.target import target_option
 from nascli.registry import STRATEGIES
 from nascli.runtime.config import build, build_option, chosen_options, conf_root, load_option
-from nascli.runtime.report import Report
+from nascli.runtime.run_report import RunReport
 from nascli.search.budget import Budget
 from nascli.search.engine import SearchEngine, SearchRun
 from nascli.search.resume import replay
@@ -87,7 +87,7 @@ def search(name: str, run_dir: Path, trials: int, data, resume: bool = False) ->
     engine = SearchEngine(SMALL, strategy, Unused(EvalContext(SMALL, 0, "cpu", None, lambda: data)),
                           target_option("none"), Budget(trials, None), SearchContext("cpu", lambda: data),
                           SearchRun(run_dir, {"strategy": name}, Console(quiet=True), plots=False))
-    engine.finish(engine.run(resume=resume), Report(run_dir, "search", []))
+    engine.finish(engine.run(resume=resume), RunReport(run_dir, "search", []))
     return [{k: v for k, v in row.items() if k not in ("cost_s", "elapsed_s")} for row in engine.trials.rows]
 
 

@@ -1,5 +1,7 @@
 """Run a subcommand: its report, its status, and user mistakes as one clear message.
 
+It stands above the command bodies it runs (the layer between nascli.apps and nascli.commands).
+
 The command body (`nascli.commands.<name>.run(ctx)`) returns its objective metric; a user mistake
 anywhere becomes a message and exit status 2, and the report always says how the run ended.
 """
@@ -7,56 +9,48 @@ anywhere becomes a message and exit status 2, and the report always says how the
 from __future__ import annotations
 
 import contextlib
-import importlib
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import ModuleType
 
 from omegaconf import DictConfig
 from omegaconf.errors import InterpolationResolutionError, MissingMandatoryValue
 from rich.console import Console
 
 from nascli.errors import ConfigError, NasError, StorageError
-from nascli.runtime import devices, distributed
+from nascli.runtime import devices, torchrun
 from nascli.runtime.config import build
-from nascli.runtime.console import output, print_error  # the one look of every error (apps and commands import it here)
+from nascli.runtime.console import output, print_error
+from nascli.runtime.context import RunContext
 from nascli.runtime.files import remove_temporaries
 from nascli.runtime.lock import RunLock
 from nascli.runtime.loggers import RunLoggers, open_loggers
-from nascli.runtime.paths import Paths
-from nascli.runtime.report import Report, now_iso
+from nascli.runtime.run_report import RunReport, now_iso
 from nascli.runtime.run_config import RunConfig, settle
 
 log = logging.getLogger("nascli")
 
 
-@dataclass
-class RunContext:
-    """What a command body gets: its config, run directory, report, console and paths."""
-
-    command: str
-    cfg: DictConfig
-    run_dir: Path
-    report: Report
-    console: Console
-    paths: Paths
-    world: distributed.World | None = None  # this process among several under torchrun; None alone
-    loggers: RunLoggers = field(default_factory=RunLoggers)  # experiment trackers (logger=), per step
-    record: RunConfig | None = None  # the run's config record (.hydra/): what it runs with, and its command line
-
-    def beneath(self, values: Mapping[str, Any]) -> DictConfig:
-        """The run's config with `values` (dotted keys) set beneath its command line, which wins where it
-        sets the same keys (e.g. a genotype's searched lr under `trainer.lr=`); the run's config record
-        (.hydra/config.yaml) is rewritten to show the values used."""
-        if not values:
-            return self.cfg
-        self.record = (self.record or RunConfig.of(self.command, self.cfg, [])).beneath(values)  # [] : no command line
-        if self.world is None or self.world.main:
-            self.record.write(self.run_dir)
-        self.cfg = self.record.cfg()
-        return self.cfg
+def command_module(command: str) -> ModuleType:
+    """The module that holds `nas <command>`'s body (its `run(ctx)`), imported only when the command
+    runs, so that `nas --help` imports no torch."""
+    match command:
+        case "search":
+            from nascli.commands import search as module
+        case "retrain":
+            from nascli.commands import retrain as module
+        case "evaluate":
+            from nascli.commands import evaluate as module
+        case "export":
+            from nascli.commands import export as module
+        case "meta-train":
+            from nascli.commands import meta_train as module
+        case "latency-table":
+            from nascli.commands import latency_table as module
+        case _:
+            raise ValueError(f"no Hydra command named {command!r}")
+    return module
 
 
 @dataclass
@@ -81,7 +75,7 @@ def _guard_run_dir(run_dir: Path, cfg: DictConfig, command: str, held: contextli
     remove_temporaries(run_dir)
 
 
-def _write_last(report: Report, command: str, outcome: Outcome, errors: Console | None) -> None:
+def _write_last(report: RunReport, command: str, outcome: Outcome, errors: Console | None) -> None:
     """The report's last write (finished, status); a disk that is full or no longer writable is said
     once (the command may have failed for the same reason already), never a traceback."""
     report.finished = now_iso()
@@ -111,23 +105,23 @@ def run_command(command: str, cfg: DictConfig, run_dir: Path, argv: list[str], c
     Under torchrun every process runs the command in rank 0's run directory; only rank 0 prints and
     writes the report, and a command that cannot train data-parallel is refused.
     """
-    world = distributed.world()
+    process = torchrun.this_process()
     console = console or output()
-    if world is not None and not world.main:
+    if process is not None and not process.main:
         console = Console(quiet=True)
     run_dir = Path(run_dir)
-    report = Report(run_dir, command, argv)
+    report = RunReport(run_dir, command, argv)
     outcome, owns_report = Outcome(0), False
     held = contextlib.ExitStack()  # the run directory's lock, released when the command ends
     loggers = RunLoggers()
     kept: RunConfig | None = None  # a resumed run's record as it was, written back if the resume fails
-    main = world is None or world.main
+    main = process is None or process.main
     try:
-        module = importlib.import_module(f"nascli.commands.{command.replace('-', '_')}")
-        if world is not None:
-            distributed.check_command(command, module, world)
-            distributed.start(world)
-            run_dir = distributed.agree_on_run_dir(world, run_dir, lambda d: _guard_run_dir(d, cfg, command, held))
+        module = command_module(command)
+        if process is not None:
+            torchrun.check_command(command, module, process)
+            torchrun.start(process)
+            run_dir = torchrun.agree_on_run_dir(process, run_dir, lambda d: _guard_run_dir(d, cfg, command, held))
             report.run_dir = run_dir
         else:
             _guard_run_dir(run_dir, cfg, command, held)
@@ -146,16 +140,16 @@ def run_command(command: str, cfg: DictConfig, run_dir: Path, argv: list[str], c
         paths = build(cfg.paths, "paths")
         if main:
             loggers = open_loggers(cfg, run_dir, command)
-        with devices.place_run(cfg) if world is None else contextlib.nullcontext() as placement:
+        with devices.place_run(cfg) if process is None else contextlib.nullcontext() as placement:
             if placement is not None:  # which GPU a sweep job holds, and why
                 report.results["placement"] = placement.record()
-            outcome.objective = module.run(RunContext(command, cfg, run_dir, report, console, paths, world, loggers,
+            outcome.objective = module.run(RunContext(command, cfg, run_dir, report, console, paths, process, loggers,
                                                       record))
         report.status = "completed"
     except KeyboardInterrupt:
         report.status, report.error, outcome.code = "interrupted", "interrupted by the user (Ctrl-C)", 130
         console.print("[yellow]Interrupted.[/] What was written so far is kept; `resume=true` continues the run.")
-    except distributed.StoppedByRankZero:
+    except torchrun.StoppedByRankZero:
         outcome.code = 2  # rank 0 printed why
     except Exception as exc:  # noqa: BLE001 - user mistakes become messages, bugs propagate
         message = user_message(exc)
@@ -170,7 +164,7 @@ def run_command(command: str, cfg: DictConfig, run_dir: Path, argv: list[str], c
         if owns_report:
             _write_last(report, command, outcome, errors)
             loggers.finish(run_dir, report.status, report.results)
-        if world is not None:
-            distributed.stop()
+        if process is not None:
+            torchrun.stop()
         held.close()
     return outcome

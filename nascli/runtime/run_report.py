@@ -1,4 +1,5 @@
-"""report.json / report.md: what a command did, with which versions, and its results."""
+"""A run's own report.json / report.md: what a command did, with which versions, and its results
+(`nas report`, in nascli.reports, reads and compares them across runs)."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ def versions() -> dict[str, str]:
 
 
 @dataclass
-class Report:
+class RunReport:
     """The run's report, rewritten (atomically) whenever it changes."""
 
     run_dir: Path

@@ -23,8 +23,9 @@ WORKER_OVERRIDES = ["hydra.run.dir=.", "hydra.output_subdir=null", "hydra/job_lo
 
 
 @dataclass(frozen=True)
-class World:
-    """This process among those torchrun started."""
+class TorchrunProcess:
+    """This process among those torchrun started: its rank, its rank on this node (its GPU there), and
+    how many processes there are. The runner and the data-parallel training loop both use it."""
 
     rank: int
     local_rank: int
@@ -36,8 +37,8 @@ class World:
         return self.rank == 0
 
 
-def world() -> World | None:
-    """The World torchrun's variables describe, or None for a single process."""
+def this_process() -> TorchrunProcess | None:
+    """This process as torchrun's variables describe it, or None for a single process."""
     names = ("WORLD_SIZE", "RANK", "LOCAL_RANK")
     if "WORLD_SIZE" not in os.environ:
         return None
@@ -50,10 +51,10 @@ def world() -> World | None:
         return None
     if not 0 <= rank < size or local < 0:
         raise ConfigError(f"RANK={rank} and LOCAL_RANK={local} do not fit WORLD_SIZE={size}.")
-    return World(rank, local, size)
+    return TorchrunProcess(rank, local, size)
 
 
-def check_command(command: str, module: Any, here: World) -> None:
+def check_command(command: str, module: Any, here: TorchrunProcess) -> None:
     """A NasError unless the command's module says it trains data-parallel (DATA_PARALLEL = True)."""
     if not getattr(module, "DATA_PARALLEL", False):
         raise NasError(f"nas {command} runs in one process; torchrun (WORLD_SIZE={here.size}) is for nas retrain.")
@@ -61,11 +62,11 @@ def check_command(command: str, module: Any, here: World) -> None:
 
 def worker_overrides() -> list[str]:
     """The Hydra overrides this process adds to the command line (none but on ranks above 0)."""
-    here = world()
+    here = this_process()
     return WORKER_OVERRIDES if here is not None and not here.main else []
 
 
-def start(here: World) -> None:
+def start(here: TorchrunProcess) -> None:
     """Join the process group: gloo for CPU tensors, and NCCL for CUDA tensors where there is a GPU
     (each process on cuda:LOCAL_RANK)."""
     import torch
@@ -106,7 +107,7 @@ class StoppedByRankZero(NasError):
     """Rank 0 refused the run before it began and said why; the other processes stop quietly."""
 
 
-def agree_on_run_dir(here: World, run_dir: Path, check: Callable[[Path], None]) -> Path:
+def agree_on_run_dir(here: TorchrunProcess, run_dir: Path, check: Callable[[Path], None]) -> Path:
     """Rank 0's run directory, in every process, once `check` accepted it in rank 0. If it refused it,
     rank 0 raises its error and the other processes StoppedByRankZero (none of them waits forever)."""
     error: NasError | None = None
@@ -123,7 +124,7 @@ def agree_on_run_dir(here: World, run_dir: Path, check: Callable[[Path], None]) 
     return Path(shared)
 
 
-def device_for(here: World, device: Any) -> Any:
+def device_for(here: TorchrunProcess, device: Any) -> Any:
     """The device of this process: cuda:LOCAL_RANK when training on CUDA, the given one otherwise."""
     import torch
 

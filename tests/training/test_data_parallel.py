@@ -14,19 +14,20 @@ import torch
 from nasrun import read_json, run
 from torch import nn
 
-from nascli.training.distributed import GlobalBatchNorm, Group, bounds, shard
+from nascli.runtime.torchrun import TorchrunProcess
+from nascli.training.data_parallel import GlobalBatchNorm, bounds, shard
 
 
 def test_slices_cover_the_global_batch_and_weigh_their_losses_to_its_mean() -> None:
     for n, size in ((64, 2), (63, 2), (5, 3), (7, 4)):
-        parts = [bounds(n, Group(rank, size)) for rank in range(size)]
+        parts = [bounds(n, TorchrunProcess(rank=rank, local_rank=0, size=size)) for rank in range(size)]
         assert parts[0][0] == 0 and parts[-1][1] == n and all(a[1] == b[0] for a, b in zip(parts, parts[1:]))
         assert max(b - a for a, b in parts) - min(b - a for a, b in parts) <= 1
     x, y = torch.randn(63, 2), torch.arange(63)
     losses = torch.rand(63)
     weighted = []
     for rank in range(2):  # DDP averages the processes' gradients: the weights make that the global mean
-        xs, ys, weight = shard(x, y, Group(rank, 2))
+        xs, ys, weight = shard(x, y, TorchrunProcess(rank=rank, local_rank=0, size=2))
         assert torch.equal(xs, x[ys]) and len(ys) == (32, 31)[rank]
         weighted.append(losses[ys].mean() * weight)
     assert torch.allclose(sum(weighted) / 2, losses.mean())

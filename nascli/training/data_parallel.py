@@ -3,48 +3,43 @@ augmentation, from the seed) and trains on its slice of it; DistributedDataParal
 gradients, and BatchNorm normalises over the global batch, so N processes at batch B/N each take
 the steps one process takes at batch B.
 
-The process group itself is started by the runner (nascli.runtime.distributed), before the command.
+The process process itself is started by the runner (nascli.runtime.torchrun), before the command.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-
-@dataclass(frozen=True)
-class Group:
-    """This process's place among the training processes."""
-
-    rank: int
-    size: int
+from nascli.runtime.torchrun import TorchrunProcess, this_process
 
 
-def current() -> Group | None:
-    """The started process group of more than one process, or None (one process trains alone)."""
+def current() -> TorchrunProcess | None:
+    """This process among the training processes, once their process process of more than one process
+    is started; None when one process trains alone."""
     import torch.distributed as dist
 
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() < 2:
         return None
-    return Group(dist.get_rank(), dist.get_world_size())
+    here = this_process()  # torchrun says which GPU of the node is this process's
+    return TorchrunProcess(dist.get_rank(), here.local_rank if here else 0, dist.get_world_size())
 
 
-def bounds(n: int, group: Group) -> tuple[int, int]:
+def bounds(n: int, process: TorchrunProcess) -> tuple[int, int]:
     """[start, stop) of this process's slice of `n` items: contiguous, sizes differing by at most one."""
-    base, extra = divmod(n, group.size)
-    start = group.rank * base + min(group.rank, extra)
-    return start, start + base + (group.rank < extra)
+    base, extra = divmod(n, process.size)
+    start = process.rank * base + min(process.rank, extra)
+    return start, start + base + (process.rank < extra)
 
 
-def shard(x: torch.Tensor, y: torch.Tensor, group: Group) -> tuple[torch.Tensor, torch.Tensor, float]:
+def shard(x: torch.Tensor, y: torch.Tensor, process: TorchrunProcess) -> tuple[torch.Tensor, torch.Tensor, float]:
     """This process's slice of a global batch and the weight of its mean loss: slice size x processes /
     global size, so that DDP's average of the processes' gradients is the gradient of the global mean."""
-    start, stop = bounds(len(y), group)
-    return x[start:stop], y[start:stop], (stop - start) * group.size / len(y)
+    start, stop = bounds(len(y), process)
+    return x[start:stop], y[start:stop], (stop - start) * process.size / len(y)
 
 
 def wrap(model: nn.Module, device: torch.device, find_unused: bool) -> nn.Module:
@@ -65,7 +60,7 @@ def all_sum(values: list[torch.Tensor | float | int], device: torch.device) -> l
 
 
 def gather(obj: object) -> list[object]:
-    """`obj` of every process, in rank order (pickled through the process group: our own values only)."""
+    """`obj` of every process, in rank order (pickled through the process process: our own values only)."""
     import torch.distributed as dist
 
     out: list[object] = [None] * dist.get_world_size()

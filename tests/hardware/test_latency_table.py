@@ -12,7 +12,7 @@ from configured import space
 
 from nascli.errors import NasError
 from nascli.hardware.cost import Timing
-from nascli.hardware.table import LatencyTable, build_table, overhead_key
+from nascli.hardware.latency_table import LatencyTable, build_table, overhead_key
 
 NB201 = space("nb201", channels=4, cells_per_stage=1)
 SHAPE = (10, 1, 8)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from nascli.runtime.report import Report, markdown_table
+from nascli.runtime.run_report import RunReport, markdown_table
 
 
 def test_report_has_the_contract_fields(tmp_path: Path) -> None:
-    report = Report(tmp_path, "search", ["seed=1"])
+    report = RunReport(tmp_path, "search", ["seed=1"])
     report.results["trials"] = 3
     report.write()
     data = json.loads((tmp_path / "report.json").read_text())

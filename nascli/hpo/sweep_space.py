@@ -1,4 +1,4 @@
-"""The search space of a sweep, written in Hydra's own override grammar, as Optuna distributions.
+"""What an Optuna sweep searches (its hyper-parameters, not architectures: that is nascli.spaces), written in Hydra's own override grammar, as Optuna distributions.
 
 `choice(a,b,...)` is categorical, `range(start,stop[,step])` an integer range, `interval(low,high)`
 a float interval (`tag(int, interval(...))` an integer one), and `tag(log, ...)` samples on a log
@@ -38,8 +38,8 @@ class Param:
 
 
 @dataclass
-class SearchSpace:
-    """The searched keys, and the overrides every trial gets as they are."""
+class SweepSpace:
+    """An Optuna sweep's searched config keys, and the overrides every trial gets as they are."""
 
     params: list[Param]
     fixed: list[str]
@@ -136,7 +136,7 @@ def to_param(override: Any) -> Param:
     raise ConfigError(f"{key}: {type(sweep).__name__} cannot be searched by Optuna; write {GRAMMAR}.")
 
 
-def parse_space(params: Mapping[str, Any] | None, arguments: Iterable[str]) -> SearchSpace:
+def parse_space(params: Mapping[str, Any] | None, arguments: Iterable[str]) -> SweepSpace:
     """The space of a preset's `params` ({key: "interval(0.01, 0.1)", ...}) and the command line's
     overrides `arguments`: the command line's sweep overrides join the params (or replace a key's),
     its plain overrides are fixed for every trial, and pin a key the params would search."""
@@ -152,7 +152,7 @@ def parse_space(params: Mapping[str, Any] | None, arguments: Iterable[str]) -> S
             searched.pop(key, None)
             fixed.append(override.input_line)
     preset_fixed = [o.input_line for o in searched.values() if not o.is_sweep_override()]  # plain values in params
-    space = SearchSpace([to_param(o) for o in searched.values() if o.is_sweep_override()], preset_fixed + fixed)
+    space = SweepSpace([to_param(o) for o in searched.values() if o.is_sweep_override()], preset_fixed + fixed)
     if not space.params:
         raise ConfigError("The sweep has no searched key: give hydra.sweeper.params (an hparams_search preset does) "
                           f"or a sweep override on the command line, e.g. trainer.lr='interval(0.01, 0.1)'. {GRAMMAR}.")
