@@ -30,7 +30,32 @@ if not OmegaConf.has_resolver("nas.cache_dir"):
     OmegaConf.register_new_resolver("nas.cache_dir", cache_dir)
 
 
-def _task(subcommand: str, started: list[bool]) -> Any:
+class HeldStderr:
+    """sys.stderr while Hydra composes: what it writes is held until the command starts, so that a
+    config mistake it reports (with advice such as `+key=` that is wrong for a mistyped key) can be
+    replaced by our one message with the valid keys. Everything else goes out when the command starts."""
+
+    def __init__(self, real: Any) -> None:
+        self.real, self.held, self.holding = real, [], True
+
+    def write(self, text: str) -> int:
+        if self.holding:
+            self.held.append(text)
+            return len(text)
+        return self.real.write(text)
+
+    def release(self, keep: bool) -> None:
+        """Stop holding; write what was held (keep) or drop it (our own message replaces it)."""
+        if self.holding and keep and self.held:
+            self.real.write("".join(self.held))
+        self.holding = False
+        self.held.clear()
+
+    def __getattr__(self, name: str) -> Any:  # flush, fileno, isatty, encoding, ...: the real stream's
+        return getattr(self.real, name)
+
+
+def _task(subcommand: str, stderr: HeldStderr) -> Any:
     def task(cfg: DictConfig) -> float | None:
         from hydra.core.hydra_config import HydraConfig
         from hydra.types import RunMode
@@ -39,7 +64,7 @@ def _task(subcommand: str, started: list[bool]) -> Any:
         from nascli.runner import run_command
         from nascli.runtime.console import print_error
 
-        started.append(True)
+        stderr.release(keep=True)
         hc = HydraConfig.get()
         preset = hc.runtime.choices.get("hparams_search")
         if preset and hc.mode == RunMode.RUN:
@@ -63,7 +88,9 @@ def _composition_hint(exc: BaseException | None) -> str | None:
         return None
     where, _, key = str(full_key).rpartition(".")
     valid = [k for k in parent.keys() if not str(k).startswith("_")]
-    return str(unknown_key(key, valid, where or "the config"))
+    root = parent._get_root()
+    elsewhere = {str(g): list(root[g].keys()) for g in root.keys() if OmegaConf.is_dict(root[g]) and str(g) != where}
+    return str(unknown_key(key, valid, where or "the config", elsewhere))
 
 
 def group_value_mistake(args: list[str]) -> str | None:
@@ -144,7 +171,6 @@ def run_app(subcommand: str, args: list[str]) -> int:
     from nascli.runtime.console import print_error
     from nascli.runtime.torchrun import check_command, this_process, worker_overrides
 
-    started: list[bool] = []
     here = this_process()
     if here is not None:  # under torchrun: refuse before Hydra makes a run directory
         if {"-m", "--multirun"} & set(args):
@@ -163,16 +189,51 @@ def run_app(subcommand: str, args: list[str]) -> int:
     # conf/hydra/launcher/{submitit_*,ray}.yaml set the plugins' own options; Hydra checks them against
     # their schemas of the same name, as we want, and warns that it will stop (it has not, up to 1.3).
     warnings.filterwarnings("ignore", message=r"\s*'hydra/launcher/(submitit_\w+|ray)' is validated against ConfigStore")
-    app = hydra.main(version_base="1.3", config_path=config_path(), config_name=subcommand)(_task(subcommand, started))
+    real, stderr = sys.stderr, HeldStderr(sys.stderr)
+    app = hydra.main(version_base="1.3", config_path=config_path(), config_name=subcommand)(_task(subcommand, stderr))
     sys.argv = [sys.argv[0], *args, *worker_overrides()]  # ranks above 0 write nothing of Hydra's
+    if {"-h", "--help"} & set(args):
+        return _help(app, subcommand)
+    sys.stderr = stderr
     try:
         app()
     except SystemExit as exit_:
         mistake = exit_.__context__
-        if exit_.code == 1 and not started and isinstance(mistake, (HydraException, OmegaConfBaseException)):
-            hint = _composition_hint(mistake)  # Hydra has printed its own message already
+        if exit_.code == 1 and stderr.holding and isinstance(mistake, (HydraException, OmegaConfBaseException)):
+            hint = _composition_hint(mistake)  # ours names the valid keys; Hydra's is dropped then
+            stderr.release(keep=hint is None)
+            sys.stderr = real
             if hint:
                 print_error(subcommand, hint + _resume_hint(args))
             return 2
         raise
+    finally:
+        stderr.release(keep=True)
+        sys.stderr = real
+    return 0
+
+
+def _help(app: Any, subcommand: str) -> int:
+    """Hydra's --help, with only the config groups this app chooses from (Hydra lists every group of
+    conf/, other apps' included)."""
+    import contextlib
+    import io
+
+    from nascli.runtime.config import app_groups
+
+    text = io.StringIO()
+    with contextlib.redirect_stdout(text):
+        try:
+            app()
+        except SystemExit as exit_:
+            if exit_.code:
+                raise
+    ours, in_groups = app_groups(subcommand), False
+    for line in text.getvalue().splitlines():
+        if line.startswith("=="):
+            in_groups = line.strip() == "== Configuration groups =="
+        group, colon, _ = line.partition(":")
+        if in_groups and colon and " " not in group and group not in ours:
+            continue
+        print(line)
     return 0

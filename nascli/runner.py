@@ -23,8 +23,8 @@ from nascli.runtime import devices, torchrun
 from nascli.runtime.config import build
 from nascli.runtime.console import output, print_error
 from nascli.runtime.context import RunContext
-from nascli.runtime.files import remove_temporaries
-from nascli.runtime.lock import RunLock
+from nascli.runtime.files import remove_if_only_bookkeeping, remove_temporaries
+from nascli.runtime.lock import RunLock, made_by_this_process
 from nascli.runtime.loggers import RunLoggers, open_loggers
 from nascli.runtime.run_report import RunReport, now_iso
 from nascli.runtime.run_config import RunConfig, settle
@@ -167,4 +167,7 @@ def run_command(command: str, cfg: DictConfig, run_dir: Path, argv: list[str], c
         if process is not None:
             torchrun.stop()
         held.close()
+    made = made_by_this_process(run_dir) if outcome.code == ConfigError.exit_code and main else None
+    if made is not None:
+        remove_if_only_bookkeeping(run_dir, command, made)  # a mistake before anything was made leaves no directory
     return outcome

@@ -68,6 +68,17 @@ def test_subcommand_help_is_hydras_with_config_groups(tmp_path: Path) -> None:
         assert group in result.out
 
 
+@pytest.mark.parametrize(("app", "own", "others"), [
+    ("search", ["strategy:", "evaluator:", "budget:"], ["finetune:", "method:", "tasks:"]),
+    ("retrain", ["finetune:", "trainer:"], ["strategy:", "method:", "tasks:"]),
+    ("meta-train", ["method:", "tasks:"], ["finetune:", "strategy:"]),
+])
+def test_subcommand_help_lists_only_its_own_groups(tmp_path: Path, app: str, own: list[str], others: list[str]) -> None:
+    groups = nas(app, "--help", cwd=tmp_path).out.split("== Configuration groups ==")[1].split("== Config ==")[0]
+    lines = [line.split(" ")[0] for line in groups.splitlines()]
+    assert all(g in lines for g in own) and not any(g in lines for g in others), groups
+
+
 def test_overrides_and_plus_keys_show_in_cfg_job(tmp_path: Path) -> None:
     result = nas("search", "strategy=random", "dataset=mnist", "seed=7", "+extra.note=hi", "--cfg", "job", cwd=tmp_path)
     assert result.code == 0, result.text
@@ -95,6 +106,27 @@ def test_a_mistyped_key_exits_2_naming_it_and_the_valid_ones(tmp_path: Path, app
     assert f"has no option '{key}'" in result.err and "Its options are:" in result.err
     assert meant is None or f"did you mean '{meant}'" in result.err
     assert "Traceback" not in result.text and not (tmp_path / "r").exists()  # nothing ran, nothing written
+    assert "Could not override" not in result.err and "HYDRA_FULL_ERROR" not in result.err  # one message: ours
+
+
+def test_a_key_of_another_group_is_named_with_its_group(tmp_path: Path) -> None:
+    """DARTS's epochs are its trainer's: `strategy.epoch=3` points at trainer.epochs, in one message."""
+    result = nas("search", "strategy=darts", "strategy.epoch=3", cwd=tmp_path)
+    assert result.code == 2, result.text
+    assert result.err.count("error:") == 1 and "did you mean trainer.epochs?" in result.err
+    assert "+strategy.epoch" not in result.err
+
+
+def test_a_config_mistake_found_after_composing_writes_no_run_directory(tmp_path: Path) -> None:
+    """`+strategy.foo=1` composes (a new key) and is refused when the strategy is built: no directory
+    is left behind, not even outputs/<date>/; a directory the user made is never removed."""
+    result = nas("search", "debug=smoke", "+strategy.foo=1", cwd=tmp_path)
+    assert result.code == 2 and "has no option 'foo'" in result.err, result.text
+    assert not (tmp_path / "outputs").exists()
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    again = nas("search", "debug=smoke", "+strategy.foo=1", f"hydra.run.dir={mine}", cwd=tmp_path)
+    assert again.code == 2 and mine.is_dir()
 
 
 def test_a_resume_s_key_of_a_group_the_defaults_lack_says_how_to_name_it(tmp_path: Path) -> None:

@@ -25,11 +25,16 @@ HYDRA_KEYS = ("_target_", "_partial_", "_recursive_", "_convert_", "_args_")
 RUNNER_KEYS = ("jobs_per_gpu", "logger")  # what the runner reads (runtime.devices, runtime.loggers), not the command
 
 
-def unknown_key(key: str, valid: Iterable[str], where: str) -> ConfigError:
-    """The error for an option `where` does not have: the key, a likely meant one, every valid one."""
+def unknown_key(key: str, valid: Iterable[str], where: str, elsewhere: Mapping[str, Iterable[str]] | None = None) -> ConfigError:
+    """The error for an option `where` does not have: the key, a likely meant one (in `where`, else in
+    one of the `elsewhere` groups: `trainer.epochs` for `strategy.epoch`), every valid one."""
     valid = sorted(valid)
+    others = {group: [str(k) for k in keys] for group, keys in (elsewhere or {}).items()}
+    same = [f"{group}.{key}" for group, keys in others.items() if key in keys]  # the key, in another group
     close = difflib.get_close_matches(key, valid, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    near = [f"{group}.{m}" for group, keys in others.items() for m in difflib.get_close_matches(key, keys, n=1, cutoff=0.8)]
+    meant = same[:1] or [repr(m) for m in close] or near[:1]
+    hint = f" (did you mean {meant[0]}?)" if meant else ""
     return ConfigError(f"{where} has no option {key!r}{hint}. Its options are: {', '.join(valid)}.")
 
 
@@ -281,6 +286,20 @@ def options_in(group: str) -> list[str]:
     """The option names of a config group (its YAML files)."""
     folder = conf_root().joinpath(group)
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml")) if folder.is_dir() else []
+
+
+def app_groups(app: str) -> set[str]:
+    """The config groups conf/<app>.yaml's defaults list chooses from (`debug/app` for
+    `optional debug/app@_global_: ...`, which debug= picks, left out): the groups that mean something to
+    that app."""
+    node = OmegaConf.create(conf_root().joinpath(f"{app}.yaml").read_text())
+    groups = set()
+    for entry in node.get("defaults") or []:
+        key = next(iter(entry)) if OmegaConf.is_dict(entry) else str(entry)
+        group = str(key).removeprefix("optional ").removeprefix("override ").partition("@")[0].strip("/")
+        if group != "_self_" and not group.startswith("debug/"):  # debug/*: what debug= picks, never chosen by hand
+            groups.add(group)
+    return groups
 
 
 def default_option(app: str, group: str) -> str | None:

@@ -9,6 +9,7 @@ import errno
 import io
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -122,3 +123,27 @@ def save_figure(path: Path | str, fig: Any) -> Path:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=120, bbox_inches="tight")
     return write_bytes(path, buf.getvalue())
+
+
+# What a run directory holds before its command has made anything: the lock, Hydra's record and log,
+# the report. A run that stops on a user mistake with nothing else written leaves no directory behind.
+BOOKKEEPING = {".lock", ".hydra", "report.json", "report.md"}
+
+
+def remove_if_only_bookkeeping(run_dir: Path, command: str, made: Path) -> bool:
+    """Remove `run_dir` if it holds nothing but BOOKKEEPING and `<command>.log`, and the parents up to
+    `made` (the outermost folder made for it) that are left empty; True if it did."""
+    try:
+        names = {p.name for p in run_dir.iterdir()}
+    except OSError:
+        return False
+    if not names <= BOOKKEEPING | {f"{command}.log"}:
+        return False
+    shutil.rmtree(run_dir, ignore_errors=True)
+    run_dir = run_dir.resolve()
+    for parent in run_dir.parents:
+        if not parent.is_relative_to(made):
+            break
+        with contextlib.suppress(OSError):  # not empty (another run's): kept
+            parent.rmdir()
+    return not run_dir.exists()

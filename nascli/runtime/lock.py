@@ -26,6 +26,7 @@ from nascli.runtime.files import storage_error
 
 LOCK_FILE = ".lock"
 _HELD: dict[Path, int] = {}  # folders this process holds, and their lock's file descriptor
+_MADE: dict[Path, Path] = {}  # run directories this process made -> the outermost folder it made for them
 
 
 class RunDirInUse(NasError):
@@ -75,6 +76,12 @@ class RunLock:
             self.fd = None
 
 
+def made_by_this_process(folder: Path) -> Path | None:
+    """The outermost folder this process made for the run directory `folder` (`folder` itself, or a
+    parent that did not exist either); None if `folder` existed before the run."""
+    return _MADE.get(folder.resolve())
+
+
 def hold_until_exit(folder: Path | str, command: str) -> None:
     """Hold `folder` for the rest of this process (the kernel releases it when the process ends)."""
     RunLock(folder, command).__enter__()
@@ -91,8 +98,11 @@ class HoldRunDir(Callback):
         here = this_process()
         if here is not None and not here.main:
             return  # under torchrun only rank 0 writes; it holds the directory
-        folder = Path(str(config.hydra.run.dir))
+        folder = Path(str(config.hydra.run.dir)).resolve()
+        made = [f for f in (folder, *folder.parents) if not f.exists()]  # outputs/<date>/ too, the first run that day
         self._hold(folder, config, check_results=True)
+        if made:
+            _MADE[folder] = made[-1]
 
     def on_multirun_start(self, config: Any, **kwargs: Any) -> None:
         self._hold(Path(str(config.hydra.sweep.dir)), config, check_results=False)
