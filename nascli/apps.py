@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import hydra
+from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from nascli.runtime.config import config_path, unknown_key
@@ -55,7 +56,24 @@ class HeldStderr:
         return getattr(self.real, name)
 
 
-def _task(subcommand: str, stderr: HeldStderr) -> Any:
+class ReleaseStderr(Callback):
+    """Hydra callback (conf/hydra/default.yaml): composing is done, so what Hydra wrote while composing
+    goes out, and stderr is the real one again (a sweep's launcher must not inherit the holder)."""
+
+    def on_run_start(self, config: Any, **kwargs: Any) -> None:
+        _release_stderr()
+
+    def on_multirun_start(self, config: Any, **kwargs: Any) -> None:
+        _release_stderr()
+
+
+def _release_stderr() -> None:
+    if isinstance(sys.stderr, HeldStderr):
+        sys.stderr.release(keep=True)
+        sys.stderr = sys.stderr.real
+
+
+def _task(subcommand: str) -> Any:
     def task(cfg: DictConfig) -> float | None:
         from hydra.core.hydra_config import HydraConfig
         from hydra.types import RunMode
@@ -64,7 +82,6 @@ def _task(subcommand: str, stderr: HeldStderr) -> Any:
         from nascli.runner import run_command
         from nascli.runtime.console import print_error
 
-        stderr.release(keep=True)
         hc = HydraConfig.get()
         preset = hc.runtime.choices.get("hparams_search")
         if preset and hc.mode == RunMode.RUN:
@@ -190,7 +207,7 @@ def run_app(subcommand: str, args: list[str]) -> int:
     # their schemas of the same name, as we want, and warns that it will stop (it has not, up to 1.3).
     warnings.filterwarnings("ignore", message=r"\s*'hydra/launcher/(submitit_\w+|ray)' is validated against ConfigStore")
     real, stderr = sys.stderr, HeldStderr(sys.stderr)
-    app = hydra.main(version_base="1.3", config_path=config_path(), config_name=subcommand)(_task(subcommand, stderr))
+    app = hydra.main(version_base="1.3", config_path=config_path(), config_name=subcommand)(_task(subcommand))
     sys.argv = [sys.argv[0], *args, *worker_overrides()]  # ranks above 0 write nothing of Hydra's
     if {"-h", "--help"} & set(args):
         return _help(app, subcommand)
