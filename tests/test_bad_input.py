@@ -154,6 +154,7 @@ COMMAND_CASES = {"search": 60, "retrain": 40, "evaluate": 25, "export": 25}
 RUNS = {"search": "seed=1", "retrain": "trainer.lr=0.01", "evaluate": "batch_size=2", "export": "batch_size=2"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", list(COMMAND_CASES))
 def test_odd_overrides_end_in_a_clear_error_or_a_run(command: str, runs: dict[str, Path]) -> None:
     ends: Counter[str] = Counter()
@@ -206,6 +207,7 @@ def genotype_files(draw: st.DrawFn) -> bytes:
     return text
 
 
+@pytest.mark.slow
 @settings(max_examples=150, **SETTINGS)
 @given(genotype_files())
 def test_mutated_genotype_files_load_or_fail_clearly(tmp_path_factory: pytest.TempPathFactory, content: bytes) -> None:
@@ -427,6 +429,7 @@ def lay_out(case: dict, templates: dict[str, Path], root: Path) -> list[Path]:
     return [root / "sweep"] if case["sweep"] else dirs
 
 
+@pytest.mark.slow
 def test_nas_report_over_unfinished_runs_and_nothing_lists_them_or_fails_clearly(
         unfinished: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     ends: Counter[str] = Counter()

@@ -117,6 +117,7 @@ def test_a_key_of_another_group_is_named_with_its_group(tmp_path: Path) -> None:
     assert "+strategy.epoch" not in result.err
 
 
+@pytest.mark.slow
 def test_a_config_mistake_found_after_composing_writes_no_run_directory(tmp_path: Path) -> None:
     """`+strategy.foo=1` composes (a new key) and is refused when the strategy is built: no directory
     is left behind, not even outputs/<date>/; a directory the user made is never removed."""
@@ -152,6 +153,7 @@ def test_unknown_meta_train_method_is_refused_clearly(tmp_path: Path) -> None:
     assert "Could not find 'method/maml'" in result.err and "reptile" in result.err and "transfer" in result.err
 
 
+@pytest.mark.slow
 def test_nas_list_shows_every_registered_strategy_and_an_options_defaults(tmp_path: Path) -> None:
     listed = nas("list", "strategy", cwd=tmp_path)
     assert listed.code == 0, listed.text
@@ -165,6 +167,7 @@ def test_nas_list_shows_every_registered_strategy_and_an_options_defaults(tmp_pa
     assert bad.code == 2 and "search_space, strategy, evaluator, hardware" in bad.err
 
 
+@pytest.mark.slow
 def test_latency_table_takes_check_as_an_option(tmp_path: Path) -> None:
     result = nas("latency-table", "debug=smoke", "search_space.cells_per_stage=1", "--check", "3",
                  f"hydra.run.dir={tmp_path / 'lt'}", cwd=tmp_path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 from nasrun import REPO
 
 
@@ -25,6 +26,7 @@ def table_rows(out: str) -> dict[str, list[str]]:
     return rows
 
 
+@pytest.mark.slow
 def test_bench_strategies_prints_every_strategy(tmp_path) -> None:
     out = run_script("bench_strategies.py", "--seeds", "2", "--queries", "30", "--tasks", "cifar10",
                      "--plot", str(tmp_path / "curves.png"))
@@ -33,6 +35,7 @@ def test_bench_strategies_prints_every_strategy(tmp_path) -> None:
     assert (tmp_path / "curves.png").is_file()
 
 
+@pytest.mark.slow
 def test_bench_strategies_runs_on_the_nb101_table(tmp_path) -> None:
     out = run_script("bench_strategies.py", "--table", "nb101", "--seeds", "1", "--queries", "25",
                      "--strategies", "random", "evolution", "--plot", str(tmp_path / "curves.png"))
@@ -40,6 +43,7 @@ def test_bench_strategies_runs_on_the_nb101_table(tmp_path) -> None:
     assert {"random", "evolution"} <= set(table_rows(out))
 
 
+@pytest.mark.slow
 def test_bench_meta_shows_the_prior_cutting_the_queries(tmp_path) -> None:
     out = run_script("bench_meta.py", "--seeds", "2", "--queries", "30", "--strategies", "evolution",
                      "--hide-top", "0.05", "--plot", str(tmp_path / "meta.png"))
@@ -49,12 +53,14 @@ def test_bench_meta_shows_the_prior_cutting_the_queries(tmp_path) -> None:
     assert (tmp_path / "meta.png").is_file()
 
 
+@pytest.mark.slow
 def test_bench_search_times_a_one_shot_step() -> None:
     out = run_script("bench_search.py", "--sizes", "debug", "--steps", "1", "--space", "nb201", "--configs", "gdas",
                      "--size", "cells_per_stage=1,batch=32")
     assert "gdas" in out and "debug" in out and "failed" not in out
 
 
+@pytest.mark.slow
 def test_bench_search_runs_compile_modes_and_finds_the_reference(tmp_path) -> None:
     """A checkout of the DARTS reference is found (its cnn/ folder) and imported, then refused on CPU
     with the reason; graphs is refused on CPU; the eager row is measured, memory per image included."""
@@ -81,6 +87,7 @@ def test_bench_search_refuses_a_reference_path_without_the_code(tmp_path) -> Non
     assert proc.returncode != 0 and "model_search.py and architect.py" in proc.stderr
 
 
+@pytest.mark.slow
 def test_bench_train_times_the_baseline_and_the_trainer() -> None:
     out = run_script("bench_train.py", "--sizes", "debug", "--steps", "1", "--rows", "baseline,nascli auto")
     assert "baseline" in out and "nascli auto" in out and "failed" not in out

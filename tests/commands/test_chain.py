@@ -5,10 +5,12 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import pytest
 import torch
 from nasrun import read_json, run
 
 
+@pytest.mark.slow
 def test_retrain_saves_weights_genotype_and_config(smoke_search: Path, smoke_retrain: Path) -> None:
     report = read_json(smoke_retrain / "report.json")
     assert report["status"] == "completed" and report["genotype"] == read_json(smoke_search / "genotype.json")["arch_str"]
@@ -38,6 +40,7 @@ def test_evaluate_reports_accuracy_per_class_metrics_and_confusion_matrix(smoke_
     assert "per class" in result.out and "confusion matrix" in result.out
 
 
+@pytest.mark.slow
 def test_export_writes_torchscript_and_onnx_that_match_pytorch(smoke_retrain: Path, tmp_path: Path) -> None:
     run_dir = tmp_path / "export"
     result = run("export", f"checkpoint={smoke_retrain / 'model.pt'}", "format=all", run_dir=run_dir)

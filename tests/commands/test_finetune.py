@@ -106,6 +106,7 @@ def test_finetune_mistakes_are_clear_errors(overrides, phrases, smoke_retrain: P
     _fails_clearly(run("retrain", "debug=smoke", *given, run_dir=tmp_path / "r"), *phrases)
 
 
+@pytest.mark.slow
 def test_nas_retrain_init_finetune_bn_end_to_end(smoke_retrain: Path, tmp_path: Path) -> None:
     run_dir = tmp_path / "bn"
     result = nas("retrain", *SMOKE, f"init={smoke_retrain}", "finetune=bn", f"hydra.run.dir={run_dir}", cwd=tmp_path)

@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 from nasrun import read_json, read_trials, run
 
@@ -38,6 +39,7 @@ def _same_tensors(a: dict, b: dict) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
+@pytest.mark.slow
 def test_a_killed_evolution_search_resumes_to_the_uninterrupted_trials(tmp_path: Path) -> None:
     # a population of 3: trials 4-7 are mutations, so the replayed strategy state matters
     args = ["search", "strategy=evolution", "strategy.population=3", "strategy.sample_size=2", "debug=smoke",
@@ -53,6 +55,7 @@ def test_a_killed_evolution_search_resumes_to_the_uninterrupted_trials(tmp_path:
     assert read_json(killed / "genotype.json")["arch"] == read_json(tmp_path / "whole" / "genotype.json")["arch"]
 
 
+@pytest.mark.slow
 def test_a_killed_darts_search_resumes_to_the_same_supernet(tmp_path: Path) -> None:
     args = ["search", "strategy=darts", "debug=smoke", "trainer.epochs=3", "search_space.cells_per_stage=1", "plots=false"]
     whole = run(*args, run_dir=tmp_path / "whole")
@@ -68,6 +71,7 @@ def test_a_killed_darts_search_resumes_to_the_same_supernet(tmp_path: Path) -> N
     assert _same_tensors(states[0]["supernet"], states[1]["supernet"])
 
 
+@pytest.mark.slow
 def test_a_killed_reptile_meta_train_resumes_to_the_same_prior(tmp_path: Path) -> None:
     args = ["meta-train", "method=reptile", "tasks=subsets", "debug=smoke"]  # 6 meta-iterations
     whole = run(*args, run_dir=tmp_path / "whole")
@@ -86,6 +90,7 @@ def test_a_killed_reptile_meta_train_resumes_to_the_same_prior(tmp_path: Path) -
     assert read_json(killed / "report.json")["history"] == read_json(tmp_path / "whole" / "report.json")["history"]
 
 
+@pytest.mark.slow
 def test_a_meta_train_resumed_with_other_settings_is_refused(tmp_path: Path) -> None:
     args = ["meta-train", "method=reptile", "tasks=subsets", "debug=smoke", "method.meta_iterations=2"]
     assert run(*args, run_dir=tmp_path / "m").code == 0

@@ -58,6 +58,7 @@ def test_meta_train_input_mistakes(tmp_path: Path) -> None:
     assert table.code == 2 and "does not exist" in table.err and "nb201" in table.err
 
 
+@pytest.mark.slow
 def test_reptile_smoke_run_writes_a_supernet_prior(tmp_path: Path) -> None:
     run_dir = tmp_path / "reptile"
     result = run("meta-train", "method=reptile", "tasks=subsets", "debug=smoke", run_dir=run_dir)

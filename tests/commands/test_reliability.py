@@ -76,6 +76,7 @@ def test_a_second_resume_of_a_run_in_use_is_refused_and_a_killed_holder_blocks_n
     assert len(read_trials(run_dir)) == 2
 
 
+@pytest.mark.slow
 def test_two_searches_started_together_in_one_directory_never_share_it(tmp_path: Path) -> None:
     """What two `nas search` started in the same second with the default run directory do."""
     env = {**os.environ, "NASCLI_DATA_DIR": str(tmp_path / "data"), "OMP_NUM_THREADS": "1", "COLUMNS": "200"}

@@ -169,6 +169,7 @@ REASONS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("names", [["failed"], ["interrupted"], ["killed"], ["failed", "interrupted", "killed"]],
                          ids="+".join)
 def test_runs_that_did_not_complete_are_a_report_of_their_reasons(unfinished: dict[str, Path], tmp_path: Path,

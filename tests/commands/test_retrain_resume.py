@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 from nasrun import read_json, run
 
@@ -39,6 +40,7 @@ def _kill_after_first_epoch(run_dir: Path, cwd: Path) -> None:
     proc.wait()
 
 
+@pytest.mark.slow
 def test_a_killed_retrain_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path: Path) -> None:
     killed = tmp_path / "killed"
     _kill_after_first_epoch(killed, tmp_path)

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from nasrun import nas, read_json, read_trials, run
 
 from nascli.genotype_file import load_genotype
@@ -52,6 +53,7 @@ def test_budget_in_seconds_stops_the_search(tmp_path: Path) -> None:
     assert report["stopped_by"] == "seconds" and report["trials"] >= 1
 
 
+@pytest.mark.slow
 def test_resume_continues_to_the_uninterrupted_result(tmp_path: Path) -> None:
     full, part = tmp_path / "full", tmp_path / "part"
     assert run("search", "debug=smoke", "budget.trials=4", run_dir=full).code == 0
@@ -65,6 +67,7 @@ def test_resume_continues_to_the_uninterrupted_result(tmp_path: Path) -> None:
     assert "this command changes budget.trials was 2, is 4." in resumed.out
 
 
+@pytest.mark.slow
 def test_killed_search_resumes_from_its_checkpoint(tmp_path: Path) -> None:
     """A real kill -9 of the command-line process mid-search loses nothing that was written."""
     full, killed = tmp_path / "full", tmp_path / "killed"
@@ -121,6 +124,7 @@ def test_an_earlier_run_is_never_overwritten(smoke_search: Path) -> None:
     assert (smoke_search / "report.json").read_text() == before
 
 
+@pytest.mark.slow
 def test_multirun_sweeps_seeds_into_job_directories(tmp_path: Path) -> None:
     """Hydra's multirun through the real command line: one job directory per seed."""
     result = nas("search", "-m", "debug=smoke", "budget.trials=1", "seed=0,1", f"hydra.sweep.dir={tmp_path / 'sweep'}",
@@ -130,6 +134,7 @@ def test_multirun_sweeps_seeds_into_job_directories(tmp_path: Path) -> None:
         assert read_json(tmp_path / "sweep" / job / "report.json")["seed"] == int(job)
 
 
+@pytest.mark.slow
 def test_a_reward_objective_is_labelled_as_one_with_the_accuracy_beside_it(tmp_path: Path) -> None:
     """hardware=cpu searches by MnasNet's reward, which can exceed 100 beside accuracies in percent:
     the tables head it `reward`, the report says what it is, trials.csv keeps its `objective` column."""

@@ -145,6 +145,7 @@ def test_every_preset_searches_keys_of_its_app_with_a_seeded_sampler(preset: str
 
 
 # --- whole sweeps -----------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_an_interrupted_sweep_continues_from_its_storage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
     """4 trials of real smoke searches; the 3rd is interrupted (Ctrl-C inside its job); the same
@@ -199,6 +200,7 @@ def test_an_interrupted_sweep_continues_from_its_storage(tmp_path: Path, monkeyp
     assert "Top 4 of 5 trials (maximize, 0 failed, 1 interrupted)" in out
 
 
+@pytest.mark.slow
 def test_the_same_seed_gives_the_same_trials_and_a_resumed_sweep_the_uninterrupted_ones(
         tmp_path: Path, quick_retrain: list[str]) -> None:
     assert retrain_sweep(tmp_path / "a") == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 
+import pytest
 import torch
 from configured import dataset, method, space
 from torch import nn
@@ -25,6 +26,7 @@ def test_reptile_update_moves_parameters_towards_the_adapted_ones() -> None:
     assert torch.allclose(meta.weight, torch.full_like(meta.weight, 0.25))
 
 
+@pytest.mark.slow
 def test_adapting_the_meta_learned_supernet_to_unseen_classes_is_faster_than_from_scratch() -> None:
     # Meta-train on 3-way tasks of digits 0-6, then adapt to the unseen task {7, 8, 9}, without
     # augmentation. Measured (seeds 0, 1, 2): 80% validation accuracy after 3, 3, 6 steps from the

@@ -53,6 +53,7 @@ def test_nas_list_prints_whole_rows_into_a_pipe(capsys: pytest.CaptureFixture[st
     assert "…" not in "".join(rows) and max(map(len, rows)) > 60
 
 
+@pytest.mark.slow
 def test_a_search_prints_its_top_trials_whole_into_a_pipe(tmp_path: Path) -> None:
     """The commands' results go to output() (nascli.runner): the top trials' table keeps its
     header and numbers whole with a narrow COLUMNS."""

@@ -24,6 +24,7 @@ def _hydra(run_dir: Path) -> tuple[list[str], dict]:
     return overrides, OmegaConf.to_container(OmegaConf.load(run_dir / ".hydra" / "config.yaml"))
 
 
+@pytest.mark.slow
 def test_the_readme_resume_continues_with_the_original_budget_and_keeps_the_record(tmp_path: Path) -> None:
     """`nas search hydra.run.dir=<dir> budget.trials=3`, stopped after trial 0, then the README's
     `nas search hydra.run.dir=<dir> resume=true`: 3 trials (not the default 12), as if never stopped."""
@@ -74,6 +75,7 @@ RESUMES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", list(RESUMES))
 def test_a_resume_says_what_it_changes_and_refuses_what_it_may_not(command: str, genotype: Path,
                                                                    tmp_path: Path) -> None:

@@ -45,6 +45,7 @@ def test_more_epochs_on_the_command_line_run_them_all(tmp_path: Path) -> None:
     assert [r["epoch"] for r in read_trials(tmp_path / "six")] == [str(e) for e in range(1, 7)]
 
 
+@pytest.mark.slow
 def test_a_budget_shorter_than_the_schedule_is_said_first_and_recorded(tmp_path: Path) -> None:
     result = run("search", "strategy=darts", "debug=smoke", "trainer.epochs=3", "budget.trials=2", "plots=false",
                  run_dir=tmp_path / "cut")

@@ -104,6 +104,7 @@ def test_every_sample_strategy_searches_the_joint_space(name: str) -> None:
 
 
 # --- through the CLI -------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_a_joint_search_trains_with_each_candidates_values_and_retrain_uses_the_result(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from nascli.commands import retrain

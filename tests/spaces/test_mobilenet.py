@@ -312,6 +312,7 @@ def _input_shapes(model: torch.nn.Module, x: torch.Tensor) -> list[tuple[int, in
 
 
 # --- searched end to end, one strategy of each kind (debug=smoke: C=4, digits) ---------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["evolution", "spos", "gdas"])
 def test_a_debug_search_of_each_strategy_kind(strategy: str, tmp_path) -> None:
     from nasrun import read_json, run
@@ -324,6 +325,7 @@ def test_a_debug_search_of_each_strategy_kind(strategy: str, tmp_path) -> None:
     assert genotype["search_space"] == "mobilenet" and space.validate(space.from_str(genotype["arch_str"]))
 
 
+@pytest.mark.slow
 def test_gdas_with_a_latency_table_derives_a_faster_network(tmp_path) -> None:
     from nasrun import read_trials, run
 

@@ -45,6 +45,7 @@ def permuted(matrix, ops, order):
     return new, [ops[v] for v in perm]
 
 
+@pytest.mark.slow
 def test_every_table_cell_builds_with_the_benchmarks_parameter_count(space):
     """The builder is the benchmark's: stem, stacks, projections and channel splitting. All 500 cells."""
     table = rows()

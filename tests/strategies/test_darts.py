@@ -104,6 +104,7 @@ SMALL = {"epochs": 3, "batch_size": 16, "eval_batch_size": 64}  # the trainer's;
 SPACES = {"nb201": {"channels": 4, "cells_per_stage": 1}, "darts": {"channels": 4, "layers": 5}}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("space_name", ["nb201", "darts"])
 @pytest.mark.parametrize("name", ["pcdarts", "gdas"])
 def test_pcdarts_and_gdas_run_the_shared_loop(tmp_path, digits, name, space_name):
@@ -206,6 +207,7 @@ def smoke(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return run_dir
 
 
+@pytest.mark.slow
 def test_smoke_search_writes_rows_alphas_and_heat_maps(smoke: Path):
     table = read_trials(smoke)
     assert [r["epoch"] for r in table] == ["1", "2", "3"]
@@ -223,6 +225,7 @@ def test_smoke_search_writes_rows_alphas_and_heat_maps(smoke: Path):
     assert len(softmax) == 3 and all(abs(sum(row) - 1) < 1e-5 for row in softmax[-1])
 
 
+@pytest.mark.slow
 def test_resume_equals_the_uninterrupted_search(smoke: Path, tmp_path: Path):
     part = tmp_path / "part"
     assert run(*SMOKE, "budget.trials=2", run_dir=part).code == 0

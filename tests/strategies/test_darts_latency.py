@@ -53,6 +53,7 @@ def test_the_gradient_moves_weight_toward_cheaper_ops(table: Path, mode: str) ->
         assert grad[edge, ops.index("none")] < 0 and grad[edge, ops.index("avg_pool_3x3")] < 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["darts", "gdas"])
 def test_a_heavy_latency_weight_derives_a_faster_cell(table: Path, strategy: str, tmp_path: Path) -> None:
     latency = {}

@@ -161,6 +161,7 @@ def test_bohb_draws_better_candidates_from_its_model_than_uniform() -> None:
 
 
 # --- through the CLI -----------------------------------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["sh", "hyperband", "bohb"])
 def test_a_debug_search_writes_fidelity_and_resumes_to_the_uninterrupted_rows(name: str, tmp_path: Path) -> None:
     common = ("search", f"strategy={name}", "debug=smoke", "plots=false")

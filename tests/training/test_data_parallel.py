@@ -59,6 +59,7 @@ def test_global_batchnorm_is_batchnorm_over_the_whole_batch(tmp_path: Path) -> N
         dist.destroy_process_group()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("batch", [["trainer.batch_size=63"], ["trainer.batch_size=32", "trainer.accumulate=2"]],
                          ids=["batch63", "accumulate2"])
 def test_two_gloo_processes_under_torchrun_retrain_as_one_process(tmp_path: Path, batch: list[str]) -> None:

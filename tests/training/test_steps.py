@@ -330,6 +330,7 @@ def aot_eager(monkeypatch):
     torch._dynamo.reset()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("name", "order"), [("darts", "second"), ("pcdarts", "first")])
 def test_compiled_step_equals_the_eager_step(aot_eager, name, order):
     gen = torch.Generator().manual_seed(0)

@@ -253,6 +253,7 @@ def test_a_state_passed_on_unchanged_keeps_a_relu_of_its_own():
     assert state.relu(x, 1) is not state.relu(x, 0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("space_name", SPACES)
 def test_channels_last_gives_the_same_gradients(space_name):
     """NHWC (trainer.channels_last) is a layout, not a different function: same logits and gradients."""
