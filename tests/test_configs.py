@@ -9,6 +9,7 @@ import inspect
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from imagetrees import class_tree
@@ -38,6 +39,7 @@ NEEDED = {  # what an option needs beyond its YAML before it can be built (a req
     ("tasks", "runs"): ["tasks.runs=[some/search/run]"],
     ("hardware", "lut"): ["hardware.table={table}"],
     ("dataset", "folder"): ["dataset.root={folder}", "dataset.workers=0"],
+    ("dataset", "arrays"): ["dataset.path={arrays}"],
 }
 OFFLINE = ("cifar10", "cifar100", "mnist", "fashion_mnist", "svhn")  # torchvision data: absent here
 
@@ -72,7 +74,9 @@ def test_every_option_of_every_group_builds(app: str, group: str, option: str, t
     table = tmp_path / "latency_table.csv"  # a latency table's form (hardware=lut reads it when built)
     table.write_text("key,latency_ms,iqr_ms,input_shape,space,device,torch,threads,batch_size\nx,1.0,0,1x1x1,,,,,\n")
     folder = class_tree(tmp_path / "photos", {"a": 5, "b": 5}) if (group, option) == ("dataset", "folder") else None
-    needed = [item.format(table=table, folder=folder) for item in NEEDED.get((group, option), [])]
+    arrays = tmp_path / "arrays.npz"
+    np.savez(arrays, x=np.zeros((8, 8, 8), np.uint8), y=np.arange(8) % 2)
+    needed = [item.format(table=table, folder=folder, arrays=arrays) for item in NEEDED.get((group, option), [])]
     overrides = [f"{group}={option}", *needed, f"paths.data_dir={tmp_path}", f"paths.cache_dir={tmp_path}/cache"]
     if option in OFFLINE:
         overrides.append("dataset.download=false")

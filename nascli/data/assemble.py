@@ -122,6 +122,16 @@ class StreamSplit(Split):
         return StreamSplit(self.images.subset(index), self.labels[index])
 
 
+def _whole_file(images: np.ndarray) -> bool:
+    """Whether `images` is a whole memory-mapped uint8 .npy array, rows in file order (what FileRows reads)."""
+    if not (isinstance(images, np.memmap) and images.dtype == np.uint8 and images.flags["C_CONTIGUOUS"] and images.filename):
+        return False
+    try:
+        return images.offset + images.nbytes == os.path.getsize(images.filename)
+    except OSError:
+        return False
+
+
 def _split_off(labels: np.ndarray, pool: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """`pool` (indices into labels) as (kept, held out), about `fraction` of every class held out."""
     keep, held = _stratified_split(torch.as_tensor(labels[pool]), fraction, seed)
@@ -200,7 +210,7 @@ def assemble(
         pick = torch.randperm(len(pool), generator=gen)[: int(max_train_samples)].numpy()
         given["train"] = np.sort(pool[pick])
     nbytes = sum(len(v) for v in given.values()) * int(np.prod(images.shape[1:])) * images.dtype.itemsize
-    stream = isinstance(images, np.memmap) and images.dtype == np.uint8 and nbytes > memory_limit_bytes(memory_limit_gb)
+    stream = _whole_file(images) and nbytes > memory_limit_bytes(memory_limit_gb)
     label_tensor = torch.as_tensor(labels)
 
     def split(index: np.ndarray) -> Split:
