@@ -138,21 +138,33 @@ def _split_off(labels: np.ndarray, pool: np.ndarray, fraction: float, seed: int)
     return pool[keep.numpy()], pool[held.numpy()]
 
 
-def _stats(split: Split, max_value: float, chunk: int = 2048) -> tuple[list[float], list[float]]:
-    """Per-channel mean and std of the training images scaled to [0, 1], read in chunks (bounded memory)."""
+def _stats(split: Split, max_value: float, budget: int = 2**22) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std of the training images scaled to [0, 1], read in chunks of about
+    `budget` pixels (bounded memory whatever the split's size); uint8 pixels are counted in a
+    256-bin histogram per channel, exact and fast."""
     n = len(split)
     if n == 0:
         return [], []
-    total = count = None
-    squares = None
+    channels, pixels = int(split.images.shape[1]), int(np.prod(split.images.shape[2:]))
+    chunk = max(1, budget // max(1, channels * pixels))
+    total = torch.zeros(channels, dtype=torch.float64)
+    squares = torch.zeros(channels, dtype=torch.float64)
+    values = torch.arange(256, dtype=torch.float64)
     for start in range(0, n, chunk):
-        block = split.images[torch.arange(start, min(n, start + chunk))].double() / max_value
-        s, q = block.sum(dim=(0, 2, 3)), (block * block).sum(dim=(0, 2, 3))
-        total, squares = (s, q) if total is None else (total + s, squares + q)
-        count = (count or 0) + block.shape[0] * block.shape[2] * block.shape[3]
+        block = split.images[torch.arange(start, min(n, start + chunk))]
+        if block.dtype == torch.uint8:
+            for c in range(channels):
+                counts = torch.bincount(block[:, c].reshape(-1), minlength=256).double()
+                total[c] += (counts * values).sum()
+                squares[c] += (counts * values * values).sum()
+        else:
+            block = block.double()
+            total += block.sum(dim=(0, 2, 3))
+            squares += (block * block).sum(dim=(0, 2, 3))
+    count = n * pixels
     mean = total / count
     var = (squares / count - mean * mean).clamp_min(0) * count / max(1, count - 1)
-    return mean.float().tolist(), var.sqrt().clamp_min(1e-3).float().tolist()
+    return (mean / max_value).float().tolist(), (var.sqrt() / max_value).clamp_min(1e-3).float().tolist()
 
 
 def assemble(
