@@ -53,6 +53,9 @@ def run(ctx: RunContext) -> float:
                           search.context, SearchRun(ctx.run_dir, fingerprint(plain(cfg)), ctx.console, options.plots,
                                                     on_trial=lambda row: ctx.loggers.log_metrics(row, step=row["trial"])))
     best = engine.finish(engine.run(resume=options.resume), ctx.report)
+    data = search.loaded_data()
+    if data is not None and data.source is not None:  # what reading the user's files found: bad files skipped, counted
+        ctx.report.results["data_source"] = data.source
     return best["objective"]
 
 

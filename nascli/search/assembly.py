@@ -36,6 +36,7 @@ class Search:
     strategy: Strategy
     hardware: HardwareTarget   # its cost profiler and its objective
     context: SearchContext     # what the strategy is set up with (the data on demand, among others)
+    loaded_data: Callable[[], DataSplits | None]  # the data if anything has loaded it, else None (none is loaded)
 
 
 def assemble(cfg: DictConfig, seed: int, device: Any) -> Search:
@@ -56,7 +57,8 @@ def assemble(cfg: DictConfig, seed: int, device: Any) -> Search:
     strategy = build(cfg.strategy, "strategy", space=space, seed=seed, **weights)
     hardware = build_target(cfg.hardware)  # the cost profiler, then the objective
     context = strategy_context(strategy, evaluator, hardware.profiler, device, load_data, shape)
-    return Search(space, evaluator, strategy, hardware, context)
+    return Search(space, evaluator, strategy, hardware, context,
+                  lambda: load_data() if load_data.cache_info().currsize else None)
 
 
 def strategy_context(strategy: Strategy, evaluator: Evaluator, profiler: CostProfiler, device: Any,

@@ -35,6 +35,18 @@ def test_arrays_search(tmp_path: Path) -> None:
     assert result.code == 0, result.text
 
 
+def test_a_search_reports_the_files_it_skipped(tmp_path: Path) -> None:
+    """A truncated image is skipped, counted and listed in the search's report.json, with why."""
+    root = class_tree(tmp_path / "photos", {"cat": 8, "dog": 8})
+    (root / "dog" / "broken.png").write_bytes((root / "dog" / "0.png").read_bytes()[:40])
+    data = ["dataset=folder", f"dataset.root={root}", f"paths.cache_dir={tmp_path / 'cache'}", "dataset.workers=0",
+            "dataset.max_bad_fraction=0.2"]
+    result = run("search", "debug=smoke", *data, "budget.trials=1", run_dir=tmp_path / "search")
+    assert result.code == 0, result.text
+    source = read_json(tmp_path / "search" / "report.json")["data_source"]
+    assert source["bad"] == 1 and source["bad_files"][0]["path"].endswith("broken.png") and source["bad_files"][0]["why"]
+
+
 def test_a_missing_folder_is_exit_2_naming_it(tmp_path: Path) -> None:
     result = run("search", "debug=smoke", "dataset=folder", f"dataset.root={tmp_path / 'nowhere'}", run_dir=tmp_path / "s")
     assert result.code == 2 and "nowhere does not exist" in result.err and "root/<class>" in result.err
