@@ -50,6 +50,13 @@ def tally(target: str, end: str) -> None:
     TALLY.setdefault(target, Counter())[end] += 1
 
 
+def met_both_ends(target: str) -> None:
+    """The cases of one loader reached both a clear error and a correct result (else they test half)."""
+    ends = TALLY.get(target, Counter())
+    print(f"{target}: {dict(ends)}")
+    assert ends["error"] and ends["loaded"], (target, dict(ends))
+
+
 @contextmanager
 def time_limit(seconds: int = CASE_SECONDS) -> Iterator[None]:
     """Fail a case that runs longer than `seconds` (a hang), or that asks for gigabytes more memory
@@ -208,23 +215,27 @@ def genotype_files(draw: st.DrawFn) -> bytes:
 
 
 @pytest.mark.slow
-@settings(max_examples=150, **SETTINGS)
-@given(genotype_files())
-def test_mutated_genotype_files_load_or_fail_clearly(tmp_path_factory: pytest.TempPathFactory, content: bytes) -> None:
-    path = fresh(tmp_path_factory.getbasetemp(), "genotype")
-    path.mkdir()
-    (path / "genotype.json").write_bytes(content)
-    try:
-        with time_limit(20):
-            space, arch, _ = load_genotype(str(path))
-            network = space.build_network(arch, 10, 1, 8)  # what nas retrain does next
-    except NasError as exc:
-        assert str(exc).strip()
-        tally("genotype.json", "error")
-        return
-    tally("genotype.json", "loaded")
-    assert space.from_str(space.to_str(arch)) == arch  # a correct result: an architecture of its space ...
-    assert network(torch.zeros(2, 1, 8, 8)).shape == (2, 10)  # ... whose network runs
+def test_mutated_genotype_files_load_or_fail_clearly(tmp_path: Path) -> None:
+    @settings(max_examples=150, **SETTINGS)
+    @given(genotype_files())
+    def case(content: bytes) -> None:
+        path = fresh(tmp_path, "genotype")
+        path.mkdir()
+        (path / "genotype.json").write_bytes(content)
+        try:
+            with time_limit(20):
+                space, arch, _ = load_genotype(str(path))
+                network = space.build_network(arch, 10, 1, 8)  # what nas retrain does next
+        except NasError as exc:
+            assert str(exc).strip()
+            tally("genotype.json", "error")
+            return
+        tally("genotype.json", "loaded")
+        assert space.from_str(space.to_str(arch)) == arch  # a correct result: an architecture of its space ...
+        assert network(torch.zeros(2, 1, 8, 8)).shape == (2, 10)  # ... whose network runs
+
+    case()
+    met_both_ends("genotype.json")
 
 
 # --- benchmark tables -------------------------------------------------------------------------------------
@@ -255,23 +266,28 @@ def tables(draw: st.DrawFn) -> str:
     return "\n".join(",".join(r) for r in rows) + "\n"
 
 
-@settings(max_examples=100, **SETTINGS)
-@given(tables())
-def test_damaged_benchmark_tables_load_or_fail_clearly(tmp_path_factory: pytest.TempPathFactory, text: str) -> None:
-    path = fresh(tmp_path_factory.getbasetemp(), "table").with_suffix(".csv")
-    path.write_text(text)
+def test_damaged_benchmark_tables_load_or_fail_clearly(tmp_path: Path) -> None:
     space = build_option("search_space", "nb201")
-    try:
-        with time_limit(20):
-            table = CsvTable(path, space, None)
-    except NasError as exc:
-        assert str(exc).strip()
-        tally("table", "error")
-        return
-    tally("table", "loaded")
-    for task in table.tasks():  # a correct result: every row an architecture with numbers
-        for arch in table.archs(task):
-            assert isinstance(table.lookup(task, arch)["val_accuracy"], float)
+
+    @settings(max_examples=100, **SETTINGS)
+    @given(tables())
+    def case(text: str) -> None:
+        path = fresh(tmp_path, "table").with_suffix(".csv")
+        path.write_text(text)
+        try:
+            with time_limit(20):
+                table = CsvTable(path, space, None)
+        except NasError as exc:
+            assert str(exc).strip()
+            tally("table", "error")
+            return
+        tally("table", "loaded")
+        for task in table.tasks():  # a correct result: every row an architecture with numbers
+            for arch in table.archs(task):
+                assert isinstance(table.lookup(task, arch)["val_accuracy"], float)
+
+    case()
+    met_both_ends("table")
 
 
 # --- checkpoints ----------------------------------------------------------------------------------------------
@@ -351,6 +367,7 @@ def test_damaged_checkpoints_load_or_fail_clearly(tmp_path: Path) -> None:
             assert out.shape[-1] == data["num_classes"]
 
     case()
+    met_both_ends("model.pt")
 
 
 # --- nas report over runs that did not complete, and over nothing ---------------------------------------
@@ -462,8 +479,3 @@ def test_nas_report_over_unfinished_runs_and_nothing_lists_them_or_fails_clearly
     assert ends["listed"] and ends["error"], ends
 
 
-def test_each_loader_met_both_ends() -> None:
-    """The cases above reached both a clear error and a correct result for every loader (run after them)."""
-    print({target: dict(ends) for target, ends in TALLY.items()})
-    for target in ("genotype.json", "table", "model.pt"):
-        assert TALLY.get(target, {}).get("error") and TALLY.get(target, {}).get("loaded"), (target, TALLY.get(target))

@@ -13,6 +13,8 @@ import pytest
 import torch
 from nasrun import read_json, run
 
+pytestmark = pytest.mark.slow  # a guard for rebuilds: the whole suite runs it, the fast tier does not
+
 PINNED = json.loads((Path(__file__).parent / "pinned_searches.json").read_text())
 SLOW = {"enas_smoke"}  # covered by tests/strategies/test_enas.py; saves 5 s
 
