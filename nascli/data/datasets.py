@@ -74,6 +74,9 @@ class DataSplits:
     mean: list[float] = field(default_factory=list)  # per channel, of train images scaled to [0, 1]
     std: list[float] = field(default_factory=list)
     augment: Augment = field(default_factory=Augment)
+    # how files became these images (nascli.data.images.Preprocess.record()) for data that was
+    # decoded and resized (folder, arrays); None for the built-in datasets, used as they come
+    preprocess: dict[str, Any] | None = None
 
     @property
     def in_channels(self) -> int:
@@ -101,6 +104,7 @@ class DataSplits:
             "mean": self.mean,
             "std": self.std,
             "max_value": self.max_value,
+            "preprocess": self.preprocess,
         }
 
 
@@ -186,7 +190,8 @@ def subset_classes(data: DataSplits, classes: list[int]) -> DataSplits:
     """A class-subset task of already loaded splits (labels relabelled 0..k-1 in the order given)."""
     train, test, names = _keep_classes(data.name, data.train, data.test, data.class_names, list(classes))
     val, _, _ = _keep_classes(data.name, data.val, data.val, data.class_names, list(classes))
-    return DataSplits(data.name, train, val, test, len(names), names, data.max_value, data.mean, data.std, data.augment)
+    return DataSplits(data.name, train, val, test, len(names), names, data.max_value, data.mean, data.std, data.augment,
+                      data.preprocess)
 
 
 def digits_splits(
