@@ -17,6 +17,7 @@ SUBCOMMANDS: dict[str, str] = {
     "retrain": "train a found genotype from scratch, or fine-tune a trained network (init=), and save a checkpoint",
     "evaluate": "test accuracy, per-class report, confusion matrix, params, FLOPs, latency",
     "export": "write TorchScript/ONNX files and check they match PyTorch",
+    "predict": "run a trained network on new images or arrays: predictions.csv, accuracy where labels exist",
     "latency-table": "time every op of a search space on this machine, for hardware=lut",
     "report": "compare runs and sweeps: one table, mean ± std over seeds, plots, report.html",
     "list": "the registered search spaces, strategies, evaluators and hardware targets",

@@ -1,0 +1,179 @@
+"""nas predict: a trained network on new inputs, with the preprocessing it was trained with. Here on
+arrays (.npz/.npy) of the smoke checkpoint's digits: its test split predicted by `nas predict` scores
+the checkpoint's own test accuracy; every layout gives the same rows; the ONNX export agrees with
+PyTorch; and each mistake is one message with exit status 2."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from nasrun import read_json, run
+
+from nascli.checkpoint import build_model, checkpoint_data, load_checkpoint
+from nascli.data.loader import BatchLoader
+
+
+def read_rows(run_dir: Path) -> list[dict[str, str]]:
+    with open(run_dir / "predictions.csv", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.fixture(scope="module")
+def digits_test(smoke_retrain: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The smoke checkpoint's test split (digits, 1x8x8, values 0..16) as a .npz of x (N, 8, 8) and y,
+    with the checkpoint and its data."""
+    ckpt, _ = load_checkpoint(str(smoke_retrain))
+    data = checkpoint_data(ckpt, str(smoke_retrain.parent / "data"))
+    folder = tmp_path_factory.mktemp("arrays")
+    x = data.test.images.numpy()
+    y = data.test.labels.numpy()
+    np.savez(folder / "test.npz", x=x[:, 0], y=y)
+    return {"ckpt": ckpt, "data": data, "x": x, "y": y, "folder": folder}
+
+
+@pytest.fixture(scope="module")
+def predicted(smoke_retrain: Path, digits_test: dict) -> Path:
+    run_dir = digits_test["folder"] / "predict"
+    result = run("predict", f"checkpoint={smoke_retrain}", f"input={digits_test['folder'] / 'test.npz'}",
+                 "batch_size=100", "top_k=3", run_dir=run_dir)
+    assert result.code == 0, result.text
+    assert result.objective == read_json(run_dir / "report.json")["accuracy"]  # what a sweeper would read
+    return run_dir
+
+
+def test_the_test_split_as_arrays_scores_the_checkpoints_test_accuracy(predicted: Path, digits_test: dict) -> None:
+    report = read_json(predicted / "report.json")
+    n = len(digits_test["y"])
+    assert report["status"] == "completed" and report["inputs"] == report["predicted"] == report["labelled"] == n
+    assert report["accuracy"] == pytest.approx(digits_test["ckpt"]["metrics"]["test_accuracy"], abs=1e-9)
+    assert report["accuracy"] <= report["top3_accuracy"] <= 100
+    assert sum(c["predicted"] for c in report["predicted_classes"]) == n
+
+
+def test_each_row_holds_the_networks_class_names_and_probabilities(predicted: Path, digits_test: dict,
+                                                                    smoke_retrain: Path) -> None:
+    rows = read_rows(predicted)
+    names = digits_test["data"].class_names
+    assert list(rows[0]) == ["input", "label", "correct", "predicted", "probability", "top2", "top2_probability",
+                             "top3", "top3_probability"]
+    assert [r["input"] for r in rows[:2]] == ["test.npz[0]", "test.npz[1]"]
+    ckpt = digits_test["ckpt"]
+    _, _, model = build_model(ckpt, str(smoke_retrain))
+    data = digits_test["data"]
+    x, y = next(iter(BatchLoader(data.test, data, len(data.test))))  # what nas evaluate feeds the network
+    with torch.no_grad():
+        probs = torch.softmax(model(x), 1)
+    top_p, top_i = probs.topk(3, 1)
+    for i in (0, 17, len(rows) - 1):
+        row = rows[i]
+        assert row["label"] == names[int(y[i])] and row["correct"] == str(int(top_i[i, 0] == y[i]))
+        assert [row["predicted"], row["top2"], row["top3"]] == [names[j] for j in top_i[i].tolist()]
+        assert float(row["probability"]) == pytest.approx(top_p[i, 0].item(), abs=1e-6)
+        assert float(row["probability"]) >= float(row["top2_probability"]) >= float(row["top3_probability"])
+
+
+def test_every_layout_gives_the_same_predictions(predicted: Path, digits_test: dict, smoke_retrain: Path) -> None:
+    folder, x = digits_test["folder"], digits_test["x"]
+    np.savez(folder / "nhwc.npz", images=x.transpose(0, 2, 3, 1))
+    np.save(folder / "nchw.npy", x.astype(np.float32))  # floats in the same range are the same pixels
+    expected = [(r["predicted"], r["probability"]) for r in read_rows(predicted)]
+    for name, extra in (("nhwc.npz", ["arrays.x=images"]), ("nchw.npy", ["arrays.layout=nchw"])):
+        run_dir = folder / f"predict-{name}"
+        result = run("predict", f"checkpoint={smoke_retrain}", f"input={folder / name}", "batch_size=100", *extra,
+                     run_dir=run_dir)
+        assert result.code == 0, result.text
+        rows = read_rows(run_dir)
+        assert "label" not in rows[0] and read_json(run_dir / "report.json")["accuracy"] is None  # no labels: no accuracy
+        assert [(r["predicted"], r["probability"]) for r in rows] == expected
+
+
+@pytest.mark.slow
+def test_format_onnx_runs_the_export_through_onnx_runtime_and_agrees_with_pytorch(
+        predicted: Path, digits_test: dict, smoke_retrain: Path) -> None:
+    pytest.importorskip("onnxruntime")
+    export_dir = digits_test["folder"] / "export"
+    result = run("export", f"checkpoint={smoke_retrain}", "format=onnx", run_dir=export_dir)
+    assert result.code == 0, result.text
+    run_dir = digits_test["folder"] / "predict-onnx"
+    result = run("predict", f"checkpoint={smoke_retrain}", f"input={digits_test['folder'] / 'test.npz'}",
+                 "format=onnx", f"onnx={export_dir}", "batch_size=100", run_dir=run_dir)
+    assert result.code == 0, result.text
+    report = read_json(run_dir / "report.json")
+    assert report["format"] == "onnx" and report["providers"] == ["CPUExecutionProvider"]
+    assert 0 <= report["onnx_max_abs_diff"] < 1e-4
+    torch_rows, onnx_rows = read_rows(predicted), read_rows(run_dir)
+    assert [r["predicted"] for r in onnx_rows] == [r["predicted"] for r in torch_rows]
+    assert max(abs(float(a["probability"]) - float(b["probability"])) for a, b in zip(onnx_rows, torch_rows)) < 1e-5
+    assert report["accuracy"] == read_json(predicted / "report.json")["accuracy"]
+
+
+def _refused(smoke_retrain: Path, tmp_path: Path, *overrides: str) -> str:
+    """`nas predict` with `overrides`: exit 2, one message and no traceback, no predictions.csv; the message."""
+    run_dir = tmp_path / f"refused-{len(list(tmp_path.glob('refused-*')))}"
+    result = run("predict", f"checkpoint={smoke_retrain}", *overrides, run_dir=run_dir)
+    assert result.code == 2, result.text
+    assert "Traceback" not in result.text and not (run_dir / "predictions.csv").exists()
+    assert read_json(run_dir / "report.json")["status"] == "failed"
+    return result.err
+
+
+def test_arrays_of_another_channel_count_are_refused(smoke_retrain: Path, tmp_path: Path) -> None:
+    np.savez(tmp_path / "rgb.npz", x=np.zeros((4, 8, 8, 3), np.uint8))
+    err = _refused(smoke_retrain, tmp_path, f"input={tmp_path / 'rgb.npz'}")
+    assert "have 3 channel(s)" in err and "the network takes 1 (digits)" in err and "convert them to grey" in err
+
+
+def test_arrays_of_another_size_are_refused(smoke_retrain: Path, tmp_path: Path) -> None:
+    np.savez(tmp_path / "big.npz", x=np.zeros((4, 16, 16), np.uint8))
+    err = _refused(smoke_retrain, tmp_path, f"input={tmp_path / 'big.npz'}")
+    assert "are 16x16 pixels, but the network takes 8x8" in err
+
+
+@pytest.mark.parametrize(("arrays", "says"), [
+    ({"pixels": np.zeros((2, 8, 8))}, "has no array 'x'; it holds pixels"),
+    ({"x": np.full((2, 8, 8), np.nan)}, "are NaN or infinite"),
+    ({"x": np.zeros((2, 8, 8)), "y": np.array([1, 2, 3])}, "3 labels (y) for 2 images"),
+    ({"x": np.zeros((2, 8, 8)), "y": np.array([1, 10])}, "label 10 is out of range"),
+    ({"x": np.zeros((2, 8, 8)), "y": np.array([0.5, 1])}, "give integer class indices"),
+])
+def test_bad_arrays_are_refused_naming_the_fault(smoke_retrain: Path, tmp_path: Path, arrays: dict, says: str) -> None:
+    np.savez(tmp_path / "bad.npz", **arrays)
+    assert says in _refused(smoke_retrain, tmp_path, f"input={tmp_path / 'bad.npz'}")
+
+
+def test_class_names_serve_as_labels(smoke_retrain: Path, tmp_path: Path, digits_test: dict) -> None:
+    x, y = digits_test["x"][:20, 0], digits_test["y"][:20]
+    np.savez(tmp_path / "named.npz", x=x, y=np.array([str(v) for v in y]))
+    result = run("predict", f"checkpoint={smoke_retrain}", f"input={tmp_path / 'named.npz'}", run_dir=tmp_path / "p")
+    assert result.code == 0, result.text
+    assert [r["label"] for r in read_rows(tmp_path / "p")] == [str(v) for v in y]
+
+
+def test_a_missing_input_and_a_wrong_suffix_are_refused(smoke_retrain: Path, tmp_path: Path) -> None:
+    assert "no such file or folder" in _refused(smoke_retrain, tmp_path, f"input={tmp_path / 'nothing.npz'}")
+    (tmp_path / "notes.txt").write_text("hello")
+    assert "is neither an image" in _refused(smoke_retrain, tmp_path, f"input={tmp_path / 'notes.txt'}")
+
+
+def test_a_checkpoint_without_preprocessing_facts_is_refused(smoke_retrain: Path, tmp_path: Path) -> None:
+    ckpt, _ = load_checkpoint(str(smoke_retrain))
+    damaged = {**ckpt, "data": {k: v for k, v in ckpt["data"].items() if k not in ("mean", "std")}}
+    torch.save(damaged, tmp_path / "model.pt")
+    np.savez(tmp_path / "x.npz", x=np.zeros((2, 8, 8), np.uint8))
+    run_dir = tmp_path / "refused"
+    result = run("predict", f"checkpoint={tmp_path / 'model.pt'}", f"input={tmp_path / 'x.npz'}", run_dir=run_dir)
+    assert result.code == 2 and "holds no usable preprocessing facts (mean, std" in result.err
+
+
+def test_format_onnx_needs_a_model_that_onnx_runtime_can_load(smoke_retrain: Path, tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime")
+    np.savez(tmp_path / "x.npz", x=np.zeros((2, 8, 8), np.uint8))
+    assert "format=onnx runs an exported model: give onnx=" in _refused(
+        smoke_retrain, tmp_path, f"input={tmp_path / 'x.npz'}", "format=onnx")
+    (tmp_path / "model.onnx").write_bytes(b"not a model")
+    assert "is not a model ONNX Runtime can load" in _refused(
+        smoke_retrain, tmp_path, f"input={tmp_path / 'x.npz'}", "format=onnx", f"onnx={tmp_path}")
