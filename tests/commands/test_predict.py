@@ -177,3 +177,98 @@ def test_format_onnx_needs_a_model_that_onnx_runtime_can_load(smoke_retrain: Pat
     (tmp_path / "model.onnx").write_bytes(b"not a model")
     assert "is not a model ONNX Runtime can load" in _refused(
         smoke_retrain, tmp_path, f"input={tmp_path / 'x.npz'}", "format=onnx", f"onnx={tmp_path}")
+
+
+# --- image files -------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def image_checkpoint(smoke_retrain: Path, digits_test: dict) -> Path:
+    """The smoke checkpoint as one trained on image files would be: with the preprocessing facts that
+    data read from files stores (8 px, stretched, one channel), so files of its digits are its inputs."""
+    from nascli.data.images import Preprocess
+
+    ckpt = digits_test["ckpt"]
+    path = digits_test["folder"] / "from-files" / "model.pt"
+    path.parent.mkdir()
+    torch.save({**ckpt, "data": {**ckpt["data"], "preprocess": Preprocess(8, "stretch", 1).record()}}, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def digit_files(digits_test: dict) -> Path:
+    """The test split as PNG files in class folders (pixel values 0..16 kept as they are)."""
+    from PIL import Image
+
+    root = digits_test["folder"] / "digit-files"
+    for i, (image, label) in enumerate(zip(digits_test["x"], digits_test["y"])):
+        folder = root / str(label)
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image[0]).save(folder / f"{i:04d}.png")
+    return root
+
+
+def test_class_folders_of_images_give_labels_and_the_same_predictions_as_arrays(
+        image_checkpoint: Path, digit_files: Path, predicted: Path, digits_test: dict) -> None:
+    run_dir = digit_files.parent / "predict-files"
+    result = run("predict", f"checkpoint={image_checkpoint}", f"input={digit_files}", "batch_size=64", "workers=2",
+                 run_dir=run_dir)
+    assert result.code == 0, result.text
+    report = read_json(run_dir / "report.json")
+    assert report["input_kind"] == "images" and report["labelled"] == len(digits_test["y"])
+    assert report["accuracy"] == pytest.approx(digits_test["ckpt"]["metrics"]["test_accuracy"], abs=1e-9)
+    by_array = {int(r["input"].split("[")[1][:-1]): r for r in read_rows(predicted)}
+    rows = read_rows(run_dir)
+    assert rows[0]["input"] == f"0/{min(i for i, y in enumerate(digits_test['y']) if y == 0):04d}.png"
+    for row in rows:
+        twin = by_array[int(Path(row["input"]).stem)]
+        assert (row["label"], row["predicted"]) == (twin["label"], twin["predicted"])
+        assert float(row["probability"]) == pytest.approx(float(twin["probability"]), abs=2e-6)
+
+
+def test_unreadable_files_are_skipped_counted_and_listed(image_checkpoint: Path, tmp_path: Path) -> None:
+    from PIL import Image
+
+    Image.fromarray(np.full((20, 30, 3), 200, np.uint8)).save(tmp_path / "colour.jpg")  # RGB, larger: made grey, 8 px
+    (tmp_path / "notes.png").write_text("not a picture")
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "whole.png")
+    (tmp_path / "cut.png").write_bytes((tmp_path / "whole.png").read_bytes()[:30])
+    (tmp_path / "readme.txt").write_text("ignored: not an image suffix")
+    run_dir = tmp_path / "out" / "predict"
+    result = run("predict", f"checkpoint={image_checkpoint}", f"input={tmp_path}", run_dir=run_dir)
+    assert result.code == 0, result.text
+    assert [r["input"] for r in read_rows(run_dir)] == ["colour.jpg", "whole.png"]
+    report = read_json(run_dir / "report.json")
+    assert (report["inputs"], report["predicted"], report["skipped"], report["accuracy"]) == (4, 2, 2, None)
+    assert {s["input"]: s["reason"] for s in report["skipped_inputs"]}["notes.png"] == "not an image Pillow can read"
+    assert "Skipped 2 unreadable input(s): cut.png" in result.out
+
+
+def test_a_single_image_and_folders_named_otherwise_predict_without_labels(image_checkpoint: Path,
+                                                                           tmp_path: Path) -> None:
+    from PIL import Image
+
+    (tmp_path / "cats").mkdir()
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "cats" / "a.png")
+    (tmp_path / "3").mkdir()
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "3" / "b.png")
+    result = run("predict", f"checkpoint={image_checkpoint}", f"input={tmp_path}", run_dir=tmp_path / "o" / "p")
+    assert result.code == 0, result.text
+    assert [r["input"] for r in read_rows(tmp_path / "o" / "p")] == ["3/b.png", "cats/a.png"]
+    assert "no labels: cats is not among the checkpoint's classes" in result.out
+    result = run("predict", f"checkpoint={image_checkpoint}", f"input={tmp_path / '3' / 'b.png'}",
+                 run_dir=tmp_path / "o" / "one")
+    assert result.code == 0, result.text
+    assert [r["input"] for r in read_rows(tmp_path / "o" / "one")] == ["b.png"]
+
+
+def test_images_for_a_checkpoint_without_preprocessing_facts_are_refused(smoke_retrain: Path, tmp_path: Path) -> None:
+    from PIL import Image
+
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "a.png")
+    err = _refused(smoke_retrain, tmp_path, f"input={tmp_path / 'a.png'}")
+    assert "was trained on digits, whose images were not read from files" in err and "(1, 8, 8)" in err
+
+
+def test_a_folder_without_images_is_refused(image_checkpoint: Path, tmp_path: Path) -> None:
+    (tmp_path / "empty" / "sub").mkdir(parents=True)
+    err = _refused(image_checkpoint, tmp_path, f"input={tmp_path / 'empty'}")
+    assert "the folder holds no images" in err
