@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import time
 from collections.abc import Callable
@@ -366,8 +367,8 @@ def _onnx_forward(ref: str, facts: InputFacts, device: torch.device) -> tuple[Ca
         raise CheckpointError(f"onnx={ref}: {path} takes inputs of shape {taken.shape}, not the checkpoint's "
                               f"(N, {facts.channels}, {facts.size}, {facts.size}): it was exported from another network.")
     meta = session.get_modelmeta().custom_metadata_map
-    names = meta.get("class_names")
-    if names is not None and names != _class_names_text(facts.class_names):
+    names = _json_or_none(meta.get("class_names"))
+    if names is not None and names != facts.class_names:
         raise CheckpointError(f"onnx={ref}: {path} was exported with other classes than the checkpoint's; export "
                               f"this checkpoint (nas export checkpoint=... format=onnx).")
 
@@ -377,9 +378,12 @@ def _onnx_forward(ref: str, facts: InputFacts, device: torch.device) -> tuple[Ca
     return forward, {"onnx": str(path), "providers": session.get_providers()}
 
 
-def _class_names_text(names: list[str]) -> str:
-    """Class names as an exported ONNX model's metadata holds them (nas export): one per line."""
-    return "\n".join(names)
+def _json_or_none(text: str | None) -> Any:
+    """A metadata value nas export wrote as JSON (None when absent or not JSON: a model exported elsewhere)."""
+    try:
+        return json.loads(text) if text is not None else None
+    except ValueError:
+        return None
 
 
 # --- the story -------------------------------------------------------------------------------------

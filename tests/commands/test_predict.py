@@ -109,6 +109,31 @@ def test_format_onnx_runs_the_export_through_onnx_runtime_and_agrees_with_pytorc
     assert [r["predicted"] for r in onnx_rows] == [r["predicted"] for r in torch_rows]
     assert max(abs(float(a["probability"]) - float(b["probability"])) for a, b in zip(onnx_rows, torch_rows)) < 1e-5
     assert report["accuracy"] == read_json(predicted / "report.json")["accuracy"]
+    assert "The training images were arrays of this shape" in (export_dir / "MODEL_CARD.md").read_text()
+
+
+@pytest.mark.slow
+def test_the_onnx_export_carries_class_names_and_input_facts_which_predict_checks(
+        digits_test: dict, smoke_retrain: Path, tmp_path: Path) -> None:
+    import json
+
+    ort = pytest.importorskip("onnxruntime")
+    ckpt = digits_test["ckpt"]
+    renamed = {**ckpt, "data": {**ckpt["data"], "class_names": [f"digit {d}" for d in range(10)]}}
+    torch.save(renamed, tmp_path / "model.pt")
+    result = run("export", f"checkpoint={tmp_path / 'model.pt'}", "format=onnx", run_dir=tmp_path / "export")
+    assert result.code == 0, result.text
+    meta = ort.InferenceSession(str(tmp_path / "export" / "model.onnx")).get_modelmeta().custom_metadata_map
+    assert json.loads(meta["class_names"]) == [f"digit {d}" for d in range(10)]
+    facts = json.loads(meta["input"])
+    assert facts["shape"] == [1, 8, 8] and facts["max_value"] == 16 and facts["mean"] == ckpt["data"]["mean"]
+    assert facts["preprocess"] is None and meta["search_space"] == "nb201" and meta["dataset"] == "digits"
+    card = (tmp_path / "export" / "MODEL_CARD.md").read_text()
+    assert "classes in order: digit 0, digit 1," in card and "nas predict checkpoint=" in card
+    # the same network under other class names: predict with the original checkpoint refuses it
+    err = _refused(smoke_retrain, tmp_path, f"input={digits_test['folder'] / 'test.npz'}", "format=onnx",
+                   f"onnx={tmp_path / 'export'}")
+    assert "was exported with other classes than the checkpoint's" in err
 
 
 def _refused(smoke_retrain: Path, tmp_path: Path, *overrides: str) -> str:
