@@ -36,6 +36,7 @@ examples:
   nas search                                   # random search on the offline `digits` data
   nas search strategy=darts dataset=cifar10    # gradient-based search on a GPU box
   nas retrain genotype=outputs/<date>/<time>   # train what a search found
+  nas predict checkpoint=<retrain run> input=photos/   # predictions.csv for new images or arrays
   nas search -m seed=0,1,2                     # a sweep (Hydra multirun)
   nas report multirun/<date>/<time>            # compare a sweep's runs: table, plots, report.html
   nas list strategy                            # what can be chosen, with each option's defaults
