@@ -132,8 +132,9 @@ def build_model(ckpt: dict[str, Any], where: str) -> tuple[Any, Any, Any]:
 
 
 def checkpoint_data(ckpt: dict[str, Any], data_dir: str) -> Any:
-    """The dataset a checkpoint was trained on, read from this machine's paths.data_dir."""
+    """The dataset a checkpoint was trained on: a downloaded one from this machine's paths.data_dir,
+    the user's own (dataset=folder) from where it was read."""
     node = dict(ckpt["dataset_config"])
-    if "root" in node:
+    if "root" in node and str(node.get("_target_", "")).endswith("torchvision_splits"):
         node["root"] = data_dir
     return build(OmegaConf.create(node), "dataset")

@@ -9,8 +9,10 @@ import inspect
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from imagetrees import class_tree
 from nasrun import compose
 from omegaconf import OmegaConf
 
@@ -37,6 +39,8 @@ NEEDED = {  # what an option needs beyond its YAML before it can be built (a req
     ("tasks", "table"): ["tasks.table=nb201"],
     ("tasks", "runs"): ["tasks.runs=[some/search/run]"],
     ("hardware", "lut"): ["hardware.table={table}"],
+    ("dataset", "folder"): ["dataset.root={folder}", "dataset.workers=0"],
+    ("dataset", "arrays"): ["dataset.path={arrays}"],
 }
 OFFLINE = ("cifar10", "cifar100", "mnist", "fashion_mnist", "svhn")  # torchvision data: absent here
 
@@ -70,8 +74,11 @@ CASES = [(app, group, option) for app in APPS for group in (*GROUPS[app], "paths
 def test_every_option_of_every_group_builds(app: str, group: str, option: str, tmp_path: Path) -> None:
     table = tmp_path / "latency_table.csv"  # a latency table's form (hardware=lut reads it when built)
     table.write_text("key,latency_ms,iqr_ms,input_shape,space,device,torch,threads,batch_size\nx,1.0,0,1x1x1,,,,,\n")
-    needed = [item.format(table=table) for item in NEEDED.get((group, option), [])]
-    overrides = [f"{group}={option}", *needed, f"paths.data_dir={tmp_path}"]
+    folder = class_tree(tmp_path / "photos", {"a": 5, "b": 5}) if (group, option) == ("dataset", "folder") else None
+    arrays = tmp_path / "arrays.npz"
+    np.savez(arrays, x=np.zeros((8, 8, 8), np.uint8), y=np.arange(8) % 2)
+    needed = [item.format(table=table, folder=folder, arrays=arrays) for item in NEEDED.get((group, option), [])]
+    overrides = [f"{group}={option}", *needed, f"paths.data_dir={tmp_path}", f"paths.cache_dir={tmp_path}/cache"]
     if option in OFFLINE:
         overrides.append("dataset.download=false")
     cfg = compose(app, *overrides)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 from nasrun import REPO
 
 
@@ -84,3 +85,10 @@ def test_bench_search_refuses_a_reference_path_without_the_code(tmp_path) -> Non
 def test_bench_train_times_the_baseline_and_the_trainer() -> None:
     out = run_script("bench_train.py", "--sizes", "debug", "--steps", "1", "--rows", "baseline,nascli auto")
     assert "baseline" in out and "nascli auto" in out and "failed" not in out
+
+
+@pytest.mark.slow
+def test_bench_data_prints_decode_speed_start_and_peak_rss() -> None:
+    out = run_script("bench_data.py", "--images", "40", "--rss-images", "30", "--rss-size", "16", "--image-size", "16")
+    assert "first run, images/s" in out and "second run start, s" in out
+    assert "peak RSS of build + one epoch" in out and "streamed" in out

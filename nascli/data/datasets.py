@@ -77,6 +77,9 @@ class DataSplits:
     # how files became these images (nascli.data.images.Preprocess.record()) for data that was
     # decoded and resized (folder, arrays); None for the built-in datasets, used as they come
     preprocess: dict[str, Any] | None = None
+    # what reading the user's files found (root, layout, bad files skipped, modes converted, cache);
+    # None for the built-in datasets
+    source: dict[str, Any] | None = None
 
     @property
     def in_channels(self) -> int:
@@ -105,6 +108,7 @@ class DataSplits:
             "std": self.std,
             "max_value": self.max_value,
             "preprocess": self.preprocess,
+            **({"source": self.source} if self.source is not None else {}),
         }
 
 
@@ -191,7 +195,7 @@ def subset_classes(data: DataSplits, classes: list[int]) -> DataSplits:
     train, test, names = _keep_classes(data.name, data.train, data.test, data.class_names, list(classes))
     val, _, _ = _keep_classes(data.name, data.val, data.val, data.class_names, list(classes))
     return DataSplits(data.name, train, val, test, len(names), names, data.max_value, data.mean, data.std, data.augment,
-                      data.preprocess)
+                      data.preprocess, data.source)
 
 
 def digits_splits(

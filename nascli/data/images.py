@@ -83,12 +83,19 @@ def decode(path: Path, pre: Preprocess) -> np.ndarray:
     Modes are converted the same way for every file: transparency is composited onto white,
     palettes expanded, CMYK converted, 16-bit and float intensities scaled to 0..255, an EXIF
     rotation applied; the first frame of an animation is used."""
+    return decode_with_mode(path, pre)[0]
+
+
+def decode_with_mode(path: Path, pre: Preprocess) -> tuple[np.ndarray, str]:
+    """decode(), and the Pillow mode the file came in (what channels=auto and the counts of
+    converted files are decided from), from one opening of the file."""
     from PIL import Image
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow's palette/EXIF warnings: the conversion below settles them
             with Image.open(path) as img:
+                mode = str(img.mode)
                 if img.format == "JPEG":  # decode at the smallest DCT scale still at least image_size
                     img.draft("RGB" if pre.channels == 3 else "L", (pre.image_size, pre.image_size))
                 img.load()
@@ -103,7 +110,7 @@ def decode(path: Path, pre: Preprocess) -> np.ndarray:
         raise BadImage(_why(exc)) from None
     array = np.asarray(img, dtype=np.uint8)
     array = array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
-    return np.ascontiguousarray(array)
+    return np.ascontiguousarray(array), mode
 
 
 def _why(exc: BaseException) -> str:

@@ -1,0 +1,184 @@
+"""dataset=folder: the user's images in class folders, as torchvision's ImageFolder reads them.
+
+Two layouts: `root/<class>/<image>` (train, val and test split off, stratified and seeded), or
+split folders `root/train/<class>/...` with optional `root/val/...` (or valid/, validation/) and
+`root/test/...`, the absent ones split off train. Class names are the folder names, sorted.
+Files are decoded once into a cache (nascli.data.cache); files that cannot be used are skipped,
+counted and listed, and refused when more than `max_bad_fraction` of them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+import numpy as np
+
+from nascli.data.assemble import assemble
+from nascli.data.cache import decode_files, default_workers
+from nascli.data.datasets import Augment, DataSplits
+from nascli.data.images import RESIZE_MODES, Preprocess
+from nascli.errors import DatasetError
+
+SPLIT_FOLDERS = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
+LAYOUT_HELP = ("Lay it out as root/<class>/<images> (e.g. root/cat/1.jpg, root/dog/2.png), or with split folders "
+               "root/train/<class>/<images> and optionally root/val/... and root/test/....")
+
+
+@dataclass
+class Tree:
+    """The image files of a folder dataset: their paths, labels and given split, the class names,
+    and what was passed over (symlink loops, unreadable entries, files of other types)."""
+
+    files: list[Path] = field(default_factory=list)
+    labels: list[int] = field(default_factory=list)
+    splits: list[str] = field(default_factory=list)
+    class_names: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, why)
+    other_files: int = 0  # files whose suffix is not one of the extensions (ignored, counted)
+    layout: str = "class folders"  # or "split folders"
+
+
+def _visible_dirs(folder: Path) -> list[Path]:
+    try:
+        return sorted(p for p in folder.iterdir() if not p.name.startswith(".") and p.is_dir())
+    except OSError as exc:
+        raise DatasetError(f"Cannot list {folder} ({exc.strerror or exc}); check that it exists and is readable.") from None
+
+
+def _images_under(folder: Path, extensions: tuple[str, ...], tree: Tree) -> list[Path]:
+    """The image files anywhere under `folder` (links followed once; a directory loop is skipped and listed)."""
+    found: list[Path] = []
+    seen: set[tuple[int, int]] = set()
+
+    def on_error(exc: OSError) -> None:
+        tree.skipped.append((str(exc.filename), f"cannot be read ({exc.strerror or exc})"))
+
+    for top, dirs, names in os.walk(folder, followlinks=True, onerror=on_error):
+        try:
+            st = os.stat(top)
+        except OSError as exc:
+            tree.skipped.append((top, f"cannot be read ({exc.strerror or exc})"))
+            dirs[:] = []
+            continue
+        if (st.st_dev, st.st_ino) in seen:
+            tree.skipped.append((top, "a symbolic link loop back to a folder already read: not followed"))
+            dirs[:] = []
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(names):
+            if name.startswith("."):
+                continue
+            path = Path(top) / name
+            if path.suffix.lower() not in extensions:
+                tree.other_files += 1
+            elif not path.exists():
+                tree.skipped.append((str(path), "a broken symbolic link"))
+            else:
+                found.append(path)
+    return found
+
+
+def scan(root: str | Path, extensions: tuple[str, ...]) -> Tree:
+    """The files, labels and splits of a folder dataset, or a DatasetError saying what is wrong and what to do."""
+    base = Path(root).expanduser()
+    if not base.is_dir():
+        what = "is not a folder" if base.exists() else "does not exist"
+        raise DatasetError(f"dataset.root={root} {what}. Point dataset.root at the folder of your images. {LAYOUT_HELP}")
+    top = _visible_dirs(base)
+    split_dirs = {d.name.lower(): d for d in top if d.name.lower() in SPLIT_FOLDERS}
+    by_split = "train" in split_dirs and len(split_dirs) == len(top)
+    if not top:
+        raise DatasetError(f"dataset.root={root} holds no class folders. {LAYOUT_HELP}")
+    tree = Tree(layout="split folders" if by_split else "class folders")
+    sources = [(SPLIT_FOLDERS[n], d) for n, d in split_dirs.items()] if by_split else [("train", base)]
+    sources.sort(key=lambda item: ("train", "val", "test").index(item[0]))
+    for split, folder in sources:
+        class_dirs = _visible_dirs(folder)
+        if split == "train":
+            tree.class_names = [d.name for d in class_dirs]
+            if len(class_dirs) < 2:
+                raise DatasetError(f"{folder} holds {len(class_dirs)} class folder(s) ({', '.join(d.name for d in class_dirs) or 'none'}); "
+                                   f"a classifier needs at least two. {LAYOUT_HELP}")
+        for class_dir in class_dirs:
+            if class_dir.name not in tree.class_names:
+                raise DatasetError(f"{class_dir} is a class that {sources[0][1]} lacks; every class of {split}/ must "
+                                   f"also be a class folder of train/ (classes: {', '.join(tree.class_names)}).")
+            files = _images_under(class_dir, extensions, tree)
+            if not files and split == "train":
+                raise DatasetError(f"The class folder {class_dir} holds no images (files ending in "
+                                   f"{', '.join(extensions)}). Add images, remove the folder, or widen dataset.extensions.")
+            label = tree.class_names.index(class_dir.name)
+            tree.files += files
+            tree.labels += [label] * len(files)
+            tree.splits += [split] * len(files)
+    return tree
+
+
+def _extensions(extensions: list[str]) -> tuple[str, ...]:
+    cleaned = tuple("." + e.lower().lstrip(".") for e in extensions if str(e).strip("."))
+    if not cleaned:
+        raise DatasetError("dataset.extensions is empty; list the image suffixes to read, e.g. [.jpg, .png].")
+    return cleaned
+
+
+def _check_options(image_size: int, resize: str, channels: int | str) -> int | None:
+    if image_size < 1:
+        raise DatasetError(f"dataset.image_size must be a positive number of pixels, got {image_size}.")
+    if resize not in RESIZE_MODES:
+        raise DatasetError(f"dataset.resize must be one of {', '.join(RESIZE_MODES)}, got {resize!r}.")
+    if channels not in ("auto", 1, 3, "1", "3"):
+        raise DatasetError(f"dataset.channels must be auto, 1 or 3, got {channels!r}.")
+    return None if channels == "auto" else int(channels)
+
+
+def folder_splits(
+    name: str,
+    root: str | None,
+    image_size: int,
+    resize: str,
+    channels: int | str,
+    extensions: list[str],
+    val_fraction: float,
+    test_fraction: float,
+    split_seed: int,
+    max_train_samples: int | None,
+    max_bad_fraction: float,
+    classes: list[int] | None,
+    cache_dir: str,
+    workers: int | None,
+    memory_limit_gb: float | None,
+    augment: Augment,
+) -> DataSplits:
+    """Images in class folders under `root`, decoded once (cached), split train/val/test."""
+    if not root:
+        raise DatasetError(f"dataset=folder needs dataset.root=<folder of your images>. {LAYOUT_HELP}")
+    wanted = _check_options(image_size, resize, channels)
+    if not 0.0 <= max_bad_fraction <= 1.0:
+        raise DatasetError(f"dataset.max_bad_fraction must be in [0, 1], got {max_bad_fraction}.")
+    tree = scan(root, _extensions(extensions))
+    decoded = decode_files(tree.files, image_size, resize, wanted, cache_dir, default_workers() if workers is None else workers,
+                           f"decoding {len(tree.files)} images of {Path(root).name}")
+    bad = [(str(tree.files[i]), why) for i, why in sorted(decoded.bad.items())] + tree.skipped
+    if len(bad) > max_bad_fraction * max(1, len(tree.files)):
+        listed = "\n".join(f"  {path}: {why}" for path, why in bad[:10]) + (f"\n  ... and {len(bad) - 10} more" if len(bad) > 10 else "")
+        raise DatasetError(f"{len(bad)} of {len(tree.files)} files under {root} cannot be used, more than "
+                           f"dataset.max_bad_fraction={max_bad_fraction} allows:\n{listed}\n"
+                           f"Remove or repair them, or raise dataset.max_bad_fraction to skip them.")
+    good = np.array([i not in decoded.bad for i in range(len(tree.files))], dtype=bool)
+    splits = np.asarray(tree.splits)
+    parts = {s: np.flatnonzero(good & (splits == s)) for s in ("train", "val", "test") if (splits == s).any()}
+    pre = Preprocess(image_size, resize, decoded.channels)
+    data = assemble(name, decoded.images, np.asarray(tree.labels, dtype=np.int64), parts, tree.class_names, 255.0,
+                    val_fraction, test_fraction, split_seed, max_train_samples, augment, classes, memory_limit_gb,
+                    pre.record())
+    data.source = {
+        "root": str(Path(root).expanduser()), "layout": tree.layout,
+        "files": len(tree.files), "bad": len(bad), "bad_files": [{"path": p, "why": w} for p, w in bad[:1000]],
+        "other_files_ignored": tree.other_files, "modes": decoded.modes,
+        "converted": {m: n for m, n in decoded.modes.items() if m not in ("RGB", "L")},
+        "cache": str(decoded.path), "cache_hit": decoded.hit, "decode_seconds": round(decoded.seconds, 3),
+        "streamed": type(data.train).__name__ == "StreamSplit",
+    }
+    return data
