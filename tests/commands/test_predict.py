@@ -297,3 +297,31 @@ def test_a_folder_without_images_is_refused(image_checkpoint: Path, tmp_path: Pa
     (tmp_path / "empty" / "sub").mkdir(parents=True)
     err = _refused(image_checkpoint, tmp_path, f"input={tmp_path / 'empty'}")
     assert "the folder holds no images" in err
+
+
+def test_a_network_trained_on_a_folder_predicts_its_test_folder_as_evaluate_scores_it(smoke_search: Path,
+                                                                                      tmp_path: Path) -> None:
+    """The user's journey: photos in class folders (JPEGs of mixed sizes) -> retrain -> predict on the
+    held-back test folder, which `nas predict` decodes and resizes as training did: the same accuracy."""
+    from imagetrees import class_tree
+
+    sizes = [(24, 24), (40, 30), (20, 36)]
+    class_tree(tmp_path / "photos" / "train", {"cat": 24, "dog": 24, "emu": 24}, suffix=".jpg", sizes=sizes)
+    class_tree(tmp_path / "photos" / "test", {"cat": 6, "dog": 6, "emu": 6}, seed=1, suffix=".jpg", sizes=sizes)
+    retrain = tmp_path / "retrain"
+    result = run("retrain", "debug=smoke", f"genotype={smoke_search}", "dataset=folder",
+                 f"dataset.root={tmp_path / 'photos'}", "dataset.image_size=16", "dataset.resize=crop",
+                 f"dataset.cache_dir={tmp_path / 'cache'}", "dataset.workers=0", run_dir=retrain)
+    assert result.code == 0, result.text
+    trained = read_json(retrain / "report.json")
+    assert trained["data"]["preprocess"] == {"format": "nascli.preprocess/1", "image_size": 16, "resize": "crop",
+                                             "channels": 3}
+    run_dir = tmp_path / "predict"
+    result = run("predict", f"checkpoint={retrain}", f"input={tmp_path / 'photos' / 'test'}", run_dir=run_dir)
+    assert result.code == 0, result.text
+    report = read_json(run_dir / "report.json")
+    assert (report["inputs"], report["labelled"]) == (18, 18)
+    assert report["accuracy"] == pytest.approx(trained["test_accuracy"], abs=1e-9)
+    rows = read_rows(run_dir)
+    assert rows[0]["input"] == "cat/0.jpg" and {r["label"] for r in rows} == {"cat", "dog", "emu"}
+    assert {r["predicted"] for r in rows} <= {"cat", "dog", "emu"}
