@@ -146,7 +146,7 @@ def open_inputs(ref: str, facts: InputFacts, options: PredictOptions, pool: Thre
     """The inputs `input=` names: an image file, a folder of images, or arrays; a DatasetError (exit 2)
     naming the path for anything else."""
     path = Path(ref).expanduser()
-    if not path.exists():
+    if not _exists(path):
         raise DatasetError(f"input={ref}: no such file or folder. Give an image file, a folder of images, or a "
                            f".npz/.npy of arrays.")
     suffix = path.suffix.lower()
@@ -166,6 +166,14 @@ def open_inputs(ref: str, facts: InputFacts, options: PredictOptions, pool: Thre
                            f"its subfolders.")
     names = [file.relative_to(path).as_posix() for file in files]
     return Inputs("images", path, names, labels, _image_reader(files, preprocess, pool), note)
+
+
+def _exists(path: Path) -> bool:
+    """Whether `path` exists; False for a name the system refuses (too long, say) rather than an OSError."""
+    try:
+        return path.exists()
+    except (OSError, ValueError):  # ENAMETOOLONG, EACCES on a parent; ValueError: a NUL in the name
+        return False
 
 
 def _image_preprocess(facts: InputFacts, checkpoint: str) -> Any:
@@ -352,8 +360,8 @@ def _onnx_forward(ref: str, facts: InputFacts, device: torch.device) -> tuple[Ca
         raise NasError("format=onnx runs the model with ONNX Runtime, which is not installed here: "
                        "pip install 'nascli[onnx]' (or predict with format=torch).") from None
     path = Path(ref).expanduser()
-    path = path / "model.onnx" if path.is_dir() else path
-    if not path.is_file():
+    path = path / "model.onnx" if _exists(path) and path.is_dir() else path
+    if not (_exists(path) and path.is_file()):
         raise CheckpointError(f"onnx={ref}: no model.onnx there. Write one with nas export checkpoint=<retrain run> "
                               f"format=onnx and give its run directory.")
     available = ort.get_available_providers()
