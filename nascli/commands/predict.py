@@ -41,7 +41,7 @@ class ArrayKeys:
 
     x: str
     y: str
-    layout: str  # auto | nhw | nhwc | nchw
+    layout: str  # auto | nhw | nhwc | nchw (read in any case)
 
 
 @dataclass
@@ -65,6 +65,7 @@ class PredictOptions:
             raise ConfigError(f"format must be torch or onnx, got {self.format!r}.")
         if min(self.batch_size, self.top_k, self.workers) < 1 or self.atol < 0 or self.rtol < 0:
             raise ConfigError("batch_size, top_k and workers must be at least 1, atol and rtol at least 0.")
+        self.arrays.layout = str(self.arrays.layout).lower()  # NHWC as dataset=arrays spells it, or nhwc
         if self.arrays.layout not in LAYOUTS:
             raise ConfigError(f"arrays.layout must be one of {', '.join(LAYOUTS)}, got {self.arrays.layout!r}.")
         if self.format == "onnx" and not self.onnx:

@@ -325,3 +325,21 @@ def test_a_network_trained_on_a_folder_predicts_its_test_folder_as_evaluate_scor
     rows = read_rows(run_dir)
     assert rows[0]["input"] == "cat/0.jpg" and {r["label"] for r in rows} == {"cat", "dog", "emu"}
     assert {r["predicted"] for r in rows} <= {"cat", "dog", "emu"}
+
+
+def test_a_network_trained_on_float_arrays_predicts_its_test_arrays_as_evaluate_scores_it(
+        smoke_search: Path, digits_test: dict, tmp_path: Path) -> None:
+    """dataset=arrays with float NHWC images in [0, 1] and a given test split; the test split given to
+    `nas predict` as its own .npz (layout named in capitals, as dataset=arrays spells it)."""
+    x = digits_test["x"].transpose(0, 2, 3, 1).astype(np.float32) / 16
+    y = digits_test["y"]
+    np.savez(tmp_path / "train.npz", x=x[60:], y=y[60:], x_test=x[:60], y_test=y[:60])
+    np.savez(tmp_path / "new.npz", x=x[:60], y=y[:60])
+    retrain = tmp_path / "retrain"
+    result = run("retrain", "debug=smoke", f"genotype={smoke_search}", "dataset=arrays",
+                 f"dataset.path={tmp_path / 'train.npz'}", run_dir=retrain)
+    assert result.code == 0, result.text
+    result = run("predict", f"checkpoint={retrain}", f"input={tmp_path / 'new.npz'}", "arrays.layout=NHWC",
+                 run_dir=tmp_path / "predict")
+    assert result.code == 0, result.text
+    assert result.objective == pytest.approx(read_json(retrain / "report.json")["test_accuracy"], abs=1e-9)
