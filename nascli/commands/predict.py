@@ -12,7 +12,7 @@ import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -400,13 +400,13 @@ def _json_or_none(text: str | None) -> Any:
 class Tally:
     """What the predictions add up to as they are written."""
 
+    counts: list[int]                      # inputs predicted as each class
     predicted: int = 0
     labelled: int = 0
     correct: int = 0
     correct_top_k: int = 0
-    onnx_max_abs_diff: float | None = None
-    skipped: list[dict[str, str]] | None = None
-    counts: list[int] | None = None
+    onnx_max_abs_diff: float | None = None  # format=onnx: on the first batch, against PyTorch
+    skipped: list[dict[str, str]] = field(default_factory=list)  # unreadable inputs and why
 
 
 def run(ctx: RunContext) -> float | None:
@@ -430,7 +430,7 @@ def run(ctx: RunContext) -> float | None:
         labelled = inputs.labels is not None
         columns = ["input", *(["label", "correct"] if labelled else []), "predicted", "probability",
                    *[f"top{r}{suffix}" for r in range(2, k + 1) for suffix in ("", "_probability")]]
-        tally = Tally(skipped=[], counts=[0] * len(facts.class_names))
+        tally = Tally([0] * len(facts.class_names))
         started = time.perf_counter()
         write_streamed(ctx.run_dir / "predictions.csv",
                        lambda handle: _predict_into(handle, ctx, options, facts, inputs, forward, reference, k, columns, tally))
@@ -446,7 +446,6 @@ def _predict_into(handle: IO[bytes], ctx: RunContext, options: PredictOptions, f
     writer = csv.DictWriter(text, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     names, labels, classes = inputs.names, inputs.labels, facts.class_names
-    assert tally.skipped is not None and tally.counts is not None
     with progress(ctx.console) as bar:
         task = bar.add_task("predict", total=len(inputs), info="")
         start = time.perf_counter()
@@ -499,7 +498,6 @@ def _check_agreement(logits: torch.Tensor, expected: torch.Tensor, options: Pred
 def _summarise(ctx: RunContext, options: PredictOptions, path: Path, facts: InputFacts, inputs: Inputs, tally: Tally,
                k: int, seconds: float, ran: dict[str, Any]) -> float | None:
     """report.json, report.md and the console's table; the accuracy where labels exist."""
-    assert tally.skipped is not None and tally.counts is not None
     accuracy = 100.0 * tally.correct / tally.labelled if tally.labelled else None
     top_k_accuracy = 100.0 * tally.correct_top_k / tally.labelled if tally.labelled else None
     results: dict[str, Any] = {
