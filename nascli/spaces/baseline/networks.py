@@ -7,6 +7,12 @@ CIFAR-10 and He et al. 2016's CIFAR networks, whose stem keeps the 32 px map), a
 convolution for MobileNetV3 and EfficientNet (their 32x downsampling would leave a 1x1 map after the
 third of their five reductions at 32 px). Larger inputs keep the ImageNet stems; only the first
 convolution's input channels change.
+
+Every BatchNorm layer gets the space's `bn_momentum`: torchvision's MobileNetV3 and EfficientNet use
+0.01 (TensorFlow's 0.99 decay), made for ImageNet's hundreds of thousands of steps; after the few
+hundred steps of a small dataset their running statistics are still far from the data's, and the
+evaluated network predicts one class (MobileNetV3-Small on digits, 10 epochs: 84% training accuracy,
+9.7% validation; the same weights with recalibrated statistics: 88.3%).
 """
 
 from __future__ import annotations
@@ -47,6 +53,14 @@ def efficientnet_b0(num_classes: int, in_channels: int, small: bool) -> nn.Modul
 
     net = build(weights=None, num_classes=num_classes)
     net.features[0][0] = _stem_conv(net.features[0][0], in_channels, 1 if small else 2)
+    return net
+
+
+def with_bn_momentum(net: nn.Module, momentum: float) -> nn.Module:
+    """`net` with every BatchNorm layer's running statistics updated at `momentum`."""
+    for module in net.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.momentum = momentum
     return net
 
 

@@ -14,7 +14,7 @@ from torch import nn
 from nascli.errors import ConfigError, GenotypeError
 from nascli.registry import SPACES
 from nascli.spaces.base import SearchSpace
-from nascli.spaces.baseline.networks import BUILDERS
+from nascli.spaces.baseline.networks import BUILDERS, with_bn_momentum
 
 NAMES = tuple(BUILDERS)
 
@@ -25,10 +25,12 @@ class BaselineSpace(SearchSpace):
 
     published = {name: name for name in NAMES}
 
-    def __init__(self, small_input: int) -> None:
+    def __init__(self, small_input: int, bn_momentum: float) -> None:
         if type(small_input) is not int or small_input < 1:
             raise ConfigError(f"baseline small_input must be a positive whole number of pixels, got {small_input!r}.")
-        self.small_input = small_input
+        if not 0 < bn_momentum <= 1:
+            raise ConfigError(f"baseline bn_momentum must be in (0, 1], got {bn_momentum!r}.")
+        self.small_input, self.bn_momentum = small_input, float(bn_momentum)
 
     def cardinalities(self) -> list[int]:
         return [len(NAMES)]
@@ -59,8 +61,10 @@ class BaselineSpace(SearchSpace):
         return self.validate(obj)
 
     def build_network(self, arch: Any, num_classes: int, in_channels: int, input_size: int) -> nn.Module:
-        """The network, from scratch, with the small-image stem where input_size <= small_input."""
-        return BUILDERS[self.validate(arch)](num_classes, in_channels, input_size <= self.small_input)
+        """The network, from scratch, with the small-image stem where input_size <= small_input and every
+        BatchNorm at bn_momentum."""
+        net = BUILDERS[self.validate(arch)](num_classes, in_channels, input_size <= self.small_input)
+        return with_bn_momentum(net, self.bn_momentum)
 
     def config(self) -> dict[str, Any]:
-        return {"small_input": self.small_input}
+        return {"small_input": self.small_input, "bn_momentum": self.bn_momentum}
