@@ -1,6 +1,6 @@
 """Decode once, and bounded memory: dataset=folder against torchvision's ImageFolder + DataLoader.
 
-    python scripts/bench_data.py                      # 3,000 JPEGs, 2 workers, the RSS table at 3 sizes
+    python scripts/bench_data.py                      # 3,000 400x300 JPEGs, 2 workers, the RSS table at 3 sizes
     python scripts/bench_data.py --images 300 --rss-images 200   # a quick look
 
 Prints (1) first-run decoding in images/s: nascli's parallel decode into its cache against one
@@ -98,7 +98,7 @@ def peak_rss(tree: Path, cache: Path, size: int, workers: int, limit: float | No
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=3000, help="JPEGs of the decode benchmark")
-    parser.add_argument("--source-size", type=int, nargs=2, default=(160, 120), help="width height of the JPEGs")
+    parser.add_argument("--source-size", type=int, nargs=2, default=(400, 300), help="width height of the JPEGs (photos are larger than the networks' input)")
     parser.add_argument("--image-size", type=int, default=64, help="dataset.image_size")
     parser.add_argument("--workers", type=int, default=2, help="decode processes = DataLoader workers")
     parser.add_argument("--rss-images", type=int, default=2000, help="images of the smallest RSS dataset (1x the limit)")

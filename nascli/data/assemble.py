@@ -182,11 +182,14 @@ def assemble(
     classes: list[int] | None,
     memory_limit_gb: float | None,
     preprocess: dict[str, Any] | None,
+    row_sums: np.ndarray | None = None,
 ) -> DataSplits:
     """DataSplits from rows of `images` (N, C, H, W) and `labels` (N,): `parts` names the rows of
     each given split ("train" at least); a missing val or test split is held out of train,
     stratified and fixed by split_seed (test_fraction and val_fraction are shares of that pool).
-    Memory-mapped uint8 images larger than memory_limit_gb stay in their file (StreamSplit)."""
+    Memory-mapped uint8 images larger than memory_limit_gb stay in their file (StreamSplit).
+    `row_sums` (N, C, 2), each row's per-channel sum and sum of squares (the decode cache keeps
+    them), gives the normalisation statistics without reading the images again."""
     for key, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
         if not 0.0 <= value < 1.0:
             raise DatasetError(f"dataset.{key} must be in [0, 1), got {value}.")
@@ -232,5 +235,13 @@ def assemble(
         return Split(torch.from_numpy(np.ascontiguousarray(images[index])), label_tensor[torch.as_tensor(index)])
 
     train, val, test = (split(given[k]) for k in SPLITS)
-    mean, std = _stats(train, max_value)
+    if row_sums is not None and len(given["train"]):
+        picked = np.asarray(row_sums[np.sort(given["train"])], dtype=np.float64).sum(axis=0)
+        count = len(given["train"]) * int(np.prod(images.shape[2:]))
+        mean_raw = picked[:, 0] / count
+        var = np.clip(picked[:, 1] / count - mean_raw**2, 0, None) * count / max(1, count - 1)
+        mean = (mean_raw / max_value).astype(np.float32).tolist()
+        std = np.maximum(np.sqrt(var) / max_value, 1e-3).astype(np.float32).tolist()
+    else:
+        mean, std = _stats(train, max_value)
     return DataSplits(name, train, val, test, len(class_names), class_names, max_value, mean, std, augment, preprocess)

@@ -36,6 +36,7 @@ class Decoded:
     `bad` maps a file's index to why it could not be used (its row is zeros)."""
 
     images: np.ndarray
+    sums: np.ndarray               # (N, C, 2) float64: each row's per-channel sum and sum of squares
     bad: dict[int, str]
     modes: dict[str, int]          # how many files came in each Pillow mode
     channels: int                  # what channels=auto settled to (or what was asked)
@@ -60,17 +61,23 @@ def cache_key(files: Sequence[Path], image_size: int, resize: str, channels: int
 def _decode_chunk(out: str, shape: tuple[int, ...], start: int, files: list[str], pre: Preprocess) -> tuple[dict[int, str], Counter]:
     """Decode `files` into rows start.. of the array at `out` (a worker's share); bad files and modes back."""
     rows = np.lib.format.open_memmap(out, mode="r+")
+    sums = np.lib.format.open_memmap(_sums_path(Path(out)), mode="r+")
     bad: dict[int, str] = {}
     modes: Counter = Counter()
     for offset, name in enumerate(files):
         path = Path(name)
         try:
-            rows[start + offset], mode = decode_with_mode(path, pre)
-            modes[mode] += 1
+            image, mode = decode_with_mode(path, pre)
         except BadImage as exc:
             bad[start + offset] = str(exc)
+            continue
+        rows[start + offset] = image
+        wide = image.reshape(image.shape[0], -1).astype(np.float64)
+        sums[start + offset, :, 0], sums[start + offset, :, 1] = wide.sum(axis=1), (wide * wide).sum(axis=1)
+        modes[mode] += 1
     rows.flush()
-    del rows
+    sums.flush()
+    del rows, sums
     return bad, modes
 
 
@@ -83,7 +90,8 @@ def _decode_all(files: Sequence[Path], pre: Preprocess, out: Path, workers: int,
     n = len(files)
     shape = (n, pre.channels, pre.image_size, pre.image_size)
     array = np.lib.format.open_memmap(out, mode="w+", dtype=np.uint8, shape=shape)
-    del array
+    sums = np.lib.format.open_memmap(_sums_path(out), mode="w+", dtype=np.float64, shape=(n, pre.channels, 2))
+    del array, sums
     chunk = max(8, min(256, -(-n // max(1, workers * 16))))
     parts = [(start, [str(f) for f in files[start:start + chunk]]) for start in range(0, n, chunk)]
     bad: dict[int, str] = {}
@@ -109,7 +117,12 @@ def _decode_all(files: Sequence[Path], pre: Preprocess, out: Path, workers: int,
     return bad, modes
 
 
-def _read_entry(array_path: Path, record_path: Path) -> tuple[np.ndarray, dict[str, Any]] | None:
+def _sums_path(array_path: Path) -> Path:
+    """Where the per-row channel sums of a cache array live (beside it)."""
+    return array_path.with_name(array_path.name[: -len(".npy")] + ".sums.npy")
+
+
+def _read_entry(array_path: Path, record_path: Path) -> tuple[np.ndarray, np.ndarray, dict[str, Any]] | None:
     """A cache entry memory-mapped, or None when it is absent, incomplete, truncated or of another format."""
     if not (array_path.is_file() and record_path.is_file()):
         return None
@@ -118,11 +131,13 @@ def _read_entry(array_path: Path, record_path: Path) -> tuple[np.ndarray, dict[s
         if record.get("format") != FORMAT:
             return None
         images = np.load(array_path, mmap_mode="r", allow_pickle=False)
+        sums = np.load(_sums_path(array_path), mmap_mode="r", allow_pickle=False)
     except (OSError, ValueError, json.JSONDecodeError):  # a truncated array or record: numpy and json say so
         return None
-    if images.dtype != np.uint8 or list(images.shape) != list(record.get("shape", [])):
+    shape = list(record.get("shape", []))
+    if images.dtype != np.uint8 or list(images.shape) != shape or list(sums.shape) != [*shape[:2], 2]:
         return None
-    return images, record
+    return images, sums, record
 
 
 def decode_files(files: Sequence[Path], image_size: int, resize: str, channels: int | None, cache_dir: str | Path,
@@ -136,12 +151,12 @@ def decode_files(files: Sequence[Path], image_size: int, resize: str, channels: 
     array_path, record_path = folder / f"{key}.npy", folder / f"{key}.json"
     entry = _read_entry(array_path, record_path)
     if entry is not None:
-        images, record = entry
-        return Decoded(images, {int(k): v for k, v in record["bad"].items()}, record["modes"], int(record["channels"]),
+        images, sums, record = entry
+        return Decoded(images, sums, {int(k): v for k, v in record["bad"].items()}, record["modes"], int(record["channels"]),
                        array_path, True, time.perf_counter() - started)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        for stale in (record_path, array_path):  # an untrusted entry goes before a new one is written
+        for stale in (record_path, array_path, _sums_path(array_path)):  # an untrusted entry goes before a new one is written
             stale.unlink(missing_ok=True)
         tmp = folder / f"{key}.{os.getpid()}.tmp.npy"
         pre = Preprocess(image_size, resize, 3 if channels is None else channels)
@@ -157,6 +172,8 @@ def decode_files(files: Sequence[Path], image_size: int, resize: str, channels: 
             narrow.flush()
             del narrow, wide
             os.replace(narrow_tmp, tmp)
+            np.save(_sums_path(tmp), np.load(_sums_path(tmp))[:, :1])
+        os.replace(_sums_path(tmp), _sums_path(array_path))
         os.replace(tmp, array_path)
         record = {"format": FORMAT, "shape": [len(files), settled, image_size, image_size], "channels": settled,
                   "resize": resize, "files": len(files), "bad": {str(k): v for k, v in sorted(bad.items())},
@@ -170,7 +187,7 @@ def decode_files(files: Sequence[Path], image_size: int, resize: str, channels: 
     entry = _read_entry(array_path, record_path)
     if entry is None:
         raise DatasetError(f"The decoded-image cache {array_path} could not be read back; delete {folder} and run again.")
-    return Decoded(entry[0], bad, dict(modes), settled, array_path, False, time.perf_counter() - started)
+    return Decoded(entry[0], entry[1], bad, dict(modes), settled, array_path, False, time.perf_counter() - started)
 
 
 def default_workers() -> int:

@@ -172,7 +172,7 @@ def folder_splits(
     pre = Preprocess(image_size, resize, decoded.channels)
     data = assemble(name, decoded.images, np.asarray(tree.labels, dtype=np.int64), parts, tree.class_names, 255.0,
                     val_fraction, test_fraction, split_seed, max_train_samples, augment, classes, memory_limit_gb,
-                    pre.record())
+                    pre.record(), decoded.sums)
     data.source = {
         "root": str(Path(root).expanduser()), "layout": tree.layout,
         "files": len(tree.files), "bad": len(bad), "bad_files": [{"path": p, "why": w} for p, w in bad[:1000]],

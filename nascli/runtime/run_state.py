@@ -28,6 +28,10 @@ FREE: dict[str, str] = {
     "logger": "which experiment trackers watch the run",
     "budget": "when a search stops: a resume may give it more or fewer trials or seconds",
     "dataset.root": "where the data lives on this machine (the data are the same)",
+    "dataset.path": "where the arrays live on this machine (the data are the same)",
+    "dataset.cache_dir": "where decoded images are cached (a miss decodes the same images again)",
+    "dataset.workers": "how many processes decode the images (the same pixels)",
+    "dataset.memory_limit_gb": "whether batches stream from the cache file (the same batches as in memory)",
     # how fast a step runs: the same computation with other kernels. amp and channels_last round
     # differently; whoever resumes on another machine chooses them for it, as for a new run
     "trainer.amp": "mixed precision (autocast)",

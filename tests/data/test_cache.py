@@ -59,11 +59,12 @@ def test_parallel_decoding_equals_serial(tree: Path, tmp_path: Path) -> None:
 
 
 def _entry(tmp_path: Path) -> tuple[Path, Path]:
-    (array,) = (tmp_path / "cache").glob("*.npy")
+    (array,) = [p for p in (tmp_path / "cache").glob("*.npy") if not p.name.endswith(".sums.npy")]
     return array, array.with_suffix(".json")
 
 
-@pytest.mark.parametrize("spoil", ["truncated array", "missing record", "foreign format", "wrong shape", "garbage record"])
+@pytest.mark.parametrize("spoil", ["truncated array", "missing record", "foreign format", "wrong shape", "garbage record",
+                                   "missing sums"])
 def test_a_spoilt_cache_entry_is_decoded_again(tree: Path, tmp_path: Path, spoil: str) -> None:
     first = decode_files(files_of(tree), 16, "crop", 3, tmp_path / "cache", 0)
     expected = np.array(first.images)
@@ -74,6 +75,8 @@ def test_a_spoilt_cache_entry_is_decoded_again(tree: Path, tmp_path: Path, spoil
             f.truncate(array.stat().st_size // 2)
     elif spoil == "missing record":  # a run killed while decoding writes no record
         record.unlink()
+    elif spoil == "missing sums":
+        array.with_name(array.name.replace(".npy", ".sums.npy")).unlink()
     elif spoil == "garbage record":
         record.write_text('{"format": "nascli.dec')
     else:
