@@ -441,40 +441,30 @@ def run(ctx: RunContext) -> float | None:
 def _predict_into(handle: IO[bytes], ctx: RunContext, options: PredictOptions, facts: InputFacts, inputs: Inputs,
                   forward: Callable[[torch.Tensor], torch.Tensor], reference: Callable[[torch.Tensor], torch.Tensor] | None,
                   k: int, columns: list[str], tally: Tally) -> None:
-    """Every batch of inputs through the network, each row of predictions.csv written as its batch ends."""
+    """Every batch of inputs through the network, each row of predictions.csv written as its batch ends;
+    the next batch is read (decoded) while the network runs this one."""
     text = io.TextIOWrapper(handle, encoding="utf-8", newline="")
     writer = csv.DictWriter(text, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
-    names, labels, classes = inputs.names, inputs.labels, facts.class_names
-    with progress(ctx.console) as bar:
+
+    def batch(first: int) -> list[int]:
+        return list(range(first, min(first + options.batch_size, len(inputs))))
+
+    with progress(ctx.console) as bar, ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead") as ahead:
         task = bar.add_task("predict", total=len(inputs), info="")
         start = time.perf_counter()
+        pending = ahead.submit(inputs.read, batch(0))
         for first in range(0, len(inputs), options.batch_size):
-            pixels, kept, bad = inputs.read(list(range(first, min(first + options.batch_size, len(inputs)))))
-            tally.skipped.extend({"input": names[i], "reason": why} for i, why in bad)
+            pixels, kept, bad = pending.result()
+            if first + options.batch_size < len(inputs):
+                pending = ahead.submit(inputs.read, batch(first + options.batch_size))
+            tally.skipped.extend({"input": inputs.names[i], "reason": why} for i, why in bad)
             if pixels is not None:
                 x = facts.normalise(pixels)
                 logits = forward(x)
                 if reference is not None and tally.onnx_max_abs_diff is None:
                     _check_agreement(logits, reference(x), options, tally)
-                probs = torch.softmax(logits, dim=1)
-                top_p, top_i = probs.topk(k, dim=1)
-                for row, i in enumerate(kept):
-                    picks = top_i[row].tolist()
-                    line: dict[str, Any] = {"input": names[i], "predicted": classes[picks[0]],
-                                            "probability": f"{top_p[row, 0].item():.6f}"}
-                    for rank in range(1, k):
-                        line[f"top{rank + 1}"] = classes[picks[rank]]
-                        line[f"top{rank + 1}_probability"] = f"{top_p[row, rank].item():.6f}"
-                    if labels is not None:
-                        truth = labels[i]
-                        line.update(label=classes[truth], correct=int(picks[0] == truth))
-                        tally.labelled += 1
-                        tally.correct += int(picks[0] == truth)
-                        tally.correct_top_k += int(truth in picks)
-                    tally.counts[picks[0]] += 1
-                    writer.writerow(line)
-                tally.predicted += len(kept)
+                writer.writerows(_rows(logits, kept, inputs, facts.class_names, k, tally))
                 text.flush()
             done = min(first + options.batch_size, len(inputs))
             bar.update(task, completed=done, info=f"{done / max(time.perf_counter() - start, 1e-9):.0f} inputs/s")
@@ -483,6 +473,29 @@ def _predict_into(handle: IO[bytes], ctx: RunContext, options: PredictOptions, f
     if not tally.predicted:
         raise DatasetError(f"input={options.input}: none of its {len(inputs)} input(s) could be read; the first: "
                            f"{tally.skipped[0]['input']}: {tally.skipped[0]['reason']}.")
+
+
+def _rows(logits: torch.Tensor, kept: list[int], inputs: Inputs, classes: list[str], k: int,
+          tally: Tally) -> list[dict[str, Any]]:
+    """predictions.csv's rows of one batch (the inputs `kept`), counted into `tally`."""
+    top_p, top_i = torch.softmax(logits, dim=1).topk(k, dim=1)
+    rows = []
+    for row, i in enumerate(kept):
+        picks, probs = top_i[row].tolist(), top_p[row].tolist()
+        line: dict[str, Any] = {"input": inputs.names[i], "predicted": classes[picks[0]], "probability": f"{probs[0]:.6f}"}
+        for rank in range(1, k):
+            line[f"top{rank + 1}"] = classes[picks[rank]]
+            line[f"top{rank + 1}_probability"] = f"{probs[rank]:.6f}"
+        if inputs.labels is not None:
+            truth = inputs.labels[i]
+            line.update(label=classes[truth], correct=int(picks[0] == truth))
+            tally.labelled += 1
+            tally.correct += int(picks[0] == truth)
+            tally.correct_top_k += int(truth in picks)
+        tally.counts[picks[0]] += 1
+        rows.append(line)
+    tally.predicted += len(kept)
+    return rows
 
 
 def _check_agreement(logits: torch.Tensor, expected: torch.Tensor, options: PredictOptions, tally: Tally) -> None:
