@@ -124,7 +124,8 @@ class InputFacts:
 
 
 # --- inputs ----------------------------------------------------------------------------------------
-Read = tuple[torch.Tensor | None, list[int], list[tuple[int, str]]]  # (pixels of the readable, their indices, (index, why) of the rest)
+# what reading a batch gives: (pixels of the readable inputs, their indices, (index, why) of the unreadable)
+Read = tuple[torch.Tensor | None, list[int], list[tuple[int, str]]]
 
 
 @dataclass
@@ -199,7 +200,8 @@ def _image_preprocess(facts: InputFacts, checkpoint: str) -> Any:
     return pre
 
 
-def _scan_folder(root: Path, class_names: list[str], suffixes: tuple[str, ...]) -> tuple[list[Path], list[int] | None, str | None]:
+def _scan_folder(root: Path, class_names: list[str],
+                 suffixes: tuple[str, ...]) -> tuple[list[Path], list[int] | None, str | None]:
     """The image files under `root` in a fixed order. When `root` holds class folders named as the
     checkpoint's classes (and no images of its own), each file's label is its folder's class."""
 
@@ -265,7 +267,8 @@ def _arrays(path: Path, facts: InputFacts, keys: ArrayKeys) -> Inputs:
         else:
             with np.load(path, allow_pickle=False) as archive:
                 if keys.x not in archive.files:
-                    raise DatasetError(f"input={path} has no array {keys.x!r}; it holds {', '.join(archive.files) or 'none'}. "
+                    held = ", ".join(archive.files) or "none"
+                    raise DatasetError(f"input={path} has no array {keys.x!r}; it holds {held}. "
                                        f"Name the images' key with arrays.x=<key>.")
                 x = archive[keys.x]
                 y = archive[keys.y] if keys.y in archive.files else None
@@ -299,14 +302,16 @@ def _to_nchw(x: np.ndarray, layout: str, facts: InputFacts, where: Path) -> np.n
                            f"(N, H, W, C) or (N, C, H, W) (arrays.layout={layout}).")
     x = x[:, None] if layout == "nhw" else x.transpose(0, 3, 1, 2) if layout == "nhwc" else x
     if x.shape[1] != channels:
-        hint = " (convert them to grey first)" if channels == 1 else " (grey images: repeat the channel)" if x.shape[1] == 1 else ""
+        hint = (" (convert them to grey first)" if channels == 1
+                else " (grey images: repeat the channel)" if x.shape[1] == 1 else "")
         raise DatasetError(f"input={where}: the images have {x.shape[1]} channel(s) (read as {layout} from shape "
-                           f"{tuple(_shape_of(x, layout))}), but the network takes {channels} ({facts.dataset}){hint}. "
+                           f"{tuple(_shape_of(x, layout))}), but the network (trained on {facts.dataset}) takes "
+                           f"{channels}{hint}. "
                            f"Give images of {channels} channel(s), or set arrays.layout if the layout was misread.")
     if tuple(x.shape[2:]) != (size, size):
         how = f", as its training images were ({facts.preprocess['resize']})" if facts.preprocess else ""
         raise DatasetError(f"input={where}: the images are {x.shape[2]}x{x.shape[3]} pixels, but the network takes "
-                           f"{size}x{size} ({facts.dataset}): resize them to {size}x{size}{how} first.")
+                           f"{size}x{size} (trained on {facts.dataset}): resize them to {size}x{size}{how} first.")
     if x.dtype.kind == "f":
         bad = int((~np.isfinite(x)).sum())
         if bad:
@@ -352,7 +357,8 @@ def _torch_forward(model: torch.nn.Module, device: torch.device) -> Callable[[to
     return forward
 
 
-def _onnx_forward(ref: str, facts: InputFacts, device: torch.device) -> tuple[Callable[[torch.Tensor], torch.Tensor], dict[str, Any]]:
+def _onnx_forward(ref: str, facts: InputFacts,
+                  device: torch.device) -> tuple[Callable[[torch.Tensor], torch.Tensor], dict[str, Any]]:
     """An ONNX Runtime session of the exported model `ref` names, checked to take this checkpoint's inputs and
     classes; and what ran it."""
     try:
@@ -432,8 +438,8 @@ def run(ctx: RunContext) -> float | None:
                    *[f"top{r}{suffix}" for r in range(2, k + 1) for suffix in ("", "_probability")]]
         tally = Tally([0] * len(facts.class_names))
         started = time.perf_counter()
-        write_streamed(ctx.run_dir / "predictions.csv",
-                       lambda handle: _predict_into(handle, ctx, options, facts, inputs, forward, reference, k, columns, tally))
+        write_streamed(ctx.run_dir / "predictions.csv", lambda handle: _predict_into(
+            handle, ctx, options, facts, inputs, forward, reference, k, columns, tally))
         seconds = time.perf_counter() - started
     return _summarise(ctx, options, path, facts, inputs, tally, k, seconds, ran)
 
@@ -531,7 +537,8 @@ def _summarise(ctx: RunContext, options: PredictOptions, path: Path, facts: Inpu
     ctx.console.print(table(f"predict ({options.format}): {inputs.kind} from {inputs.source}", rows, ["metric", "value"]))
     if tally.skipped:
         shown = "; ".join(f"{s['input']}: {s['reason']}" for s in tally.skipped[:SHOWN_SKIPPED])
-        more = f" (and {len(tally.skipped) - SHOWN_SKIPPED} more, in report.json)" if len(tally.skipped) > SHOWN_SKIPPED else ""
+        left = len(tally.skipped) - SHOWN_SKIPPED
+        more = f" (and {left} more, in report.json)" if left > 0 else ""
         ctx.console.print(f"[yellow]Skipped {len(tally.skipped)} unreadable input(s): {shown}{more}[/yellow]",
                           soft_wrap=True)
     ctx.console.print(f"predictions: {ctx.run_dir / 'predictions.csv'}", soft_wrap=True)

@@ -149,7 +149,7 @@ def _refused(smoke_retrain: Path, tmp_path: Path, *overrides: str) -> str:
 def test_arrays_of_another_channel_count_are_refused(smoke_retrain: Path, tmp_path: Path) -> None:
     np.savez(tmp_path / "rgb.npz", x=np.zeros((4, 8, 8, 3), np.uint8))
     err = _refused(smoke_retrain, tmp_path, f"input={tmp_path / 'rgb.npz'}")
-    assert "have 3 channel(s)" in err and "the network takes 1 (digits)" in err and "convert them to grey" in err
+    assert "have 3 channel(s)" in err and "the network (trained on digits) takes 1" in err and "convert them to grey" in err
 
 
 def test_arrays_of_another_size_are_refused(smoke_retrain: Path, tmp_path: Path) -> None:

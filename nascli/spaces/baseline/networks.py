@@ -4,15 +4,16 @@ weights) for any input channel count and size.
 Small inputs (at most `small_input` px) get the stems of the networks' small-image variants: ResNet's
 CIFAR-style stem (a 3x3 stride-1 convolution and no max pool, as the ResNet-18 commonly trained on
 CIFAR-10 and He et al. 2016's CIFAR networks, whose stem keeps the 32 px map), and a stride-1 first
-convolution for MobileNetV3 and EfficientNet (their 32x downsampling would leave a 1x1 map after the
-third of their five reductions at 32 px). Larger inputs keep the ImageNet stems; only the first
+convolution for MobileNetV3 and EfficientNet (their five halvings take a 32 px input to 1x1, so their
+last stages would see a single pixel; with a stride-1 stem they end at 2x2). Larger inputs keep the ImageNet stems; only the first
 convolution's input channels change.
 
 Every BatchNorm layer gets the space's `bn_momentum` (0.1, as torchvision's ResNet-18 and
 EfficientNet-B0 have it): torchvision's MobileNetV3 uses 0.01 (TensorFlow's 0.99 decay), made for
 ImageNet's hundreds of thousands of steps; after the few hundred steps of a small dataset its running
-statistics are still far from the data's, and the evaluated network predicts one class (MobileNetV3-Small on digits, 10 epochs: 84% training accuracy,
-9.7% validation; the same weights with recalibrated statistics: 88.3%).
+statistics are still far from the data's, and the evaluated network predicts one class
+(MobileNetV3-Small on digits, 10 epochs: 84% training accuracy, 9.7% validation; the same weights
+with recalibrated statistics: 88.3%).
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from torch import nn
 def _stem_conv(old: nn.Conv2d, in_channels: int, stride: int) -> nn.Conv2d:
     """A first convolution like `old` but taking `in_channels` and moving by `stride`."""
     pad = old.kernel_size[0] // 2
-    return nn.Conv2d(in_channels, old.out_channels, old.kernel_size, stride=stride, padding=pad, bias=old.bias is not None)
+    return nn.Conv2d(in_channels, old.out_channels, old.kernel_size, stride=stride, padding=pad,
+                     bias=old.bias is not None)
 
 
 def resnet18(num_classes: int, in_channels: int, small: bool) -> nn.Module:
