@@ -309,7 +309,8 @@ def _to_nchw(x: np.ndarray, layout: str, facts: InputFacts, where: Path) -> np.n
                            f"{channels}{hint}. "
                            f"Give images of {channels} channel(s), or set arrays.layout if the layout was misread.")
     if tuple(x.shape[2:]) != (size, size):
-        how = f", as its training images were ({facts.preprocess['resize']})" if facts.preprocess else ""
+        resize = facts.preprocess.get("resize") if isinstance(facts.preprocess, dict) else None
+        how = f", as its training images were ({resize})" if resize else ""
         raise DatasetError(f"input={where}: the images are {x.shape[2]}x{x.shape[3]} pixels, but the network takes "
                            f"{size}x{size} (trained on {facts.dataset}): resize them to {size}x{size}{how} first.")
     if x.dtype.kind == "f":
