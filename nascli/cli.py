@@ -17,6 +17,7 @@ SUBCOMMANDS: dict[str, str] = {
     "retrain": "train a found genotype from scratch, or fine-tune a trained network (init=), and save a checkpoint",
     "evaluate": "test accuracy, per-class report, confusion matrix, params, FLOPs, latency",
     "export": "write TorchScript/ONNX files and check they match PyTorch",
+    "predict": "run a trained network on new images or arrays: predictions.csv, accuracy where labels exist",
     "latency-table": "time every op of a search space on this machine, for hardware=lut",
     "report": "compare runs and sweeps: one table, mean ± std over seeds, plots, report.html",
     "list": "the registered search spaces, strategies, evaluators and hardware targets",
@@ -35,6 +36,7 @@ examples:
   nas search                                   # random search on the offline `digits` data
   nas search strategy=darts dataset=cifar10    # gradient-based search on a GPU box
   nas retrain genotype=outputs/<date>/<time>   # train what a search found
+  nas predict checkpoint=<retrain run> input=photos/   # predictions.csv for new images or arrays
   nas search -m seed=0,1,2                     # a sweep (Hydra multirun)
   nas report multirun/<date>/<time>            # compare a sweep's runs: table, plots, report.html
   nas list strategy                            # what can be chosen, with each option's defaults

@@ -48,6 +48,8 @@ def command_module(command: str) -> ModuleType:
             from nascli.commands import meta_train as module
         case "latency-table":
             from nascli.commands import latency_table as module
+        case "predict":
+            from nascli.commands import predict as module
         case _:
             raise ValueError(f"no Hydra command named {command!r}")
     return module

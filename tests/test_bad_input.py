@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from itertools import count
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from hydra.errors import HydraException
@@ -96,11 +97,13 @@ KEYS = {
                "search_space", "evaluator", "hardware", "logger", "trainer.lr", "trainer.epochs", "trainer.batch_size",
                "hardware.max_params_m", "dataset.max_train_samples", "evaluator.table", "strategy.population",
                "search_space.hparams", "jobs_per_gpu"],
-    "retrain": ["seed", "device", "genotype", "init", "finetune", "network", "network.channels", "trainer.lr",
+    "retrain": ["seed", "device", "genotype", "baseline", "init", "finetune", "network", "network.channels", "trainer.lr",
                 "trainer.epochs", "trainer.batch_size", "trainer.weight_decay", "trainer.grad_clip",
                 "searched_hparams", "plots", "resume", "dataset.max_train_samples", "dataset.val_fraction"],
     "evaluate": ["checkpoint", "device", "batch_size", "seed", "hardware", "latency.repeats", "latency.batch_size"],
     "export": ["checkpoint", "format", "batch_size", "atol", "rtol", "onnx_opset", "seed", "quantize"],
+    "predict": ["checkpoint", "input", "format", "onnx", "device", "batch_size", "top_k", "workers", "atol",
+                "arrays.x", "arrays.y", "arrays.layout"],
 }
 
 
@@ -125,7 +128,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     retrain = root / "retrain"
     result = run("retrain", "debug=smoke", f"genotype={genotype}", "plots=false", run_dir=retrain)
     assert result.code == 0, result.text
-    return {"root": root, "genotype": genotype, "checkpoint": retrain}
+    inputs = root / "inputs.npz"  # new inputs for nas predict: the checkpoint's shape (digits' 8x8), with labels
+    np.savez(inputs, x=np.arange(4 * 64, dtype=np.uint8).reshape(4, 8, 8) % 17, y=np.array([0, 1, 2, 3]))
+    return {"root": root, "genotype": genotype, "checkpoint": retrain, "inputs": inputs}
 
 
 def base(command: str, override: str, runs: dict[str, Path]) -> list[str]:
@@ -134,7 +139,8 @@ def base(command: str, override: str, runs: dict[str, Path]) -> list[str]:
     fixed = {"search": ["debug=smoke", "budget.trials=1", "plots=false"],
              "retrain": ["debug=smoke", f"genotype={runs['genotype']}", "plots=false"],
              "evaluate": ["debug=smoke", f"checkpoint={runs['checkpoint']}", "latency.repeats=2"],
-             "export": [f"checkpoint={runs['checkpoint']}", "format=torchscript"]}[command]
+             "export": [f"checkpoint={runs['checkpoint']}", "format=torchscript"],
+             "predict": [f"checkpoint={runs['checkpoint']}", f"input={runs['inputs']}"]}[command]
     if command == "search" and key.startswith("budget"):
         fixed.append("budget.seconds=5")  # budget.trials=null means no limit: a bound still, but a short one
     return [*fixed, override]
@@ -157,8 +163,9 @@ def check_cli(command: str, override: str, runs: dict[str, Path]) -> str:
     return "error" if result.code else "ran"
 
 
-COMMAND_CASES = {"search": 60, "retrain": 40, "evaluate": 25, "export": 25}
-RUNS = {"search": "seed=1", "retrain": "trainer.lr=0.01", "evaluate": "batch_size=2", "export": "batch_size=2"}
+COMMAND_CASES = {"search": 60, "retrain": 40, "evaluate": 25, "export": 25, "predict": 25}
+RUNS = {"search": "seed=1", "retrain": "trainer.lr=0.01", "evaluate": "batch_size=2", "export": "batch_size=2",
+        "predict": "batch_size=2"}
 
 
 @pytest.mark.slow

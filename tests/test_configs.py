@@ -23,7 +23,7 @@ from nascli.registry import STRATEGIES
 from nascli.runtime.config import build, check_app, conf_root, load_option, options_in, options_of, plain, target_of
 from nascli.spaces.joint import build_space
 
-APPS = ("search", "retrain", "evaluate", "export", "meta-train", "latency-table")
+APPS = ("search", "retrain", "evaluate", "export", "meta-train", "latency-table", "predict")
 GROUPS = {  # the groups each app builds (paths: every app)
     "search": ("dataset", "search_space", "strategy", "evaluator", "hardware", "trainer"),
     "retrain": ("dataset", "trainer", "finetune"),
@@ -31,6 +31,7 @@ GROUPS = {  # the groups each app builds (paths: every app)
     "export": (),
     "meta-train": ("dataset", "search_space", "method", "tasks"),
     "latency-table": ("dataset", "search_space", "hardware"),
+    "predict": (),
 }
 NEEDED = {  # what an option needs beyond its YAML before it can be built (a required value, offline data)
     ("evaluator", "tabular"): ["evaluator.table=nb201", "evaluator.task=cifar10"],
@@ -101,10 +102,11 @@ def test_each_apps_own_options_are_checked(app: str) -> None:
     module = import_module(f"nascli.commands.{app.replace('-', '_')}")
     schema = next(obj for name, obj in vars(module).items() if name.endswith("Options"))
     cfg = compose(app, *(["genotype=DARTS_V2"] if app == "retrain" else []), *(
-        ["checkpoint=x"] if app in ("evaluate", "export") else []))
+        ["checkpoint=x"] if app in ("evaluate", "export", "predict") else []), *(["input=x"] if app == "predict" else []))
     check_app(cfg, schema, app, GROUPS[app])  # the defaults pass
     cfg = compose(app, "+budgett=3", *(["genotype=x"] if app == "retrain" else []),
-                  *(["checkpoint=x"] if app in ("evaluate", "export") else []))
+                  *(["checkpoint=x"] if app in ("evaluate", "export", "predict") else []),
+                  *(["input=x"] if app == "predict" else []))
     with pytest.raises(ConfigError, match=f"nas {app} has no option 'budgett'"):
         check_app(cfg, schema, app, GROUPS[app])
 

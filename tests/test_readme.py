@@ -25,7 +25,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
-APPS = ("search", "retrain", "evaluate", "export", "meta-train", "latency-table")
+APPS = ("search", "retrain", "evaluate", "export", "meta-train", "latency-table", "predict")
 DOWNLOADED = ("cifar10", "cifar100", "mnist", "fashion_mnist", "svhn")
 
 # --- what this test changes in a README command, in one place --------------------------------------
@@ -36,7 +36,7 @@ CAPS = {"budget.trials": 2, "budget.seconds": 3, "trainer.epochs": 1, "hydra.swe
 SWEEP_CAPS = {"hparams_search": "hydra.sweeper.n_trials=1"}  # added to a -m sweep of that key where absent
 SWEPT = 2  # a -m sweep over a list of values (seed=0,1,2) keeps its first two
 PLACEHOLDERS = {"genotype": "search", "init": "retrain", "checkpoint": "retrain", "meta": "meta-train",
-                "hardware.table": "latency-table"}  # key -> the command whose run directory stands in for <...>
+                "hardware.table": "latency-table", "onnx": "export"}  # key -> the command whose run directory stands in for <...>
 
 
 def _has_plugin(module: str) -> bool:
@@ -142,11 +142,25 @@ class Runner:
         out = []
         for arg in args:
             key = _key(arg)
-            if "<" in arg and key in PLACEHOLDERS:
+            if "<" in arg and key == "input":  # nas predict's new inputs
+                arg = f"input={self.new_inputs()}"
+            elif "<" in arg and key in PLACEHOLDERS:
                 run_dir = self.latest.get(PLACEHOLDERS[key]) or self.base(PLACEHOLDERS[key])
                 arg = f"{key}={run_dir / 'latency_table.csv' if key == 'hardware.table' else run_dir}"  # the table file
             out.append(arg.replace("$PWD", str(self.cwd)))
         return out
+
+    def new_inputs(self) -> Path:
+        """Inputs for `nas predict`: the test split of the latest retrain's data, as a .npz of x and y."""
+        import numpy as np
+
+        from nascli.checkpoint import checkpoint_data, load_checkpoint
+
+        ckpt, _ = load_checkpoint(str(self.latest.get("retrain") or self.base("retrain")))
+        data = checkpoint_data(ckpt, str(self.cwd / "outputs" / "data"))
+        path = self.cwd / "new_inputs.npz"
+        np.savez(path, x=data.test.images.numpy(), y=data.test.labels.numpy())
+        return path
 
     def base(self, command: str) -> Path:
         """A smoke-size run of `command` made for this block, when the block made none."""

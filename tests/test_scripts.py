@@ -98,3 +98,13 @@ def test_bench_data_prints_decode_speed_start_and_peak_rss() -> None:
     out = run_script("bench_data.py", "--images", "40", "--rss-images", "30", "--rss-size", "16", "--image-size", "16")
     assert "first run, images/s" in out and "second run start, s" in out
     assert "peak RSS of build + one epoch" in out and "streamed" in out
+
+
+@pytest.mark.slow
+def test_bench_baselines_prints_the_searched_network_beside_the_baselines() -> None:
+    out = run_script("bench_baselines.py", "--smoke", "--datasets", "folder", "--trials", "2", "--per-class", "8",
+                     "--baselines", "mobilenet_v3_small")
+    rows = table_rows(out)
+    assert {"searched (nb201)", "mobilenet_v3_small"} <= set(rows)
+    assert float(rows["mobilenet_v3_small"][2]) > 1  # params M: MobileNetV3-Small's 1.5 M
+    assert "folder: " in out and "test accuracy" in out

@@ -4,6 +4,7 @@ for size, latency and accuracy."""
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import warnings
@@ -128,8 +129,25 @@ def _torchscript(model: torch.nn.Module, x: torch.Tensor, path: Path) -> torch.T
         return torch.jit.load(str(path))(x)
 
 
-def _onnx(model: torch.nn.Module, x: torch.Tensor, path: Path, opset: int) -> torch.Tensor:
+def onnx_metadata(ckpt: dict[str, Any], space: Any, arch: Any) -> dict[str, str]:
+    """What model.onnx carries besides the graph (its metadata_props, which Netron and ONNX Runtime's
+    get_modelmeta show): class names in output order, and how to make an input, as JSON texts."""
+    from nascli import __version__
+
+    data = ckpt["data"]
+    input_facts = {"shape": [data["in_channels"], data["input_size"], data["input_size"]],
+                   "max_value": data["max_value"], "mean": data["mean"], "std": data["std"],
+                   "preprocess": data.get("preprocess"),
+                   "note": "pixels / max_value, then (x - mean) / std per channel; preprocess: how an image file was "
+                           "made a square of that size (null: inputs were arrays of that shape)"}
+    return {"class_names": json.dumps([str(n) for n in data["class_names"]]), "input": json.dumps(input_facts),
+            "dataset": str(data.get("name", "")), "search_space": space.name, "architecture": space.to_str(arch),
+            "nascli": __version__}
+
+
+def _onnx(model: torch.nn.Module, x: torch.Tensor, path: Path, opset: int, metadata: dict[str, str]) -> torch.Tensor:
     try:
+        import onnx
         import onnxruntime as ort
     except ImportError:
         raise NasError(ONNX_MISSING) from None
@@ -140,7 +158,11 @@ def _onnx(model: torch.nn.Module, x: torch.Tensor, path: Path, opset: int) -> to
         torch.onnx.export(model, (x[:2],), str(tmp), input_names=["input"], output_names=["logits"],
                           opset_version=opset, dynamo=True, dynamic_shapes=({0: batch},),
                           external_data=False, verbose=False)
-    write_bytes(path, tmp.read_bytes())
+    proto = onnx.load(str(tmp))
+    for key, value in metadata.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    write_bytes(path, proto.SerializeToString())
     tmp.unlink()
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     return torch.from_numpy(session.run(None, {"input": x.numpy()})[0])
@@ -178,7 +200,7 @@ def run(ctx: RunContext) -> float:
         for fmt in options.formats():
             out_path = ctx.run_dir / ("model.torchscript.pt" if fmt == "torchscript" else "model.onnx")
             outputs = (_torchscript(model, x, out_path) if fmt == "torchscript"
-                       else _onnx(model, x, out_path, options.onnx_opset))
+                       else _onnx(model, x, out_path, options.onnx_opset, onnx_metadata(ckpt, space, arch)))
             diff = (outputs - reference).abs().max().item()
             checks.append({"format": fmt, "file": out_path.name, "max_abs_diff": diff,
                            "same_predictions": bool((outputs.argmax(1) == reference.argmax(1)).all()),
@@ -369,7 +391,11 @@ def _model_card(ckpt: dict[str, Any], space: Any, arch: Any, checks: list[dict[s
         "", "## Input", "",
         f"float32 tensor {shape}: pixel values divided by {data['max_value']:g}, then normalised per channel "
         f"with mean {[round(m, 4) for m in data['mean']]} and std {[round(s, 4) for s in data['std']]}.",
+        _files_line(data.get("preprocess")),
         "Output: logits (N, classes); classes in order: " + ", ".join(map(str, data["class_names"])) + ".",
+        "`model.onnx` carries the class names and these input facts as metadata (`class_names`, `input`: JSON).",
+        "`nas predict checkpoint=<this checkpoint> input=<image, folder or .npz>` makes inputs this way and writes "
+        "predictions.csv (`format=onnx onnx=<this run>` runs the ONNX file).",
         "", "## Files", "", markdown_table(checks, list(checks[0])), "",
         f"Each file was reloaded and run on {batch_text}; `passed` means its outputs match PyTorch's.",
         *(_int8_card(int8) if int8 else []),
@@ -377,6 +403,19 @@ def _model_card(ckpt: dict[str, Any], space: Any, arch: Any, checks: list[dict[s
         "Accuracy was measured on the dataset's test split only; re-check on your own data before deployment.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _files_line(preprocess: dict[str, Any] | None) -> str:
+    """How an image file became such an input in training (a checkpoint of data read from files), else
+    that the training data were arrays already of the network's shape."""
+    if not preprocess:
+        return "The training images were arrays of this shape (no file decoding or resizing)."
+    how = {"crop": "the shorter side scaled to {n} px and the centre square kept",
+           "stretch": "each side scaled to {n} px", "pad": "the longer side scaled to {n} px and the rest padded with black"}
+    resize = how.get(str(preprocess.get("resize")), "resized to {n} px").format(n=preprocess.get("image_size"))
+    mode = "grey (one channel)" if preprocess.get("channels") == 1 else "RGB"
+    return (f"Image files were decoded, converted to {mode} (transparency onto white), and {resize} "
+            f"(bilinear), giving pixel values 0..255.")
 
 
 def _int8_card(int8: dict[str, Any]) -> list[str]:

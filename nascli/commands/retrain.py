@@ -20,7 +20,7 @@ from nascli.hardware import cost
 from nascli.registry import SPACES
 from nascli.runtime import torchrun
 from nascli.runtime.common import resolve_device, seed_everything
-from nascli.runtime.config import build, check_app, check_fields, default_option, load_option, plain
+from nascli.runtime.config import build, build_option, check_app, check_fields, default_option, load_option, plain
 from nascli.runtime.console import progress, table
 from nascli.runtime.files import write_csv
 from nascli.runtime.run_report import markdown_table
@@ -41,6 +41,7 @@ class RetrainOptions:
     """The top-level options of conf/retrain.yaml."""
 
     genotype: str | None        # a search run directory, a genotype.json, or a published name
+    baseline: str | None        # a standard network instead (the baseline space's published names)
     init: str | None            # fine-tune: a retrain run / model.pt, or a one-shot search run directory
     seed: int
     device: str
@@ -94,7 +95,7 @@ def run(ctx: RunContext) -> float:
         return _complete(ctx, saved)
     if options.init is None:
         _check_from_scratch(options, cfg)
-        space, arch, record = load_genotype(options.genotype)
+        space, arch, record = load_genotype(options.genotype or _baseline(options.baseline))
         space = _network_space(space, options)
     hparams = _searched(ctx, record, trainer) if options.searched_hparams and tuning is None else {}
     if hparams:
@@ -115,7 +116,8 @@ def run(ctx: RunContext) -> float:
         space, arch, record, model = pre.space, pre.arch, pre.record, tuned.model
     else:
         model = space.build_network(arch, data.num_classes, data.in_channels, data.input_size)
-    genotype = {**genotype_record(space, arch, record.get("metrics", {})), "source": options.init or options.genotype,
+    genotype = {**genotype_record(space, arch, record.get("metrics", {})),
+                "source": options.init or options.genotype or options.baseline,
                 **({"hparams": record["hparams"]} if record.get("hparams") else {})}
     ctx.report.results.update({"genotype": genotype["arch_str"], "search_space": space.name, "dataset": data.name,
                                "seed": options.seed, "device": str(device), "epochs": trainer.epochs,
@@ -212,14 +214,29 @@ def _check_from_scratch(options: RetrainOptions, cfg: Any) -> None:
     if plain(cfg.finetune) != plain(load_option("finetune", default_option("retrain", "finetune"))):
         raise ConfigError("finetune=... adapts a trained network: give init=<retrain run, its model.pt, or a "
                           "one-shot search run>.")
-    if options.genotype is None:
+    if options.genotype is not None and options.baseline is not None:
+        raise ConfigError(f"genotype={options.genotype} and baseline={options.baseline} each name the network to "
+                          f"train: give one.")
+    if options.genotype is None and options.baseline is None:
         raise ConfigError("nas retrain needs genotype=<search run, genotype.json or published name, e.g. DARTS_V2> "
-                          "to train from scratch, or init=<retrain run or one-shot search run> to fine-tune.")
+                          "or baseline=<resnet18, mobilenet_v3_small or efficientnet_b0> to train from scratch, or "
+                          "init=<retrain run or one-shot search run> to fine-tune.")
+
+
+def _baseline(name: str | None) -> str:
+    """The published genotype of a baseline network (nascli.spaces.baseline), or a ConfigError."""
+    names = build_option("search_space", "baseline").published
+    if name not in names:
+        raise ConfigError(f"baseline must be one of {', '.join(names)}, got {name!r}.")
+    return str(name)
 
 
 def _pretrained(ctx: RunContext, options: RetrainOptions, data: Any, dataset_config: dict[str, Any]) -> Any:
     """The network init= names, checked against genotype= and network.* (its size is the init's;
     network_by_space, a preset's, does not apply to it)."""
+    if options.baseline is not None:
+        raise ConfigError(f"baseline={options.baseline} trains a standard network from scratch and init= fine-tunes a "
+                          f"trained one: give one of them.")
     pre = finetune.load_pretrained(options.init, data, dataset_config, ctx.paths.data_dir, saved_supernet, from_supernet)
     finetune.check_genotype(pre, options.genotype)
     if options.network:

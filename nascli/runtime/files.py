@@ -75,6 +75,12 @@ def remove_temporaries(folder: Path | str) -> list[Path]:
     return leftovers
 
 
+def write_streamed(path: Path | str, write: Callable[[IO[bytes]], None]) -> Path:
+    """Atomically, whatever `write` writes into the handle it is given: for output produced piece by
+    piece (a CSV batch by batch), so that a killed run leaves no half-written file."""
+    return _atomic(Path(path), write)
+
+
 def write_bytes(path: Path | str, data: bytes) -> Path:
     return _atomic(Path(path), lambda h: h.write(data))
 

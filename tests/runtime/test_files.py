@@ -12,7 +12,7 @@ import pytest
 
 from nascli.errors import StorageError
 from nascli.runtime import files
-from nascli.runtime.files import torch_save, write_csv, write_json, write_text
+from nascli.runtime.files import torch_save, write_csv, write_json, write_streamed, write_text
 
 
 def test_a_failed_write_keeps_the_previous_file(tmp_path: Path) -> None:
@@ -27,6 +27,26 @@ def test_a_failed_write_keeps_the_previous_file(tmp_path: Path) -> None:
         write_json(target, {"bad": Boom()})
     assert target.read_text().strip().startswith("{") and "completed" in target.read_text()
     assert [p.name for p in tmp_path.iterdir()] == ["report.json"]
+
+
+def test_a_streamed_write_appears_whole_or_not_at_all(tmp_path: Path) -> None:
+    """Rows written piece by piece (nas predict's batches): the file appears at the end, and a writer that
+    fails half-way leaves the earlier file and no temporary behind."""
+    target = tmp_path / "predictions.csv"
+
+    def rows(count: int, fail_after: int | None = None):
+        def write(handle) -> None:
+            for i in range(count):
+                if i == fail_after:
+                    raise KeyboardInterrupt
+                handle.write(f"row {i}\n".encode())
+                assert not target.exists() or target.read_text() == "row 0\nrow 1\n"  # the old one, whole
+        return write
+
+    write_streamed(target, rows(2))
+    with pytest.raises(KeyboardInterrupt):
+        write_streamed(target, rows(5, fail_after=3))
+    assert target.read_text() == "row 0\nrow 1\n" and [p.name for p in tmp_path.iterdir()] == ["predictions.csv"]
 
 
 def test_csv_writes_empty_cells_for_missing_values(tmp_path: Path) -> None:
