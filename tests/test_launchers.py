@@ -32,6 +32,7 @@ def test_submitit_presets_set_every_option_of_the_plugins_schema(preset: str, sc
         assert ours["gpus_per_node"] == 1 and ours["timeout_min"] > 0 and "partition" in ours
 
 
+@pytest.mark.slow
 @submitit
 def test_a_two_job_sweep_through_submitit_local_completes_both_runs(tmp_path: Path) -> None:
     sweep = tmp_path / "sweep"
