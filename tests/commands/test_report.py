@@ -63,6 +63,7 @@ def objectives(sweep: Path, strategy: str) -> list[float]:
     return [r["best"]["objective"] for r in reports if f"strategy={strategy}" in r["argv"]]
 
 
+@pytest.mark.slow
 def test_a_2x2_sweep_gives_mean_and_std_over_seeds_and_the_best_configuration(sweep: Path) -> None:
     result = nas("report", str(sweep), cwd=sweep.parent)
     assert result.code == 0, result.text
@@ -96,6 +97,7 @@ def test_a_2x2_sweep_gives_mean_and_std_over_seeds_and_the_best_configuration(sw
         assert (sweep / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_failed_and_unreported_runs_are_listed_with_their_reason(sweep: Path, tmp_path: Path, capsys) -> None:
     copy = tmp_path / "sweep"
     shutil.copytree(sweep, copy)
@@ -129,6 +131,7 @@ def test_failed_and_unreported_runs_are_listed_with_their_reason(sweep: Path, tm
         assert "Runs that did not complete" in text and "loss is nan at epoch 1" in text and "no report.json" in text
 
 
+@pytest.mark.slow
 def test_single_run_directories_compare_into_a_timestamped_folder(sweep: Path, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     assert report_main([str(sweep / "0"), str(sweep / "2"), "--metric", "params_m", "--minimize", "--no-plots"]) == 0
@@ -192,6 +195,7 @@ def test_runs_that_did_not_complete_are_a_report_of_their_reasons(unfinished: di
     assert sorted(p.name for p in out.iterdir()) == ["report.html", "runs.csv", "summary.csv", "summary.md"]
 
 
+@pytest.mark.slow
 def test_a_mix_ranks_the_completed_run_and_lists_the_others(unfinished: dict[str, Path], tmp_path: Path,
                                                             capsys) -> None:
     names = ["completed", "failed", "interrupted", "killed"]
@@ -221,6 +225,7 @@ def test_a_picture_no_run_can_give_is_said_and_never_listed(unfinished: dict[str
     assert "no pareto_fronts.png" in (out / "report.html").read_text()
 
 
+@pytest.mark.slow
 def test_tables_in_a_file_or_pipe_keep_whole_values(sweep: Path, tmp_path: Path) -> None:
     """Redirected, rich would cut every line at 80 columns ("rein…"); the report's tables are as wide as they need."""
     shutil.copytree(sweep, tmp_path / "sweep")
@@ -234,6 +239,7 @@ def test_tables_in_a_file_or_pipe_keep_whole_values(sweep: Path, tmp_path: Path)
     assert max(map(len, lines)) > 80
 
 
+@pytest.mark.slow
 def test_the_page_renders_in_headless_chromium(sweep: Path, tmp_path: Path) -> None:
     """The evidence the issue asks for: scripts/screenshot_report.py opens report.html in Chromium."""
     sys.path.insert(0, str(REPO / "scripts"))

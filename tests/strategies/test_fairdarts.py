@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import torch
 from configured import space
 from nasrun import compose, read_json, read_trials, run
@@ -44,6 +45,7 @@ def test_the_zero_one_loss_pushes_weights_away_from_one_half_and_spares_none() -
     assert term.loss(net).item() < 0
 
 
+@pytest.mark.slow
 def test_a_smoke_search_derives_a_cell_and_records_sigmoid_weights(tmp_path: Path) -> None:
     result = run("search", "strategy=fairdarts", "debug=smoke", "trainer.epochs=2", "plots=false",
                  run_dir=tmp_path / "fair")
@@ -56,6 +58,7 @@ def test_a_smoke_search_derives_a_cell_and_records_sigmoid_weights(tmp_path: Pat
     assert genotype["arch_str"] == rows[-1]["arch_str"]
 
 
+@pytest.mark.slow
 def test_the_zero_one_loss_is_part_of_the_architecture_step(tmp_path: Path) -> None:
     """The same smoke search with and without the zero-one loss: the same weights' path, other alphas."""
     final = {}
