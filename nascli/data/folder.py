@@ -209,6 +209,7 @@ def folder_splits(
     cache_dir: str,
     workers: int | None,
     memory_limit_gb: float | None,
+    val_folder_split: str,
     decode: str,
     cache_limit_gb: float | None,
     crop_scale: list[float],
@@ -226,6 +227,13 @@ def folder_splits(
     if decode not in DECODE_MODES:
         raise DatasetError(f"dataset.decode must be one of {', '.join(DECODE_MODES)}, got {decode!r}.")
     tree = scan(root, _extensions(extensions))
+    if val_folder_split not in ("val", "test"):
+        raise DatasetError(f"dataset.val_folder_split must be val or test, got {val_folder_split!r}.")
+    if val_folder_split == "test" and "val" in tree.splits:
+        if "test" in tree.splits:
+            raise DatasetError(f"{root} has both a val/ and a test/ folder; dataset.val_folder_split=test would make both "
+                               f"the test split. Set dataset.val_folder_split=val, or remove one of them.")
+        tree.splits = ["test" if s == "val" else s for s in tree.splits]
     decoded_bytes = len(tree.files) * (wanted or 3) * image_size * image_size
     if decode == "files" or (decode == "auto" and decoded_bytes > cache_limit_bytes(cache_limit_gb, cache_dir)):
         return _from_files(name, root, tree, image_size, resize, wanted, val_fraction, test_fraction, split_seed,
