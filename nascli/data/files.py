@@ -24,6 +24,9 @@ from nascli.data.datasets import Split
 from nascli.data.images import BadImage, Preprocess, _convert, _upright, _why, decode
 
 
+ORIENTATION = 0x0112  # the EXIF tag saying how a photo is turned
+
+
 class FileImages:
     """Images of a split as file paths, decoded on demand with the evaluation transform: the same
     indexing interface as a (N, C, S, S) uint8 tensor (shape, len, [index], subset), nothing held."""
@@ -132,6 +135,15 @@ def read_file(path: str, pre: Preprocess, seed: int | None, crop_scale: tuple[fl
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with Image.open(path) as img:
+                turned = img.getexif().get(ORIENTATION, 1) if img.format in ("JPEG", "TIFF", "WEBP", "PNG") else 1
+                width, height = (img.height, img.width) if turned in (5, 6, 7, 8) else (img.width, img.height)
+                box: tuple[float, ...] = resized_crop_box(width, height, crop_scale, rng)  # drawn before decoding
+                if img.format == "JPEG" and turned == 1:  # decode at the smallest DCT scale the crop still fills
+                    shrink = min(box[2] - box[0], box[3] - box[1]) / size
+                    if shrink >= 2:
+                        img.draft("RGB" if pre.channels == 3 else "L", (math.ceil(width / shrink), math.ceil(height / shrink)))
+                        sx, sy = img.width / width, img.height / height
+                        box = (box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy)
                 img.load()
                 img = _convert(_upright(img), pre.channels)
     except Image.DecompressionBombError as exc:
@@ -139,7 +151,6 @@ def read_file(path: str, pre: Preprocess, seed: int | None, crop_scale: tuple[fl
         return np.zeros((pre.channels, size, size), dtype=np.uint8), why
     except Exception as exc:  # noqa: BLE001 - Pillow's plugins raise many types for a bad file
         return np.zeros((pre.channels, size, size), dtype=np.uint8), _why(exc)
-    box = resized_crop_box(img.width, img.height, crop_scale, rng)
     img = img.resize((size, size), Image.BILINEAR, box=box)
     if rng.random() < 0.5:
         img = img.transpose(Image.FLIP_LEFT_RIGHT)

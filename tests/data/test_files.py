@@ -4,6 +4,7 @@ DataLoader workers decode each batch with the ImageNet transforms, reproducibly 
 from __future__ import annotations
 
 import tracemalloc
+from unittest.mock import patch
 from pathlib import Path
 
 import numpy as np
@@ -118,3 +119,19 @@ def test_grayscale_files_settle_to_one_channel_from_their_headers(tmp_path: Path
     root = class_tree(tmp_path / "gray", {"a": 6, "b": 6}, mode="L")
     data = build_option("dataset", "folder", _options(tmp_path, root, decode="files"))
     assert data.in_channels == 1 and next(iter(BatchLoader(data.train, data, 4, train=True)))[0].shape == (4, 1, 16, 16)
+
+
+def test_large_jpegs_are_decoded_at_a_reduced_scale_when_the_crop_allows(tmp_path: Path) -> None:
+    root = class_tree(tmp_path / "jpegs", {"a": 4, "b": 4}, suffix=".jpg", sizes=[(320, 240)])
+    data = build_option("dataset", "folder", _options(tmp_path, root, decode="files", val_fraction=0.0, test_fraction=0.0))
+    pre = Preprocess.from_record(data.preprocess)
+    row, seed = 0, 7
+    from nascli.data.files import read_file
+
+    fast, why = read_file(data.train.images.path(row), pre, seed, (0.08, 1.0))
+    with patch("PIL.JpegImagePlugin.JpegImageFile.draft", lambda *a, **k: None):  # the whole-scale decode
+        whole, _ = read_file(data.train.images.path(row), pre, seed, (0.08, 1.0))
+    assert why is None and fast.shape == whole.shape == (3, 16, 16) and not np.array_equal(fast, whole)
+    assert np.abs(fast.astype(int) - whole.astype(int)).mean() < 12  # the same crop, decoded at 1/2..1/8 scale
+    a, b = (list(BatchLoader(data.train, data, 4, train=True, seed=1)) for _ in range(2))
+    assert all(torch.equal(x[0], y[0]) for x, y in zip(a, b))
