@@ -142,7 +142,7 @@ def main() -> None:
 
     for module in ("torchvision.datasets", "nascli.data.folder"):  # imports are paid before any clock starts
         importlib.import_module(module)
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 120)  # piped: wide enough for the RSS table's columns
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
         tree = make_tree(tmp / "photos", args.images, 10, tuple(args.source_size), 0)
