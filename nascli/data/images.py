@@ -122,6 +122,22 @@ def decode_with_mode(path: Path, pre: Preprocess) -> tuple[np.ndarray, str]:
     return np.ascontiguousarray(array), mode
 
 
+def from_image(img: Any, pre: Preprocess) -> np.ndarray:
+    """An already opened Pillow image (a Hugging Face dataset's) as decode() makes a file's, or BadImage."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            img.load()
+            img = _resize(_convert(_upright(img), pre.channels), pre.image_size, pre.resize, pre.crop)
+    except BadImage:
+        raise
+    except Exception as exc:  # noqa: BLE001 - Pillow's plugins raise many types for a bad image
+        raise BadImage(_why(exc)) from None
+    array = np.asarray(img, dtype=np.uint8)
+    array = array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
+    return np.ascontiguousarray(array)
+
+
 def _why(exc: BaseException) -> str:
     from PIL import UnidentifiedImageError
 
