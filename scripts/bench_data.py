@@ -8,7 +8,10 @@ epoch of ImageFolder + DataLoader with the same number of workers and the same r
 crop; (2) the second run's start: building the dataset from the cache against ImageFolder's scan
 plus its first batch and its whole epoch (what it decodes again every epoch); (3) peak RSS of a
 process that builds a folder dataset and reads one training epoch of batches, in memory and
-streamed from the cache, as the dataset grows to 3x a deliberately small dataset.memory_limit_gb.
+streamed from the cache, and decoded from the files by DataLoader workers (dataset.decode=files,
+the mode for data too large to cache; its worker's peak beside it), as the dataset grows to 3x a
+deliberately small dataset.memory_limit_gb; and (4) one training epoch of decode=files (random
+resized crop and flip in the workers) against ImageFolder + DataLoader doing the same.
 Images are generated JPEGs (noise over a class colour), written to a temporary folder.
 """
 
@@ -78,21 +81,51 @@ from nascli.runtime.config import build_option
 from nascli.data.loader import BatchLoader
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 data = build_option("dataset", "folder", {{"root": {tree!r}, "cache_dir": {cache!r}, "image_size": {size},
-    "workers": {workers}, "memory_limit_gb": {limit}, "val_fraction": 0.0, "test_fraction": 0.0}})
+    "workers": {workers}, "memory_limit_gb": {limit}, "val_fraction": 0.0, "test_fraction": 0.0, "decode": {decode!r}}})
 for x, y in BatchLoader(data.train, data, 256, train=True, seed=0):
     pass
 print(json.dumps({{"base_mb": base / 1024, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "worker_peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
                   "streamed": data.describe()["source"]["streamed"]}}))
 """
 
 
-def peak_rss(tree: Path, cache: Path, size: int, workers: int, limit: float | None) -> dict:
+def peak_rss(tree: Path, cache: Path, size: int, workers: int, limit: float | None, decode: str = "cache") -> dict:
     code = RSS_CHILD.format(root=str(ROOT), tree=str(tree), cache=str(cache), size=size, workers=workers,
-                            limit="None" if limit is None else repr(limit))
+                            limit="None" if limit is None else repr(limit), decode=decode)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     if proc.returncode:
         raise SystemExit(proc.stderr[-2000:])
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def files_epoch(root: Path, cache: Path, size: int, workers: int, batch: int) -> float:
+    """Seconds for one training epoch of dataset.decode=files batches (random resized crop, flip)."""
+    from nascli.data.loader import BatchLoader
+    from nascli.runtime.config import build_option
+
+    data = build_option("dataset", "folder", {"root": str(root), "cache_dir": str(cache), "image_size": size,
+                                              "workers": workers, "decode": "files", "val_fraction": 0.0,
+                                              "test_fraction": 0.0})
+    start = time.perf_counter()
+    for _ in BatchLoader(data.train, data, batch, train=True, seed=0):
+        pass
+    return time.perf_counter() - start
+
+
+def imagefolder_train_epoch(root: Path, size: int, workers: int, batch: int) -> float:
+    """Seconds for one epoch of ImageFolder + DataLoader with RandomResizedCrop and a flip."""
+    import torch
+    from torchvision import datasets, transforms
+
+    transform = transforms.Compose([transforms.RandomResizedCrop(size), transforms.RandomHorizontalFlip(),
+                                    transforms.PILToTensor()])
+    loader = torch.utils.data.DataLoader(datasets.ImageFolder(str(root), transform=transform), batch_size=batch,
+                                         shuffle=True, num_workers=workers)
+    start = time.perf_counter()
+    for _ in loader:
+        pass
+    return time.perf_counter() - start
 
 
 def main() -> None:
@@ -109,7 +142,7 @@ def main() -> None:
 
     for module in ("torchvision.datasets", "nascli.data.folder"):  # imports are paid before any clock starts
         importlib.import_module(module)
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 120)  # piped: wide enough for the RSS table's columns
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
         tree = make_tree(tmp / "photos", args.images, 10, tuple(args.source_size), 0)
@@ -123,12 +156,18 @@ def main() -> None:
         table.add_row("first run, images/s", f"{args.images / first:,.0f}", f"{args.images / epoch:,.0f}", f"{epoch / first:.2f}x")
         table.add_row("second run start, s", f"{second:.3f}", f"{first_batch:.3f} (scan {scan:.3f})", f"{first_batch / second:.1f}x")
         table.add_row("second run, every epoch's data, s", f"{second:.3f}", f"{epoch:.3f}", f"{epoch / second:.1f}x")
+        ours = files_epoch(tree, tmp / "unused", args.image_size, args.workers, 256)
+        theirs = imagefolder_train_epoch(tree, args.image_size, args.workers, 256)
+        table.add_row("decode=files training epoch, images/s", f"{args.images / ours:,.0f}", f"{args.images / theirs:,.0f}",
+                      f"{theirs / ours:.2f}x")
         console.print(table)
 
         per_image = 3 * args.rss_size * args.rss_size
         limit = args.rss_images * per_image / 2**30
-        rss = Table(title=f"peak RSS of build + one epoch, memory_limit_gb={limit:.4f} ({args.rss_images * per_image / 2**20:.0f} MB)")
-        for column in ("images", "decoded MB", "x limit", "in memory: peak MB", "streamed: peak MB", "streamed: over import MB"):
+        rss = Table(title=f"peak RSS of build + one epoch (MB), memory_limit_gb={limit:.4f} ({args.rss_images * per_image / 2**20:.0f} MB)",
+                    caption="from files: dataset.decode=files; its worker: the DataLoader worker's peak")
+        for column in ("images", "decoded", "x limit", "in memory", "streamed", "streamed - import", "from files",
+                       "its worker"):
             rss.add_column(column, justify="right")
         for factor in (1, 2, 3):
             n = args.rss_images * factor
@@ -137,9 +176,11 @@ def main() -> None:
             peak_rss(sized, cache, args.rss_size, args.workers, 1e6)  # decode once, so both runs below read the cache
             held = peak_rss(sized, cache, args.rss_size, args.workers, 1e6)
             streamed = peak_rss(sized, cache, args.rss_size, args.workers, limit * 0.999)
-            assert streamed["streamed"] and not held["streamed"]
+            files = peak_rss(sized, cache, args.rss_size, max(1, args.workers), None, decode="files")
+            assert streamed["streamed"] and not held["streamed"] and files["streamed"]
             rss.add_row(f"{n:,}", f"{n * per_image / 2**20:.0f}", f"{factor}", f"{held['peak_mb']:.0f}",
-                        f"{streamed['peak_mb']:.0f}", f"{streamed['peak_mb'] - streamed['base_mb']:.0f}")
+                        f"{streamed['peak_mb']:.0f}", f"{streamed['peak_mb'] - streamed['base_mb']:.0f}",
+                        f"{files['peak_mb']:.0f}", f"{files['worker_peak_mb']:.0f}")
         console.print(rss)
 
 

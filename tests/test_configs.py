@@ -5,6 +5,7 @@ apps share one hydra config and comment every defaults-list slot."""
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
 import re
 from pathlib import Path
@@ -86,6 +87,12 @@ def test_every_option_of_every_group_builds(app: str, group: str, option: str, t
         with pytest.raises(DatasetError, match=f"Dataset '{option}' is not in"):
             build(cfg[group], group)
         return
+    if (group, option) == ("dataset", "hf"):  # the optional extra: its absence is one clear message
+        if importlib.util.find_spec("datasets") is None:
+            with pytest.raises(DatasetError, match=r"nascli\[hf\]"):
+                build(cfg[group], group)
+            return
+        pytest.skip("dataset=hf with the extra installed: tests/data/test_hf.py builds it from a saved dataset")
     if (group, option) == ("hardware", "cuda") and not torch.cuda.is_available():  # no GPU: it says so
         with pytest.raises(ConfigError, match="torch sees none here"):
             make(group, cfg)

@@ -16,9 +16,11 @@ import numpy as np
 import torch
 
 from nascli.data.datasets import Augment, DataSplits, Split, _stratified_split
+from nascli.data.files import FileImages, FileSplit
 from nascli.errors import DatasetError
 
 SPLITS = ("train", "val", "test")
+STATS_FILES = 2000  # training files read for the normalisation statistics when batches are decoded from files
 
 
 def memory_limit_bytes(memory_limit_gb: float | None) -> int:
@@ -187,7 +189,8 @@ def assemble(
     """DataSplits from rows of `images` (N, C, H, W) and `labels` (N,): `parts` names the rows of
     each given split ("train" at least); a missing val or test split is held out of train,
     stratified and fixed by split_seed (test_fraction and val_fraction are shares of that pool).
-    Memory-mapped uint8 images larger than memory_limit_gb stay in their file (StreamSplit).
+    Memory-mapped uint8 images larger than memory_limit_gb stay in their file (StreamSplit);
+    FileImages (paths, decode=files) give FileSplits, decoded batch by batch.
     `row_sums` (N, C, 2), each row's per-channel sum and sum of squares (the decode cache keeps
     them), gives the normalisation statistics without reading the images again."""
     for key, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
@@ -230,6 +233,8 @@ def assemble(
 
     def split(index: np.ndarray) -> Split:
         index = np.sort(index)
+        if isinstance(images, FileImages):
+            return FileSplit(images.subset(index), label_tensor[torch.as_tensor(index)])
         if stream:
             return StreamSplit(FileRows.of(images, index), label_tensor[torch.as_tensor(index)])  # type: ignore[arg-type]
         return Split(torch.from_numpy(np.ascontiguousarray(images[index])), label_tensor[torch.as_tensor(index)])
@@ -242,6 +247,9 @@ def assemble(
         var = np.clip(picked[:, 1] / count - mean_raw**2, 0, None) * count / max(1, count - 1)
         mean = (mean_raw / max_value).astype(np.float32).tolist()
         std = np.maximum(np.sqrt(var) / max_value, 1e-3).astype(np.float32).tolist()
+    elif isinstance(train, FileSplit):  # a seeded sample of the training files, evaluation transform
+        pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(split_seed))[:STATS_FILES]
+        mean, std = _stats(train.subset(pick.sort().values), max_value)
     else:
         mean, std = _stats(train, max_value)
     return DataSplits(name, train, val, test, len(class_names), class_names, max_value, mean, std, augment, preprocess)

@@ -10,6 +10,7 @@ counted and listed, and refused when more than `max_bad_fraction` of them.
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
@@ -17,10 +18,12 @@ import numpy as np
 from nascli.data.assemble import assemble
 from nascli.data.cache import decode_files, default_workers
 from nascli.data.datasets import Augment, DataSplits
-from nascli.data.images import RESIZE_MODES, Preprocess
+from nascli.data.files import FileImages
+from nascli.data.images import GRAY_MODES, RESIZE_MODES, BadImage, Preprocess, image_mode
 from nascli.errors import DatasetError
 
 SPLIT_FOLDERS = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
+DECODE_MODES = ("auto", "cache", "files")
 LAYOUT_HELP = ("Lay it out as root/<class>/<images> (e.g. root/cat/1.jpg, root/dog/2.png), or with split folders "
                "root/train/<class>/<images> and optionally root/val/... and root/test/....")
 
@@ -133,6 +136,63 @@ def _check_options(image_size: int, resize: str, channels: int | str) -> int | N
     return None if channels == "auto" else int(channels)
 
 
+def cache_limit_bytes(cache_limit_gb: float | None, cache_dir: str) -> int:
+    """The decoded bytes a cache may hold at most: the option, or half the free space of cache_dir's disk."""
+    if cache_limit_gb is not None:
+        if cache_limit_gb <= 0:
+            raise DatasetError(f"dataset.cache_limit_gb must be positive (or null for half the free space under "
+                               f"dataset.cache_dir), got {cache_limit_gb}.")
+        return int(cache_limit_gb * 2**30)
+    where = Path(cache_dir).expanduser().absolute()
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    try:
+        return shutil.disk_usage(where).free // 2
+    except OSError:
+        return 0
+
+
+def _settle_channels(files: list[Path], wanted: int | None) -> int:
+    """channels=auto without decoding: 1 when every file's header says grayscale, read until the first colour one."""
+    if wanted is not None:
+        return wanted
+    for path in files:
+        try:
+            if image_mode(path) not in GRAY_MODES:
+                return 3
+        except BadImage:
+            continue
+    return 1
+
+
+def _from_files(name: str, root: str, tree: Tree, image_size: int, resize: str, wanted: int | None,
+                val_fraction: float, test_fraction: float, split_seed: int, max_train_samples: int | None,
+                classes: list[int] | None, workers: int, crop_scale: list[float], eval_crop: float,
+                augment: Augment, decoded_bytes: int) -> DataSplits:
+    """DataSplits whose batches DataLoader workers decode from the files (nascli.data.files)."""
+    if len(crop_scale) != 2 or not 0.0 < float(crop_scale[0]) <= float(crop_scale[1]) <= 1.0:
+        raise DatasetError(f"dataset.crop_scale must be [low, high] with 0 < low <= high <= 1 (the share of an image's "
+                           f"area a training crop covers; ImageNet: [0.08, 1.0]), got {list(crop_scale)}.")
+    if not 0.0 < eval_crop <= 1.0:
+        raise DatasetError(f"dataset.eval_crop must be in (0, 1] (ImageNet: 0.875, 256 px resized and 224 px kept), "
+                           f"got {eval_crop}.")
+    crop = float(eval_crop) if resize == "crop" else 1.0  # stretch and pad keep the whole image
+    pre = Preprocess(image_size, resize, _settle_channels(tree.files, wanted), crop)
+    images = FileImages([str(f) for f in tree.files], pre, (float(crop_scale[0]), float(crop_scale[1])), workers)
+    splits = np.asarray(tree.splits)
+    parts = {s: np.flatnonzero(splits == s) for s in ("train", "val", "test") if (splits == s).any()}
+    data = assemble(name, images, np.asarray(tree.labels, dtype=np.int64), parts, tree.class_names, 255.0,  # type: ignore[arg-type]
+                    val_fraction, test_fraction, split_seed, max_train_samples, augment, classes, None, pre.record())
+    bad = tree.skipped
+    data.source = {
+        "root": str(Path(root).expanduser()), "layout": tree.layout, "files": len(tree.files), "bad": len(bad),
+        "bad_files": [{"path": p, "why": w} for p, w in bad[:1000]], "other_files_ignored": tree.other_files,
+        "decode": "files", "decoded_gb": round(decoded_bytes / 2**30, 3), "loader_workers": workers,
+        "streamed": True,
+    }
+    return data
+
+
 def folder_splits(
     name: str,
     root: str | None,
@@ -149,15 +209,36 @@ def folder_splits(
     cache_dir: str,
     workers: int | None,
     memory_limit_gb: float | None,
+    val_folder_split: str,
+    decode: str,
+    cache_limit_gb: float | None,
+    crop_scale: list[float],
+    eval_crop: float,
     augment: Augment,
 ) -> DataSplits:
-    """Images in class folders under `root`, decoded once (cached), split train/val/test."""
+    """Images in class folders under `root`, decoded once (cached), split train/val/test; or, when
+    the decoded images would not fit the cache (decode=auto) or decode=files, decoded batch by
+    batch from the files by DataLoader workers with the ImageNet transforms."""
     if not root:
         raise DatasetError(f"dataset=folder needs dataset.root=<folder of your images>. {LAYOUT_HELP}")
     wanted = _check_options(image_size, resize, channels)
     if not 0.0 <= max_bad_fraction <= 1.0:
         raise DatasetError(f"dataset.max_bad_fraction must be in [0, 1], got {max_bad_fraction}.")
+    if decode not in DECODE_MODES:
+        raise DatasetError(f"dataset.decode must be one of {', '.join(DECODE_MODES)}, got {decode!r}.")
     tree = scan(root, _extensions(extensions))
+    if val_folder_split not in ("val", "test"):
+        raise DatasetError(f"dataset.val_folder_split must be val or test, got {val_folder_split!r}.")
+    if val_folder_split == "test" and "val" in tree.splits:
+        if "test" in tree.splits:
+            raise DatasetError(f"{root} has both a val/ and a test/ folder; dataset.val_folder_split=test would make both "
+                               f"the test split. Set dataset.val_folder_split=val, or remove one of them.")
+        tree.splits = ["test" if s == "val" else s for s in tree.splits]
+    decoded_bytes = len(tree.files) * (wanted or 3) * image_size * image_size
+    if decode == "files" or (decode == "auto" and decoded_bytes > cache_limit_bytes(cache_limit_gb, cache_dir)):
+        return _from_files(name, root, tree, image_size, resize, wanted, val_fraction, test_fraction, split_seed,
+                           max_train_samples, classes, default_workers() if workers is None else workers,
+                           crop_scale, eval_crop, augment, decoded_bytes)
     decoded = decode_files(tree.files, image_size, resize, wanted, cache_dir, default_workers() if workers is None else workers,
                            f"decoding {len(tree.files)} images of {Path(root).name}")
     bad = [(str(tree.files[i]), why) for i, why in sorted(decoded.bad.items())] + tree.skipped
@@ -179,6 +260,6 @@ def folder_splits(
         "other_files_ignored": tree.other_files, "modes": decoded.modes,
         "converted": {m: n for m, n in decoded.modes.items() if m not in ("RGB", "L")},
         "cache": str(decoded.path), "cache_hit": decoded.hit, "decode_seconds": round(decoded.seconds, 3),
-        "streamed": type(data.train).__name__ == "StreamSplit",
+        "streamed": type(data.train).__name__ == "StreamSplit", "decode": "cache",
     }
     return data

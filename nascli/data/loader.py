@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import torch
 
 from nascli.data.datasets import DataSplits, Split
+from nascli.data.files import FileSplit, file_batches
 
 
 def random_crop(x: torch.Tensor, padding: int, gen: torch.Generator) -> torch.Tensor:
@@ -71,6 +72,7 @@ class BatchLoader:
         self.mean = torch.tensor(data.mean, device=self.device).view(1, -1, 1, 1)
         self.std = torch.tensor(data.std, device=self.device).view(1, -1, 1, 1)
         self.augment = data.augment
+        self.bad_files: set[str] = set()  # files that could not be decoded (dataset.decode=files only)
 
     def __len__(self) -> int:
         n = len(self.split)
@@ -79,11 +81,26 @@ class BatchLoader:
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n = len(self.split)
         order = torch.randperm(n, generator=self.gen) if self.train else torch.arange(n)
+        if isinstance(self.split, FileSplit):
+            yield from self._from_files(order)
+            return
         for start in range(0, len(self) * self.batch_size, self.batch_size):
             idx = order[start : start + self.batch_size]
             x = self.split.images[idx].to(self.device, non_blocking=True).float().mul_(self.scale)
             y = self.split.labels[idx].to(self.device, non_blocking=True)
             yield self._transform(x), y
+
+    def _from_files(self, order: torch.Tensor) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Batches decoded from the files by DataLoader workers (dataset.decode=files): training
+        images cropped and flipped there (each from a seed drawn here), then normalised and cut out."""
+        seeds = torch.randint(0, 2**62, (len(self.split),), generator=self.gen) if self.train else None
+        batches = [order[start : start + self.batch_size] for start in range(0, len(self) * self.batch_size, self.batch_size)]
+        for x, y in file_batches(self.split, batches, seeds, self.bad_files):
+            x = x.to(self.device, non_blocking=True).float().mul_(self.scale)
+            x = (x - self.mean) / self.std
+            if self.train:
+                x = cutout(x, self.cutout_length, self.gen)
+            yield x, y.to(self.device, non_blocking=True)
 
     def _transform(self, x: torch.Tensor) -> torch.Tensor:
         if self.train:

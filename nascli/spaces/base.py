@@ -148,13 +148,18 @@ class SearchSpace(ABC):
         raise ConfigError(f"The {self.name} space cannot turn a gene prior into architecture weights.")
 
     # --- cost by the piece (latency tables) -------------------------------------------------
+    def cost_config(self) -> dict[str, Any]:
+        """The options that tag this space's skeleton in latency tables (config(), unless a space keeps
+        an option added later out of it so older tables keep their keys)."""
+        return self.config()
+
     def cost_units(self, num_classes: int, in_channels: int, input_size: int) -> list[CostUnit]:
         """Every piece of this space's networks at the input it sees: the skeleton, and every
         candidate of every site. An architecture's latency is the skeleton's plus its chosen ops'
         (`chosen`); a supernet's expected latency weights each choice."""
         from nascli.spaces.outline import cost_units
 
-        return cost_units(self.name, {**self.config(), "classes": num_classes},
+        return cost_units(self.name, {**self.cost_config(), "classes": num_classes},
                           lambda make: self.outline(make, num_classes, in_channels, input_size),
                           (in_channels, input_size, input_size), num_classes)
 

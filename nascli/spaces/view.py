@@ -102,6 +102,9 @@ class SpaceView(SearchSpace):
     def config(self) -> dict[str, Any]:
         return self.base.config()
 
+    def cost_config(self) -> dict[str, Any]:
+        return self.base.cost_config()
+
     def hparam_choices(self) -> dict[str, list[Any]]:
         return self.base.hparam_choices()
 

@@ -120,7 +120,8 @@ class GradientSearch(OneShotStrategy):
         data, device = context.data, torch.device(context.device)
         self.data, self.device = data, device
         self.halves = split_halves(data.train, self.seed)
-        if device.type == "cuda":  # the halves live on the GPU: a step gathers its batch there, copies nothing in
+        if device.type == "cuda" and isinstance(data.train.images, torch.Tensor):  # held in memory (not streamed):
+            # the halves live on the GPU: a step gathers its batch there, copies nothing in
             self.halves = tuple(Split(h.images.to(device), h.labels.to(device)) for h in self.halves)
         if min(len(h) for h in self.halves) < 2:
             raise ConfigError(f"{type(self).__name__} needs at least 4 training images, got {len(data.train)}.")

@@ -38,6 +38,8 @@ class TrainConfig:
     batch_size: int            # the global batch: under torchrun each of N processes takes 1/N of it
     lr: float
     lr_min: float
+    lr_schedule: Literal["cosine", "exponential"]  # cosine from lr to lr_min | lr times lr_decay every epoch
+    lr_decay: float            # exponential: the factor an epoch multiplies lr by (DARTS on ImageNet: 0.97)
     momentum: float
     nesterov: bool
     weight_decay: float
@@ -63,6 +65,10 @@ class TrainConfig:
                     "auxiliary_weight", "drop_path"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"trainer.{key} must be at least 0, got {getattr(self, key)}.")
+        if self.lr_schedule not in ("cosine", "exponential"):
+            raise ConfigError(f"trainer.lr_schedule must be cosine or exponential, got {self.lr_schedule!r}.")
+        if not 0.0 < self.lr_decay <= 1.0:
+            raise ConfigError(f"trainer.lr_decay must be in (0, 1] (the factor an epoch multiplies lr by), got {self.lr_decay}.")
         steps.check_switches(self.amp, self.channels_last, self.compile, self.optimizer_step, self.cuda_graphs,
                              self.accumulate)
 

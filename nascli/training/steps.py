@@ -274,8 +274,11 @@ class StepRunner:
         return self.sgd(params, cfg.lr, cfg.momentum, cfg.weight_decay, cfg.nesterov)
 
     @staticmethod
-    def schedule(optimizer: torch.optim.Optimizer, cfg: Any) -> torch.optim.lr_scheduler.CosineAnnealingLR:
-        """The trainer group's cosine schedule, from lr to lr_min over its epochs (one step an epoch)."""
+    def schedule(optimizer: torch.optim.Optimizer, cfg: Any) -> torch.optim.lr_scheduler.LRScheduler:
+        """The trainer group's schedule, one step an epoch: cosine from lr to lr_min over its epochs, or
+        (lr_schedule=exponential, DARTS' ImageNet recipe) lr times lr_decay every epoch."""
+        if cfg.lr_schedule == "exponential":
+            return torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=cfg.lr_decay)
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(cfg.epochs, 1), eta_min=cfg.lr_min)
 
     def prepare(self, model: nn.Module) -> nn.Module:

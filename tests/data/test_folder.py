@@ -180,3 +180,16 @@ def test_wrong_options_name_the_key(tmp_path: Path) -> None:
         folder(root, tmp_path, channels=4)
     with pytest.raises(DatasetError, match="dataset.image_size must be a positive"):
         folder(root, tmp_path, image_size=0)
+
+
+def test_a_val_folder_can_be_the_test_split_as_imagenet_s_is(tmp_path: Path) -> None:
+    root = tmp_path / "imagenet"
+    class_tree(root / "train", {"a": 10, "b": 10})
+    class_tree(root / "val", {"a": 3, "b": 3}, seed=1)
+    data = folder(root, tmp_path, val_folder_split="test", val_fraction=0.0, test_fraction=0.0)
+    assert (len(data.train), len(data.val), len(data.test)) == (20, 0, 6)
+    class_tree(root / "test", {"a": 2, "b": 2}, seed=2)
+    with pytest.raises(DatasetError, match="both a val/ and a test/ folder"):
+        folder(root, tmp_path, val_folder_split="test")
+    with pytest.raises(DatasetError, match="dataset.val_folder_split must be val or test"):
+        folder(root, tmp_path, val_folder_split="train")

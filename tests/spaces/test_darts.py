@@ -10,7 +10,7 @@ import pytest
 import torch
 from configured import space as configured_space
 
-from nascli.errors import GenotypeError
+from nascli.errors import ConfigError, GenotypeError
 from nascli.spaces.darts import DartsSpace
 from nascli.spaces.darts.genotype import PUBLISHED, Genotype
 
@@ -140,7 +140,7 @@ def test_shipped_defaults_are_the_papers_search_network():
     space = darts()
     assert space.name == "darts" and space.published is PUBLISHED
     assert space.config() == {"channels": 16, "layers": 8, "auxiliary": False, "drop_path": 0.0,
-                              "steps": 4, "multiplier": 4, "stem_multiplier": 3}
+                              "steps": 4, "multiplier": 4, "stem_multiplier": 3, "stem": "cifar"}
 
 
 def test_validate_returns_the_spaces_own_value_or_raises(space):
@@ -213,3 +213,15 @@ def test_a_network_saved_before_the_outline_loads_and_computes_what_it_did() -> 
     x = torch.randn(2, 1, 8, 8)
     expected = torch.tensor(json.loads((data / "darts_v1_before_outlines.logits.json").read_text()))
     torch.testing.assert_close(model(x), expected)
+
+
+def test_the_imagenet_stem_starts_the_cells_at_an_eighth_of_the_input():
+    space = darts(channels=8, layers=5, auxiliary=True, stem="imagenet")
+    assert space.config()["stem"] == "imagenet" and DartsSpace(**space.config()).config() == space.config()
+    model = space.build_network(PUBLISHED["DARTS_V2"], num_classes=5, in_channels=3, input_size=64).train()
+    assert model.stem(torch.zeros(2, 3, 64, 64)).shape == (2, 8, 16, 16)
+    logits, aux = model(torch.zeros(2, 3, 64, 64))
+    assert logits.shape == aux.shape == (2, 5)
+    assert "stem" not in darts().cost_config() and darts(stem="imagenet").cost_config()["stem"] == "imagenet"
+    with pytest.raises(ConfigError, match="darts stem must be one of cifar, imagenet"):
+        darts(stem="tiny")

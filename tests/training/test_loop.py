@@ -68,6 +68,17 @@ def test_trainer_options_come_from_the_yaml() -> None:
         TrainConfig(epochs=4, lr=0.1)  # no defaults in code: the YAML holds them
 
 
+def test_an_exponential_schedule_decays_lr_by_lr_decay_every_epoch() -> None:
+    data = dataset("digits", max_train_samples=64)
+    nb201 = space("nb201", channels=4, cells_per_stage=1)
+    model = nb201.build_network(nb201.from_str(NB201_ARCH), num_classes=10, in_channels=1, input_size=8)
+    history = train(model, data, trainer("proxy", epochs=3, lr=0.1, lr_schedule="exponential", lr_decay=0.5), CPU, seed=0)
+    assert [h["lr"] for h in history] == pytest.approx([0.1, 0.05, 0.025])
+    for key, value in (("lr_schedule", "step"), ("lr_decay", 0.0), ("lr_decay", 1.5)):
+        with pytest.raises(ConfigError, match=f"trainer.{key}"):
+            trainer("proxy", **{key: value})
+
+
 @pytest.mark.parametrize("key,value", [("epochs", -1), ("lr", -0.1), ("weight_decay", -1e-4), ("cutout", -2),
                                        ("drop_path", -0.2), ("batch_size", 0), ("eval_batch_size", 0)])
 def test_negative_or_empty_trainer_values_are_config_errors(key, value) -> None:

@@ -113,27 +113,45 @@ class AuxiliaryHead(nn.Module):
 class DartsNet(nn.Module):
     """NetworkCIFAR: stem of stem_multiplier * C channels, `layers` cells with reductions (and channel
     doubling) at 1/3 and 2/3 depth, global pooling and a linear classifier; for a discrete network
-    also the auxiliary head and drop path.
+    also the auxiliary head and drop path. stem="imagenet" is NetworkImageNet's for 224 px inputs:
+    two stride-2 convs (C/2, then C channels) feed the first cell's s0, one more stride-2 conv its
+    s1, so the cells start at 1/8 of the input (the first as if after a reduction). Its auxiliary
+    head is the CIFAR one pooled adaptively to 2x2 (the reference's AvgPool(5, 2) at 14x14 leaves
+    4x4, which its Linear(768) cannot take).
 
     In training mode with an auxiliary head, forward returns (logits, aux_logits); otherwise logits.
     `drop_path_prob` may be changed between epochs by a trainer.
     """
 
     def __init__(self, make: Maker, channels: int, layers: int, steps: int, multiplier: int, stem_multiplier: int,
-                 num_classes: int, in_channels: int, input_size: int, auxiliary: bool, drop_path_prob: float) -> None:
+                 num_classes: int, in_channels: int, input_size: int, auxiliary: bool, drop_path_prob: float,
+                 stem: str) -> None:
         super().__init__()
         self.drop_path_prob = drop_path_prob if make.picks_one else 0.0
-        c_stem = stem_multiplier * channels
-        self.stem = nn.Sequential(nn.Conv2d(in_channels, c_stem, 3, padding=1, bias=False), nn.BatchNorm2d(c_stem))
         reductions = {layers // 3, 2 * layers // 3}
         self.aux_index = 2 * layers // 3
         self.cells = nn.ModuleList()
-        c_prev_prev, c_prev, c, spatial = c_stem, c_stem, channels, input_size
+        self.stem1: nn.Module | None = None
+        if stem == "imagenet":
+            half = max(1, channels // 2)
+            self.stem = nn.Sequential(
+                nn.Conv2d(in_channels, half, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(half), nn.ReLU(inplace=True),
+                nn.Conv2d(half, channels, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(channels))
+            self.stem1 = nn.Sequential(nn.ReLU(inplace=True), nn.Conv2d(channels, channels, 3, stride=2, padding=1, bias=False),
+                                       nn.BatchNorm2d(channels))
+            c_prev_prev, c_prev, c, spatial = channels, channels, channels, (((input_size + 1) // 2 + 1) // 2 + 1) // 2
+            reduction_prev = {-1}
+        else:
+            c_stem = stem_multiplier * channels
+            self.stem = nn.Sequential(nn.Conv2d(in_channels, c_stem, 3, padding=1, bias=False), nn.BatchNorm2d(c_stem))
+            c_prev_prev, c_prev, c, spatial = c_stem, c_stem, channels, input_size
+            reduction_prev = set()
         aux_channels, aux_spatial = c_prev, spatial
         for i in range(layers):
             if i in reductions:
                 c, spatial = 2 * c, (spatial + 1) // 2
-            cell = DartsCell(make, steps, multiplier, i in reductions, i - 1 in reductions, c_prev_prev, c_prev, c)
+            cell = DartsCell(make, steps, multiplier, i in reductions, i - 1 in reductions | reduction_prev,
+                             c_prev_prev, c_prev, c)
             self.cells.append(cell)
             c_prev_prev, c_prev = c_prev, cell.out_channels
             if i == self.aux_index:
@@ -145,6 +163,8 @@ class DartsNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         s0 = s1 = self.stem(x)
+        if self.stem1 is not None:
+            s1 = self.stem1(s0)
         aux_logits = None
         for i, cell in enumerate(self.cells):
             s0, s1 = s1, cell(s0, s1, self.drop_path_prob)

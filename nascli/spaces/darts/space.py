@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from nascli.spaces.outline import Maker, SiteKey
 
+STEMS = ("cifar", "imagenet")
 _OLD_OP_KEY = re.compile(r"(?P<prefix>(?:network\.)?)cells\.(?P<cell>\d+)\.ops\.(?P<pair>\d+)\.(?P<rest>.+)")
 
 
@@ -30,7 +31,7 @@ class DartsSpace(SearchSpace):
     published = PUBLISHED
 
     def __init__(self, channels: int, layers: int, auxiliary: bool, drop_path: float, steps: int,
-                 multiplier: int, stem_multiplier: int) -> None:
+                 multiplier: int, stem_multiplier: int, stem: str) -> None:
         if min(channels, layers, steps, stem_multiplier) < 1 or not 1 <= multiplier <= steps:
             raise ConfigError(
                 "darts needs channels, layers, steps, stem_multiplier >= 1 and 1 <= multiplier <= steps, "
@@ -38,16 +39,26 @@ class DartsSpace(SearchSpace):
             )
         check_sizes("darts", channels=(channels, MAX_CHANNELS), layers=(layers, MAX_DEPTH), steps=(steps, 16),
                     stem_multiplier=(stem_multiplier, 16))
+        if stem not in STEMS:
+            raise ConfigError(f"darts stem must be one of {', '.join(STEMS)} (imagenet: two stride-2 convs for 224 px "
+                              f"inputs, as the paper's ImageNet network), got {stem!r}.")
         if not 0.0 <= drop_path < 1.0:
             raise ConfigError(f"darts drop_path must be in [0, 1), got {drop_path}.")
         self.channels, self.layers, self.auxiliary, self.drop_path = channels, layers, auxiliary, drop_path
-        self.steps, self.multiplier, self.stem_multiplier = steps, multiplier, stem_multiplier
+        self.steps, self.multiplier, self.stem_multiplier, self.stem = steps, multiplier, stem_multiplier, stem
         self.concat: tuple[int, ...] = tuple(range(2 + steps - multiplier, 2 + steps))
 
     def config(self) -> dict[str, Any]:
         return {"channels": self.channels, "layers": self.layers, "auxiliary": self.auxiliary,
                 "drop_path": self.drop_path, "steps": self.steps, "multiplier": self.multiplier,
-                "stem_multiplier": self.stem_multiplier}
+                "stem_multiplier": self.stem_multiplier, "stem": self.stem}
+
+    def cost_config(self) -> dict[str, Any]:
+        """config() without the CIFAR stem, so latency tables built before the option keep their keys."""
+        config = self.config()
+        if config["stem"] == "cifar":
+            del config["stem"]
+        return config
 
     def smallest(self) -> Genotype:
         """Every node max-pools its two cell inputs: no weights, little work."""
@@ -107,7 +118,7 @@ class DartsSpace(SearchSpace):
         if input_size < 1:
             raise ConfigError(f"darts networks need a positive input size, got {input_size}.")
         return DartsNet(make, self.channels, self.layers, self.steps, self.multiplier, self.stem_multiplier,
-                        num_classes, in_channels, input_size, self.auxiliary, self.drop_path)
+                        num_classes, in_channels, input_size, self.auxiliary, self.drop_path, self.stem)
 
     def groups(self) -> tuple[str, ...]:
         return CELLS  # both cell types, even in a network too shallow to hold a normal cell
