@@ -69,10 +69,14 @@ def describe(name: str, **overrides: int) -> Task:
 
 def describe_data(data: Any) -> Task:
     """The description of loaded DataSplits (works for any dataset, subsets included), with the
-    pixel statistics of its own training images."""
-    scaled = data.train.images.float() / data.max_value
-    mean = scaled.mean(dim=(0, 2, 3))
-    std = scaled.std(dim=(0, 2, 3)) if scaled.numel() > scaled.shape[1] else torch.zeros_like(mean)
+    pixel statistics of its own training images: computed here for images held in memory, the data's
+    own (bounded-memory) statistics for images streamed from a cache or read from files."""
+    if isinstance(data.train.images, torch.Tensor):
+        scaled = data.train.images.float() / data.max_value
+        mean = scaled.mean(dim=(0, 2, 3))
+        std = scaled.std(dim=(0, 2, 3)) if scaled.numel() > scaled.shape[1] else torch.zeros_like(mean)
+    else:  # never the whole split in memory
+        mean, std = torch.tensor(data.mean), torch.tensor(data.std)
     return Task(data.name, data.num_classes, data.in_channels, data.input_size, len(data.train),
                 round(float(mean.mean()), 4), round(float(std.mean()), 4))
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from imagetrees import class_tree
 from nasrun import read_json, run
 
 
@@ -40,6 +41,19 @@ def test_darts_starts_from_a_transfer_prior(meta_run: Path, tmp_path: Path) -> N
                  run_dir=tmp_path / "darts")
     assert result.code == 0, result.text
     assert read_json(tmp_path / "darts" / "report.json")["meta"]["method"] == "transfer"
+
+
+@pytest.mark.parametrize("mode", [["dataset.memory_limit_gb=0.00001"], ["dataset.decode=files", "dataset.workers=0"]])
+def test_a_search_on_the_users_folder_starts_from_a_prior_describing_it(meta_run: Path, tmp_path: Path,
+                                                                         mode: list[str]) -> None:
+    """`nas search dataset=folder ... meta=<prior>` on a class subset of a folder too large for memory
+    (streamed from its cache, or decoded from the files): the target task is the user's data."""
+    root = class_tree(tmp_path / "photos", {"ant": 10, "bee": 10, "cat": 10})
+    data = ["dataset=folder", f"dataset.root={root}", f"paths.cache_dir={tmp_path / 'cache'}", "dataset.classes=[0,2]"]
+    result = run("search", "debug=smoke", "budget.trials=2", *data, *mode, f"meta={meta_run}", run_dir=tmp_path / "s")
+    assert result.code == 0, result.text
+    report = read_json(tmp_path / "s" / "report.json")
+    assert report["meta"]["target_task"] == "folder" and report["meta"]["learned_from"] == ["cifar10"]
 
 
 def test_a_prior_of_another_space_is_a_clear_error(meta_run: Path, tmp_path: Path) -> None:
