@@ -50,7 +50,7 @@ SKIPS: list[tuple[Callable[[list[str]], bool], str]] = [
     (lambda t: t[0] == "python", "a benchmark script (minutes at its sizes); tests/test_scripts.py runs the "
                                  "benchmark scripts at test sizes"),
     (lambda t: t[0] == "lint-imports", "tests/test_layering.py runs it"),
-    (lambda t: any(a.startswith(("dataset.root=~", "dataset.path=~")) for a in t),
+    (lambda t: any(a.startswith(("dataset.root=~", "dataset.path=~", "input=~")) for a in t),
      "the user's own data (~/...); tests/data/ generates such folders and arrays"),
     (lambda t: t[0] == "tensorboard", "starts a server that runs until it is stopped"),
     (lambda t: t[0] == "torchrun", "starts 2 processes; tests/training/test_data_parallel.py runs retrain under torchrun"),

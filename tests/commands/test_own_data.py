@@ -1,18 +1,21 @@
-"""A user's own data through the commands: search, retrain and evaluate on a generated image folder
-show its class names; arrays search; a bad root is exit 2 with the path and what to do."""
+"""A user's own data through the commands: search, retrain, evaluate, export and predict on a generated
+image folder show its class names; arrays search; a bad root is exit 2 with the path and what to do."""
 
 from __future__ import annotations
 
+import csv
+import json
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 from imagetrees import class_tree
 from nasrun import read_json, run
 
 
 @pytest.mark.slow
-def test_a_folder_of_images_through_search_retrain_and_evaluate(tmp_path: Path) -> None:
+def test_a_folder_of_images_through_search_retrain_evaluate_export_and_predict(tmp_path: Path) -> None:
     root = class_tree(tmp_path / "photos", {"cat": 12, "dog": 12, "emu": 12})
     data = ["dataset=folder", f"dataset.root={root}", f"paths.cache_dir={tmp_path / 'cache'}", "dataset.workers=0"]
     search = run("search", "debug=smoke", *data, run_dir=tmp_path / "search")
@@ -24,6 +27,17 @@ def test_a_folder_of_images_through_search_retrain_and_evaluate(tmp_path: Path) 
     assert evaluate.code == 0, evaluate.text
     report = str(read_json(tmp_path / "evaluate" / "report.json"))
     assert all(name in report for name in ("cat", "dog", "emu")) and "emu" in evaluate.out
+    export = run("export", f"checkpoint={tmp_path / 'retrain'}", "format=onnx", run_dir=tmp_path / "export")
+    assert export.code == 0, export.text
+    metadata = {p.key: p.value for p in onnx.load(str(tmp_path / "export" / "model.onnx")).metadata_props}
+    assert json.loads(metadata["class_names"]) == ["cat", "dog", "emu"]
+    new = class_tree(tmp_path / "new", {"cat": 2, "dog": 2, "emu": 2}, seed=1)  # labelled by their folders
+    predict = run("predict", f"checkpoint={tmp_path / 'retrain'}", f"input={new}", run_dir=tmp_path / "predict")
+    assert predict.code == 0, predict.text
+    with open(tmp_path / "predict" / "predictions.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 6 and {r["predicted"] for r in rows} <= {"cat", "dog", "emu"}
+    assert {r["label"] for r in rows} == {"cat", "dog", "emu"}
 
 
 def test_arrays_search(tmp_path: Path) -> None:
