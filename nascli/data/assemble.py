@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from nascli.data.datasets import Augment, DataSplits, Split, _stratified_split
+from nascli.data.datasets import Augment, DataSplits, LazyRows, Split, _stratified_split
 from nascli.data.files import FileImages, FileSplit
 from nascli.errors import DatasetError
 
@@ -36,7 +36,7 @@ def memory_limit_bytes(memory_limit_gb: float | None) -> int:
         return 8 * 2**30
 
 
-class FileRows:
+class FileRows(LazyRows):
     """Rows of a uint8 (N, C, H, W) `.npy` array read from the file on demand, never all at once.
 
     Reads go through the page cache with pread, not a memory map, so the process's resident memory
@@ -103,16 +103,6 @@ class FileRows:
         if isinstance(key, torch.Tensor):
             key = key.cpu().numpy()
         return FileRows(self.path, self.offset, self.full_shape, self.index[key])
-
-    def materialize(self) -> torch.Tensor:
-        """Every row in memory (only for what fits: a caller that needs the whole split as a tensor)."""
-        return self[np.arange(len(self))]
-
-    def to(self, *args: Any, **kwargs: Any) -> torch.Tensor:
-        return self.materialize().to(*args, **kwargs)
-
-    def float(self) -> torch.Tensor:
-        return self.materialize().float()
 
 
 class StreamSplit(Split):

@@ -9,6 +9,7 @@ then held as tensors so that batching and augmentation run as tensor ops, not pe
 from __future__ import annotations
 
 import socket
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +51,32 @@ class Split:
 
     def subset(self, index: torch.Tensor) -> Split:
         return Split(self.images[index], self.labels[index])
+
+
+class LazyRows(ABC):
+    """Images of a split read only when rows are indexed (from a cache file, or decoded from image
+    files). A caller that needs the whole split as a tensor (`.to`, `.float`) reads every row: only
+    for what fits in memory."""
+
+    @abstractmethod
+    def __len__(self) -> int:
+        """How many rows."""
+
+    @abstractmethod
+    def __getitem__(self, key: Any) -> torch.Tensor:
+        """The rows `key` selects, as a uint8 tensor."""
+
+    def materialize(self) -> torch.Tensor:
+        """Every row in memory."""
+        import numpy as np
+
+        return self[np.arange(len(self))]
+
+    def to(self, *args: Any, **kwargs: Any) -> torch.Tensor:
+        return self.materialize().to(*args, **kwargs)
+
+    def float(self) -> torch.Tensor:
+        return self.materialize().float()
 
 
 @dataclass

@@ -20,14 +20,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from nascli.data.datasets import Split
+from nascli.data.datasets import LazyRows, Split
 from nascli.data.images import BadImage, Preprocess, _convert, _upright, _why, decode
 
 
 ORIENTATION = 0x0112  # the EXIF tag saying how a photo is turned
 
 
-class FileImages:
+class FileImages(LazyRows):
     """Images of a split as file paths, decoded on demand with the evaluation transform: the same
     indexing interface as a (N, C, S, S) uint8 tensor (shape, len, [index], subset), nothing held."""
 
@@ -72,16 +72,6 @@ class FileImages:
         if isinstance(key, torch.Tensor):
             key = key.cpu().numpy()
         return FileImages(self.paths, self.pre, self.crop_scale, self.workers, self.index[key])
-
-    def materialize(self) -> torch.Tensor:
-        """Every row decoded in memory (only for what fits: a caller that needs the whole split as a tensor)."""
-        return self[np.arange(len(self))]
-
-    def to(self, *args: Any, **kwargs: Any) -> torch.Tensor:
-        return self.materialize().to(*args, **kwargs)
-
-    def float(self) -> torch.Tensor:
-        return self.materialize().float()
 
 
 class FileSplit(Split):
