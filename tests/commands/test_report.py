@@ -142,6 +142,7 @@ def test_single_run_directories_compare_into_a_timestamped_folder(sweep: Path, t
     assert not list(folder.glob("*.png"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, message", [
     (["nowhere"], "nowhere: no such directory"),
     (["empty"], "empty: not a run directory (no report.json) nor a multirun folder (no multirun.yaml or job "
@@ -210,6 +211,7 @@ def test_a_mix_ranks_the_completed_run_and_lists_the_others(unfinished: dict[str
     assert rows == {("search", ""): ("1", "1"), ("retrain", ""): ("1", "0"), ("search", "50"): ("2", "0")}
 
 
+@pytest.mark.slow
 def test_a_picture_no_run_can_give_is_said_and_never_listed(unfinished: dict[str, Path], tmp_path: Path,
                                                             capsys) -> None:
     """A single-objective search has a search curve and no Pareto front."""
