@@ -76,6 +76,14 @@ def _run_app(subcommand: str, args: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `nas` console script."""
+    try:
+        return _dispatch(argv)
+    except BrokenPipeError:  # `nas --help | head`: the reader has gone, nothing is wrong here
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the flush at exit must not fail again
+        return 141  # as a process killed by SIGPIPE
+
+
+def _dispatch(argv: list[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(_usage())

@@ -48,6 +48,13 @@ def _imports_torch(argv: list[str], cwd: Path) -> bool:
     return out.strip().splitlines()[-1] == "TORCH"
 
 
+def test_help_into_a_pipe_closed_early_is_quiet(tmp_path: Path) -> None:
+    """`nas --help | head -1` (here `| true`, a reader gone before nas writes): no BrokenPipeError traceback."""
+    proc = subprocess.run(f"{sys.executable} -m nascli --help | true", shell=True, cwd=tmp_path,
+                          capture_output=True, text=True)
+    assert proc.stderr == ""
+
+
 def test_help_and_cfg_job_do_not_import_torch(tmp_path: Path) -> None:
     assert not _imports_torch(["--help"], tmp_path)
     assert not _imports_torch(["search", "--help"], tmp_path)
