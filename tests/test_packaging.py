@@ -43,7 +43,8 @@ def test_the_installed_package_ships_its_configs(tmp_path: Path) -> None:
         "print(all(conf.joinpath(n).is_file() for n in names) and tables.joinpath('nb201.csv').is_file() and plugin"
         " and 'Apache-2.0' in tables.joinpath('README.md').read_text())"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
+    # -I: isolated from PYTHONPATH (a developer's source checkout on it has no nascli.conf) and the cwd
+    out = subprocess.run([sys.executable, "-I", "-c", code], cwd=tmp_path, capture_output=True, text=True)
     assert out.stdout.strip() == "True", out.stderr
 
 
