@@ -117,9 +117,7 @@ def decode_with_mode(path: Path, pre: Preprocess) -> tuple[np.ndarray, str]:
         raise
     except Exception as exc:  # noqa: BLE001 - Pillow's plugins raise many types for a bad file
         raise BadImage(_why(exc)) from None
-    array = np.asarray(img, dtype=np.uint8)
-    array = array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
-    return np.ascontiguousarray(array), mode
+    return _chw(img), mode
 
 
 def from_image(img: Any, pre: Preprocess) -> np.ndarray:
@@ -133,9 +131,13 @@ def from_image(img: Any, pre: Preprocess) -> np.ndarray:
         raise
     except Exception as exc:  # noqa: BLE001 - Pillow's plugins raise many types for a bad image
         raise BadImage(_why(exc)) from None
+    return _chw(img)
+
+
+def _chw(img: Any) -> np.ndarray:
+    """A converted, resized Pillow image as a contiguous uint8 (C, H, W) array."""
     array = np.asarray(img, dtype=np.uint8)
-    array = array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
-    return np.ascontiguousarray(array)
+    return np.ascontiguousarray(array[None] if array.ndim == 2 else array.transpose(2, 0, 1))
 
 
 def _why(exc: BaseException) -> str:
