@@ -12,6 +12,13 @@ file and never prints: the engine drives every strategy the same way,
 
 and records, checkpoints, shows progress and writes every file itself.
 
+With `search.workers=N` (N > 1) the engine keeps up to N proposals in flight: it calls propose()
+again before earlier proposals are told, and tells each proposal's objective once, in the order
+the results arrive (not the order proposed). A strategy that cannot propose until it hears back
+(a generation, a batch of controller samples, a rung waiting for results) returns `WAIT`; the
+engine then waits for a result and asks again. A strategy whose `concurrent` is False (one-shot
+strategies: a proposal is an epoch of one supernet) is only ever asked for one at a time.
+
 Two kinds implement it:
 - SampleStrategy (random, evolution, ...): ask/tell. All randomness lives in `self.rng`, so the
   engine resumes one by replay: asking again and telling the recorded objectives brings a fresh
@@ -39,6 +46,15 @@ from nascli.hardware.latency_table import LatencyTerms
 from nascli.spaces.base import Arch, SearchSpace
 from nascli.training.loop import TrainConfig
 
+
+class _Wait:
+    """The type of WAIT."""
+
+    def __repr__(self) -> str:
+        return "WAIT"
+
+
+WAIT = _Wait()  # propose()'s answer when nothing can be proposed until a pending proposal is told
 
 Objective = float | tuple[float, ...]  # what a strategy is told; a tuple is a point to maximise in every part
 
@@ -89,6 +105,7 @@ class Strategy(ABC):
     trains_weights: ClassVar[bool] = False  # built with the search's trainer (`trainer=`): its weight-training recipe
     measures_candidates: bool = False   # proposals carry their own metrics (one-shot)
     resumes_from_state: bool = False    # resumed from state_dict (else by replaying the rows)
+    concurrent: ClassVar[bool] = True   # may have several proposals in flight (search.workers > 1)
     stop_reason: str | None = None      # why propose() returned None, if not the end of its schedule
 
     def __init__(self, space: SearchSpace, seed: int) -> None:
@@ -104,8 +121,9 @@ class Strategy(ABC):
         """Called once before the first proposal (and before a resumed one is restored)."""
 
     @abstractmethod
-    def propose(self) -> Proposal | None:
-        """The next candidate, or None when the strategy's schedule is over."""
+    def propose(self) -> Proposal | None | _Wait:
+        """The next candidate; None when the strategy's schedule is over; WAIT when nothing can be
+        proposed until a proposal in flight is told (only while one is: see the module docstring)."""
 
     def tell(self, arch: Arch, objective: Objective) -> None:
         """The objective (higher is better; -inf: failed or infeasible) of a proposed architecture:
@@ -185,6 +203,7 @@ class OneShotStrategy(Strategy):
     trains_weights = True
     measures_candidates = True
     resumes_from_state = True
+    concurrent = False  # one supernet, trained epoch by epoch; data-parallel under torchrun instead
     # trainer options a supernet's training has no use for: a value other than 0 is refused, not ignored
     UNUSED_TRAINER_OPTIONS = ("label_smoothing", "cutout", "auxiliary_weight", "drop_path")
 
