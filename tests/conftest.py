@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -38,3 +39,52 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+
+# --- how -n auto spreads the suite over workers ------------------------------------------------------------
+DURATIONS = Path(__file__).with_name("durations.json")  # seconds per unit of work, from --store-durations
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--store-durations", action="store_true",
+                     help=f"write each unit of work's seconds to {DURATIONS.name}, which orders the units of later runs")
+
+
+def _unit(item: pytest.Item) -> str:
+    return "_".join(sorted(str(mark.args[0]) for mark in item.iter_markers("xdist_group")))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Units of work for `-n auto` (--dist loadgroup): a test file is one unit, so its module
+    fixtures (a real search, a sweep) are made once; a test that names its own `xdist_group` (a
+    README block) is a unit of its own. The longest units go first (seconds recorded in
+    durations.json; a new unit counts 5 s per slow test), so no long one starts while the other
+    workers finish and sit idle."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+    recorded = json.loads(DURATIONS.read_text()) if DURATIONS.exists() else {}
+    guess: dict[str, float] = {}
+    first: dict[str, int] = {}
+    for index, item in enumerate(items):
+        unit = _unit(item)
+        first.setdefault(unit, index)
+        guess[unit] = guess.get(unit, 0.0) + (5.0 if item.get_closest_marker("slow") else 0.2)
+    seconds = {unit: recorded.get(unit, estimate) for unit, estimate in guess.items()}
+    items.sort(key=lambda item: (-seconds[_unit(item)], first[_unit(item)]))
+
+
+_spent: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Each unit's seconds (setup, call and teardown), for --store-durations."""
+    unit = report.nodeid.rsplit("@", 1)[1] if "@" in report.nodeid.rsplit("]", 1)[-1] else report.nodeid.split("::")[0]
+    _spent[unit] = _spent.get(unit, 0.0) + report.duration
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if session.config.getoption("store_durations") and not hasattr(session.config, "workerinput"):
+        DURATIONS.write_text(json.dumps({unit: round(s, 1) for unit, s in sorted(_spent.items())}, indent=0) + "\n")
