@@ -23,7 +23,7 @@ import torch
 from nascli.data.assemble import assemble
 from nascli.data.audio import BadAudio, has_soundfile, read_audio, resample
 from nascli.data.audio_cache import features_of_files
-from nascli.data.audio_features import AMIN, AudioFeatures, log_mel, to_db
+from nascli.data.audio_features import AudioFeatures, log_mel, to_db
 from nascli.data.datasets import Augment, DataSplits
 from nascli.errors import DatasetError
 
@@ -40,10 +40,11 @@ class AudioAugment(Augment):
     """Training augmentation of log-mel batches, on tensors in the batch loader: a time shift, background
     noise mixed in, then SpecAugment's frequency and time masks (Park et al. 2019).
 
-    Noise is mixed in the mel power domain (power of clip + volume^2 x power of noise), which drops the
+    Frames shifted in take each band's quietest level in the clip (its noise floor): digital silence
+    (-100 dB) there would be an outlier far below every recorded frame. Noise is mixed in the mel power domain (power of clip + volume^2 x power of noise), which drops the
     cross term of the two spectra: zero on average, so it is the expected power of the mixed waveform."""
 
-    time_shift_ms: float     # shift each clip by up to this, either way (silence shifted in)
+    time_shift_ms: float     # shift each clip by up to this, either way (each band's quietest level shifted in)
     noise_prob: float        # share of clips mixed with background noise
     noise_volume: float      # noise amplitude drawn uniformly from [0, noise_volume]
     freq_masks: int          # frequency masks per clip ...
@@ -62,7 +63,7 @@ class AudioAugment(Augment):
             source = torch.arange(frames, device=x.device)[None, :] - shift[:, None]
             inside = ((source >= 0) & (source < frames))[:, None, None, :]
             moved = x.gather(3, source.clamp(0, frames - 1)[:, None, None, :].expand(n, 1, bands, frames))
-            x = torch.where(inside, moved, torch.full_like(x, 10.0 * math.log10(AMIN)))
+            x = torch.where(inside, moved, x.amin(dim=3, keepdim=True))
         if self.noise is not None and self.noise_prob > 0 and self.noise_volume > 0:
             mixed = torch.rand(n, generator=gen) < self.noise_prob
             pick = torch.randint(0, len(self.noise), (n,), generator=gen)
