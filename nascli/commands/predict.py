@@ -1,4 +1,5 @@
-"""nas predict: a trained network on new inputs (an image, a folder of images, arrays in a .npz/.npy)
+"""nas predict: a trained network on new inputs (an image, a folder of images, a WAV file or a folder of
+them for a network trained on sound, arrays in a .npz/.npy)
 with the preprocessing it was trained with, written batch by batch to predictions.csv (class names,
 probability, the top k), with accuracy where the inputs carry labels. format=onnx runs the exported
 model through ONNX Runtime instead, checked against PyTorch on the first batch."""
@@ -49,7 +50,7 @@ class PredictOptions:
     """The top-level options of conf/predict.yaml."""
 
     checkpoint: str     # a retrain run directory or its model.pt
-    input: str          # an image file, a folder of images, or a .npz / .npy of arrays
+    input: str          # an image file, a folder of images, a WAV file or folder (sound), or a .npz / .npy of arrays
     format: str         # torch | onnx
     onnx: str | None    # format=onnx: an export run directory or its model.onnx
     device: str
