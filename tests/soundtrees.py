@@ -50,3 +50,24 @@ def tone_tree(root: Path, per_class: int = 20, pitches: dict[str, float] | None 
                 clip = np.stack([clip, clip], axis=1)
             write_wav(root / name / f"{i:03d}.wav", clip, rate, width=1 if i % 5 == 4 else 2)
     return root
+
+
+KEYWORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
+
+
+def speech_commands_tree(root: Path, per_word: int = 6, others: tuple[str, ...] = ("cat", "dog"), rate: int = 16000,
+                         seed: int = 0) -> Path:
+    """Speech Commands in miniature: a tone per word (1 s clips at `rate`), the last two clips of each word
+    named in validation_list.txt and testing_list.txt, and two background-noise recordings of 3 s."""
+    rng = np.random.default_rng(seed)
+    val, test = [], []
+    for k, word in enumerate((*KEYWORDS, *others)):
+        for i in range(per_word):
+            name = f"{word}/spk{i:02d}_nohash_0.wav"
+            write_wav(root / name, tone(200.0 * 1.25 ** k, 1.0, rate, rng), rate)
+            (val if i == per_word - 2 else test if i == per_word - 1 else []).append(name)
+    (root / "validation_list.txt").write_text("\n".join(val) + "\n")
+    (root / "testing_list.txt").write_text("\n".join(test) + "\n")
+    for k in range(2):
+        write_wav(root / "_background_noise_" / f"noise{k}.wav", 0.3 * rng.standard_normal(rate * 3), rate)
+    return root

@@ -236,6 +236,12 @@ def audio_folder_splits(
     suffixes = tuple("." + str(e).lower().lstrip(".") for e in extensions if str(e).strip("."))
     if not suffixes:
         raise DatasetError("dataset.extensions is empty; list the sound file suffixes to read, e.g. [.wav].")
+    if words and not Path(root).expanduser().is_dir():
+        raise DatasetError(
+            f"dataset.root={root} does not exist. Keyword spotting reads Google's Speech Commands: download "
+            f"speech_commands_v0.02.tar.gz (http://download.tensorflow.org/data/speech_commands_v0.02.tar.gz, 2.3 GB) "
+            f"and extract it into {root}, so that {root}/yes/, {root}/_background_noise_/ and "
+            f"{root}/validation_list.txt exist (or point dataset.root=<folder> at your copy, paths.data_dir at its parent).")
     tree = scan_sounds(root, suffixes)
     gen = torch.Generator().manual_seed(split_seed)
     parts_given = sorted(set(tree.splits), key=("train", "val", "test").index)

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from nasrun import read_json, run
-from soundtrees import tone_tree, write_wav
+from soundtrees import KEYWORDS, speech_commands_tree, tone_tree, write_wav
 
 SOUND = ["dataset=audio_folder", "dataset.sample_rate=8000", "dataset.duration=0.5", "dataset.n_fft=256",
          "dataset.n_mels=16"]
@@ -68,3 +68,27 @@ def test_bad_sound_inputs_are_skipped_or_refused(journey: dict[str, Path], tmp_p
                               ("p5", tmp_path / "p1", "holds no sound files")):
         refused = run("predict", ckpt, f"input={where}", run_dir=tmp_path / name)
         assert refused.code == 2 and says in refused.text, refused.text[-2000:]
+
+
+def test_the_keyword_spotting_preset_is_the_published_twelve_classes(tmp_path: Path) -> None:
+    from nasrun import compose
+
+    from nascli.runtime.config import build
+
+    root = speech_commands_tree(tmp_path / "speech_commands", per_word=4)
+    cfg = compose("search", "experiment=kws_speech_commands", f"paths.data_dir={tmp_path}",
+                  f"paths.cache_dir={tmp_path / 'cache'}")
+    assert cfg.dataset.root == str(root) and cfg.strategy._target_.endswith(".DARTS") and cfg.strategy.order == "first"
+    data = build(cfg.dataset, "dataset")
+    assert data.class_names == ["_silence_", "_unknown_", *KEYWORDS] and data.shape == (12, 1, 40)
+    assert (len(data.val), len(data.test)) == (12, 12)  # a clip of each word, one of unknown and of silence
+    assert data.source["given_splits"] == ["val", "test"] and data.source["unknown_from"] == ["cat", "dog"]
+    retrain = compose("retrain", "experiment=kws_speech_commands_retrain", "genotype=DARTS_V2")
+    assert list(retrain.dataset.words) == list(KEYWORDS)  # 'yes', 'no', 'on', 'off' stay words in YAML
+
+
+def test_keyword_spotting_without_the_data_says_where_to_put_it(tmp_path: Path) -> None:
+    result = run("search", "experiment=kws_speech_commands", f"paths.data_dir={tmp_path / 'empty'}",
+                 run_dir=tmp_path / "run")
+    assert result.code == 2 and "speech_commands_v0.02.tar.gz" in result.text
+    assert f"extract it into {tmp_path / 'empty' / 'speech_commands'}" in result.text
