@@ -26,6 +26,8 @@ def journey(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     assert search.code == 0, search.text[-3000:]
     retrain = run("retrain", *SOUND, *data, *TRAIN, f"genotype={base / 'search'}", run_dir=base / "retrain")
     assert retrain.code == 0, retrain.text[-3000:]
+    evaluate = run("evaluate", f"checkpoint={base / 'retrain'}", "debug=smoke", run_dir=base / "evaluate")
+    assert evaluate.code == 0, evaluate.text[-3000:]
     predict = run("predict", f"checkpoint={base / 'retrain'}", f"input={tones}", run_dir=base / "predict")
     assert predict.code == 0, predict.text[-3000:]
     return {"base": base, "tones": tones}
@@ -41,6 +43,8 @@ def test_tone_classes_are_learned_well_above_chance_and_predicted_from_wav_files
     assert retrain["data"]["input_size"] == 16 and retrain["data"]["in_channels"] == 1
     assert retrain["data"]["preprocess"]["kind"] == "audio"
     assert retrain["test_accuracy"] > 60.0
+    evaluated = read_json(base / "evaluate" / "report.json")  # the checkpoint's data read again from the folder
+    assert evaluated["test_accuracy"] == pytest.approx(retrain["test_accuracy"])
     predicted = read_json(base / "predict" / "report.json")
     assert predicted["input_kind"] == "sounds" and predicted["labelled"] == 60 and predicted["accuracy"] > 60.0
     with open(base / "predict" / "predictions.csv", newline="") as handle:
