@@ -95,12 +95,11 @@ def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
         raise BadAudio(f"cannot be read: {exc.strerror or exc}") from None
     if not head:
         raise BadAudio("an empty file")
-    if has_soundfile():
-        samples, rate = _read_soundfile(path)
-    elif head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-        raise BadAudio("not a WAV file (no RIFF/WAVE header)")
-    else:
-        samples, rate = _read_wave(path)
+    riff = head[:4] == b"RIFF" and head[8:12] == b"WAVE"
+    if not riff and (path.suffix.lower() == ".wav" or not has_soundfile()):
+        other = "" if path.suffix.lower() == ".wav" else " (other formats: pip install soundfile)"
+        raise BadAudio(f"not a WAV file (no RIFF/WAVE header){other}")
+    samples, rate = _read_soundfile(path) if has_soundfile() else _read_wave(path)
     if samples.shape[0] == 0:
         raise BadAudio("holds no samples (an empty WAV)")
     mono = samples.mean(axis=1) if samples.shape[1] > 1 else samples[:, 0]

@@ -78,6 +78,35 @@ def test_unusable_files_say_why(tmp_path: Path) -> None:
     cut = tmp_path / "cut.wav"
     cut.write_bytes(write_wav(tmp_path / "whole.wav", np.zeros(100), 8000).read_bytes()[:20])
     for path, why in ((empty, "an empty file"), (text, "not a WAV file"), (no_frames, "holds no samples"),
-                      (cut, "truncated|not a PCM WAV"), (tmp_path / "gone.wav", "cannot be read")):
+                      (cut, "truncated|not a PCM WAV|not audio soundfile reads"), (tmp_path / "gone.wav", "cannot be read")):
         with pytest.raises(BadAudio, match=why):
             read_clip(path, 16000, 16000)
+
+
+def float_wav(path: Path, samples: np.ndarray, rate: int) -> Path:
+    """A 32-bit IEEE float WAV (format 3), which the wave module does not read, written by hand."""
+    import struct
+
+    data = np.asarray(samples, dtype="<f4").tobytes()
+    fmt = struct.pack("<HHIIHH", 3, 1, rate, rate * 4, 4, 32)
+    path.write_bytes(b"RIFF" + struct.pack("<I", 4 + 8 + len(fmt) + 8 + len(data)) + b"WAVE"
+                     + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(data)) + data)
+    return path
+
+
+def test_a_float_wav_needs_soundfile_and_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import nascli.data.audio as audio
+
+    monkeypatch.setattr(audio, "has_soundfile", lambda: False)
+    with pytest.raises(BadAudio, match=r"pip install soundfile"):
+        read_audio(float_wav(tmp_path / "f.wav", np.zeros(10), 8000))
+
+
+def test_soundfile_reads_float_wav_where_installed(tmp_path: Path) -> None:
+    pytest.importorskip("soundfile", reason="soundfile is not installed (the nascli[audio] extra): wave reads PCM")
+    samples = np.array([0.0, 0.25, -0.75, 0.5])
+    mono, rate = read_audio(float_wav(tmp_path / "f.wav", samples, 8000))
+    assert rate == 8000
+    np.testing.assert_allclose(mono, samples, atol=1e-7)
+    pcm, _ = read_audio(write_wav(tmp_path / "p.wav", samples, 8000, width=2))
+    np.testing.assert_allclose(pcm, samples, atol=1 / 32768)
