@@ -23,7 +23,7 @@ import torch
 from nascli.data.assemble import assemble
 from nascli.data.audio import BadAudio, has_soundfile, read_audio, resample
 from nascli.data.audio_cache import features_of_files
-from nascli.data.audio_features import AudioFeatures, log_mel, to_db
+from nascli.data.audio_features import AudioFeatures, frames_of, log_mel, to_db
 from nascli.data.datasets import Augment, DataSplits
 from nascli.errors import DatasetError
 
@@ -191,6 +191,40 @@ def _features(clips: torch.Tensor, features: AudioFeatures, chunk: int = 256) ->
         if len(clips) else np.zeros((0, 1, features.size, features.size), np.float32)
 
 
+def _choose(tree: SoundTree, lookup: dict[str, int], unknown_share: float, silence_share: float,
+            gen: torch.Generator) -> tuple[list[Path], list[int], list[str], dict[str, int]]:
+    """Per given split: the clips of the classes in `lookup`; `_unknown_` clips sampled (seeded) from the
+    other folders, `unknown_share` of the split's class clips; and how many `_silence_` clips to make."""
+    files: list[Path] = []
+    labels: list[int] = []
+    splits: list[str] = []
+    silence_counts: dict[str, int] = {}
+    for part in sorted(set(tree.splits), key=("train", "val", "test").index):
+        rows = [i for i, s in enumerate(tree.splits) if s == part]
+        known = [i for i in rows if tree.folder_names[tree.folders[i]] in lookup]
+        others = [i for i in rows if tree.folder_names[tree.folders[i]] not in lookup]
+        chosen = [(i, lookup[tree.folder_names[tree.folders[i]]]) for i in known]
+        if unknown_share > 0 and others:
+            take = min(len(others), math.ceil(unknown_share * len(known)))
+            pick = torch.randperm(len(others), generator=gen)[:take].sort().values.tolist()
+            chosen += [(others[j], lookup[UNKNOWN]) for j in pick]
+        for i, label in sorted(chosen):
+            files.append(tree.files[i])
+            labels.append(label)
+            splits.append(part)
+        if silence_share > 0:
+            silence_counts[part] = math.ceil(silence_share * len(known))
+    return files, labels, splits, silence_counts
+
+
+def _silence_features(noise: list[torch.Tensor], count: int, features: AudioFeatures, gen: torch.Generator) -> np.ndarray:
+    """`count` _silence_ clips' features: background noise cut at random and scaled by a volume uniform in
+    [0, 1] (Warden 2018's input pipeline), or digital silence where there is no noise; seeded."""
+    if not noise:
+        return _features(torch.zeros(count, features.samples), features)
+    return _features(_segments(noise, count, features.samples, gen) * torch.rand(count, 1, generator=gen), features)
+
+
 def _check(sample_rate: int, duration: float, n_fft: int, hop_length: int | None, n_mels: int, f_min: float,
            f_max: float | None, silence_share: float, unknown_share: float, max_bad_fraction: float) -> AudioFeatures:
     for key, value in (("silence_share", silence_share), ("unknown_share", unknown_share),
@@ -254,29 +288,12 @@ def audio_folder_splits(
     else:
         class_names = list(tree.folder_names)
     noise_clips, noise_bad = _noise_clips(tree.noise, features)
-    silence = silence_share > 0 and bool(noise_clips or words)
+    silence = silence_share > 0
     unknown = bool(words) and unknown_share > 0 and len(words) < len(tree.folder_names)
     class_names = [*([SILENCE] if silence else []), *([UNKNOWN] if unknown else []), *class_names]
     lookup = {n: i for i, n in enumerate(class_names)}
-    files: list[Path] = []
-    labels: list[int] = []
-    splits: list[str] = []
-    silence_counts: dict[str, int] = {}
-    for part in parts_given:
-        rows = [i for i, s in enumerate(tree.splits) if s == part]
-        known = [i for i in rows if tree.folder_names[tree.folders[i]] in lookup]
-        others = [i for i in rows if tree.folder_names[tree.folders[i]] not in lookup]
-        chosen = [(i, lookup[tree.folder_names[tree.folders[i]]]) for i in known]
-        if unknown and others:
-            take = min(len(others), math.ceil(unknown_share * len(known)))
-            pick = torch.randperm(len(others), generator=gen)[:take].sort().values.tolist()
-            chosen += [(others[j], lookup[UNKNOWN]) for j in pick]
-        for i, label in sorted(chosen):
-            files.append(tree.files[i])
-            labels.append(label)
-            splits.append(part)
-        if silence:
-            silence_counts[part] = math.ceil(silence_share * len(known))
+    files, labels, splits, silence_counts = _choose(tree, lookup, unknown_share if unknown else 0.0,
+                                                    silence_share if silence else 0.0, gen)
     if len(set(labels)) < 2:
         raise DatasetError(f"{root} gives fewer than two classes to learn ({', '.join(class_names)}). {LAYOUT_HELP}")
     label = f"log-mel features of {len(files)} clips of {Path(root).expanduser().name}"
@@ -290,10 +307,8 @@ def audio_folder_splits(
     images: np.ndarray = computed.features
     sums: np.ndarray = computed.sums
     total_silence = sum(silence_counts.values())
-    if total_silence:  # cut from the noise recordings (or digital silence where there are none), seeded
-        clips = (_segments(noise_clips, total_silence, features.samples, gen)
-                 * torch.rand(total_silence, 1, generator=gen) if noise_clips else torch.zeros(total_silence, features.samples))
-        quiet = _features(clips, features)
+    if total_silence:
+        quiet = _silence_features(noise_clips, total_silence, features, gen)
         wide = quiet.reshape(total_silence, 1, -1).astype(np.float64)
         images = np.concatenate([np.asarray(images), quiet])
         sums = np.concatenate([np.asarray(sums), np.stack([wide.sum(2), (wide * wide).sum(2)], axis=2)])
@@ -307,8 +322,9 @@ def audio_folder_splits(
     data = assemble(name, images, np.asarray(labels, dtype=np.int64), parts, class_names, 1.0, val_fraction,
                     test_fraction, split_seed, max_train_samples, augment, classes, memory_limit_gb, features.record(), sums)
     augment.fill = float(data.mean[0]) if data.mean else 0.0
+    # frames per second of the features (an explicit hop's frames are resampled to n_mels)
     augment.shift_frames = int(round(augment.time_shift_ms / 1000.0 * sample_rate / features.hop
-                                     * features.size / max(1, 1 + features.samples // features.hop)))
+                                     * features.size / frames_of(features)))
     if noise_clips:
         count = min(NOISE_SEGMENTS, max(1, sum(len(c) for c in noise_clips) // features.samples))
         augment.noise = torch.from_numpy(_features(_segments(noise_clips, count, features.samples, gen), features))[:, 0]

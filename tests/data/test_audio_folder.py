@@ -172,3 +172,11 @@ def test_the_loader_augments_training_batches_only(tones: Path, tmp_path: Path) 
     order = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(0))[:8]
     raw = (data.train.images[order] - data.mean[0]) / data.std[0]
     assert not torch.equal(first[0], raw)  # shifted and masked
+
+
+def test_silence_without_background_noise_is_digital_silence(tones: Path, tmp_path: Path) -> None:
+    data = audio(tones, tmp_path, silence_share=0.2)
+    assert data.class_names == ["_silence_", "high", "low", "mid"] and data.source["silence_from"] == "digital silence"
+    assert data.source["silence_clips"] == 6 and data.augment.noise is None  # 20% of 30 clips; nothing to mix in
+    quiet = data.train.images[data.train.labels == 0]
+    assert len(quiet) and torch.all(quiet == -100.0)
