@@ -59,6 +59,8 @@ SKIPS: list[tuple[Callable[[list[str]], bool], str]] = [
     (lambda t: "hydra/launcher=ray" in t and not _has_plugin("hydra_plugins.hydra_ray_launcher"),
      'needs the ray extra (pip install "nascli[ray]"), not part of [dev]'),
     (lambda t: any(a.startswith("experiment=darts_cifar10") for a in t), "trains on CIFAR-10: needs its download"),
+    (lambda t: any(a.startswith("experiment=kws_") for a in t),
+     "trains on Speech Commands: needs its download; tests/commands/test_audio.py runs the preset on a generated miniature"),
     (lambda t: any(a in {f"dataset={d}" for d in DOWNLOADED} for a in t) and "evaluator=tabular" not in t
      and "meta-train" not in t, "trains on a torchvision dataset: needs its download"),
 ]

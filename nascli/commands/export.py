@@ -410,6 +410,12 @@ def _files_line(preprocess: dict[str, Any] | None) -> str:
     that the training data were arrays already of the network's shape."""
     if not preprocess:
         return "The training images were arrays of this shape (no file decoding or resizing)."
+    if preprocess.get("kind") == "audio":  # nascli.data.audio_features.AudioFeatures.record()
+        return (f"Sound files were mixed to mono, resampled to {preprocess.get('sample_rate')} Hz, cut or padded to "
+                f"{preprocess.get('duration')} s, and made a log-mel spectrogram in dB ({preprocess.get('n_mels')} HTK mel "
+                f"bands of {preprocess.get('f_min')}-{preprocess.get('f_max')} Hz, n_fft {preprocess.get('n_fft')}, hop "
+                f"{preprocess.get('hop')}, {preprocess.get('n_mels')} frames), torchaudio's MelSpectrogram and "
+                f"AmplitudeToDB conventions.")
     how = {"crop": "the shorter side scaled to {n} px and the centre square kept",
            "stretch": "each side scaled to {n} px", "pad": "the longer side scaled to {n} px and the rest padded with black"}
     resize = how.get(str(preprocess.get("resize")), "resized to {n} px").format(n=preprocess.get("image_size"))

@@ -1,4 +1,5 @@
-"""nas predict: a trained network on new inputs (an image, a folder of images, arrays in a .npz/.npy)
+"""nas predict: a trained network on new inputs (an image, a folder of images, a WAV file or a folder of
+them for a network trained on sound, arrays in a .npz/.npy)
 with the preprocessing it was trained with, written batch by batch to predictions.csv (class names,
 probability, the top k), with accuracy where the inputs carry labels. format=onnx runs the exported
 model through ONNX Runtime instead, checked against PyTorch on the first batch."""
@@ -49,7 +50,7 @@ class PredictOptions:
     """The top-level options of conf/predict.yaml."""
 
     checkpoint: str     # a retrain run directory or its model.pt
-    input: str          # an image file, a folder of images, or a .npz / .npy of arrays
+    input: str          # an image file, a folder of images, a WAV file or folder (sound), or a .npz / .npy of arrays
     format: str         # torch | onnx
     onnx: str | None    # format=onnx: an export run directory or its model.onnx
     device: str
@@ -133,7 +134,7 @@ class Inputs:
     """New inputs in a fixed order: their names (predictions.csv's `input`), labels where known
     (class indices of the checkpoint), and how to read the pixels of some of them."""
 
-    kind: str                                   # "images" or "arrays"
+    kind: str                                   # "images", "sounds" or "arrays"
     source: Path
     names: list[str]
     labels: list[int] | None
@@ -154,6 +155,8 @@ def open_inputs(ref: str, facts: InputFacts, options: PredictOptions, pool: Thre
     suffix = path.suffix.lower()
     if path.is_file() and suffix in ARRAY_SUFFIXES:
         return _arrays(path, facts, options.arrays)
+    if isinstance(facts.preprocess, dict) and facts.preprocess.get("kind") == "audio":
+        return _sound_inputs(ref, path, facts, options.checkpoint, pool)
     from nascli.data.images import IMAGE_SUFFIXES
 
     if path.is_file() and suffix not in IMAGE_SUFFIXES:
@@ -168,6 +171,54 @@ def open_inputs(ref: str, facts: InputFacts, options: PredictOptions, pool: Thre
                            f"its subfolders.")
     names = [file.relative_to(path).as_posix() for file in files]
     return Inputs("images", path, names, labels, _image_reader(files, preprocess, pool), note)
+
+
+def _sound_inputs(ref: str, path: Path, facts: InputFacts, checkpoint: str, pool: ThreadPoolExecutor) -> Inputs:
+    """A sound file or a folder of them, made into log-mel inputs with the checkpoint's audio feature settings."""
+    from nascli.data.audio import AUDIO_SUFFIXES
+    from nascli.data.audio_features import AudioFeatures
+
+    try:
+        features = AudioFeatures.from_record(facts.preprocess or {})
+    except ValueError as exc:
+        raise CheckpointError(f"checkpoint={checkpoint}: its audio feature record is malformed ({exc}).") from None
+    if (features.size, 1) != (facts.size, facts.channels):
+        raise CheckpointError(f"checkpoint={checkpoint}: its audio features ({features.size} mel bands) disagree with its "
+                              f"network's input ({facts.channels} x {facts.size} x {facts.size}); the file is damaged.")
+    if path.is_file():
+        if path.suffix.lower() not in AUDIO_SUFFIXES:
+            raise DatasetError(f"input={ref}: the network was trained on sound ({facts.dataset}); give a "
+                               f"{' '.join(AUDIO_SUFFIXES)} file, a folder of them, or a .npz of its features.")
+        return Inputs("sounds", path, [path.name], None, _sound_reader([path], features, pool))
+    files, labels, note = _scan_folder(path, facts.class_names, AUDIO_SUFFIXES)
+    if not files:
+        raise DatasetError(f"input={ref}: the folder holds no sound files ({' '.join(AUDIO_SUFFIXES)}), in it or in "
+                           f"its subfolders.")
+    names = [file.relative_to(path).as_posix() for file in files]
+    return Inputs("sounds", path, names, labels, _sound_reader(files, features, pool), note)
+
+
+def _sound_reader(files: list[Path], features: Any, pool: ThreadPoolExecutor) -> Callable[[list[int]], Read]:
+    """Reads files[i] for a batch of indices on `pool`'s threads, then their log-mel features as training
+    computed them; an unusable file is skipped with its reason."""
+    from nascli.data.audio import BadAudio, read_clip
+    from nascli.data.audio_features import log_mel
+
+    def one(i: int) -> tuple[int, torch.Tensor | None, str | None]:
+        try:
+            return i, read_clip(files[i], features.sample_rate, features.samples), None
+        except BadAudio as exc:
+            return i, None, str(exc)
+
+    def read(indices: list[int]) -> Read:
+        done = list(pool.map(one, indices))
+        good = [(i, clip) for i, clip, _ in done if clip is not None]
+        bad = [(i, why) for i, clip, why in done if clip is None]
+        if not good:
+            return None, [], bad
+        return log_mel(torch.stack([clip for _, clip in good]), features), [i for i, _ in good], bad
+
+    return read
 
 
 def _exists(path: Path) -> bool:

@@ -86,6 +86,11 @@ class Augment:
     crop_padding: int = 0  # zero-pad by this many pixels, then crop back at a random offset
     flip: bool = False     # mirror horizontally with probability 1/2
 
+    def batch(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """Further augmentation of a raw training batch before normalisation (none for images; audio's
+        SpecAugment, time shift and noise: nascli.data.audio_folder.AudioAugment)."""
+        return x
+
 
 @dataclass
 class DataSplits:

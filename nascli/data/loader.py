@@ -107,6 +107,7 @@ class BatchLoader:
             x = random_crop(x, self.augment.crop_padding, self.gen)
             if self.augment.flip:
                 x = random_flip(x, self.gen)
+            x = self.augment.batch(x, self.gen)
         x = (x - self.mean) / self.std
         if self.train:
             x = cutout(x, self.cutout_length, self.gen)
