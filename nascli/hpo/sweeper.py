@@ -2,7 +2,8 @@
 Hydra's launcher (local, joblib, submitit, ...), tell Optuna each job's objective.
 
 The objective of a job is what the app returns (search: the best objective; retrain: validation
-accuracy). A job that fails, or returns no finite number, is told as a failed trial and the sweep
+accuracy), optimised in hydra.sweeper.direction; a job whose report.json says its objective is the
+other way (objective_metric: a perplexity is minimised) stops the sweep with what to set. A job that fails, or returns no finite number, is told as a failed trial and the sweep
 goes on; the sweep ends non-zero only when no trial completes. Each trial's job directory is
 numbered by the trial, so a continued sweep never overwrites an earlier trial's directory.
 """
@@ -28,7 +29,7 @@ from rich.markup import escape
 from nascli.errors import ConfigError, NasError
 from nascli.hpo.extra import import_optuna
 from nascli.hpo.sweep_space import SweepSpace, describe, parse_space
-from nascli.hpo.study import (ERROR, JOB_DIR, OUTCOME, RERUN_OF, attempts, make_sampler, open_study,
+from nascli.hpo.study import (ERROR, JOB_DIR, OUTCOME, RERUN_OF, attempts, check_direction, make_sampler, open_study,
                               recover_interrupted, storage_url)
 from nascli.hpo.summary import RESULTS, summary_table, write_summary
 from nascli.runtime.config import check_value
@@ -163,6 +164,8 @@ class OptunaSweeper(Sweeper):
             seconds = time.perf_counter() - started  # of the batch: its jobs may run side by side
             for trial, ret in zip(trials, results):
                 failed += not self._tell(optuna, study, trial, ret, opts["n_trials"], seconds)
+            for ret in results:  # told first, so that the study keeps the trials that ran
+                check_direction(opts["direction"], _job_dir(ret))
             ran += len(trials)
             returns.append(results)
             if failed == ran >= GIVE_UP_AFTER and not self._completed(optuna, study):
