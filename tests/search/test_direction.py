@@ -145,3 +145,17 @@ def test_nas_report_ranks_a_perplexity_lowest_first_and_names_mixed_objectives(r
     assert "objective (val_perplexity)" in runs_csv and "objective (val_accuracy)" in runs_csv
     assert "objective" not in runs_csv
     assert (tmp_path / "two" / "search_curves.png").exists()
+
+
+def test_a_resumed_perplexity_search_replays_what_its_strategy_was_told(tmp_path):
+    def engine(run_dir, trials):
+        return SearchEngine(SPACE, strategy("evolution", SPACE, seed=0, population=4, sample_size=2),
+                            Perplexity(), hardware("none"), Budget(trials, None), SearchContext(CPU, no_data),
+                            SearchRun(run_dir, {"seed": 0}, Console(quiet=True), plots=False))
+
+    whole = engine(tmp_path / "whole", 10)
+    whole.run()
+    engine(tmp_path / "cut", 6).run()
+    resumed = engine(tmp_path / "cut", 10)
+    resumed.run(resume=True)  # replays -perplexity to the strategy, not the recorded perplexity
+    assert [r["arch_str"] for r in resumed.trials.rows] == [r["arch_str"] for r in whole.trials.rows]
