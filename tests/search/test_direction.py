@@ -6,6 +6,7 @@ multi-fidelity brackets and `nas report` read it as a perplexity, lower is bette
 from __future__ import annotations
 
 import io
+import random
 from pathlib import Path
 
 import pytest
@@ -15,12 +16,13 @@ from rich.console import Console
 
 from nascli import pareto
 from nascli.commands.report import main as report_main
+from nascli.data.datasets import DataShape
 from nascli.evaluators.base import EvalContext, Evaluator
 from nascli.reports.runs import read_run
 from nascli.runtime.run_report import RunReport, now_iso
 from nascli.search.budget import Budget
 from nascli.search.engine import SearchEngine, SearchRun
-from nascli.strategies.base import SearchContext
+from nascli.strategies.base import Proposal, SearchContext, Strategy
 
 SPACE = space("nb201")
 FULL = 9  # epochs of a full training: the stand-ins score any fewer too (for hyperband)
@@ -159,3 +161,40 @@ def test_a_resumed_perplexity_search_replays_what_its_strategy_was_told(tmp_path
     resumed = engine(tmp_path / "cut", 10)
     resumed.run(resume=True)  # replays -perplexity to the strategy, not the recorded perplexity
     assert [r["arch_str"] for r in resumed.trials.rows] == [r["arch_str"] for r in whole.trials.rows]
+
+
+class Epochs(Strategy):
+    """A one-shot stand-in: each proposal is an epoch whose candidate it measured itself, on the data
+    its context loads, a perplexity falling and rising again."""
+
+    measures_candidates = True
+
+    def __init__(self, searched) -> None:
+        super().__init__(searched, 0)
+        self.perplexities = [300.0, 120.0, 80.0, 95.0]
+
+    def steps(self):
+        return 4
+
+    def propose(self):
+        if not self.perplexities:
+            return None
+        return Proposal(self.space.sample(random.Random(len(self.perplexities))),
+                        {"val_perplexity": self.perplexities.pop(0)}, {"epoch": 4 - len(self.perplexities)})
+
+
+class Corpus:
+    """What a language-model dataset tells the search: its networks' shape and the metric they are validated by."""
+
+    objective_metric = "val_perplexity"
+    shape = DataShape(num_classes=10, in_channels=1, input_size=8)
+
+
+def test_a_one_shot_strategy_on_a_corpus_is_judged_by_the_corpus_metric(tmp_path):
+    tiny = space("nb201", channels=4, cells_per_stage=1)  # the engine measures the cost of each epoch's network
+    engine = SearchEngine(tiny, Epochs(tiny), Perplexity(), hardware("none"), Budget(None, None),
+                          SearchContext(CPU, Corpus), SearchRun(tmp_path, {"seed": 0}, Console(quiet=True), plots=False))
+    best = engine.finish(engine.run(), RunReport(tmp_path, "search", []))
+    assert engine.metric == "val_perplexity"
+    assert [r["objective"] for r in engine.trials.rows] == [300.0, 120.0, 80.0, 95.0]
+    assert best["epoch"] == 3 and best["val_perplexity"] == 80.0
