@@ -133,6 +133,7 @@ def test_a_pareto_front_of_perplexity_and_params_keeps_the_lowest_of_both(runs):
     assert [p["val_perplexity"] for p in front] == sorted((p["val_perplexity"] for p in front), reverse=True)
     assert best["trial"] in {p["trial"] for p in front if p["chosen"]}
     assert (root / "front" / "pareto.csv").exists()
+    assert "val_perplexity (lower is better) against params_m" in (root / "front" / "report.md").read_text()
 
 
 def test_nas_report_ranks_a_perplexity_lowest_first_and_names_mixed_objectives(runs, tmp_path):
