@@ -25,8 +25,8 @@ from nascli.errors import DivergedError, NasError, UnscorableError
 from nascli.evaluators.base import Evaluator
 from nascli.hardware.objective import Told
 from nascli.hardware.target import HardwareTarget
-from nascli.runtime.console import progress
 from nascli.runtime import metrics
+from nascli.runtime.console import progress
 from nascli.runtime.files import write_json, write_text
 from nascli.runtime.run_report import RunReport
 from nascli.search import results
@@ -326,7 +326,8 @@ class SearchEngine:
         report.sections.extend((title, body) for title, body in artifacts.sections
                                if self.plots or not any(f"({name})" in body for name in artifacts.plots))
         self._record_schedule(stopped_by, report)
-        results.print_summary(self.console, best, rows, self.metric, stopped_by, self.run_dir, self.objective.reward(self.metric))
+        results.print_summary(self.console, best, rows, self.metric, stopped_by, self.run_dir,
+                              self.objective.reward(self.metric))
         return best
 
     def _record_schedule(self, stopped_by: str, report: RunReport) -> None:

@@ -62,7 +62,7 @@ def curve_label(metric: str, reward: str | None) -> str:
     """The search curve's y axis: what the objective is, and which way is better when it is lower."""
     kind = by_name.metric(metric)
     if reward:
-        label = "reward (MnasNet: accuracy and latency)" if not kind.lower_is_better else f"reward (MnasNet: {metric} and latency)"
+        label = f"reward (MnasNet: {metric if kind.lower_is_better else 'accuracy'} and latency)"
     else:
         label = "objective (validation accuracy, %)" if metric == "val_accuracy" else f"objective ({metric})"
     return f"{label}, lower is better" if kind.lower_is_better else label
