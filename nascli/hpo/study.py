@@ -30,6 +30,14 @@ def reported_direction(job_dir: str | None) -> tuple[str, str] | None:
     return str(recorded.get("metric")), "minimize" if recorded["direction"] == "min" else "maximize"
 
 
+def stored_direction(optuna: ModuleType, name: str, storage: str) -> str | None:
+    """The direction the study `name` in `storage` was made with; None when there is no such study yet."""
+    try:
+        return optuna.load_study(study_name=name, storage=storage).direction.name.lower()
+    except KeyError:
+        return None
+
+
 def check_direction(direction: str, job_dir: str | None) -> None:
     """A ConfigError when the study `direction` is the opposite of the job's objective's: the study
     would seek the worst networks (a perplexity maximised)."""

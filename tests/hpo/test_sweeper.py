@@ -252,14 +252,20 @@ def test_a_sweep_whose_trials_all_fail_stops_non_zero(tmp_path: Path, quick_retr
     assert len(study_of(sweep_dir, "retrain_digits").trials) == 3 and (sweep_dir / "hpo_trials.csv").is_file()
 
 
-@pytest.mark.slow  # two sweeps (about 10 s); tests/hpo/test_study.py checks the direction on its own
+@pytest.mark.slow  # three short sweeps (about 15 s); tests/hpo/test_study.py checks the direction on its own
 def test_a_lower_is_better_objective_is_minimised_and_a_study_maximising_it_is_refused(
         tmp_path: Path, quick_retrain: list[str], capsys: pytest.CaptureFixture[str]) -> None:
-    quick_retrain[:] = ["perplexity"] * 3
-    assert retrain_sweep(tmp_path / "min", "hydra.sweeper.direction=minimize", "hydra.sweeper.n_trials=3") == 0
+    quick_retrain[:] = ["perplexity"] * 3  # direction=auto: the first trial's job says its objective is minimised
+    assert retrain_sweep(tmp_path / "min", "hydra.sweeper.direction=auto", "hydra.sweeper.n_trials=3") == 0
     trials = study_of(tmp_path / "min", "retrain_digits").trials
     results = yaml.safe_load((tmp_path / "min" / "optimization_results.yaml").read_text())
     assert results["direction"] == "minimize" and results["best_value"] == min(t.value for t in trials)
+    assert [t.number for t in trials] == [0, 1, 2] and all(t.state == COMPLETE for t in trials)
+    assert sorted(p.name for p in (tmp_path / "min").iterdir() if p.name.isdigit()) == ["0", "1", "2"]
+    # the first trial's parameters are those the study would have asked for first
+    quick_retrain[:] = ["perplexity"] * 2
+    assert retrain_sweep(tmp_path / "set", "hydra.sweeper.direction=minimize", "hydra.sweeper.n_trials=2") == 0
+    assert study_of(tmp_path / "set", "retrain_digits").trials[0].params == trials[0].params
     quick_retrain[:] = ["perplexity"]
     assert retrain_sweep(tmp_path / "max") == 2  # the preset maximises: stopped after the first trial
     err = capsys.readouterr().err
