@@ -42,6 +42,7 @@ NEEDED = {  # what an option needs beyond its YAML before it can be built (a req
     ("hardware", "lut"): ["hardware.table={table}"],
     ("dataset", "folder"): ["dataset.root={folder}", "dataset.workers=0"],
     ("dataset", "arrays"): ["dataset.path={arrays}"],
+    ("dataset", "csv"): ["dataset.path={rows}", "dataset.label=y"],
 }
 OFFLINE = ("cifar10", "cifar100", "mnist", "fashion_mnist", "svhn")  # torchvision data: absent here
 
@@ -78,7 +79,9 @@ def test_every_option_of_every_group_builds(app: str, group: str, option: str, t
     folder = class_tree(tmp_path / "photos", {"a": 5, "b": 5}) if (group, option) == ("dataset", "folder") else None
     arrays = tmp_path / "arrays.npz"
     np.savez(arrays, x=np.zeros((8, 8, 8), np.uint8), y=np.arange(8) % 2)
-    needed = [item.format(table=table, folder=folder, arrays=arrays) for item in NEEDED.get((group, option), [])]
+    rows = tmp_path / "rows.csv"
+    rows.write_text("a,b,y\n" + "".join(f"{i},{'xyz'[i % 3]},{i % 2}\n" for i in range(20)))
+    needed = [item.format(table=table, folder=folder, arrays=arrays, rows=rows) for item in NEEDED.get((group, option), [])]
     overrides = [f"{group}={option}", *needed, f"paths.data_dir={tmp_path}", f"paths.cache_dir={tmp_path}/cache"]
     if option in OFFLINE:
         overrides.append("dataset.download=false")
