@@ -79,6 +79,8 @@ class TablePreprocess:
     label: str
     columns: list[Column]
     class_names: list[str]
+    ignored: list[str] = field(default_factory=list)  # columns of the training table left out (drop, constant, not in features)
+    label_values: list[str] = field(default_factory=list)  # the label column's values in class order, where not the names
 
     # --- fitting ---------------------------------------------------------------------------------
     @classmethod
@@ -123,12 +125,21 @@ class TablePreprocess:
         return (len(self.numeric) + sum(c.indicator for c in self.numeric)
                 + sum(c.codes if c.one_hot else 1 for c in self.categorical))
 
+    def check_columns(self, frame: Any, where: str) -> None:
+        """A DatasetError naming the columns new rows lack, or hold that the training table did not."""
+        known = {c.name for c in self.columns} | {self.label, *self.ignored}
+        unknown = [str(c) for c in frame.columns if str(c) not in known]
+        if unknown:
+            raise DatasetError(f"{where} has column(s) {', '.join(map(repr, unknown))} the network was not trained with "
+                               f"(its columns: {', '.join(c.name for c in self.columns)}; label {self.label!r}). Remove "
+                               f"them, or check that this is the right table.")
+
     def transform(self, frame: Any, where: str = "the table") -> np.ndarray:
         """`frame`'s rows as (N, width) float32 feature vectors; a missing input column is an error
         naming it (columns the encoding does not use are ignored)."""
         missing = [c.name for c in self.columns if c.name not in frame.columns]
         if missing:
-            raise DatasetError(f"{where} lacks the column(s) {', '.join(missing)} the network was trained on "
+            raise DatasetError(f"{where} lacks the column(s) {', '.join(map(repr, missing))} the network was trained on "
                                f"(it has: {', '.join(map(str, frame.columns))}).")
         n = len(frame)
         numbers, indicators, one_hot, codes = [], [], [], []
@@ -155,7 +166,7 @@ class TablePreprocess:
         checkpoint does not know is an error naming it."""
         if self.label not in frame.columns:
             return None
-        lookup = {name: i for i, name in enumerate(self.class_names)}
+        lookup = {**{value: i for i, value in enumerate(self.label_values)}, **{name: i for i, name in enumerate(self.class_names)}}
         values = [_level(v) for v in frame[self.label].tolist()]
         unknown = sorted({v for v in values if v not in lookup}, key=str)
         if unknown:
@@ -176,7 +187,8 @@ class TablePreprocess:
     # --- the record in checkpoints -------------------------------------------------------------------
     def record(self) -> dict[str, Any]:
         return {"format": FORMAT, "kind": "table", "label": self.label, "class_names": self.class_names,
-                "width": self.width, "categories": list(self.categories), "columns": [asdict(c) for c in self.columns]}
+                "width": self.width, "categories": list(self.categories), "columns": [asdict(c) for c in self.columns],
+                "ignored": list(self.ignored), "label_values": list(self.label_values)}
 
     @classmethod
     def from_record(cls, record: Any) -> TablePreprocess:
@@ -185,7 +197,8 @@ class TablePreprocess:
             raise ValueError(f"not a {FORMAT} record")
         try:
             columns = [Column(**c) for c in record["columns"]]
-            out = cls(str(record["label"]), columns, [str(n) for n in record["class_names"]])
+            out = cls(str(record["label"]), columns, [str(n) for n in record["class_names"]],
+                      [str(n) for n in record.get("ignored", [])], [str(v) for v in record.get("label_values", [])])
         except (KeyError, TypeError) as exc:
             raise ValueError(f"malformed table record ({exc})") from None
         if any(c.kind not in (NUMERIC, CATEGORICAL) for c in columns) or out.width != record.get("width"):
@@ -336,6 +349,8 @@ def table_splits(
     kinds = detect_kinds(frame, kept, list(categorical or []), list(numeric or []), max_levels)
     shown = class_names if class_names is not None else order
     pre = TablePreprocess.fit(frame.iloc[train_idx.numpy()], label, kinds, shown, one_hot_max)
+    pre.ignored = [str(c) for c in frame.columns if str(c) not in kinds and str(c) != label]
+    pre.label_values = order if order != list(shown) else []
     rows = torch.from_numpy(pre.transform(frame, where)).reshape(len(frame), pre.width, 1, 1)
 
     def split(index: torch.Tensor) -> Split:

@@ -43,6 +43,36 @@ def test_retrain_and_evaluate_apply_the_stored_encoding(searched) -> None:
     assert evaluate.code == 0 and evaluate.objective > 85, evaluate.text
 
 
+@pytest.mark.slow
+def test_predict_encodes_new_rows_with_the_training_statistics(searched, tmp_path) -> None:
+    """One row alone is predicted as it is among forty: standardised by the training split, not by itself."""
+    import pandas as pd
+    from sklearn.datasets import load_breast_cancer
+
+    run_dir, _ = searched
+    retrained = run_dir.parent / "retrain"
+    if not (retrained / "model.pt").is_file():
+        assert run("retrain", f"genotype={run_dir}", "dataset=breast_cancer", "trainer.epochs=3", "plots=false",
+                   run_dir=retrained).code == 0
+    rows = load_breast_cancer(as_frame=True).frame.head(40)
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    rows.iloc[[7]].drop(columns=["target"]).to_csv(tmp_path / "one.csv", index=False)
+    many = run("predict", f"checkpoint={retrained}", f"input={tmp_path / 'rows.csv'}", run_dir=tmp_path / "many")
+    one = run("predict", f"checkpoint={retrained}", f"input={tmp_path / 'one.csv'}", run_dir=tmp_path / "one")
+    assert many.code == 0 and one.code == 0, many.text + one.text
+    table = pd.read_csv(tmp_path / "many" / "predictions.csv")
+    alone = pd.read_csv(tmp_path / "one" / "predictions.csv")
+    assert set(table["label"]) <= {"malignant", "benign"} and table["correct"].mean() > 0.8
+    assert alone.loc[0, "predicted"] == table.loc[7, "predicted"]
+    assert alone.loc[0, "probability"] == pytest.approx(table.loc[7, "probability"], abs=1e-5)
+    rows.drop(columns=["mean radius"]).assign(id=1).to_csv(tmp_path / "bad.csv", index=False)
+    bad = run("predict", f"checkpoint={retrained}", f"input={tmp_path / 'bad.csv'}", run_dir=tmp_path / "bad")
+    assert bad.code == 2 and "'id' the network was not trained with" in bad.text
+    rows.drop(columns=["mean radius"]).to_csv(tmp_path / "short.csv", index=False)
+    short = run("predict", f"checkpoint={retrained}", f"input={tmp_path / 'short.csv'}", run_dir=tmp_path / "short")
+    assert short.code == 2 and "lacks the column(s) 'mean radius'" in short.text
+
+
 @pytest.mark.parametrize("overrides, message", [
     (("dataset=wine", "search_space=nb201"), "dataset=wine is a table"),
     (("dataset=csv", "dataset.path=missing.csv", "dataset.label=y", "search_space=mlp"), "does not exist"),
