@@ -117,7 +117,7 @@ def run(ctx: RunContext) -> float:
         space, arch, record, model = pre.space, pre.arch, pre.record, tuned.model
     else:
         check_reads(space, cfg.dataset)
-        if data.table is not None:  # mlp: the table's own categorical columns are embedded
+        if space.reads_tables:  # mlp: the data's own categorical columns are embedded (none for images)
             space = space.for_shape(data.shape)
         model = space.build_network(arch, data.num_classes, data.in_channels, data.input_size)
     genotype = {**genotype_record(space, arch, record.get("metrics", {})),

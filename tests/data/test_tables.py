@@ -108,3 +108,19 @@ def test_sklearn_tables_are_offline_and_image_spaces_refuse_them() -> None:
     with pytest.raises(ConfigError, match="dataset=wine is a table.*Use search_space=mlp"):
         check_reads(space("nb201"), node)
     check_reads(space("mlp"), node)
+
+
+def test_evaluating_on_a_table_that_changed_since_training_is_refused(tmp_path) -> None:
+    from nascli.checkpoint import checkpoint_data
+    from nascli.runtime.config import plain
+
+    path = write(tmp_path, frame())
+    node = plain(option_node("dataset", "csv", {"path": path, "label": "y"}))
+    trained = checkpoint_data({"dataset_config": node, "data": {}}, str(tmp_path))
+    ckpt = {"dataset_config": node, "data": {"preprocess": trained.preprocess}}
+    assert checkpoint_data(ckpt, str(tmp_path)).preprocess == trained.preprocess  # the same file: the same encoding
+    changed = frame()
+    changed.loc[:5, "age"] += 100
+    changed.to_csv(path, index=False)
+    with pytest.raises(DatasetError, match="has changed since.*encoding of age differs"):
+        checkpoint_data(ckpt, str(tmp_path))
