@@ -8,11 +8,11 @@ import random
 import pytest
 import torch
 
-from nascli.errors import GenotypeError
+from nascli.errors import ConfigError, GenotypeError
 from nascli.registry import STRATEGIES
 from nascli.spaces.mlp.genotype import MLPArch
 from nascli.strategies.base import SearchContext
-from nascli.weight_sharing.mixing import SinglePath
+from nascli.weight_sharing.mixing import Gumbel, SinglePath, Softmax
 from nascli.weight_sharing.supernet import build_supernet
 from tests.configured import dataset, search_trainer, space, strategy
 
@@ -76,3 +76,9 @@ def test_spos_trains_the_single_path_supernet_on_a_table() -> None:
     assert proposals and all(mlp.validate(p.arch) == p.arch for p in proposals)
     supernet = build_supernet(mlp, 2, 30, 1, SinglePath())
     assert supernet(data.val.images[:4], arch=mlp.sample(random.Random(0))).shape == (4, 2)
+
+
+@pytest.mark.parametrize("mixing", [Softmax, Gumbel])
+def test_gradient_based_supernets_are_refused_with_the_strategies_that_search_it(mixing) -> None:
+    with pytest.raises(ConfigError, match="searched by sample-based strategies and by strategy=spos or enas"):
+        build_supernet(space("mlp"), 2, 13, 1, mixing())

@@ -149,6 +149,10 @@ class MLPSpace(SearchSpace):
         """The network for inputs of in_channels x input_size x input_size values, flattened."""
         from nascli.spaces.mlp.outline import MLPNet
 
+        mixing = getattr(make, "mixing", None)  # a supernet's maker: its layers share weights one path at a time
+        if mixing is not None and getattr(mixing, "name", None) != "single_path":
+            raise ValueError("its layers share elastic weights one path at a time, so it is searched by sample-based "
+                             "strategies and by strategy=spos or enas, not by gradient-based ones")
         features = in_channels * input_size * input_size
         if features <= len(self.categories):
             raise ConfigError(f"This mlp space embeds {len(self.categories)} categorical columns (search_space.categories, "
