@@ -34,7 +34,7 @@ from nascli.training.metrics import logits_of
 FORMATS = ("torch", "onnx")
 LAYOUTS = ("auto", "nhw", "nhwc", "nchw")
 ARRAY_SUFFIXES = (".npz", ".npy")
-TABLE_SUFFIXES = tuple(TABLE_SUFFIX_KINDS)  # .csv .tsv .txt .parquet .pq: rows for a network trained on a table
+TABLE_SUFFIXES = tuple(TABLE_SUFFIX_KINDS)  # .csv .tsv .parquet .pq: rows for a network trained on a table
 SHOWN_SKIPPED = 5  # unreadable inputs named on the console (report.json lists them all)
 
 

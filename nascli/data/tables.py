@@ -30,7 +30,7 @@ from nascli.errors import ConfigError, DatasetError
 NUMERIC, CATEGORICAL = "numeric", "categorical"
 UNKNOWN = "<unknown>"
 FORMAT = "nascli.table/1"
-SUFFIXES = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet"}
+SUFFIXES = {".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
 
 @dataclass
