@@ -16,7 +16,7 @@ import torch
 from omegaconf import OmegaConf
 from torch import nn
 
-from nascli.errors import CheckpointError, GenotypeError
+from nascli.errors import CheckpointError, DatasetError, GenotypeError
 from nascli.genotype_file import parse_record
 from nascli.runtime import run_state
 from nascli.runtime.config import build
@@ -137,4 +137,15 @@ def checkpoint_data(ckpt: dict[str, Any], data_dir: str) -> Any:
     node = dict(ckpt["dataset_config"])
     if "root" in node and str(node.get("_target_", "")).endswith("torchvision_splits"):
         node["root"] = data_dir
-    return build(OmegaConf.create(node), "dataset")
+    data = build(OmegaConf.create(node), "dataset")
+    stored = ckpt["data"].get("preprocess")
+    if isinstance(stored, dict) and stored.get("kind") == "table" and data.preprocess != stored:
+        # a table's test split and encoding come from the file: read again, they must be the training run's
+        theirs = {c.get("name"): c for c in stored.get("columns", [])}
+        ours = {c.get("name"): c for c in (data.preprocess or {}).get("columns", [])}
+        changed = [name for name in {**theirs, **ours} if theirs.get(name) != ours.get(name)] or ["the label or classes"]
+        raise DatasetError(f"The table this network was trained on has changed since ({node.get('path') or node.get('name')}: "
+                           f"the encoding of {', '.join(map(str, changed[:5]))} differs from the one the checkpoint "
+                           f"stores), so its test split is not the one held out in training. Evaluate on the original "
+                           f"table, or retrain on this one.")
+    return data

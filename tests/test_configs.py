@@ -44,6 +44,7 @@ NEEDED = {  # what an option needs beyond its YAML before it can be built (a req
     ("dataset", "folder"): ["dataset.root={folder}", "dataset.workers=0"],
     ("dataset", "arrays"): ["dataset.path={arrays}"],
     ("dataset", "audio_folder"): ["dataset.root={sounds}"],
+    ("dataset", "csv"): ["dataset.path={rows}", "dataset.label=y"],
 }
 OFFLINE = ("cifar10", "cifar100", "mnist", "fashion_mnist", "svhn")  # torchvision data: absent here
 
@@ -81,7 +82,10 @@ def test_every_option_of_every_group_builds(app: str, group: str, option: str, t
     arrays = tmp_path / "arrays.npz"
     np.savez(arrays, x=np.zeros((8, 8, 8), np.uint8), y=np.arange(8) % 2)
     sounds = tone_tree(tmp_path / "sounds", per_class=5) if (group, option) == ("dataset", "audio_folder") else None
-    needed = [item.format(table=table, folder=folder, arrays=arrays, sounds=sounds) for item in NEEDED.get((group, option), [])]
+    rows = tmp_path / "rows.csv"
+    rows.write_text("a,b,y\n" + "".join(f"{i},{'xyz'[i % 3]},{i % 2}\n" for i in range(20)))
+    needed = [item.format(table=table, folder=folder, arrays=arrays, sounds=sounds, rows=rows)
+              for item in NEEDED.get((group, option), [])]
     overrides = [f"{group}={option}", *needed, f"paths.data_dir={tmp_path}", f"paths.cache_dir={tmp_path}/cache"]
     if option in OFFLINE:
         overrides.append("dataset.download=false")

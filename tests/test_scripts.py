@@ -108,3 +108,11 @@ def test_bench_baselines_prints_the_searched_network_beside_the_baselines() -> N
     assert {"searched (nb201)", "mobilenet_v3_small"} <= set(rows)
     assert float(rows["mobilenet_v3_small"][2]) > 1  # params M: MobileNetV3-Small's 1.5 M
     assert "folder: " in out and "test accuracy" in out
+
+
+@pytest.mark.slow
+def test_bench_tabular_prints_the_search_beside_both_baselines() -> None:
+    out = run_script("bench_tabular.py", "--datasets", "wine", "--seeds", "1", "--trials", "1")
+    rows = table_rows(out)
+    assert "wine" in rows and len(rows["wine"]) == 5 and "±" in rows["wine"][0]
+    assert "hist gradient boosting" in out and "logistic regression" in out

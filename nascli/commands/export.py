@@ -410,6 +410,10 @@ def _files_line(preprocess: dict[str, Any] | None) -> str:
     that the training data were arrays already of the network's shape."""
     if not preprocess:
         return "The training images were arrays of this shape (no file decoding or resizing)."
+    if preprocess.get("kind") == "table":  # nascli.data.tables' record
+        return (f"Rows of a table (label column {preprocess.get('label')!r}) encoded with its training split's statistics: "
+                f"numeric columns standardised (a missing value: the mean and a 0/1 indicator), categorical ones one-hot or "
+                f"as codes the network embeds (0: <unknown>); `nas predict input=<table.csv>` encodes new rows so.")
     if preprocess.get("kind") == "audio":  # nascli.data.audio_features.AudioFeatures.record()
         return (f"Sound files were mixed to mono, resampled to {preprocess.get('sample_rate')} Hz, cut or padded to "
                 f"{preprocess.get('duration')} s, and made a log-mel spectrogram in dB ({preprocess.get('n_mels')} HTK mel "

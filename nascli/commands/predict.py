@@ -21,6 +21,8 @@ import numpy as np
 import torch
 
 from nascli.checkpoint import build_model, load_checkpoint
+from nascli.data.tables import SUFFIXES as TABLE_SUFFIX_KINDS
+from nascli.data.tables import TablePreprocess, is_table_record, read_table
 from nascli.errors import CheckpointError, ConfigError, DatasetError, NasError
 from nascli.runtime.common import resolve_device
 from nascli.runtime.config import check_app
@@ -33,6 +35,7 @@ from nascli.training.metrics import logits_of
 FORMATS = ("torch", "onnx")
 LAYOUTS = ("auto", "nhw", "nhwc", "nchw")
 ARRAY_SUFFIXES = (".npz", ".npy")
+TABLE_SUFFIXES = tuple(TABLE_SUFFIX_KINDS)  # .csv .tsv .parquet .pq: rows for a network trained on a table
 SHOWN_SKIPPED = 5  # unreadable inputs named on the console (report.json lists them all)
 
 
@@ -134,7 +137,7 @@ class Inputs:
     """New inputs in a fixed order: their names (predictions.csv's `input`), labels where known
     (class indices of the checkpoint), and how to read the pixels of some of them."""
 
-    kind: str                                   # "images", "sounds" or "arrays"
+    kind: str                                   # "images", "sounds", "arrays" or "table"
     source: Path
     names: list[str]
     labels: list[int] | None
@@ -155,6 +158,8 @@ def open_inputs(ref: str, facts: InputFacts, options: PredictOptions, pool: Thre
     suffix = path.suffix.lower()
     if path.is_file() and suffix in ARRAY_SUFFIXES:
         return _arrays(path, facts, options.arrays)
+    if is_table_record(facts.preprocess) or suffix in TABLE_SUFFIXES:
+        return _table(path, facts, options.checkpoint)
     if isinstance(facts.preprocess, dict) and facts.preprocess.get("kind") == "audio":
         return _sound_inputs(ref, path, facts, options.checkpoint, pool)
     from nascli.data.images import IMAGE_SUFFIXES
@@ -219,6 +224,35 @@ def _sound_reader(files: list[Path], features: Any, pool: ThreadPoolExecutor) ->
         return log_mel(torch.stack([clip for _, clip in good]), features), [i for i, _ in good], bad
 
     return read
+
+
+def _table(path: Path, facts: InputFacts, checkpoint: str) -> Inputs:
+    """New rows of a CSV or Parquet table, encoded as the network's training rows were (the
+    checkpoint's table record: its training split's statistics, levels and <unknown>)."""
+    if not is_table_record(facts.preprocess):
+        raise CheckpointError(f"input={path} is a table, but checkpoint={checkpoint} was trained on {facts.dataset}, "
+                              f"which is not: give it images or arrays of its input.")
+    if not path.is_file() or path.suffix.lower() not in TABLE_SUFFIXES:
+        raise DatasetError(f"input={path}: checkpoint={checkpoint} reads table rows; give a table "
+                           f"({' '.join(TABLE_SUFFIXES)}) with the columns it was trained with.")
+    try:
+        pre = TablePreprocess.from_record(facts.preprocess)
+    except ValueError as exc:
+        raise CheckpointError(f"checkpoint={checkpoint}: its table record is malformed ({exc}).") from None
+    if pre.width != facts.channels:
+        raise CheckpointError(f"checkpoint={checkpoint}: its table record gives {pre.width} features, its network "
+                              f"takes {facts.channels}; the file is damaged.")
+    frame = read_table(path).rename(columns=str)
+    where = f"input={path}"
+    pre.check_columns(frame, where)
+    rows = torch.from_numpy(pre.transform(frame, where)).reshape(len(frame), pre.width, 1, 1)
+    labels = pre.labels(frame, where)
+
+    def read(indices: list[int]) -> Read:
+        return rows[indices[0]:indices[-1] + 1], indices, []
+
+    return Inputs("table", path, [f"{path.name}[{i}]" for i in range(len(frame))],
+                  labels.tolist() if labels is not None else None, read)
 
 
 def _exists(path: Path) -> bool:

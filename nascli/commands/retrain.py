@@ -14,6 +14,7 @@ from omegaconf import OmegaConf
 
 from nascli import run_plots
 from nascli.checkpoint import FILENAME, load_checkpoint, save_checkpoint
+from nascli.data.tables import check_reads
 from nascli.errors import CheckpointError, ConfigError
 from nascli.genotype_file import genotype_record, load_genotype
 from nascli.hardware import cost
@@ -115,6 +116,9 @@ def run(ctx: RunContext) -> float:
         tuned = finetune.prepare(pre, data, tuning)
         space, arch, record, model = pre.space, pre.arch, pre.record, tuned.model
     else:
+        check_reads(space, cfg.dataset)
+        if space.reads_tables:  # mlp: the data's own categorical columns are embedded (none for images)
+            space = space.for_shape(data.shape)
         model = space.build_network(arch, data.num_classes, data.in_channels, data.input_size)
     genotype = {**genotype_record(space, arch, record.get("metrics", {})),
                 "source": options.init or options.genotype or options.baseline,

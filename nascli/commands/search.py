@@ -13,7 +13,9 @@ from typing import Any
 from nascli.meta.prior import ArchPrior
 from nascli.meta.tasks import Task, describe, describe_data
 from nascli.runtime.common import resolve_device, seed_everything
-from nascli.runtime.config import check_app, plain
+from nascli.runtime.config import build, check_app, plain
+from nascli.runtime.console import table
+from nascli.runtime.run_report import markdown_table
 from nascli.runtime.run_state import fingerprint
 from nascli.runtime.context import RunContext
 from nascli.search.assembly import Search, assemble
@@ -55,9 +57,26 @@ def run(ctx: RunContext) -> float:
                                                     on_trial=lambda row: ctx.loggers.log_metrics(row, step=row["trial"])))
     best = engine.finish(engine.run(resume=options.resume), ctx.report)
     data = search.loaded_data()
+    if data is not None and data.table is not None:  # a table: the found network beside gradient boosting and a linear model
+        _baselines(ctx, search, best, data, build(cfg.trainer, "trainer"), device, options.seed)
     if data is not None and data.source is not None:  # what reading the user's files found: bad files skipped, counted
         ctx.report.results["data_source"] = data.source
     return best["objective"]
+
+
+def _baselines(ctx: RunContext, search: Search, best: dict[str, Any], data: Any, trainer: Any, device: Any,
+               seed: int) -> None:
+    """The found network trained once from scratch, gradient boosting and logistic regression on
+    the same splits: report.json's `baselines`, a section of report.md, a table, and a plain verdict."""
+    from nascli.training import table_baselines
+
+    rows = table_baselines.compare(search.space, search.space.from_str(best["arch_str"]), data, trainer, device, seed)
+    verdict = table_baselines.verdict(rows)
+    ctx.report.results["baselines"] = {"models": rows, "verdict": verdict}
+    columns = ["model", "val_accuracy", "test_accuracy", "fit_s"]
+    ctx.report.sections.append(("Baselines", markdown_table(rows, columns) + "\n\n" + verdict))
+    ctx.console.print(table(f"searched network vs baselines on {data.name} (same splits)", rows, columns, digits=2))
+    ctx.console.print(verdict, highlight=False, soft_wrap=True)
 
 
 def _target_task(cfg: Any, load_data: Callable[[], Any]) -> Task:

@@ -37,6 +37,18 @@ class DataShape(NamedTuple):
     num_classes: int
     in_channels: int
     input_size: int
+    table = None  # a TableShape's category codes per embedded column; None: images
+
+
+class TableShape(DataShape):
+    """A table's shape: rows are feature vectors of in_channels features (input_size 1) whose last
+    len(table) channels are category codes, table[i] codes each, which a network embeds
+    (nascli.data.tables). Equal to, and unpacked as, the DataShape of its three numbers."""
+
+    def __new__(cls, num_classes: int, in_channels: int, input_size: int, table: tuple[int, ...]) -> TableShape:
+        shape = super().__new__(cls, num_classes, in_channels, input_size)
+        shape.table = tuple(int(t) for t in table)
+        return shape
 
 
 @dataclass
@@ -112,6 +124,8 @@ class DataSplits:
     # what reading the user's files found (root, layout, bad files skipped, modes converted, cache);
     # None for the built-in datasets
     source: dict[str, Any] | None = None
+    # a table's category codes per embedded column (TableShape.table); None for images
+    table: tuple[int, ...] | None = None
 
     @property
     def in_channels(self) -> int:
@@ -123,6 +137,8 @@ class DataSplits:
 
     @property
     def shape(self) -> DataShape:
+        if self.table is not None:
+            return TableShape(self.num_classes, self.in_channels, self.input_size, self.table)
         return DataShape(self.num_classes, self.in_channels, self.input_size)
 
     def describe(self) -> dict[str, Any]:
@@ -141,6 +157,7 @@ class DataSplits:
             "max_value": self.max_value,
             "preprocess": self.preprocess,
             **({"source": self.source} if self.source is not None else {}),
+            **({"table": list(self.table)} if self.table is not None else {}),
         }
 
 
@@ -227,7 +244,7 @@ def subset_classes(data: DataSplits, classes: list[int]) -> DataSplits:
     train, test, names = _keep_classes(data.name, data.train, data.test, data.class_names, list(classes))
     val, _, _ = _keep_classes(data.name, data.val, data.val, data.class_names, list(classes))
     return DataSplits(data.name, train, val, test, len(names), names, data.max_value, data.mean, data.std, data.augment,
-                      data.preprocess, data.source)
+                      data.preprocess, data.source, data.table)
 
 
 def digits_splits(

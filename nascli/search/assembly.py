@@ -17,6 +17,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from nascli.data.datasets import DataShape, DataSplits, data_shape
+from nascli.data.tables import check_reads
 from nascli.errors import ConfigError
 from nascli.evaluators.base import EvalContext, Evaluator, evaluator_class, restricted_space
 from nascli.hardware.profiler import CostProfiler
@@ -47,8 +48,9 @@ def assemble(cfg: DictConfig, seed: int, device: Any) -> Search:
     trainer = build(cfg.trainer, "trainer")
 
     space = build_space(cfg.search_space)  # with training hyper-parameters as genes when search_space.hparams says
-    if space.needs_input:  # e.g. chain: which strides fit depends on the input size
-        space = space.for_input(*shape())
+    check_reads(space, cfg.dataset)
+    if space.needs_input:  # e.g. chain: which strides fit depends on the input size; mlp: a table's categorical columns
+        space = space.for_shape(shape())
     _check_joint(space, evaluator_class(cfg.evaluator))
     space = restricted_space(cfg.evaluator, space)  # e.g. a benchmark table's architectures only: settled from here on
 

@@ -45,6 +45,7 @@ class SearchSpace(ABC):
     name: str = ""  # set by @SPACES.register
     published: dict[str, Arch] = {}  # architectures published under a name (DARTS_V2, ...)
     needs_input: bool = False  # which architectures are valid depends on the input (see for_input)
+    reads_tables: bool = False  # its networks take a table's feature vectors (nascli.data.tables); image spaces do not
 
     # --- genes: the representation every sample-based strategy works on -----------------
     @abstractmethod
@@ -179,6 +180,11 @@ class SearchSpace(ABC):
         """This space for networks of that input shape. A space whose valid architectures depend on
         it (chain: strides that fit the input size) sets `needs_input` and returns a space that knows it."""
         return self
+
+    def for_shape(self, shape: Sequence[Any]) -> SearchSpace:
+        """This space for the data's shape (a DataShape; a table's also says which of its channels
+        are category codes): for_input of its three numbers, unless a space needs more (mlp)."""
+        return self.for_input(*shape[:3])
 
     # --- training hyper-parameters searched with the architecture (nascli.spaces.joint) -----------
     def hparam_choices(self) -> dict[str, list[Any]]:

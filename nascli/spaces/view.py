@@ -24,6 +24,7 @@ class SpaceView(SearchSpace):
     def __init__(self, base: SearchSpace) -> None:
         self.base = base
         self.name, self.published, self.needs_input = base.name, base.published, base.needs_input
+        self.reads_tables = base.reads_tables
 
     @abstractmethod
     def over(self, base: SearchSpace) -> SpaceView:
@@ -31,6 +32,9 @@ class SpaceView(SearchSpace):
 
     def for_input(self, num_classes: int, in_channels: int, input_size: int) -> SearchSpace:
         return self.over(self.base.for_input(num_classes, in_channels, input_size))
+
+    def for_shape(self, shape: Any) -> SearchSpace:
+        return self.over(self.base.for_shape(shape))
 
     # --- everything else is the base's ------------------------------------------------------------
     def cardinalities(self) -> list[int]:
