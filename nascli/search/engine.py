@@ -50,6 +50,7 @@ class SearchRun:
     console: Console
     plots: bool = True
     on_trial: Callable[[dict[str, Any]], None] | None = None  # each new trials.csv row (experiment loggers)
+    writes: bool = True  # False in a data-parallel search's processes but rank 0: they train, rank 0 writes
 
 
 class SearchEngine:
@@ -62,7 +63,7 @@ class SearchEngine:
         self.profiler, self.objective = hardware.profiler, hardware.objective
         self.budget, self.context, self.run_dir = budget, context, Path(run.run_dir)
         self.fingerprint, self.console, self.plots = run.fingerprint, run.console, run.plots
-        self.on_trial = run.on_trial
+        self.on_trial, self.writes = run.on_trial, run.writes
         self.trials = TrialLog(self.run_dir)
         # a one-shot strategy's own measurements are validation accuracies; otherwise the evaluator's metric
         self.metric = "val_accuracy" if strategy.measures_candidates else evaluator.objective_metric
@@ -257,6 +258,8 @@ class SearchEngine:
     # --- checkpoint and resume --------------------------------------------------------------------
     def _checkpoint(self) -> None:
         """trials.csv and checkpoint.json; checkpoint.pt for a strategy with state; its files."""
+        if not self.writes:
+            return
         self.trials.save(self.fingerprint)
         if self.strategy.resumes_from_state:
             save_state(self.run_dir, self.fingerprint, self.trials.rows, self.strategy.state_dict())
