@@ -185,8 +185,8 @@ class GradientSearch(OneShotStrategy):
         knobs = self.start_epoch(net, epoch)
         stats = self.train_epoch(epoch)
         self.speeds.append(stats["images_per_s"])
-        if self.agreement is not None:  # the weights too, once an epoch (a checksum of each tensor)
-            self.agreement.add([data_parallel.checksum(list(self.weights.values()))])
+        if self.agreement is not None:  # after the epoch's last step, and the weights once an epoch (checksums)
+            self.agreement.add([*net.arch_parameters(), data_parallel.checksum(list(self.weights.values()))])
             self.agreement.check("architecture parameters, sampled paths or weights")
         val_acc, val_loss = self.evaluate(self.halves[1])
         arch = net.derive()
@@ -220,9 +220,9 @@ class GradientSearch(OneShotStrategy):
             else:
                 if min(len(train[1]), len(val[1])) < self.process.size:  # too few images for every process
                     continue
+                self._check_agreement()
                 (*train, share), (*val, val_share) = (data_parallel.shard(*b, self.process) for b in (train, val))
                 logits = self.bilevel_step(tuple(train), tuple(val), lr, epoch >= self.warmup_epochs, share, val_share)
-                self.agreement.add([*self.net.arch_parameters(), data_parallel.checksum([_state_of(self.net.generator)])])
             loss_sum += nn.functional.cross_entropy(logits.float(), train[1], reduction="sum")
             correct += (logits.argmax(1) == train[1]).sum()
             seen += len(train[1])
@@ -234,6 +234,15 @@ class GradientSearch(OneShotStrategy):
         self.schedule.step()
         return {"lr": lr, "train_loss": train_loss / max(seen, 1), "train_accuracy": 100.0 * train_correct / max(seen, 1),
                 "images_per_s": seen / seconds if seconds > 0 else 0.0}
+
+    def _check_agreement(self) -> None:
+        """Before each data-parallel step: the architecture parameters and the path sampler's state,
+        compared over the processes. A sampled path (GDAS) must be one before the step runs it (the
+        processes' collectives follow it), so it is checked at once (its sampling syncs with the
+        host anyway); the mixtures' values at the epoch's end, without a host sync per step."""
+        self.agreement.add([*self.net.arch_parameters(), data_parallel.checksum([_state_of(self.net.generator)])])
+        if self.net.mixing.samples_on_host:
+            self.agreement.check("architecture parameters or path samplers (GDAS)")
 
     def bilevel_step(self, train: Batch, val: Batch, lr: float, update_arch: bool, share: float = 1.0,
                      val_share: float = 1.0) -> torch.Tensor:

@@ -26,6 +26,7 @@ from nasrun import read_json, read_trials, run
 from two_processes import in_two_processes
 
 from nascli.strategies.base import SearchContext
+from nascli.training.data_parallel import DriftError
 
 # name, strategy options: both orders of DARTS, PC-DARTS (partial channels, edge betas) and GDAS (sampled paths)
 CASES = {"darts1": ("darts", {"order": "first"}), "darts2": ("darts", {"order": "second"}),
@@ -91,13 +92,30 @@ def test_two_processes_train_as_one_process_on_the_global_batch(epochs, name: st
         assert rank["row"]["train_loss"] == pytest.approx(one["row"]["train_loss"], abs=1e-5)
         assert rank["row"]["val_loss"] == pytest.approx(one["row"]["val_loss"], abs=1e-5)
         assert rank["arch"] == one["arch"]
-        assert rank["checked"] == 3  # after each of the 2 steps, and the weights once at the epoch's end
+        assert rank["checked"] == 3  # before each of the 2 steps, and with the weights at the epoch's end
 
 
 def test_gdas_samples_one_path_for_every_process(epochs) -> None:
     one, two = epochs[0]["gdas"]["paths"], [ranks["gdas"]["paths"] for ranks in epochs[1]]
     assert len(one) >= 2 and two[0] == two[1] == one
     assert len({tuple(p) for p in one}) > 1  # the path changes from step to step
+
+
+def test_processes_that_drift_apart_stop_with_a_clear_error_before_they_sample_two_paths(tmp_path: Path) -> None:
+    def drifted(rank: int) -> str:
+        searcher = _search("gdas")
+        if rank == 1:
+            with torch.no_grad():
+                searcher.net.arch_parameters()[0][0, 0] += 1e-3
+        try:
+            searcher.step()
+        except DriftError as exc:
+            return str(exc)
+        return "no error"
+
+    messages = in_two_processes(drifted, tmp_path)
+    assert messages[0] == messages[1]
+    assert "no longer hold the same architecture parameters or path samplers (GDAS)" in messages[0]
 
 
 # --- nas search under two processes ------------------------------------------------------------------
@@ -112,6 +130,7 @@ def _search_in(run_dir: Path, *extra: str):
     return search
 
 
+@pytest.mark.slow
 def test_a_data_parallel_search_writes_in_rank_zero_only_and_resumes_after_a_kill(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     whole, killed = runs / "whole", runs / "killed"
