@@ -13,9 +13,9 @@ exactly as an uninterrupted one on CPU.
 Under torchrun the search is data-parallel: every process draws the same global batches (and the
 same Gumbel noise: GDAS samples one path for all of them) and trains on its slice; the bilevel step
 averages every gradient over the processes, BatchNorm normalises over the global batch
-(trainer.sync_batchnorm), and an Agreement checks after every step that the processes hold the same
-architecture parameters and sampler state (and their weights each epoch), so the processes take
-the steps one process takes at the global batch size. The engine writes files in rank 0 only.
+(trainer.sync_batchnorm), and an Agreement checks before every step that the processes hold the
+same architecture parameters and sampler state (and their weights each epoch), so the processes
+take the steps one process takes at the global batch size. The engine writes files in rank 0 only.
 """
 
 from __future__ import annotations

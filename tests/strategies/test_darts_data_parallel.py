@@ -185,6 +185,20 @@ def test_a_strategy_that_cannot_train_data_parallel_is_refused_under_torchrun(tm
     assert read_json(tmp_path / "run" / "report.json")["status"] == "failed"  # before any training
 
 
+def test_every_process_stops_when_rank_zeros_clock_says_so(tmp_path: Path) -> None:
+    """budget.seconds: the processes' clocks differ, rank 0's decides for all (no process trains an
+    epoch the others do not, which would wait for them forever)."""
+    from nascli.commands.search import _shared
+    from nascli.search.budget import Budget
+
+    def spent(rank: int) -> list:
+        budget = _shared(Budget(trials=None, seconds=10.0))
+        return [budget.exhausted(0, elapsed) for elapsed in ((5.0, 11.0), (12.0, 9.0))[rank]]
+
+    assert in_two_processes(spent, tmp_path) == [[None, "seconds"], [None, "seconds"]]
+    assert type(_shared(Budget(trials=3, seconds=None))) is Budget  # trials count alike everywhere: nothing to share
+
+
 @pytest.mark.slow
 def test_torchrun_search_equals_one_process_and_writes_one_run_directory(tmp_path: Path) -> None:
     """`torchrun --nproc_per_node=2 -m nascli search strategy=gdas`: Hydra in every process, rank 0's
