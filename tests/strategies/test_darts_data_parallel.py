@@ -28,9 +28,11 @@ from two_processes import in_two_processes
 from nascli.strategies.base import SearchContext
 from nascli.training.data_parallel import DriftError
 
-# name, strategy options: both orders of DARTS, PC-DARTS (partial channels, edge betas) and GDAS (sampled paths)
+# name, strategy options: both orders of DARTS, PC-DARTS (partial channels, edge betas), GDAS (sampled paths)
+# and FairDARTS (a term of the architecture loss besides the validation loss, the same in every process)
 CASES = {"darts1": ("darts", {"order": "first"}), "darts2": ("darts", {"order": "second"}),
-         "pcdarts": ("pcdarts", {"warmup_epochs": 0, "partial_channels": 2}), "gdas": ("gdas", {})}
+         "pcdarts": ("pcdarts", {"warmup_epochs": 0, "partial_channels": 2}), "gdas": ("gdas", {}),
+         "fairdarts": ("fairdarts", {})}
 # batch 15 of 32-image halves: two steps an epoch of slices of 8 + 7 images (uneven: the loss weights matter)
 TRAINER = {"epochs": 2, "batch_size": 15, "eval_batch_size": 64}
 
