@@ -97,14 +97,6 @@ def average(tensors: Sequence[torch.Tensor]) -> list[torch.Tensor]:
     return out  # type: ignore[return-value]
 
 
-def average_grads(params: Sequence[torch.Tensor]) -> None:
-    """The gradients of `params` averaged over the processes, in place (those without one are
-    left without: every process must leave the same ones without, e.g. GDAS' unsampled ops)."""
-    having = [p for p in params if p.grad is not None]
-    for p, mean in zip(having, average([p.grad for p in having])):
-        p.grad.copy_(mean)
-
-
 class DriftError(NasError):
     """The processes of a data-parallel run no longer hold the same values."""
 
