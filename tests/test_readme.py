@@ -53,7 +53,8 @@ SKIPS: list[tuple[Callable[[list[str]], bool], str]] = [
     (lambda t: any(a.startswith(("dataset.root=~", "dataset.path=~", "input=~")) for a in t),
      "the user's own data (~/...); tests/data/ generates such folders and arrays"),
     (lambda t: t[0] == "tensorboard", "starts a server that runs until it is stopped"),
-    (lambda t: t[0] == "torchrun", "starts 2 processes; tests/training/test_data_parallel.py runs retrain under torchrun"),
+    (lambda t: t[0] == "torchrun", "starts 2 processes; tests/training/test_data_parallel.py runs retrain and "
+                                   "tests/strategies/test_darts_data_parallel.py runs search under torchrun"),
     (lambda t: "hardware=cuda" in t, "needs a GPU"),
     (lambda t: "hydra/launcher=submitit_slurm" in t, "needs a Slurm cluster (sbatch, srun)"),
     (lambda t: "hydra/launcher=ray" in t and not _has_plugin("hydra_plugins.hydra_ray_launcher"),

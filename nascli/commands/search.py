@@ -2,6 +2,10 @@
 
 Assemble the search from its config groups (nascli.search.assembly), start its strategy from a meta
 prior if one is given, let the engine run it to the end of its budget, and report the result.
+
+Under torchrun a gradient-based search (DARTS, PC-DARTS, GDAS, FairDARTS) is data-parallel: every
+process runs the same search on its slice of each global batch (nascli.strategies.darts), the
+processes agree on when the budget is spent, and rank 0 alone writes the run directory.
 """
 
 from __future__ import annotations
@@ -10,8 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from nascli.errors import ConfigError
 from nascli.meta.prior import ArchPrior
 from nascli.meta.tasks import Task, describe, describe_data
+from nascli.runtime import torchrun
 from nascli.runtime.common import resolve_device, seed_everything
 from nascli.runtime.config import build, check_app, plain
 from nascli.runtime.console import table
@@ -23,6 +29,7 @@ from nascli.search.budget import Budget
 from nascli.search.engine import SearchEngine, SearchRun
 
 GROUPS = ("dataset", "search_space", "strategy", "evaluator", "hardware", "trainer")
+DATA_PARALLEL = True  # runs under torchrun: a gradient-based strategy trains data-parallel (the runner refuses commands without this)
 
 
 @dataclass
@@ -44,18 +51,33 @@ def run(ctx: RunContext) -> float:
     options = check_app(cfg, SearchOptions, "search", GROUPS)
     seed_everything(options.seed)
     device = resolve_device(options.device)
+    budget = options.budget
+    if ctx.process is not None:
+        device = torchrun.device_for(ctx.process, device)
+        budget = _shared(budget)
     search = assemble(cfg, options.seed, device)
+    if ctx.process is not None and not search.strategy.data_parallel:
+        raise ConfigError(f"strategy={search.strategy.name or type(search.strategy).__name__} cannot train "
+                          f"data-parallel: under torchrun (WORLD_SIZE={ctx.process.size}) nas search runs a "
+                          "gradient-based strategy (darts, pcdarts, gdas, fairdarts). Search candidates in parallel "
+                          "with search.workers=N instead, in one process.")
     if options.meta:
         _warm_start(ctx, options.meta, search, cfg)
     ctx.report.results.update({
         "search_space": search.space.name, "strategy": type(search.strategy).__name__, "dataset": cfg.dataset.name,
         "seed": options.seed, "device": str(device), "hardware": search.hardware.describe(),
         "budget": {"trials": options.budget.trials, "seconds": options.budget.seconds},
+        **({"processes": ctx.process.size} if ctx.process else {}),
     })
-    engine = SearchEngine(search.space, search.strategy, search.evaluator, search.hardware, options.budget,
+    main = ctx.process is None or ctx.process.main  # the one process that writes files
+    engine = SearchEngine(search.space, search.strategy, search.evaluator, search.hardware, budget,
                           search.context, SearchRun(ctx.run_dir, fingerprint(plain(cfg)), ctx.console, options.plots,
-                                                    on_trial=lambda row: ctx.loggers.log_metrics(row, step=row["trial"])))
-    best = engine.finish(engine.run(resume=options.resume), ctx.report)
+                                                    on_trial=lambda row: ctx.loggers.log_metrics(row, step=row["trial"]),
+                                                    writes=main))
+    stopped_by = engine.run(resume=options.resume)
+    if not main:  # rank 0 writes the result and the report
+        return float("nan")
+    best = engine.finish(stopped_by, ctx.report)
     data = search.loaded_data()
     if data is not None and data.table is not None:  # a table: the found network beside gradient boosting and a linear model
         _baselines(ctx, search, best, data, build(cfg.trainer, "trainer"), device, options.seed)
@@ -77,6 +99,20 @@ def _baselines(ctx: RunContext, search: Search, best: dict[str, Any], data: Any,
     ctx.report.sections.append(("Baselines", markdown_table(rows, columns) + "\n\n" + verdict))
     ctx.console.print(table(f"searched network vs baselines on {data.name} (same splits)", rows, columns, digits=2))
     ctx.console.print(verdict, highlight=False, soft_wrap=True)
+
+
+@dataclass
+class _RankZeroBudget(Budget):
+    """A budget every process of a data-parallel search spends at once: rank 0's clock decides
+    (budget.seconds), so that no process trains an epoch the others do not."""
+
+    def exhausted(self, trials_done: int, elapsed_s: float) -> str | None:
+        return torchrun.share(super().exhausted(trials_done, elapsed_s))
+
+
+def _shared(budget: Budget) -> Budget:
+    """`budget` as every process of a torchrun spends it (only seconds can differ between them)."""
+    return budget if budget.seconds is None else _RankZeroBudget(budget.trials, budget.seconds)
 
 
 def _target_task(cfg: Any, load_data: Callable[[], Any]) -> Task:

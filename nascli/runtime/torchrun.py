@@ -1,8 +1,10 @@
 """Several processes started by torchrun: which one this is, the process group, and one run
 directory for all of them.
 
-torchrun sets WORLD_SIZE, RANK and LOCAL_RANK (and MASTER_ADDR/MASTER_PORT for the rendezvous).
-Without them, or with WORLD_SIZE=1, nothing here does anything. torch is imported only when a
+torchrun sets WORLD_SIZE, RANK and LOCAL_RANK (and MASTER_ADDR/MASTER_PORT for the rendezvous); in a
+Slurm job that the submitit launcher started with several tasks (hydra.launcher.nodes,
+tasks_per_node), each task is one such process and they are set from Slurm's. Without them, or
+with WORLD_SIZE=1, nothing here does anything. torch is imported only when a
 group is started, so the CLI's help stays fast.
 """
 
@@ -37,8 +39,26 @@ class TorchrunProcess:
         return self.rank == 0
 
 
+def from_slurm_tasks() -> bool:
+    """In a Slurm job of several tasks started by submitit (hydra/launcher=submitit_slurm), set
+    torchrun's variables from Slurm's, once: ranks from SLURM_PROCID/SLURM_LOCALID, the rendezvous on
+    the job's first node (submitit's TorchDistributedEnvironment). Whether it did."""
+    if "WORLD_SIZE" in os.environ or os.environ.get("SUBMITIT_EXECUTOR") != "slurm":
+        return False
+    try:
+        if int(os.environ.get("SLURM_NTASKS", "1")) <= 1:
+            return False
+    except ValueError:
+        return False
+    from submitit.helpers import TorchDistributedEnvironment  # present: submitit started this job
+
+    TorchDistributedEnvironment().export(set_cuda_visible_devices=False)  # each task takes cuda:LOCAL_RANK
+    return True
+
+
 def this_process() -> TorchrunProcess | None:
     """This process as torchrun's variables describe it, or None for a single process."""
+    from_slurm_tasks()
     names = ("WORLD_SIZE", "RANK", "LOCAL_RANK")
     if "WORLD_SIZE" not in os.environ:
         return None

@@ -51,6 +51,7 @@ class SearchRun:
     console: Console
     plots: bool = True
     on_trial: Callable[[dict[str, Any]], None] | None = None  # each new trials.csv row (experiment loggers)
+    writes: bool = True  # False in a data-parallel search's processes but rank 0: they train, rank 0 writes
 
 
 class SearchEngine:
@@ -63,7 +64,7 @@ class SearchEngine:
         self.profiler, self.objective = hardware.profiler, hardware.objective
         self.budget, self.context, self.run_dir = budget, context, Path(run.run_dir)
         self.fingerprint, self.console, self.plots = run.fingerprint, run.console, run.plots
-        self.on_trial = run.on_trial
+        self.on_trial, self.writes = run.on_trial, run.writes
         self.trials = TrialLog(self.run_dir)
         self._metric: str | None = None  # see metric
         if not strategy.measures_candidates:  # what the rows' objective is, for the strategy's choose and files
@@ -272,6 +273,8 @@ class SearchEngine:
     # --- checkpoint and resume --------------------------------------------------------------------
     def _checkpoint(self) -> None:
         """trials.csv and checkpoint.json; checkpoint.pt for a strategy with state; its files."""
+        if not self.writes:
+            return
         self.trials.save(self.fingerprint)
         if self.strategy.resumes_from_state:
             save_state(self.run_dir, self.fingerprint, self.trials.rows, self.strategy.state_dict())

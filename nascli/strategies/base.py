@@ -121,6 +121,7 @@ class Strategy(ABC):
     measures_candidates: bool = False   # proposals carry their own metrics (one-shot)
     resumes_from_state: bool = False    # resumed from state_dict (else by replaying the rows)
     concurrent: ClassVar[bool] = True   # may have several proposals in flight (search.workers > 1)
+    data_parallel: ClassVar[bool] = False  # under torchrun, trains its slice of every global batch (GradientSearch)
     stop_reason: str | None = None      # why propose() returned None, if not the end of its schedule
 
     def __init__(self, space: SearchSpace, seed: int) -> None:

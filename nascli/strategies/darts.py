@@ -9,6 +9,13 @@ scored by the supernet's accuracy on the whole second half.
 Every random draw is reproducible: weights are initialised from `seed`, and each epoch reseeds
 data order, augmentation, Gumbel noise and dropout from (seed, epoch), so a resumed search ends
 exactly as an uninterrupted one on CPU.
+
+Under torchrun the search is data-parallel: every process draws the same global batches (and the
+same Gumbel noise: GDAS samples one path for all of them) and trains on its slice; the bilevel step
+averages every gradient over the processes, BatchNorm normalises over the global batch
+(trainer.sync_batchnorm), and an Agreement checks before every step that the processes hold the
+same architecture parameters and sampler state (and their weights each epoch), so the processes
+take the steps one process takes at the global batch size. The engine writes files in rank 0 only.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from nascli.runtime.run_report import markdown_table
 from nascli.spaces.base import SearchSpace
 from nascli.strategies.base import Artifacts, OneShotStrategy, Proposal, SearchContext, build_optimizer
 from nascli.strategies.bilevel import BILEVEL_LIMITS, SAMPLED_PATH, SECOND_ORDER_FP16, ArchTerm, Batch, BilevelStep
+from nascli.training import data_parallel
 from nascli.training.loop import TrainConfig
 from nascli.training.metrics import score
 from nascli.training.steps import Limits, MicroBatch, StepRunner, resolve
@@ -44,6 +52,7 @@ class GradientSearch(OneShotStrategy):
     train by the search's trainer (SGD, cosine schedule, speed switches), the architecture by
     `arch_optimizer` (a partial optimiser, built on the alphas at setup)."""
 
+    data_parallel = True  # under torchrun: each process its slice of every global batch (module docstring)
 
     def __init__(self, space: SearchSpace, seed: int, trainer: TrainConfig, order: str,
                  arch_optimizer: dict[str, Any], warmup_epochs: int, early_stop_skip: int | None,
@@ -130,8 +139,13 @@ class GradientSearch(OneShotStrategy):
             net = build_supernet(self.space, data.num_classes, data.in_channels, data.input_size, self.mixing())
         if self.prior is not None:
             self._apply_prior(net, data)
-        self.runner = runner = StepRunner(resolve(self.trainer, device, limits=self.limits()), device)
+        self.process = process = data_parallel.current()  # None: one process
+        how = resolve(self.trainer, device, process.size if process else 1, limits=self.limits())
+        self.runner = runner = StepRunner(how, device)
         self.net = runner.prepare(net)
+        if process is not None and self.trainer.sync_batchnorm:  # statistics of the global batch
+            net.normalise_over_processes(device)
+        self.agreement = data_parallel.Agreement(device) if process is not None else None
         self.weights = {n: p for n, p in net.named_parameters() if not n.startswith(("alpha_", "beta_"))}
         self.w_opt = runner.optimizer(net.weight_parameters(), self.trainer)
         # a captured Adam step keeps its step count on the device (capturable)
@@ -145,7 +159,8 @@ class GradientSearch(OneShotStrategy):
         self.latency = LatencyTerm.of(net, context.latency, context.latency_loss_weight, device)
         terms = [term for term in (self.latency, *self.arch_terms()) if term is not None]
         self.body = BilevelStep(runner, net, self.weights, self.w_opt, self.a_opt, self.order, self.trainer.momentum,
-                                self.trainer.weight_decay, self.trainer.grad_clip, terms)
+                                self.trainer.weight_decay, self.trainer.grad_clip, terms,
+                                data_parallel.average if process is not None else None)
 
     def divergence_advice(self) -> str:
         return f"Lower trainer.lr (now {self.trainer.lr:g}) or strategy.arch_optimizer.lr."
@@ -164,11 +179,15 @@ class GradientSearch(OneShotStrategy):
         if self.epoch >= self.epochs:
             return None
         net, epoch = self.net, self.epoch
-        torch.manual_seed(epoch_seed(self.seed, epoch, 0))
+        # dropout's stream: each process its own (rank 0 one process's), as retrain's drop path
+        torch.manual_seed(epoch_seed(self.seed, epoch, 0) + (1_000_003 * self.process.rank if self.process else 0))
         net.generator = torch.Generator().manual_seed(epoch_seed(self.seed, epoch, 1))
         knobs = self.start_epoch(net, epoch)
         stats = self.train_epoch(epoch)
         self.speeds.append(stats["images_per_s"])
+        if self.agreement is not None:  # after the epoch's last step, and the weights once an epoch (checksums)
+            self.agreement.add([*net.arch_parameters(), data_parallel.checksum(list(self.weights.values()))])
+            self.agreement.check("architecture parameters, sampled paths or weights")
         val_acc, val_loss = self.evaluate(self.halves[1])
         arch = net.derive()
         for cell, w in net.arch_weights().items():
@@ -196,36 +215,68 @@ class GradientSearch(OneShotStrategy):
         seen = 0
         began = time.perf_counter()
         for train, val in zip(*(self._batches(loader) for loader in loaders)):
-            logits = self.bilevel_step(train, val, lr, update_arch=epoch >= self.warmup_epochs)
+            if self.process is None:
+                logits = self.bilevel_step(train, val, lr, update_arch=epoch >= self.warmup_epochs)
+            else:
+                if min(len(train[1]), len(val[1])) < self.process.size:  # too few images for every process
+                    continue
+                self._check_agreement()
+                (*train, share), (*val, val_share) = (data_parallel.shard(*b, self.process) for b in (train, val))
+                logits = self.bilevel_step(tuple(train), tuple(val), lr, epoch >= self.warmup_epochs, share, val_share)
             loss_sum += nn.functional.cross_entropy(logits.float(), train[1], reduction="sum")
             correct += (logits.argmax(1) == train[1]).sum()
             seen += len(train[1])
-        train_loss, train_correct = loss_sum.item(), correct.item()  # waits for the device: the epoch's true time
+        if self.process is not None:  # the global batches' sums
+            train_loss, train_correct, seen = data_parallel.all_sum([loss_sum, correct, seen], device)
+        else:
+            train_loss, train_correct = loss_sum.item(), correct.item()  # waits for the device: the epoch's true time
         seconds = time.perf_counter() - began
         self.schedule.step()
         return {"lr": lr, "train_loss": train_loss / max(seen, 1), "train_accuracy": 100.0 * train_correct / max(seen, 1),
                 "images_per_s": seen / seconds if seconds > 0 else 0.0}
 
-    def bilevel_step(self, train: Batch, val: Batch, lr: float, update_arch: bool) -> torch.Tensor:
+    def _check_agreement(self) -> None:
+        """Before each data-parallel step: the architecture parameters and the path sampler's state,
+        compared over the processes. A sampled path (GDAS) must be one before the step runs it (the
+        processes' collectives follow it), so it is checked at once (its sampling syncs with the
+        host anyway); the mixtures' values at the epoch's end, without a host sync per step."""
+        self.agreement.add([*self.net.arch_parameters(), data_parallel.checksum([_state_of(self.net.generator)])])
+        if self.net.mixing.samples_on_host:
+            self.agreement.check("architecture parameters or path samplers (GDAS)")
+
+    def bilevel_step(self, train: Batch, val: Batch, lr: float, update_arch: bool, share: float = 1.0,
+                     val_share: float = 1.0) -> torch.Tensor:
         """One bilevel step (strategies.bilevel.BilevelStep): architecture on `val`, then weights on
         `train`; returns the train logits. Eager, compiled or replayed from a CUDA graph (captured per
-        learning rate and update_arch), as the trainer's switches resolved."""
-        return self.runner.run(self.body, [MicroBatch((*train, *val))], key=(lr, update_arch), warm=update_arch)[0]
+        learning rate and update_arch), as the trainer's switches resolved. Data-parallel, the
+        batches are this process's slices and `share`, `val_share` their losses' weights."""
+        key = (lr, update_arch) if self.process is None else (lr, update_arch, val_share)
+        return self.runner.run(self.body, [MicroBatch((*train, *val), share)], key=key, warm=update_arch)[0]
 
     def _batches(self, loader: BatchLoader) -> Iterator[Batch]:
         for x, y in loader:
             yield self.runner.inputs(x), y
 
     def evaluate(self, split: Any) -> tuple[float, float]:
-        """(accuracy in percent, mean loss) of the supernet's current mixture on `split`."""
+        """(accuracy in percent, mean loss) of the supernet's current mixture on `split`; data-parallel,
+        each process scores a slice of it and the sums are shared."""
         self.net.eval()
 
         def forward(x: torch.Tensor) -> torch.Tensor:
             with self.runner.autocast():
                 return self.net(x).float()
 
-        return score(forward, self._batches(BatchLoader(split, self.data, self.trainer.eval_batch_size,
-                                                        device=self.device)))
+        def scored(part: Any) -> tuple[float, float]:
+            return score(forward, self._batches(BatchLoader(part, self.data, self.trainer.eval_batch_size,
+                                                            device=self.device)))
+
+        if self.process is None:
+            return scored(split)
+        start, stop = data_parallel.bounds(len(split), self.process)
+        n = stop - start
+        acc, loss = scored(split.subset(torch.arange(start, stop))) if n else (0.0, 0.0)
+        correct, loss_sum, seen = data_parallel.all_sum([round(acc * n / 100.0), loss * n, n], self.device)
+        return (float("nan"), float("nan")) if seen == 0 else (100.0 * correct / seen, loss_sum / seen)
 
     # --- resume ------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -309,6 +360,11 @@ class GradientSearch(OneShotStrategy):
                 writer.writerows([epoch, cell, label, *(f"{v:.6f}" for v in row)]
                                  for label, row in zip(self.net.row_labels(cell), weights))
         return {"alphas.json": {"op_names": ops, "edges": labels, "softmax": cells}, "alphas.csv": buf.getvalue()}
+
+
+def _state_of(generator: torch.Generator | None) -> torch.Tensor:
+    """A random generator's state as a tensor (none: empty), for an Agreement."""
+    return generator.get_state() if generator is not None else torch.zeros(0, dtype=torch.uint8)
 
 
 class LatencyTerm:

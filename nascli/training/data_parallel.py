@@ -3,22 +3,28 @@ augmentation, from the seed) and trains on its slice of it; DistributedDataParal
 gradients, and BatchNorm normalises over the global batch, so N processes at batch B/N each take
 the steps one process takes at batch B.
 
-The process process itself is started by the runner (nascli.runtime.torchrun), before the command.
+The process group itself is started by the runner (nascli.runtime.torchrun), before the command.
+Supervised training wraps its model in DistributedDataParallel (`wrap`); the bilevel step of a
+one-shot search, which takes gradients with torch.autograd.grad on other weights and steps two
+optimisers on one module, averages its gradients itself (`average`) and checks that the processes
+still agree (`Agreement`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from nascli.errors import NasError
 from nascli.runtime.torchrun import TorchrunProcess, this_process
 
 
 def current() -> TorchrunProcess | None:
-    """This process among the training processes, once their process process of more than one process
+    """This process among the training processes, once their process group of more than one process
     is started; None when one process trains alone."""
     import torch.distributed as dist
 
@@ -60,12 +66,82 @@ def all_sum(values: list[torch.Tensor | float | int], device: torch.device) -> l
 
 
 def gather(obj: object) -> list[object]:
-    """`obj` of every process, in rank order (pickled through the process process: our own values only)."""
+    """`obj` of every process, in rank order (pickled through the process group: our own values only)."""
     import torch.distributed as dist
 
     out: list[object] = [None] * dist.get_world_size()
     dist.all_gather_object(out, obj)
     return out
+
+
+def average(tensors: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """The mean of each tensor over the processes (new tensors): one all-reduce per dtype of them all
+    flattened, as DistributedDataParallel averages gradients, for a step it cannot wrap. Every
+    process must pass tensors of the same shapes in the same order."""
+    import torch.distributed as dist
+
+    size = dist.get_world_size()
+    out: list[torch.Tensor | None] = [None] * len(tensors)
+    by_kind: dict[tuple[torch.dtype, torch.device], list[int]] = {}
+    for i, t in enumerate(tensors):
+        by_kind.setdefault((t.dtype, t.device), []).append(i)
+    for indices in by_kind.values():
+        flat = torch.cat([tensors[i].reshape(-1) for i in indices])
+        dist.all_reduce(flat)
+        flat /= size
+        offset = 0
+        for i in indices:
+            n = tensors[i].numel()
+            out[i] = flat[offset:offset + n].view(tensors[i].shape)
+            offset += n
+    return out  # type: ignore[return-value]
+
+
+class DriftError(NasError):
+    """The processes of a data-parallel run no longer hold the same values."""
+
+
+class Agreement:
+    """Checks that every process holds the same values (architecture parameters, a sampler's
+    state, weights): each `add` all-reduces their maximum and minimum over the processes and
+    keeps the largest gap on the device (no host sync); `check` raises a DriftError on every
+    process alike if any gap was not 0. The processes apply the same averaged gradients to the same
+    values, so they agree bit for bit unless something in the step is not the same everywhere."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.gap = torch.zeros((), dtype=torch.float64, device=device)
+        self.checked = 0  # how many sets of values were compared (reports, tests)
+
+    def add(self, tensors: Sequence[torch.Tensor]) -> None:
+        import torch.distributed as dist
+
+        values = torch.cat([t.detach().reshape(-1).to(self.device, torch.float64) for t in tensors])
+        both = torch.cat([values, -values])
+        dist.all_reduce(both, op=dist.ReduceOp.MAX)
+        n = values.numel()
+        self.gap = torch.maximum(self.gap, (both[:n] + both[n:]).abs().max())
+        self.checked += 1
+
+    def check(self, what: str) -> None:
+        """A DriftError naming `what` when the processes disagreed since the last check."""
+        gap = self.gap.item()
+        self.gap.zero_()
+        if gap != 0.0:
+            raise DriftError(f"The processes of this data-parallel run no longer hold the same {what} (largest "
+                             f"difference {gap:.3g}); the run stopped. Every process must run the same code on "
+                             "the same data description and seed: start them with one torchrun command.")
+
+
+def checksum(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+    """One float64 number per tensor that differs when the tensor does (its sum and its
+    position-weighted sum): a cheap summary of many weights for an Agreement."""
+    out = []
+    for t in tensors:
+        flat = t.detach().reshape(-1).double()
+        out.append(torch.stack([flat.sum(), (flat * torch.arange(1, flat.numel() + 1, dtype=torch.float64,
+                                                                  device=flat.device)).sum()]))
+    return torch.cat(out) if out else torch.zeros(0, dtype=torch.float64)
 
 
 class _SumOverProcesses(torch.autograd.Function):
@@ -89,10 +165,49 @@ class _SumOverProcesses(torch.autograd.Function):
         return out
 
 
+def global_batch_norm(bn: _BatchNorm, x: torch.Tensor, weight: torch.Tensor | None,
+                      bias: torch.Tensor | None) -> torch.Tensor:
+    """Training-mode BatchNorm of `x` with the statistics of the global batch (every process's
+    slice), times `weight` plus `bias` (per channel, or None), updating `bn`'s running statistics
+    (its num_batches_tracked already counted this batch). Mean and variance are summed over the
+    processes with a differentiable all-reduce, in two passes like BatchNorm itself."""
+    if x.dim() < 2:
+        raise ValueError(f"expected at least 2D input (got {x.dim()}D input)")
+    dims = [0, *range(2, x.dim())]
+    shape = [1, -1] + [1] * (x.dim() - 2)
+    xf = x.float()
+    local = torch.cat([xf.sum(dims), xf.new_tensor([xf.numel() / max(x.shape[1], 1)])])
+    summed = _SumOverProcesses.apply(local)
+    count = summed[-1]
+    mean = summed[:-1] / count
+    centred = xf - mean.view(shape)
+    var = _SumOverProcesses.apply((centred * centred).sum(dims)) / count
+    out = centred * torch.rsqrt(var + bn.eps).view(shape)
+    if weight is not None:
+        out = out * weight.view(shape)
+    if bias is not None:
+        out = out + bias.view(shape)
+    if bn.track_running_stats and bn.running_mean is not None and bn.running_var is not None:
+        with torch.no_grad():
+            factor = (1.0 / float(bn.num_batches_tracked) if bn.momentum is None else bn.momentum)
+            unbiased = var * (count / (count - 1).clamp(min=1))
+            bn.running_mean.mul_(1 - factor).add_(mean.to(bn.running_mean.dtype), alpha=factor)
+            bn.running_var.mul_(1 - factor).add_(unbiased.to(bn.running_var.dtype), alpha=factor)
+    return out.to(x.dtype)
+
+
+def over_processes(bn: nn.Module) -> bool:
+    """Whether `bn` (a BatchNorm module) normalises over the global batch now: one of
+    sync_batchnorm's, training, with a process group of more than one process."""
+    import torch.distributed as dist
+
+    return (isinstance(bn, (GlobalBatchNorm, nn.SyncBatchNorm)) and bn.training and dist.is_available()
+            and dist.is_initialized() and dist.get_world_size() > 1)
+
+
 class GlobalBatchNorm(_BatchNorm):
     """BatchNorm whose training-mode statistics are those of the global batch, on any device and
-    backend (torch's SyncBatchNorm needs a GPU). Mean and variance are summed over the processes with
-    a differentiable all-reduce, in two passes like BatchNorm itself; eval mode is plain BatchNorm."""
+    backend (torch's SyncBatchNorm needs a GPU): global_batch_norm; eval mode is plain BatchNorm."""
 
     def _check_input_dim(self, x: torch.Tensor) -> None:
         if x.dim() < 2:
@@ -104,26 +219,9 @@ class GlobalBatchNorm(_BatchNorm):
         if not (self.training and dist.is_available() and dist.is_initialized()):
             return super().forward(x)
         self._check_input_dim(x)
-        dims = [0, *range(2, x.dim())]
-        shape = [1, -1] + [1] * (x.dim() - 2)
-        xf = x.float()
-        local = torch.cat([xf.sum(dims), xf.new_tensor([xf.numel() / max(x.shape[1], 1)])])
-        summed = _SumOverProcesses.apply(local)
-        count = summed[-1]
-        mean = summed[:-1] / count
-        centred = xf - mean.view(shape)
-        var = _SumOverProcesses.apply((centred * centred).sum(dims)) / count
-        out = centred * torch.rsqrt(var + self.eps).view(shape)
-        if self.affine:
-            out = out * self.weight.view(shape) + self.bias.view(shape)
-        if self.track_running_stats and self.running_mean is not None and self.running_var is not None:
-            with torch.no_grad():
-                self.num_batches_tracked.add_(1)
-                factor = (1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum)
-                unbiased = var * (count / (count - 1).clamp(min=1))
-                self.running_mean.mul_(1 - factor).add_(mean.to(self.running_mean.dtype), alpha=factor)
-                self.running_var.mul_(1 - factor).add_(unbiased.to(self.running_var.dtype), alpha=factor)
-        return out.to(x.dtype)
+        if self.track_running_stats and self.num_batches_tracked is not None:
+            self.num_batches_tracked.add_(1)
+        return global_batch_norm(self, x, self.weight if self.affine else None, self.bias if self.affine else None)
 
 
 def sync_batchnorm(model: nn.Module, device: torch.device) -> list[tuple[nn.Module, str, nn.Module]]:

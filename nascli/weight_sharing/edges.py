@@ -16,6 +16,7 @@ from torch import nn
 
 from nascli.spaces.ops import Identity, Zero
 from nascli.spaces.outline import Site, SiteKey
+from nascli.training.data_parallel import GlobalBatchNorm, global_batch_norm, over_processes
 from nascli.weight_sharing.mixing import EdgeStep, Mixing
 
 
@@ -89,10 +90,15 @@ def scaled_batch_norm(x: torch.Tensor, bn: nn.BatchNorm2d, scale: torch.Tensor |
         bias = None if bias is None else bias * scale
     if bn.training and bn.track_running_stats and bn.num_batches_tracked is not None:
         bn.num_batches_tracked.add_(1)
+    if over_processes(bn):  # data-parallel: the statistics of the global batch
+        return global_batch_norm(bn, x, weight, bias)
     batch_stats = bn.training or bn.running_mean is None
     keep = not bn.training or bn.track_running_stats
     return nn.functional.batch_norm(x, bn.running_mean if keep else None, bn.running_var if keep else None,
                                     weight, bias, batch_stats, bn.momentum or 0.0, bn.eps)
+
+
+NORMS = (nn.BatchNorm2d, GlobalBatchNorm, nn.SyncBatchNorm)  # a candidate's final BatchNorm (or its global-batch twin)
 
 
 class Candidate:
@@ -105,7 +111,7 @@ class Candidate:
         leaves = _leaves(op)
         self.pre_relu = len(leaves) > 1 and type(leaves[0]) is nn.ReLU
         body = leaves[1:] if self.pre_relu else leaves
-        self.bn = body[-1] if len(body) > 1 and type(body[-1]) is nn.BatchNorm2d and body[-1].momentum else None
+        self.bn = body[-1] if len(body) > 1 and type(body[-1]) in NORMS and body[-1].momentum else None
         self.body = body[:-1] if self.bn is not None else body
         self.identity = isinstance(op, Identity)
 
@@ -156,6 +162,10 @@ class MixedEdge(nn.Module):
         rest = rest if self.bypass is None else self.bypass(rest)
         out = channel_shuffle(torch.cat([out, rest], dim=1), self.partial)
         return out if step.scale is None else out * step.scale
+
+    def refresh(self) -> None:
+        """Know the candidates' modules again (after sync_batchnorm replaced their BatchNorms)."""
+        self.candidates = [Candidate(op) for op in self.ops]
 
     def _run(self, k: int, x: torch.Tensor, relu: LazyReLU, scale: torch.Tensor | None) -> torch.Tensor:
         """Op k on x, times `scale` (folded into its final BN when it has one)."""

@@ -25,6 +25,7 @@ from torch import nn
 from nascli.errors import ConfigError
 from nascli.spaces.base import Arch, SearchSpace
 from nascli.spaces.outline import MASKED, Site
+from nascli.training import data_parallel
 from nascli.weight_sharing.edges import ForwardState, MixedEdge, SharedEdge
 from nascli.weight_sharing.mixing import EdgeStep, Mixing
 
@@ -135,6 +136,19 @@ class Supernet(nn.Module):
         for m in self.modules():
             if isinstance(m, MixedEdge):
                 m.skip_dropout = float(p)
+
+    def normalise_over_processes(self, device: torch.device) -> None:
+        """Data-parallel training: every BatchNorm normalises over the global batch (the processes'
+        slices together), the candidates' own included. An elastic block's BatchNorms, sliced per
+        candidate, cannot: refused with what to do."""
+        if any(isinstance(m, SharedEdge) for m in self.modules()):
+            raise ConfigError(f"The {self.space.name} space's elastic blocks normalise each candidate's channels with "
+                              "slices of one BatchNorm, which cannot take the statistics of the global batch under "
+                              "torchrun: set trainer.sync_batchnorm=false (each process normalises its own slice).")
+        data_parallel.sync_batchnorm(self, device)
+        for m in self.modules():
+            if isinstance(m, MixedEdge):
+                m.refresh()
 
     def row_labels(self, group: str) -> list[str]:
         """How plots name the rows of a group ("2<-0": node 2 from state 0; "b3": block slot 3)."""

@@ -1,5 +1,6 @@
-"""Data-parallel training: slices of a global batch, BatchNorm over the global batch, and two gloo
-processes under torchrun that retrain as one process does."""
+"""Data-parallel training: slices of a global batch, BatchNorm over the global batch, gradients
+averaged and agreement checked by hand (the bilevel step's), and two gloo processes under torchrun
+that retrain as one process does."""
 
 from __future__ import annotations
 
@@ -14,8 +15,11 @@ import torch
 from nasrun import read_json, run
 from torch import nn
 
+from two_processes import in_two_processes
+
 from nascli.runtime.torchrun import TorchrunProcess
-from nascli.training.data_parallel import GlobalBatchNorm, bounds, shard
+from nascli.training.data_parallel import (Agreement, DriftError, GlobalBatchNorm, average, bounds, checksum,
+                                           global_batch_norm, shard)
 
 
 def test_slices_cover_the_global_batch_and_weigh_their_losses_to_its_mean() -> None:
@@ -57,6 +61,52 @@ def test_global_batchnorm_is_batchnorm_over_the_whole_batch(tmp_path: Path) -> N
             assert torch.allclose(getattr(plain, key).float(), getattr(ours, key).float(), atol=1e-5), key
     finally:
         dist.destroy_process_group()
+
+
+def _pieces_in(rank: int) -> dict:
+    """What each piece gives in one process of two (rank 0 holds 5 images of the 9, rank 1 four)."""
+    torch.manual_seed(0)
+    x = torch.randn(9, 3, 2, 2) * 2 + 1
+    scale = torch.tensor(0.7, requires_grad=True)
+    mine = x[:5] if rank == 0 else x[5:]
+    bn = nn.BatchNorm2d(3, affine=False)
+    bn.num_batches_tracked.add_(1)
+    out = global_batch_norm(bn, mine, scale.expand(3), None)
+    (out * torch.arange(out.numel()).view_as(out)).sum().backward()
+    grads = [torch.full((2, 2), float(rank)), torch.tensor([1.0 + rank], dtype=torch.float64)]
+    same, drifted = Agreement(torch.device("cpu")), Agreement(torch.device("cpu"))
+    same.add([torch.ones(3), checksum([torch.arange(6.0)])])
+    drifted.add([torch.ones(3) * (1 + 1e-7 * rank)])
+    same.check("values")
+    try:
+        drifted.check("architecture parameters")
+        drift = ""
+    except DriftError as exc:
+        drift = str(exc)
+    return {"out": out.detach(), "scale_grad": scale.grad, "running": (bn.running_mean, bn.running_var),
+            "mean": average(grads), "drift": drift}
+
+
+def test_pieces_of_the_bilevel_step_in_two_processes(tmp_path: Path) -> None:
+    """BatchNorm of the global batch times a mixture weight (an edge's folded BatchNorm), gradients
+    averaged per dtype, and an Agreement that passes for equal values and fails for any drift, in
+    every process alike."""
+    ranks = in_two_processes(_pieces_in, tmp_path)
+    torch.manual_seed(0)
+    x = torch.randn(9, 3, 2, 2) * 2 + 1
+    scale = torch.tensor(0.7, requires_grad=True)
+    bn = nn.BatchNorm2d(3, affine=False)
+    out = nn.functional.batch_norm(x, bn.running_mean, bn.running_var, scale.expand(3).contiguous(), None, True)
+    (out[:5] * torch.arange(out[:5].numel()).view_as(out[:5])).sum().backward(retain_graph=True)
+    (out[5:] * torch.arange(out[5:].numel()).view_as(out[5:])).sum().backward()
+    assert torch.allclose(torch.cat([ranks[0]["out"], ranks[1]["out"]]), out, atol=1e-5)
+    # each process's backward reaches the scale through the other's statistics: the sum is the whole gradient
+    assert torch.allclose(ranks[0]["scale_grad"] + ranks[1]["scale_grad"], scale.grad, atol=1e-4)
+    for rank in ranks:
+        assert torch.allclose(rank["running"][0], bn.running_mean) and torch.allclose(rank["running"][1], bn.running_var)
+        assert torch.equal(rank["mean"][0], torch.full((2, 2), 0.5)) and rank["mean"][1].dtype == torch.float64
+        assert rank["mean"][1].item() == 1.5
+        assert "no longer hold the same architecture parameters" in rank["drift"] and "(largest difference 1.19e-07)" in rank["drift"]
 
 
 @pytest.mark.slow

@@ -270,3 +270,24 @@ def test_channels_last_gives_the_same_gradients(space_name):
     for p, q in zip(net.parameters(), other.parameters()):
         if p.grad is not None:
             torch.testing.assert_close(p.grad, q.grad.contiguous())
+
+
+def test_normalising_over_processes_swaps_every_batchnorm_and_refuses_elastic_blocks():
+    """Data-parallel training: the cell spaces' BatchNorms, the candidates' folded ones included,
+    normalise over the global batch (the two-process equivalence is tests/strategies/
+    test_darts_data_parallel.py); an elastic block's sliced BatchNorms cannot, which is said."""
+    from torch import nn
+
+    from nascli.training.data_parallel import GlobalBatchNorm
+
+    _, net = tiny("nb201", "darts")
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    net.normalise_over_processes(torch.device("cpu"))
+    assert not any(type(m) is nn.BatchNorm2d for m in net.modules())
+    edges = [m for m in net.modules() if isinstance(m, MixedEdge)]
+    assert all(type(c.bn) is GlobalBatchNorm for e in edges for c in e.candidates if c.bn is not None)
+    assert any(c.bn is not None for e in edges for c in e.candidates)
+    assert net.state_dict().keys() == before.keys()  # checkpoints of one process and of several are alike
+    mobilenet = build_supernet(configured_space("mobilenet", channels=4), 10, 3, 8, Softmax())
+    with pytest.raises(ConfigError, match="trainer.sync_batchnorm=false"):
+        mobilenet.normalise_over_processes(torch.device("cpu"))
