@@ -136,6 +136,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="decode processes = DataLoader workers")
     parser.add_argument("--rss-images", type=int, default=2000, help="images of the smallest RSS dataset (1x the limit)")
     parser.add_argument("--rss-size", type=int, default=64, help="image_size of the RSS datasets")
+    parser.add_argument("--rss-factors", type=int, nargs="+", default=(1, 2, 3),
+                        help="RSS datasets of these multiples of --rss-images (each one 4 runs in a fresh process)")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     import importlib
@@ -169,7 +171,7 @@ def main() -> None:
         for column in ("images", "decoded", "x limit", "in memory", "streamed", "streamed - import", "from files",
                        "its worker"):
             rss.add_column(column, justify="right")
-        for factor in (1, 2, 3):
+        for factor in args.rss_factors:
             n = args.rss_images * factor
             sized = make_tree(tmp / f"rss{factor}", n, 10, (args.rss_size, args.rss_size), factor)
             cache = tmp / f"rss_cache{factor}"
