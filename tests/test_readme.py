@@ -134,10 +134,12 @@ def smoke(tokens: list[str]) -> list[str]:
 
 
 class Runner:
-    """Runs one block's lines in its own directory, remembering each command's latest run directory."""
+    """Runs one block's lines in its own directory, remembering each command's latest run directory.
+    The smoke-size runs a block needs but does not make come from `shared`, made once for all blocks
+    (only read: a genotype, a checkpoint, a prior, a table)."""
 
-    def __init__(self, cwd: Path) -> None:
-        self.cwd, self.latest, self.count = cwd, {}, 0
+    def __init__(self, cwd: Path, shared: Runner | None = None) -> None:
+        self.cwd, self.latest, self.count, self.shared = cwd, {}, 0, shared
         self.ran: list[str] = []
 
     def resolve(self, args: list[str]) -> list[str]:
@@ -166,7 +168,10 @@ class Runner:
         return path
 
     def base(self, command: str) -> Path:
-        """A smoke-size run of `command` made for this block, when the block made none."""
+        """A smoke-size run of `command` for this block, when the block made none: the shared one,
+        unless it must be made from this block's own runs (a retrain of the block's search)."""
+        if self.shared is not None and not (command == "retrain" and "search" in self.latest):
+            return self.shared.latest.get(command) or self.shared.base(command)
         if command == "retrain":
             self.run(["nas", "retrain", f"genotype={self.latest.get('search') or self.base('search')}"])
         elif command == "meta-train":
@@ -216,6 +221,12 @@ def _cli(argv: list[str], cwd: Path) -> tuple[int, str]:
 BLOCKS = blocks()
 
 
+@pytest.fixture(scope="session")
+def shared_runs(tmp_path_factory: pytest.TempPathFactory) -> Runner:
+    """Where the smoke-size runs that blocks need but do not make are made, once (per worker)."""
+    return Runner(tmp_path_factory.mktemp("readme-shared"))
+
+
 def test_the_readme_has_commands_and_every_skip_has_a_reason() -> None:
     lines = [line for block in BLOCKS for line in block.lines]
     assert sum(line.skip is None for line in lines) >= 40  # the README's nas lines run, almost all of them
@@ -225,10 +236,10 @@ def test_the_readme_has_commands_and_every_skip_has_a_reason() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("block", [pytest.param(b, id=f"block{b.index}", marks=pytest.mark.xdist_group(f"readme-{b.index}"))
                                    for b in BLOCKS if any(line.skip is None for line in b.lines)])  # each block a unit of work
-def test_every_command_of_the_block_works_as_written(block: Block, tmp_path: Path,
+def test_every_command_of_the_block_works_as_written(block: Block, tmp_path: Path, shared_runs: Runner,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)  # a user's fresh directory: relative paths of the README land here
-    runner = Runner(tmp_path)
+    runner = Runner(tmp_path, shared=shared_runs)
     for line in block.lines:
         if line.skip is None:
             runner.run(line.tokens)
