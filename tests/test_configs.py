@@ -15,6 +15,7 @@ import pytest
 import torch
 from imagetrees import class_tree
 from nasrun import compose
+from textcorpus import labelled_csv, lm_corpus
 from omegaconf import OmegaConf
 
 from nascli.errors import ConfigError, DatasetError
@@ -42,6 +43,8 @@ NEEDED = {  # what an option needs beyond its YAML before it can be built (a req
     ("hardware", "lut"): ["hardware.table={table}"],
     ("dataset", "folder"): ["dataset.root={folder}", "dataset.workers=0"],
     ("dataset", "arrays"): ["dataset.path={arrays}"],
+    ("dataset", "text_lm"): ["dataset.root={corpus}"],
+    ("dataset", "text_classification"): ["dataset.path={texts}"],
 }
 OFFLINE = ("cifar10", "cifar100", "mnist", "fashion_mnist", "svhn")  # torchvision data: absent here
 
@@ -78,7 +81,9 @@ def test_every_option_of_every_group_builds(app: str, group: str, option: str, t
     folder = class_tree(tmp_path / "photos", {"a": 5, "b": 5}) if (group, option) == ("dataset", "folder") else None
     arrays = tmp_path / "arrays.npz"
     np.savez(arrays, x=np.zeros((8, 8, 8), np.uint8), y=np.arange(8) % 2)
-    needed = [item.format(table=table, folder=folder, arrays=arrays) for item in NEEDED.get((group, option), [])]
+    corpus = lm_corpus(tmp_path / "corpus", (10, 3, 3)) if option == "text_lm" else None
+    texts = labelled_csv(tmp_path / "texts.csv", n=20, columns=("text", "label")) if option == "text_classification" else None
+    needed = [item.format(table=table, folder=folder, arrays=arrays, corpus=corpus, texts=texts) for item in NEEDED.get((group, option), [])]
     overrides = [f"{group}={option}", *needed, f"paths.data_dir={tmp_path}", f"paths.cache_dir={tmp_path}/cache"]
     if option in OFFLINE:
         overrides.append("dataset.download=false")
