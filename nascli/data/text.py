@@ -119,17 +119,20 @@ def _lm_file(root: Path, split: str) -> Path:
     raise DatasetError(f"dataset.root={root} has no {split} file ({' or '.join(LM_FILES[split])}). {PTB_HELP}")
 
 
-def _lm_words(path: Path, lowercase: bool) -> list[str]:
-    """Every line's words, each line ended by <eos> (blank lines skipped, as PTB has none)."""
+def _lm_words(path: Path, lowercase: bool, max_lines: int | None = None) -> list[str]:
+    """Every line's words, each line ended by <eos> (blank lines skipped, as PTB has none); the
+    first `max_lines` lines with words only, when given."""
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError as exc:
         raise DatasetError(f"Cannot read {path} ({exc.strerror or exc}).") from None
     words: list[str] = []
+    lines = 0
     for line in text.splitlines():
         line = line.lower() if lowercase else line
         parts = line.split()
-        if parts:
+        if parts and (max_lines is None or lines < max_lines):
+            lines += 1
             words.extend(parts)
             words.append(EOS)
     return words
@@ -141,7 +144,7 @@ def text_lm_splits(
     bptt: int,
     vocab_size: int | None,
     lowercase: bool,
-    max_train_tokens: int | None,
+    max_train_samples: int | None,
 ) -> TextSplits:
     """A corpus in `root` (train.txt, valid.txt, test.txt) as three token streams over the training
     text's vocabulary (<unk> for the rest, <eos> at each line's end)."""
@@ -153,15 +156,14 @@ def text_lm_splits(
     if bptt < 1:
         raise DatasetError(f"dataset.bptt must be at least 1, got {bptt}.")
     paths = {split: _lm_file(folder, split) for split in LM_FILES}
-    words = {split: _lm_words(path, lowercase) for split, path in paths.items()}
+    if max_train_samples is not None and max_train_samples < 1:
+        raise DatasetError(f"dataset.max_train_samples must be a positive integer (lines of train.txt), got {max_train_samples}.")
+    words = {split: _lm_words(path, lowercase, max_train_samples if split == "train" else None)
+             for split, path in paths.items()}
     for split, seen in words.items():
         if len(seen) < 2:
             raise DatasetError(f"{paths[split]} holds no text (a language model needs at least two tokens); "
                                f"check the file. {PTB_HELP}")
-    if max_train_tokens is not None:
-        if max_train_tokens < 2:
-            raise DatasetError(f"dataset.max_train_tokens must be at least 2, got {max_train_tokens}.")
-        words["train"] = words["train"][:max_train_tokens]
     vocab = build_vocab(Counter(words["train"]), [UNK, EOS], vocab_size)
     index = {t: i for i, t in enumerate(vocab)}
     streams = {split: torch.tensor(_ids(seen, index), dtype=torch.long) for split, seen in words.items()}
