@@ -72,6 +72,11 @@ class TextSplits(DataSplits):
         return DataShape(self.num_classes, len(self.vocab), self.seq_len)
 
     @property
+    def objective_metric(self) -> str:
+        """What a network trained on it is validated by (nascli.runtime.metrics)."""
+        return "val_perplexity" if self.task == "lm" else "val_accuracy"
+
+    @property
     def vocab_size(self) -> int:
         return len(self.vocab)
 

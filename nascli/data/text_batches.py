@@ -48,7 +48,8 @@ class StreamBatches:
 
 
 class TextBatches:
-    """(ids (B, max_length), labels (B,)) of a classification split: shuffled by `seed` for training."""
+    """(ids (B, L), labels (B,)) of a classification split: shuffled by `seed` for training; L is the
+    batch's longest text (at most max_length), so no step runs over padding alone."""
 
     def __init__(self, split: Split, batch_size: int, train: bool = False, seed: int = 0,
                  device: torch.device | str = "cpu") -> None:
@@ -64,4 +65,6 @@ class TextBatches:
         order = torch.randperm(n, generator=self.gen) if self.train else torch.arange(n)
         for start in range(0, n, self.batch_size):
             idx = order[start:start + self.batch_size]
-            yield self.split.images[idx].to(self.device), self.split.labels[idx].to(self.device)
+            ids = self.split.images[idx]
+            longest = max(1, int((ids != 0).long().sum(dim=1).max()))
+            yield ids[:, :longest].to(self.device), self.split.labels[idx].to(self.device)
