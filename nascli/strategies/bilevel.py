@@ -12,6 +12,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
+from nascli.training.metrics import flat
 from nascli.training.steps import Limits, StepRunner
 
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -37,7 +38,7 @@ def loss_on(model: nn.Module, batch: Batch, params: dict[str, torch.Tensor] | No
     """Cross-entropy of `model` on `batch`, optionally with other weights (and scratch BN buffers)."""
     x, y = batch
     logits = model(x) if params is None else functional_call(model, {**params, **(buffers or {})}, (x,))
-    return nn.functional.cross_entropy(logits.float(), y)
+    return nn.functional.cross_entropy(*flat(logits.float(), y))  # per token for a language model
 
 
 def unrolled_arch_grads(
@@ -105,7 +106,7 @@ class BilevelStep:
         runner = self.runner
         with runner.autocast():
             logits = self.net(train[0])
-            loss = nn.functional.cross_entropy(logits.float(), train[1])
+            loss = nn.functional.cross_entropy(*flat(logits.float(), train[1]))
         self.w_opt.zero_grad(set_to_none=True)
         weights = list(self.weights.values())
         runner.backward(loss, inputs=weights)  # no architecture gradient here: it is not used

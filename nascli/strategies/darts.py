@@ -24,7 +24,6 @@ import torch
 from torch import nn
 
 from nascli.data.datasets import Split
-from nascli.data.loader import BatchLoader
 from nascli.errors import ConfigError, NasError
 from nascli.registry import STRATEGIES
 from nascli.runtime.run_report import markdown_table
@@ -32,9 +31,10 @@ from nascli.spaces.base import SearchSpace
 from nascli.strategies.base import Artifacts, OneShotStrategy, Proposal, SearchContext, build_optimizer
 from nascli.strategies.bilevel import BILEVEL_LIMITS, SAMPLED_PATH, SECOND_ORDER_FP16, ArchTerm, Batch, BilevelStep
 from nascli.training.loop import TrainConfig
-from nascli.training.metrics import score
+from nascli.training.metrics import flat, score
 from nascli.training.steps import Limits, MicroBatch, StepRunner, resolve
-from nascli.weight_sharing.batches import epoch_batches, epoch_seed, split_halves
+from nascli.training.text import perplexity_of
+from nascli.weight_sharing.batches import epoch_batches, epoch_seed, eval_batches, split_halves
 from nascli.weight_sharing.mixing import Gumbel, Mixing, PartialChannels, Sigmoid, Softmax
 from nascli.weight_sharing.supernet import Supernet, build_supernet
 
@@ -177,7 +177,8 @@ class GradientSearch(OneShotStrategy):
         collapse = collapse_stats(net, arch)
         self.collapsed = self.early_stop_skip is not None and collapse["skip_count"] > self.early_stop_skip
         expected = {} if self.latency is None else {"expected_latency_ms": self.latency.expected(net).item()}
-        return Proposal(arch, {"val_accuracy": val_acc, "train_accuracy": stats["train_accuracy"]},
+        return Proposal(arch, {"val_accuracy": val_acc, "train_accuracy": stats["train_accuracy"],
+                               **perplexity_of(self.data, val_loss)},
                         {"epoch": epoch + 1, "lr": stats["lr"], "train_loss": stats["train_loss"], "val_loss": val_loss,
                          **collapse, **knobs, **expected},
                         info=f"val {val_acc:.1f}% skip {collapse['skip_share']:.2f}  {stats['images_per_s']:.0f} img/s")
@@ -197,9 +198,10 @@ class GradientSearch(OneShotStrategy):
         began = time.perf_counter()
         for train, val in zip(*(self._batches(loader) for loader in loaders)):
             logits = self.bilevel_step(train, val, lr, update_arch=epoch >= self.warmup_epochs)
-            loss_sum += nn.functional.cross_entropy(logits.float(), train[1], reduction="sum")
-            correct += (logits.argmax(1) == train[1]).sum()
-            seen += len(train[1])
+            logits, y = flat(logits.float(), train[1])  # per token for a language model
+            loss_sum += nn.functional.cross_entropy(logits, y, reduction="sum")
+            correct += (logits.argmax(1) == y).sum()
+            seen += len(y)
         train_loss, train_correct = loss_sum.item(), correct.item()  # waits for the device: the epoch's true time
         seconds = time.perf_counter() - began
         self.schedule.step()
@@ -212,7 +214,7 @@ class GradientSearch(OneShotStrategy):
         learning rate and update_arch), as the trainer's switches resolved."""
         return self.runner.run(self.body, [MicroBatch((*train, *val))], key=(lr, update_arch), warm=update_arch)[0]
 
-    def _batches(self, loader: BatchLoader) -> Iterator[Batch]:
+    def _batches(self, loader: Any) -> Iterator[Batch]:
         for x, y in loader:
             yield self.runner.inputs(x), y
 
@@ -224,8 +226,7 @@ class GradientSearch(OneShotStrategy):
             with self.runner.autocast():
                 return self.net(x).float()
 
-        return score(forward, self._batches(BatchLoader(split, self.data, self.trainer.eval_batch_size,
-                                                        device=self.device)))
+        return score(forward, self._batches(eval_batches(split, self.data, self.trainer.eval_batch_size, self.device)))
 
     # --- resume ------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

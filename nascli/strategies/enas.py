@@ -16,7 +16,6 @@ from typing import Any
 
 import torch
 
-from nascli.data.loader import BatchLoader
 from nascli.registry import STRATEGIES
 from nascli.spaces.base import Arch, SearchSpace
 from nascli.strategies.base import (Artifacts, OneShotStrategy, Proposal, SearchContext, build_optimizer,
@@ -24,7 +23,7 @@ from nascli.strategies.base import (Artifacts, OneShotStrategy, Proposal, Search
 from nascli.strategies.controller import Controller, Reinforce, propose_valid, torch_generator
 from nascli.training.loop import TrainConfig
 from nascli.training.metrics import score
-from nascli.weight_sharing.batches import epoch_batches, epoch_seed, fixed_batches, split_halves
+from nascli.weight_sharing.batches import epoch_batches, epoch_seed, fixed_batches, shuffled_batches, split_halves
 from nascli.weight_sharing.single_path import PathScorer, PathStep, path_training, train_paths
 
 
@@ -110,8 +109,8 @@ class ENAS(OneShotStrategy):
     def _controller_steps(self, epoch: int, fallback: random.Random) -> float:
         """`controller_steps` REINFORCE steps of `aggregate` paths, each rewarded by its accuracy
         (as a fraction, like ENAS) on the next validation batch; returns the mean reward (percent)."""
-        batches = itertools.cycle(BatchLoader(self.val_half, self.data, self.trainer.batch_size, train=True,
-                                              seed=epoch_seed(self.seed, epoch, 3), device=self.device))
+        batches = itertools.cycle(shuffled_batches(self.val_half, self.data, self.trainer.batch_size,
+                                                   epoch_seed(self.seed, epoch, 3), self.device))
         total, count = 0.0, 0
         for _ in range(self.controller_steps):
             archs = [self._sample(fallback) for _ in range(self.aggregate)]

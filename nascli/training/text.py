@@ -55,6 +55,11 @@ def recurrent(model: nn.Module) -> nn.Module | None:
     return next((m for m in model.modules() if hasattr(m, "carry") and hasattr(m, "reset")), None)
 
 
+def perplexity_of(data: DataSplits, loss: float) -> dict[str, float]:
+    """{"val_perplexity": exp(loss)} for a language model's mean validation loss, else nothing."""
+    return {"val_perplexity": math.exp(min(loss, 700.0))} if is_lm(data) else {}
+
+
 def batches(data: DataSplits, split: Split, batch_size: int, train: bool, seed: int,
             device: torch.device | str) -> StreamBatches | TextBatches:
     """A split's batches: contiguous bptt windows of a stream (lm), or padded texts (classification)."""

@@ -16,7 +16,7 @@ from torch import nn
 
 from nascli.data.datasets import DataSplits
 from nascli.spaces.base import Arch, SearchSpace
-from nascli.training.metrics import score
+from nascli.training.metrics import flat, score
 from nascli.training.steps import Limits, MicroBatch, StepRunner, resolve
 from nascli.weight_sharing.batches import Batch
 from nascli.weight_sharing.mixing import SinglePath
@@ -64,7 +64,7 @@ class PathStep:
         out = []
         for (x, y), weight in zip(batches, weights):
             with self.runner.autocast():
-                logits = self.net(x, arch=self.next_arch())
+                logits, y = flat(self.net(x, arch=self.next_arch()), y)  # per token for a language model
                 loss = nn.functional.cross_entropy(logits, y)
             self.runner.backward(loss if weight == 1.0 else loss * weight)
             out.append((loss.detach(), (logits.detach().argmax(1) == y).sum()))
@@ -79,7 +79,7 @@ def train_paths(runner: StepRunner, step: PathStep, batches: Iterable[Batch]) ->
     micro = (MicroBatch((runner.inputs(x), y), 1.0, len(y)) for x, y in batches)
     for group in runner.groups(micro):
         for (loss, hits), batch in zip(runner.run(step, group), group):
-            n = len(batch.tensors[1])
+            n = batch.tensors[1].numel()  # targets: images, or a language model's tokens
             loss_sum += float(loss) * n
             correct += int(hits)
             seen += n
