@@ -60,6 +60,15 @@ def perplexity_of(data: DataSplits, loss: float) -> dict[str, float]:
     return {"val_perplexity": math.exp(min(loss, 700.0))} if is_lm(data) else {}
 
 
+def example_tokens(data: DataSplits, split: Split, count: int = 1) -> torch.Tensor:
+    """`count` real inputs of a split, (count, seq_len) ids: a stream's first windows, or texts."""
+    if is_lm(data):
+        need = count * data.input_size
+        stream = split.images[:need] if len(split) >= need else split.images.repeat(-(-need // max(len(split), 1)))[:need]
+        return stream.reshape(count, data.input_size)
+    return split.images[:count]
+
+
 def batches(data: DataSplits, split: Split, batch_size: int, train: bool, seed: int,
             device: torch.device | str) -> StreamBatches | TextBatches:
     """A split's batches: contiguous bptt windows of a stream (lm), or padded texts (classification)."""
