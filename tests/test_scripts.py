@@ -108,3 +108,11 @@ def test_bench_baselines_prints_the_searched_network_beside_the_baselines() -> N
     assert {"searched (nb201)", "mobilenet_v3_small"} <= set(rows)
     assert float(rows["mobilenet_v3_small"][2]) > 1  # params M: MobileNetV3-Small's 1.5 M
     assert "folder: " in out and "test accuracy" in out
+
+
+@pytest.mark.slow
+def test_bench_rnn_times_the_recurrent_search_step_against_the_reference() -> None:
+    out = run_script("bench_rnn.py", "--nodes", "2", "--nhid", "8", "--vocab", "50", "--batch", "2", "--bptt", "4",
+                     "--steps", "1")
+    assert "nascli supernet" in out and "reference rnn/model_search.py" in out and "load average" in out
+    assert "tokens/s" in out
