@@ -40,22 +40,49 @@ def site_row(node: int, pred: int) -> int:
 
 
 class Highway(nn.Module):
-    """One activation at a site: s + sigmoid(c) * (f(h) - s) of its input (s, sigmoid(c), h)."""
+    """One activation at a site: s + sigmoid(c) * (f(h) - s) of its input (s, sigmoid(c), h, ...)."""
 
     def __init__(self, op: str) -> None:
         super().__init__()
         self.op = op
 
-    def forward(self, x: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> torch.Tensor:
-        s, gate, h = x
+    def forward(self, x: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        s, gate, h = x[:3]
         return s + gate * (ACTIVATION[self.op](h) - s)
 
 
 class NoHighway(Zero):
     """`none` at a site: zeros of the state's shape (a mixture skips it)."""
 
-    def forward(self, x: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> torch.Tensor:  # type: ignore[override]
+    def forward(self, x: tuple[torch.Tensor, ...]) -> torch.Tensor:  # type: ignore[override]
         return torch.zeros_like(x[0])
+
+
+class HighwayMixture(nn.Module):
+    """Every activation of a site at once, for a supernet (the site's `shared` module: its candidates
+    hold no weights): one candidate (`run`), or the weighted sum of their highway updates
+    (`mixture`), sum_k w_k (s + g (f_k(h) - s)) = W s + g (sum_k w_k f_k(h) - W s) with W = sum_k w_k,
+    `none` adding nothing; a few kernels instead of a highway update per candidate."""
+
+    def run(self, x: tuple[torch.Tensor, ...], op: str) -> torch.Tensor:
+        s, gate, h = x[:3]
+        return torch.zeros_like(s) if op == "none" else s + gate * (ACTIVATION[op](h) - s)
+
+    def mixture(self, x: tuple[torch.Tensor, ...], ops: list[str], weights: list[torch.Tensor]) -> torch.Tensor:
+        """`x`: (s, sigmoid(c), h, every activation of h in OP_NAMES' order or None)."""
+        s, gate, h, every = x
+        kept = [(op, w) for op, w in zip(ops, weights) if op != "none"]
+        w = torch.stack([w for _, w in kept])
+        if every is not None and [op for op, _ in kept] == list(OP_NAMES[1:]):
+            acts = every  # computed once for all of the node's states
+        else:
+            acts = torch.stack([ACTIVATION[op](h) for op, _ in kept])
+        combined = torch.tensordot(w, acts, dims=1)
+        base = s * w.sum()
+        return base + gate * (combined - base)
+
+    def candidate_state(self, op: str) -> dict[str, torch.Tensor]:
+        return {}  # no weights: W_i belongs to the node, outside the site
 
 
 def node_site(node: int, pred: int, nhid: int) -> Site:
@@ -63,7 +90,7 @@ def node_site(node: int, pred: int, nhid: int) -> Site:
         return NoHighway(width) if op == "none" else Highway(op)
 
     return Site("cell", site_row(node, pred), OP_NAMES, build, nhid, nhid, 1, label=f"{node}<-{pred}",
-                node=node - 1, source=pred)
+                node=node - 1, source=pred, shared=HighwayMixture)
 
 
 class RNNCell(nn.Module):
@@ -94,14 +121,18 @@ class RNNCell(nn.Module):
             reads = [j for j in range(i + 1) if present[j]]
             if len(reads) > 1:  # a supernet's node reads every earlier state: one product for all of them
                 stacked = torch.stack([states[j] for j in reads])
-                ch = w(stacked if h_mask is None else stacked * h_mask)
-                pieces = dict(zip(reads, ch.unbind(0)))
+                c, h = w(stacked if h_mask is None else stacked * h_mask).chunk(2, dim=-1)
+                gates = c.sigmoid()
+                acts = torch.stack([ACTIVATION[op](h) for op in OP_NAMES[1:]])  # every activation of every state
+                inputs = {j: (states[j], gates[n], h[n], acts[:, n]) for n, j in enumerate(reads)}
             else:
-                pieces = {j: w(states[j] if h_mask is None else states[j] * h_mask) for j in reads}
+                inputs = {}
+                for j in reads:
+                    c, h = w(states[j] if h_mask is None else states[j] * h_mask).chunk(2, dim=-1)
+                    inputs[j] = (states[j], c.sigmoid(), h, None)
 
             def term(j: int) -> torch.Tensor | None:
-                c, h = pieces[j].chunk(2, dim=-1)
-                return edges[j]((states[j], c.sigmoid(), h))
+                return edges[j](inputs[j])
 
             node = sum_terms(term(j) for j in reads)
             states.append(node if node is not None else torch.zeros_like(h_prev))
