@@ -13,6 +13,7 @@ from torch import nn
 from torch.func import functional_call
 
 from nascli.training.metrics import flat
+from nascli.training.text import penalty_of, recurrent
 from nascli.training.steps import Limits, StepRunner
 
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -96,6 +97,7 @@ class BilevelStep:
         self.runner, self.net, self.weights, self.w_opt, self.a_opt = runner, net, weights, w_opt, a_opt
         self.order, self.momentum, self.weight_decay, self.grad_clip = order, momentum, weight_decay, grad_clip
         self.terms = list(terms)  # the architecture loss's other terms (expected latency, ...), added in order
+        self.recurrent = recurrent(net) is not None  # a recurrent text network adds its activation penalty
 
     def __call__(self, batches: list[tuple[torch.Tensor, ...]], loss_weights: tuple[float, ...], lr: float,
                  update_arch: bool) -> list[torch.Tensor]:
@@ -107,6 +109,8 @@ class BilevelStep:
         with runner.autocast():
             logits = self.net(train[0])
             loss = nn.functional.cross_entropy(*flat(logits.float(), train[1]))
+            penalty = penalty_of(self.net) if self.recurrent else None  # AR/TAR of a recurrent cell
+            loss = loss if penalty is None else loss + penalty
         self.w_opt.zero_grad(set_to_none=True)
         weights = list(self.weights.values())
         runner.backward(loss, inputs=weights)  # no architecture gradient here: it is not used

@@ -69,6 +69,13 @@ def example_tokens(data: DataSplits, split: Split, count: int = 1) -> torch.Tens
     return split.images[:count]
 
 
+def penalty_of(model: nn.Module) -> torch.Tensor | None:
+    """The activation regularisation (AR, TAR) a recurrent network kept from its last training
+    forward, for the loss; None for other networks."""
+    net = recurrent(model)
+    return None if net is None else getattr(net, "penalty", None)
+
+
 def batches(data: DataSplits, split: Split, batch_size: int, train: bool, seed: int,
             device: torch.device | str) -> StreamBatches | TextBatches:
     """A split's batches: contiguous bptt windows of a stream (lm), or padded texts (classification)."""

@@ -17,6 +17,7 @@ from torch import nn
 from nascli.data.datasets import DataSplits
 from nascli.spaces.base import Arch, SearchSpace
 from nascli.training.metrics import flat, score
+from nascli.training.text import penalty_of, recurrent
 from nascli.training.steps import Limits, MicroBatch, StepRunner, resolve
 from nascli.weight_sharing.batches import Batch
 from nascli.weight_sharing.mixing import SinglePath
@@ -58,6 +59,7 @@ class PathStep:
                  next_arch: Callable[[], Arch], grad_clip: float) -> None:
         self.runner, self.net, self.optimizer, self.next_arch, self.grad_clip = runner, net, optimizer, next_arch, grad_clip
         self.weights = net.weight_parameters()
+        self.recurrent = recurrent(net) is not None
 
     def __call__(self, batches: list[tuple[torch.Tensor, ...]], weights: tuple[float, ...]) -> list[tuple[torch.Tensor, torch.Tensor]]:
         self.optimizer.zero_grad(set_to_none=True)
@@ -66,6 +68,8 @@ class PathStep:
             with self.runner.autocast():
                 logits, y = flat(self.net(x, arch=self.next_arch()), y)  # per token for a language model
                 loss = nn.functional.cross_entropy(logits, y)
+                penalty = penalty_of(self.net) if self.recurrent else None  # AR/TAR of a recurrent cell
+                loss = loss if penalty is None else loss + penalty
             self.runner.backward(loss if weight == 1.0 else loss * weight)
             out.append((loss.detach(), (logits.detach().argmax(1) == y).sum()))
         self.runner.update(self.optimizer, self.weights, self.grad_clip)
