@@ -1,5 +1,8 @@
 """Pareto fronts of points to maximise in every coordinate: dominance, NSGA-II's non-dominated sorting
-and crowding distance (Deb et al., IEEE TEC 2002), and the knee of a two-objective front."""
+and crowding distance (Deb et al., IEEE TEC 2002), and the knee of a two-objective front.
+
+A coordinate whose lower values are better (a cost, a perplexity) enters negated: callers orient
+each part by its metric's direction (nascli.runtime.metrics.score), so this module stays one rule."""
 
 from __future__ import annotations
 

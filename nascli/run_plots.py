@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from nascli.runtime import metrics
 from nascli.runtime.files import save_figure
 
 
@@ -19,10 +20,11 @@ def _pyplot():
 
 
 def search_curve(rows: list[dict[str, Any]], path: Path, title: str,
-                 ylabel: str = "objective (validation accuracy, %)") -> Path:
-    """Objective of every trial and the best so far, against trials. A multi-fidelity search's
-    trials are coloured by the epochs they were trained, and the best so far counts only the
-    highest fidelity (fewer epochs give lower accuracies that do not compare)."""
+                 ylabel: str = "objective (validation accuracy, %)", lower_is_better: bool = False) -> Path:
+    """Objective of every trial and the best so far, against trials: the highest so far, or the
+    lowest for a lower-is-better objective (a perplexity: the curve falls). A multi-fidelity
+    search's trials are coloured by the epochs they were trained, and the best so far counts only
+    the highest fidelity (fewer epochs give lower accuracies that do not compare)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     value = lambda r: r["objective"] if r.get("objective") is not None else math.nan  # noqa: E731
@@ -35,9 +37,10 @@ def search_curve(rows: list[dict[str, Any]], path: Path, title: str,
     else:
         ax.scatter([r["trial"] for r in rows], [value(r) for r in rows], s=14, alpha=0.6, label="trial")
     counted = [r for r in rows if not fidelities or r.get("fidelity") == fidelities[-1]]
-    best, xs, curve = -math.inf, [], []
+    pick = min if lower_is_better else max
+    best, xs, curve = (math.inf if lower_is_better else -math.inf), [], []
     for row in counted:
-        best = max(best, value(row)) if not math.isnan(value(row)) else best
+        best = pick(best, value(row)) if not math.isnan(value(row)) else best
         xs.append(row["trial"])
         curve.append(best if math.isfinite(best) else math.nan)
     if xs and rows[-1]["trial"] > xs[-1]:  # carry the best on to the last trial
@@ -49,7 +52,7 @@ def search_curve(rows: list[dict[str, Any]], path: Path, title: str,
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(loc="best" if fidelities else "lower right")
+    ax.legend(loc="best" if fidelities else "upper right" if lower_is_better else "lower right")
     path = save_figure(path, fig)
     plt.close(fig)
     return path
@@ -166,7 +169,8 @@ def reptile_progress(rows: list[dict[str, Any]], path: Path, title: str) -> Path
 
 def pareto_front(rows: list[dict[str, Any]], front: list[dict[str, Any]], chosen: dict[str, Any], metric: str,
                  cost: str, path: Path, title: str) -> Path:
-    """Every scored trial by cost and metric, the non-dominated ones joined, the result marked."""
+    """Every scored trial by cost and metric, the non-dominated ones joined, the result marked; the
+    metric's axis says which way is better (a lower-is-better metric's front falls with cost)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     scored = [r for r in rows if r.get(metric) is not None and r.get(cost) is not None
@@ -181,16 +185,19 @@ def pareto_front(rows: list[dict[str, Any]], front: list[dict[str, Any]], chosen
             label="Pareto front")
     ax.scatter([chosen[cost]], [chosen[metric]], s=120, facecolors="none", edgecolors="k", linewidths=1.5,
                label=f"result (trial {chosen['trial']})", zorder=3)
-    return finish(plt, fig, ax, path, cost, metric, title)
+    lower = metrics.lower_is_better(metric)
+    ylabel = f"{metric} (lower is better)" if lower else metric
+    return finish(plt, fig, ax, path, cost, ylabel, title, "upper right" if lower else "lower right")
 
 
-def finish(plt: Any, fig: Any, ax: Any, path: Path, xlabel: str, ylabel: str, title: str) -> Path:
-    """Label, grid and legend the axes (legend lower right), save the figure and close it."""
+def finish(plt: Any, fig: Any, ax: Any, path: Path, xlabel: str, ylabel: str, title: str,
+           legend: str = "lower right") -> Path:
+    """Label, grid and legend the axes (legend lower right unless told), save the figure and close it."""
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc=legend, fontsize=8)
     saved = save_figure(path, fig)
     plt.close(fig)
     return saved

@@ -20,8 +20,8 @@ from rich.markup import escape
 from nascli.errors import NasError
 from nascli.reports import pages, plots
 from nascli.reports.runs import Run, find_runs, is_multirun
-from nascli.reports.table import (SEED, config_label, display_rows, display_runs, primary_metric, records,
-                                  runs_frame, summarize)
+from nascli.reports.table import (SEED, config_label, display_rows, display_runs, lower_is_better, primary_metric,
+                                  records, runs_frame, summarize)
 from nascli.runtime.console import output, table
 from nascli.runtime.files import storage_error, write_csv, write_text
 from nascli.runtime.console import print_error
@@ -33,7 +33,10 @@ report.html. Failed, interrupted, unfinished and unreadable runs are listed with
 EPILOG = """examples:
   nas report multirun/2026-11-26/11-28-51
   nas report outputs/2026-11-26/10-00-00 outputs/2026-11-26/10-05-00 --out cmp
-  nas report multirun/<sweep> --metric params_m --minimize"""
+  nas report multirun/<sweep> --metric params_m
+
+Each metric ranks in its own direction: accuracies highest first; perplexity, loss, error, params,
+FLOPs and latency lowest first (a search's objective: its metric's). --minimize / --maximize override it."""
 
 
 def parser() -> argparse.ArgumentParser:
@@ -45,7 +48,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--metric", default="auto",
                    help="the metric that ranks configurations (default: the search objective, else test "
                         "accuracy, else validation accuracy)")
-    p.add_argument("--minimize", action="store_true", help="lower is better for --metric (e.g. latency_ms)")
+    way = p.add_mutually_exclusive_group()
+    way.add_argument("--minimize", action="store_true",
+                     help="lower is better for --metric (the default for perplexity, loss, error, params, latency)")
+    way.add_argument("--maximize", action="store_true", help="higher is better for --metric (the default otherwise)")
     p.add_argument("--no-plots", action="store_true", help="skip the pictures (faster)")
     return p
 
@@ -94,7 +100,8 @@ def build(args: argparse.Namespace, console: Console) -> Path:
     runs = find_runs(args.dirs)
     frame = runs_frame(runs)
     metric = primary_metric(frame, args.metric)
-    summary = summarize(frame, metric, maximize=not args.minimize)
+    minimize = args.minimize or (not args.maximize and metric is not None and lower_is_better(frame, metric))
+    summary = summarize(frame, metric, maximize=not minimize)
     metrics = frame.attrs["metrics"]
     out = out_dir(args.dirs, args.out)
     try:
@@ -108,7 +115,7 @@ def build(args: argparse.Namespace, console: Console) -> Path:
                 if r["status"] != "completed"]
     summary_rows = display_rows(summary, metrics)
     summary_columns = [*summary.config_keys, "runs", "completed", *metrics, "wall_s", "work_s", "best"]
-    best = best_text(summary, metric, args.minimize)
+    best = best_text(summary, metric, minimize)
 
     console.print(table(f"{len(runs)} runs", run_rows, run_columns))
     console.print(table(f"per configuration: mean ± std over {SEED}s", summary_rows, summary_columns))

@@ -36,7 +36,8 @@ class SearchOptions:
 
 
 def run(ctx: RunContext) -> float:
-    """Search; returns the result's objective (what a Hydra sweeper maximises)."""
+    """Search; returns the result's objective (what a Hydra sweeper optimises: maximises, or minimises
+    when report.json's objective_metric is lower-is-better, a perplexity)."""
     cfg = ctx.cfg
     options = check_app(cfg, SearchOptions, "search", GROUPS)
     seed_everything(options.seed)

@@ -3,8 +3,14 @@
 An objective holds the hard limits (a candidate over one is infeasible, and when its cost is known
 before training it is never trained), and turns metrics into what a strategy is told: `soft` is the
 evaluator's metric, traded against latency by MnasNet's reward accuracy * (latency / target) ** w
-where latency is known; `pareto` is the metric against a cost, maximised together, the result chosen
-from the front by `choose`. It measures nothing: a cost profiler (nascli.hardware.profiler) does.
+where latency is known; `pareto` is the metric against a cost, the metric at its best and the cost
+at its least, the result chosen from the front by `choose`. It measures nothing: a cost profiler
+(nascli.hardware.profiler) does.
+
+A metric is better higher or lower (nascli.runtime.metrics: perplexity and loss are minimised). The
+value a trial records is the metric in its own units, a reward too; only what a strategy is told
+(`told`) is made a number to maximise, so that strategies keep one contract and nobody reads a
+negated perplexity.
 """
 
 from __future__ import annotations
@@ -13,10 +19,11 @@ import math
 from typing import Any
 
 from nascli.errors import ConfigError, NasError
+from nascli.runtime import metrics as by_name
 
 MODES = ("soft", "pareto")
 CHOICES = ("accurate", "cheapest", "knee")
-Told = float | tuple[float, float]  # what a strategy is told: a number, or a Pareto point to maximise
+Told = float | tuple[float, float]  # what a strategy is told: a number, or a Pareto point, to maximise
 
 
 class SearchObjective:
@@ -58,22 +65,24 @@ class SearchObjective:
         return not self.violations(metrics)
 
     # --- what the search maximises ---------------------------------------------------------------
-    def reward(self) -> str | None:
-        """How the objective differs from the evaluator's metric, in words (None: it is the metric)."""
+    def reward(self, metric: str = "val_accuracy") -> str | None:
+        """How the objective differs from the evaluator's `metric`, in words (None: it is the metric)."""
         return None
 
     def value(self, metrics: dict[str, float], metric: str = "val_accuracy") -> float:
-        """The scalar recorded as a trial's objective: `metric` (accuracy, or an evaluator's score
-        such as a zero-cost proxy); -inf when infeasible or not measured."""
+        """The scalar recorded as a trial's objective, in `metric`'s units and direction (accuracy,
+        an evaluator's score such as a zero-cost proxy, a perplexity); the metric's worst value
+        (-inf, or inf when lower is better) when infeasible or not measured."""
         value = float(metrics.get(metric, math.nan))
         if not self.feasible(metrics) or math.isnan(value):
-            return -math.inf
+            return by_name.worst(metric)
         return value
 
     def told(self, metrics: dict[str, float], metric: str = "val_accuracy") -> Told:
-        """What a strategy is told: the value, or with objective=pareto (the metric, -cost), both
-        maximised (-inf, -inf when infeasible or not measured)."""
-        value = self.value(metrics, metric)
+        """What a strategy is told, to maximise: the value (negated when `metric` is lower-is-better),
+        or with objective=pareto the point (that, -cost); -inf (both parts) when infeasible or not
+        measured."""
+        value = by_name.score(metric, self.value(metrics, metric))
         if not self.pareto:
             return value
         return (value, -float(metrics[self.cost_metric])) if math.isfinite(value) else (-math.inf, -math.inf)
@@ -94,11 +103,18 @@ class LatencyObjective(SearchObjective):
         self.target_latency_ms, self.latency_weight = target_latency_ms, latency_weight
         self.limits["latency_ms"] = max_latency_ms
 
-    def reward(self) -> str | None:
+    def reward(self, metric: str = "val_accuracy") -> str | None:
         if self.pareto or not self.target_latency_ms:
             return None
-        return (f"MnasNet's reward: the metric x (latency_ms / {self.target_latency_ms:g} ms) ** {self.latency_weight:g}"
-                " (above the metric for networks faster than the target)")
+        weight, side = self._weight(metric), "below" if by_name.lower_is_better(metric) else "above"
+        return (f"MnasNet's reward: the metric x (latency_ms / {self.target_latency_ms:g} ms) ** {weight:g}"
+                f" ({side} the metric for networks faster than the target)")
+
+    def _weight(self, metric: str) -> float:
+        """The exponent of MnasNet's reward for `metric`: latency_weight (negative: a faster network's
+        accuracy is scaled up), its opposite for a lower-is-better metric, whose value a faster network
+        must see scaled down, so that the reward keeps the metric's direction."""
+        return -self.latency_weight if by_name.lower_is_better(metric) else self.latency_weight
 
     def value(self, metrics: dict[str, float], metric: str = "val_accuracy") -> float:
         value = super().value(metrics, metric)
@@ -111,4 +127,4 @@ class LatencyObjective(SearchObjective):
                 f"latency_weight is undefined. A latency table estimates that when it was timed unsteadily (a busy "
                 f"machine, several threads: its whole-network overhead outweighs the pieces); rebuild it with "
                 f"`nas latency-table ... hardware.threads=1` and more hardware.repeats.")
-        return value * (latency / self.target_latency_ms) ** self.latency_weight
+        return value * (latency / self.target_latency_ms) ** self._weight(metric)

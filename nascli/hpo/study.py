@@ -3,6 +3,7 @@ the same command with the same `hydra.sweep.dir` continues it where an interrupt
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
@@ -14,6 +15,40 @@ OUTCOME = "nascli.outcome"      # user attribute: how the trial's job ended, "co
 JOB_DIR = "nascli.job_dir"      # user attribute: the trial's job (run) directory
 ERROR = "nascli.error"          # user attribute: why the job failed
 RERUN_OF = "nascli.rerun_of"    # user attribute: the interrupted trial whose parameters this one runs again
+
+
+def reported_direction(job_dir: str | None) -> tuple[str, str] | None:
+    """(metric, "maximize" or "minimize"): what a job's report.json says its returned objective is
+    (`objective_metric`, nascli.runtime.metrics); None when it does not say (a command that returns
+    an accuracy records nothing) or cannot be read."""
+    try:
+        recorded = json.loads((Path(job_dir or ".") / "report.json").read_text()).get("objective_metric")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not isinstance(recorded, dict) or recorded.get("direction") not in ("min", "max"):
+        return None
+    return str(recorded.get("metric")), "minimize" if recorded["direction"] == "min" else "maximize"
+
+
+def stored_direction(optuna: ModuleType, name: str, storage: str) -> str | None:
+    """The direction the study `name` in `storage` was made with; None when there is no such study yet."""
+    try:
+        return optuna.load_study(study_name=name, storage=storage).direction.name.lower()
+    except KeyError:
+        return None
+
+
+def check_direction(direction: str, job_dir: str | None) -> None:
+    """A ConfigError when the study `direction` is the opposite of the job's objective's: the study
+    would seek the worst networks (a perplexity maximised)."""
+    reported = reported_direction(job_dir)
+    if reported is None or reported[1] == direction:
+        return
+    metric, wanted = reported
+    raise ConfigError(
+        f"The command's objective is {metric}, which is {'lower' if wanted == 'minimize' else 'higher'} is better, "
+        f"but hydra.sweeper.direction={direction}: the study would seek the worst. Set "
+        f"hydra.sweeper.direction={wanted} (in a new hydra.sweep.dir: a study keeps the direction it was made with).")
 
 
 def storage_url(storage: str | None, sweep_dir: Path) -> str:

@@ -2,7 +2,10 @@
 Hydra's launcher (local, joblib, submitit, ...), tell Optuna each job's objective.
 
 The objective of a job is what the app returns (search: the best objective; retrain: validation
-accuracy). A job that fails, or returns no finite number, is told as a failed trial and the sweep
+accuracy), optimised in hydra.sweeper.direction; a job whose report.json says its objective is the
+other way (objective_metric: a perplexity is minimised) stops the sweep with what to set. With
+direction=auto the first trial runs before the study exists, and the direction its job reports (a
+perplexity: minimize; nothing said: maximize) is the study's; a continued study keeps its own. A job that fails, or returns no finite number, is told as a failed trial and the sweep
 goes on; the sweep ends non-zero only when no trial completes. Each trial's job directory is
 numbered by the trial, so a continued sweep never overwrites an earlier trial's directory.
 """
@@ -28,8 +31,8 @@ from rich.markup import escape
 from nascli.errors import ConfigError, NasError
 from nascli.hpo.extra import import_optuna
 from nascli.hpo.sweep_space import SweepSpace, describe, parse_space
-from nascli.hpo.study import (ERROR, JOB_DIR, OUTCOME, RERUN_OF, attempts, make_sampler, open_study,
-                              recover_interrupted, storage_url)
+from nascli.hpo.study import (ERROR, JOB_DIR, OUTCOME, RERUN_OF, attempts, check_direction, make_sampler, open_study,
+                              recover_interrupted, reported_direction, storage_url, stored_direction)
 from nascli.hpo.summary import RESULTS, summary_table, write_summary
 from nascli.runtime.config import check_value
 from nascli.runtime.console import output
@@ -108,7 +111,7 @@ class OptunaSweeper(Sweeper):
     def _checked(self) -> dict[str, Any]:
         from typing import Literal
 
-        types = {"direction": Literal["maximize", "minimize"], "n_trials": int, "n_jobs": int, "study_name": str,
+        types = {"direction": Literal["maximize", "minimize", "auto"], "n_trials": int, "n_jobs": int, "study_name": str,
                  "storage": str | None}
         checked = {k: check_value(v, types[k], f"hydra.sweeper.{k}") for k, v in self.options.items()}
         for key in ("n_trials", "n_jobs"):
@@ -129,12 +132,21 @@ class OptunaSweeper(Sweeper):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         write_text(sweep_dir / "multirun.yaml", OmegaConf.to_yaml(self.config))
         storage = storage_url(opts["storage"], sweep_dir)
+        returns: list[Sequence[JobReturn]] = []
+        first = None  # with direction=auto, a new study's first trial, run to learn the direction
+        if opts["direction"] == "auto":
+            opts["direction"] = stored_direction(optuna, opts["study_name"], storage)
+            if opts["direction"] is None:
+                opts["direction"], first = self._first_trial(optuna, space, sampler)
+                returns.append([first[1]])
         study = open_study(optuna, opts["study_name"], storage, opts["direction"])
         interrupted = recover_interrupted(optuna, study)
         self._header(study, space, opts, sampler, storage, interrupted)
 
-        returns: list[Sequence[JobReturn]] = []
         try:
+            if first is not None:  # the same parameters, as the study's trial 0
+                study.enqueue_trial(first[0].params)
+                self._tell(optuna, study, study.ask(space.distributions()), first[1], opts["n_trials"], first[2])
             self._run(optuna, study, space, sampler, opts, returns)
         except (KeyboardInterrupt, SystemExit):
             get_console().print(f"[yellow]Sweep interrupted.[/] Rerun the same command with "
@@ -163,11 +175,28 @@ class OptunaSweeper(Sweeper):
             seconds = time.perf_counter() - started  # of the batch: its jobs may run side by side
             for trial, ret in zip(trials, results):
                 failed += not self._tell(optuna, study, trial, ret, opts["n_trials"], seconds)
+            for ret in results:  # told first, so that the study keeps the trials that ran
+                check_direction(opts["direction"], _job_dir(ret))
             ran += len(trials)
             returns.append(results)
             if failed == ran >= GIVE_UP_AFTER and not self._completed(optuna, study):
                 raise NasError(f"The first {ran} trials of the sweep all failed, so it stopped. The last one: "
                                f"{study.trials[-1].user_attrs.get(ERROR)}")
+
+    def _first_trial(self, optuna: Any, space: SweepSpace, sampler: dict[str, Any]) -> tuple[str, tuple[Any, JobReturn, float]]:
+        """direction=auto for a new study: the first trial, asked of a study in memory with the sampler
+        the study would use, run; returns the direction its job reports (maximize when it says none)
+        and (that trial, its job, its seconds) for the study to be told."""
+        probe = optuna.create_study(sampler=make_sampler(sampler, 0))
+        trial = probe.ask(space.distributions())
+        overrides = space.overrides(trial.params)
+        self.validate_batch_is_legal([overrides])
+        get_console().print("direction=auto: the first trial runs before the study is made, to learn which way its "
+                            "objective is better", soft_wrap=True)
+        started = time.perf_counter()
+        ret = self._launch([trial], [overrides])[0]
+        reported = reported_direction(_job_dir(ret))
+        return (reported[1] if reported else "maximize"), (trial, ret, time.perf_counter() - started)
 
     def _completed(self, optuna: Any, study: Any) -> bool:
         return bool(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))

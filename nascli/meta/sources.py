@@ -75,7 +75,11 @@ class RunTasks(MeasuredTasks):
             run_space = OmegaConf.select(cfg, "search_space._target_", default="")
             if not str(run_space).endswith(type(space).__name__):
                 raise NasError(f"'{ref}' searched another space ({run_space}); this meta-train uses {space.name}.")
-            rows = pd.read_csv(trials).dropna(subset=["val_accuracy"])
+            rows = pd.read_csv(trials)
+            if "val_accuracy" not in rows.columns:  # e.g. a language model's search, scored by val_perplexity
+                raise NasError(f"'{ref}' has no val_accuracy column in trials.csv (its search scored candidates by "
+                               f"another metric); a prior learns from validation accuracies: leave it out of tasks.runs.")
+            rows = rows.dropna(subset=["val_accuracy"])
             name = str(OmegaConf.select(cfg, "dataset.name", default="unknown"))
             task = describe(name) if name in KNOWN else describe(name, num_classes=10, in_channels=3, input_size=32,
                                                                   samples=1)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from nascli.run_plots import finish
 from nascli.reports.runs import Run
+from nascli.runtime import metrics as by_name
 
 
 def _pyplot():
@@ -44,13 +45,15 @@ def _float(text: str | None) -> float:
         return math.nan
 
 
-def best_so_far(path: Path) -> tuple[list[int], list[float]]:
-    """Trials and the best objective up to each, from a search's trials.csv (unscored trials keep the best)."""
-    trials, curve, best = [], [], -math.inf
+def best_so_far(path: Path, lower_is_better: bool = False) -> tuple[list[int], list[float]]:
+    """Trials and the best objective up to each (the lowest, for a lower-is-better objective), from a
+    search's trials.csv (unscored trials keep the best)."""
+    pick = min if lower_is_better else max
+    trials, curve, best = [], [], (math.inf if lower_is_better else -math.inf)
     for row in _rows(path):
         value = _float(row.get("objective"))
         if not math.isnan(value):
-            best = max(best, value)
+            best = pick(best, value)
         try:
             trials.append(int(row["trial"]))
         except (KeyError, TypeError, ValueError):
@@ -61,9 +64,11 @@ def best_so_far(path: Path) -> tuple[list[int], list[float]]:
 
 def search_curves(groups: dict[str, list[Run]], path: Path) -> Path | None:
     """Best-so-far objective against trial: one colour per configuration, a thin line per seed and
-    the mean over seeds in bold. None when no run has a trials.csv."""
-    curves = {label: [best_so_far(r.trials_csv) for r in runs if r.trials_csv.is_file()]
+    the mean over seeds in bold; each run's best in its objective's direction, the axis naming the
+    objectives' metrics when one is lower-is-better or they differ. None when no run has a trials.csv."""
+    curves = {label: [best_so_far(r.trials_csv, r.lower_is_better) for r in runs if r.trials_csv.is_file()]
               for label, runs in groups.items()}
+    kinds = list(dict.fromkeys(r.objective_metric for runs in groups.values() for r in runs if r.trials_csv.is_file()))
     curves = {label: [c for c in found if c[0]] for label, found in curves.items()}
     if not any(curves.values()):
         return None
@@ -80,7 +85,12 @@ def search_curves(groups: dict[str, list[Run]], path: Path) -> Path | None:
         ax.step(found[0][0][:length], mean, where="post", color=colour, lw=2.2, marker="o", ms=5,
                 label=f"{label} (mean of {len(found)})")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    return finish(plt, fig, ax, path, "trial", "best objective so far", "Search curves per configuration")
+    ylabel = "best objective so far"
+    if len(kinds) > 1 or any(by_name.lower_is_better(k) for k in kinds):
+        ylabel += " (" + "; ".join(k + (", lower is better" if by_name.lower_is_better(k) else "") for k in kinds) + ")"
+    lower = all(by_name.lower_is_better(k) for k in kinds)
+    return finish(plt, fig, ax, path, "trial", ylabel, "Search curves per configuration",
+                  "upper right" if lower else "lower right")
 
 
 def pareto_fronts(groups: dict[str, list[Run]], path: Path) -> Path | None:
@@ -108,5 +118,8 @@ def pareto_fronts(groups: dict[str, list[Run]], path: Path) -> Path | None:
         chosen = [p for p in points if p.get("chosen") in ("True", "true", "1")]
         ax.scatter([_float(p.get(cost)) for p in chosen], [_float(p.get(metric)) for p in chosen], s=110,
                    facecolors="none", edgecolors="k", linewidths=1.2, zorder=3)
-    return finish(plt, fig, ax, path, fronts[0][4], fronts[0][3], "Pareto fronts (circled: each run's result)")
+    metric = fronts[0][3]
+    lower = by_name.lower_is_better(metric)
+    return finish(plt, fig, ax, path, fronts[0][4], f"{metric} (lower is better)" if lower else metric,
+                  "Pareto fronts (circled: each run's result)", "upper right" if lower else "lower right")
 

@@ -17,16 +17,17 @@ from pathlib import Path
 from typing import Any
 
 from nascli.errors import NasError
+from nascli.runtime import metrics as by_name
 from nascli.runtime.files import storage_error
 
 REPORT = "report.json"
 RESUMABLE = {"search", "retrain", "meta-train"}  # the commands `resume=true` continues
 # The metrics read from each command's report.json (flat keys, or `best.<key>` for a search's result).
 METRICS: dict[str, list[str]] = {
-    "search": ["objective", "val_accuracy", "params_m", "flops_m", "latency_ms"],
-    "retrain": ["val_accuracy", "test_accuracy", "params_m"],
-    "evaluate": ["test_accuracy", "test_accuracy_ci_low", "test_accuracy_ci_high", "macro_f1", "params_m",
-                 "latency_ms"],
+    "search": ["objective", "val_accuracy", "val_perplexity", "params_m", "flops_m", "latency_ms"],
+    "retrain": ["val_accuracy", "test_accuracy", "val_perplexity", "test_perplexity", "params_m"],
+    "evaluate": ["test_accuracy", "test_accuracy_ci_low", "test_accuracy_ci_high", "macro_f1", "test_perplexity",
+                 "params_m", "latency_ms"],
     "meta-train": ["adapted_accuracy"],
 }
 
@@ -46,6 +47,12 @@ class Run:
     wall_s: float | None = None    # finished - started, from report.json (whole seconds)
     work_s: float | None = None    # the command's own timing: a search's elapsed_s, a retrain's train_s
     trials: int | None = None
+    objective_metric: str = "val_accuracy"  # what a search's objective is made of (report.json's objective_metric)
+
+    @property
+    def lower_is_better(self) -> bool:
+        """Whether this run's objective is better lower (a perplexity)."""
+        return by_name.lower_is_better(self.objective_metric)
 
     @property
     def trials_csv(self) -> Path:
@@ -186,6 +193,9 @@ def read_run(path: Path, name: str, sweep: Path | None) -> Run:
     if run.trials is None and run.command == "search":
         run.trials = _count_rows(run.trials_csv)  # a search that did not end: the trials it wrote
     source = report.get("best") if run.command == "search" and isinstance(report.get("best"), dict) else report
+    recorded = report.get("objective_metric")  # absent in reports written before directions: val_accuracy's
+    if isinstance(recorded, dict) and isinstance(recorded.get("metric"), str):
+        run.objective_metric = recorded["metric"]
     for key in METRICS.get(run.command, []):
         value = _number(source.get(key, report.get(key)))
         if value is not None:

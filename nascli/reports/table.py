@@ -1,7 +1,13 @@
-"""The comparison tables: one row per run, and mean ± std over seeds per configuration."""
+"""The comparison tables: one row per run, and mean ± std over seeds per configuration.
+
+Each metric ranks in its own direction (nascli.runtime.metrics: a perplexity, a latency lowest
+first); a search's `objective` in its run's (report.json's objective_metric). Searches whose
+objectives are different metrics are never ranked together: their objective columns are named
+by the metric, `objective (val_perplexity)` beside `objective (val_accuracy)`."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -10,9 +16,11 @@ import pandas as pd
 
 from nascli.errors import NasError
 from nascli.reports.runs import METRICS, Run
+from nascli.runtime import metrics as by_name
 
 SEED = "seed"
-PRIMARY = ["objective", "test_accuracy", "val_accuracy", "adapted_accuracy"]  # `--metric auto`: the first present
+PRIMARY = ["objective", "test_accuracy", "val_accuracy", "adapted_accuracy", "test_perplexity",
+           "val_perplexity"]  # `--metric auto`: the first present (then an `objective (<metric>)` column)
 FIXED = ["run", "command", "status", "wall_s", "work_s", "trials", "reason"]  # the runs table's own columns
 
 
@@ -26,10 +34,17 @@ def runs_frame(runs: list[Run]) -> pd.DataFrame:
     """One row per run: name, command, the differing overrides, status, metrics, cost, reason.
 
     attrs: `keys`, the columns that tell configurations apart (`command` first when runs of several
-    commands are compared, then the differing overrides), and `metrics`. An override named like one
-    of the table's own columns (`+status=x`) gets a column of its own: `status (override)`."""
-    metrics = [m for m in dict.fromkeys(m for cmd in METRICS.values() for m in cmd)
-               if any(m in run.metrics for run in runs)]
+    commands are compared, then the differing overrides), `metrics`, and `lower`: the metrics whose
+    lowest value is best. An override named like one of the table's own columns (`+status=x`) gets a
+    column of its own: `status (override)`."""
+    runs = _objectives_named(runs)
+    named = [m for run in runs for m in run.metrics if m.startswith("objective (")]
+    metrics = [n for m in dict.fromkeys(m for cmd in METRICS.values() for m in cmd)
+               for n in ([m] if m != "objective" else ["objective", *dict.fromkeys(named)])
+               if any(n in run.metrics for run in runs)]
+    objective_lower = {run.lower_is_better for run in runs if "objective" in run.metrics}
+    lower = [m for m in metrics if (objective_lower == {True} if m == "objective" else
+                                    by_name.lower_is_better(m.removeprefix("objective (").removesuffix(")")))]
     taken = {*FIXED, *metrics}
     overrides = {f"{k} (override)" if k in taken else k: k for k in differing(runs)}  # column: override key
     mixed = ["command"] if len({run.command for run in runs}) > 1 else []
@@ -39,8 +54,29 @@ def runs_frame(runs: list[Run]) -> pd.DataFrame:
     columns = ["run", *mixed, *overrides, *([] if mixed else ["command"]), "status", *metrics, "wall_s", "work_s",
                "trials", "reason"]
     frame = pd.DataFrame(rows, columns=columns)
-    frame.attrs.update(keys=[*mixed, *overrides], metrics=metrics)
+    frame.attrs.update(keys=[*mixed, *overrides], metrics=metrics, lower=lower)
     return frame
+
+
+def _objectives_named(runs: list[Run]) -> list[Run]:
+    """`runs`, with each search's `objective` renamed `objective (<its metric>)` when the searches'
+    objectives are not all one metric (a mean of accuracies and perplexities means nothing)."""
+    kinds = {run.objective_metric for run in runs if "objective" in run.metrics}
+    if len(kinds) < 2:
+        return runs
+    renamed = []
+    for run in runs:
+        if "objective" in run.metrics:
+            values = {(f"objective ({run.objective_metric})" if k == "objective" else k): v
+                      for k, v in run.metrics.items()}
+            run = dataclasses.replace(run, metrics=values)
+        renamed.append(run)
+    return renamed
+
+
+def lower_is_better(frame: pd.DataFrame, metric: str) -> bool:
+    """Whether `metric`'s lowest value is best among the runs of `frame`."""
+    return metric in frame.attrs.get("lower", [])
 
 
 def primary_metric(frame: pd.DataFrame, metric: str) -> str | None:
@@ -51,7 +87,8 @@ def primary_metric(frame: pd.DataFrame, metric: str) -> str | None:
         if metric not in metrics:
             raise NasError(f"--metric {metric}: no run reports it; choose one of: {', '.join(metrics) or '(none)'}.")
         return metric
-    for name in PRIMARY:
+    named = [m for m in metrics if m.startswith("objective (")]  # searches of several metrics: by objective first
+    for name in [PRIMARY[0], *named, *PRIMARY[1:]]:
         if name in metrics and frame[name].notna().any():
             return name
     return None

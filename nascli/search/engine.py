@@ -25,6 +25,7 @@ from nascli.errors import DivergedError, NasError, UnscorableError
 from nascli.evaluators.base import Evaluator
 from nascli.hardware.objective import Told
 from nascli.hardware.target import HardwareTarget
+from nascli.runtime import metrics
 from nascli.runtime.console import progress
 from nascli.runtime.files import write_json, write_text
 from nascli.runtime.run_report import RunReport
@@ -64,13 +65,25 @@ class SearchEngine:
         self.fingerprint, self.console, self.plots = run.fingerprint, run.console, run.plots
         self.on_trial = run.on_trial
         self.trials = TrialLog(self.run_dir)
-        # a one-shot strategy's own measurements are validation accuracies; otherwise the evaluator's metric
-        self.metric = "val_accuracy" if strategy.measures_candidates else evaluator.objective_metric
+        self._metric: str | None = None  # see metric
+        if not strategy.measures_candidates:  # what the rows' objective is, for the strategy's choose and files
+            context.metric = evaluator.objective_metric
         # budget.seconds counts a tabular benchmark's training time instead of our wall-clock
         self.simulated = evaluator.simulated_cost and not strategy.measures_candidates
         self.rejections: Counter[str] = Counter()  # candidates over each hard limit
         self._start = time.perf_counter()
         budget.check(self._strategy_name(), strategy.steps())
+
+    @property
+    def metric(self) -> str:
+        """The metric the objective is made of: the evaluator's, or for a one-shot strategy, which
+        measures its candidates on the searched data, the data's own (val_accuracy; a language
+        corpus's val_perplexity), read once the strategy has it loaded."""
+        if not self.strategy.measures_candidates:
+            return self.evaluator.objective_metric
+        if self._metric is None:
+            self._metric = metrics.objective_metric(self.context.data)
+        return self._metric
 
     # --- the loop --------------------------------------------------------------------------------
     def run(self, resume: bool = False) -> str:
@@ -143,10 +156,12 @@ class SearchEngine:
 
     def _best_text(self) -> str:
         """The best objective so far, for the progress bar; a reward with its metric beside it."""
-        best = self.trials.best()
+        best = self.trials.best(metric=self.metric)
         if best is None:
             return "best -"
-        if self.objective.reward() is None:
+        if self.objective.reward(self.metric) is None:
+            if metrics.lower_is_better(self.metric):  # said, so that a falling number reads as progress
+                return f"best {self.metric} {best['objective']:.2f} (lower is better)"
             return f"best {best['objective']:.2f}"
         return f"best reward {best['objective']:.2f} ({self.metric} {best.get(self.metric, float('nan')):.2f})"
 
@@ -295,11 +310,11 @@ class SearchEngine:
         front = results.pareto_front(final, self.metric, cost_metric) if self.objective.pareto else None
         best = self.strategy.choose(final) or (
             results.choose(front, self.metric, cost_metric, self.objective.choose) if front
-            else self.trials.best(final))
+            else self.trials.best(final, self.metric))
         if best is None:
             raise NasError("No candidate could be scored (every trial failed or was infeasible); nothing to write.")
         files = results.write(self.run_dir, self.space, self.trials, best, self.metric, stopped_by, report, self.plots,
-                              self.objective.reward())
+                              self.objective.reward(self.metric))
         report.results["constraints"] = results.constraints(self.objective, best, self.rejections)
         results.constraints_section(report, self.hardware)
         if front is not None:
@@ -311,7 +326,8 @@ class SearchEngine:
         report.sections.extend((title, body) for title, body in artifacts.sections
                                if self.plots or not any(f"({name})" in body for name in artifacts.plots))
         self._record_schedule(stopped_by, report)
-        results.print_summary(self.console, best, rows, self.metric, stopped_by, self.run_dir, self.objective.reward())
+        results.print_summary(self.console, best, rows, self.metric, stopped_by, self.run_dir,
+                              self.objective.reward(self.metric))
         return best
 
     def _record_schedule(self, stopped_by: str, report: RunReport) -> None:

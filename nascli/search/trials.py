@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from nascli.errors import CheckpointError
+from nascli.runtime import metrics
 from nascli.runtime import run_state
 from nascli.runtime.files import write_csv
 
@@ -38,19 +39,22 @@ class TrialLog:
         self.rows.append({"trial": len(self.rows), **row})
         return self.rows[-1]
 
-    def best(self, rows: list[dict[str, Any]] | None = None) -> dict[str, Any] | None:
-        """The row with the highest objective (the earliest among equals), of `rows` (default: all)."""
+    def best(self, rows: list[dict[str, Any]] | None = None, metric: str = "val_accuracy") -> dict[str, Any] | None:
+        """The row with the best objective (the highest, or the lowest when the objective's `metric`
+        is lower-is-better; the earliest among equals), of `rows` (default: all)."""
         scored = [r for r in (self.rows if rows is None else rows)
                   if r.get("objective") is not None and not math.isnan(r["objective"])]
-        return max(scored, key=lambda r: r["objective"]) if scored else None
+        score = metrics.metric(metric).score
+        return max(scored, key=lambda r: score(r["objective"])) if scored else None
 
-    def curve(self) -> list[float]:
-        """Best objective so far after each trial."""
-        best, out = -math.inf, []
+    def curve(self, metric: str = "val_accuracy") -> list[float]:
+        """Best objective so far after each trial (in `metric`'s direction; its worst value before any)."""
+        kind = metrics.metric(metric)
+        best, out = kind.worst, []
         for row in self.rows:
             value = row.get("objective")
-            if value is not None and not math.isnan(value):
-                best = max(best, value)
+            if value is not None and not math.isnan(value) and kind.better(value, best):
+                best = value
             out.append(best)
         return out
 

@@ -26,6 +26,11 @@ Two kinds implement it:
 - OneShotStrategy (DARTS, SPOS, ...): trains a supernet and measures its own candidates, one
   `step()` per proposal; the engine resumes it from `state_dict()`.
 
+What a strategy is told is always a number (or point) to maximise: a lower-is-better metric
+(perplexity, loss) arrives negated by the objective (nascli.hardware.objective.told), so no strategy
+needs to know a metric's direction to search. The recorded rows it is shown (choose, artifacts)
+hold the objective in the metric's own units, as people read it: pick among them with `best_row`.
+
 A strategy registers itself (`@STRATEGIES.register("name")`, nascli.registry); its YAML in
 conf/strategy/ holds its defaults.
 """
@@ -43,6 +48,7 @@ from typing import Any, ClassVar
 from nascli.data.datasets import DataOnDemand
 from nascli.errors import ConfigError
 from nascli.hardware.latency_table import LatencyTerms
+from nascli.runtime import metrics
 from nascli.spaces.base import Arch, SearchSpace
 from nascli.training.loop import TrainConfig
 
@@ -57,6 +63,14 @@ class _Wait:
 WAIT = _Wait()  # propose()'s answer when nothing can be proposed until a pending proposal is told
 
 Objective = float | tuple[float, ...]  # what a strategy is told; a tuple is a point to maximise in every part
+
+
+def best_row(rows: Sequence[dict[str, Any]], metric: str) -> dict[str, Any] | None:
+    """The row of the best recorded `objective` in `metric`'s direction (the lowest perplexity, the
+    highest accuracy), the earliest among equals; None when no row is scored."""
+    scored = [r for r in rows if r.get("objective") is not None]
+    score = metrics.metric(metric).score
+    return max(scored, key=lambda r: score(r["objective"])) if scored else None
 
 
 def scalar(objective: Objective) -> float:
@@ -74,6 +88,7 @@ class SearchContext(DataOnDemand):
     latency: LatencyTerms | None = None  # a latency table's terms (hardware=lut), for a differentiable latency term
     latency_loss_weight: float = 0.0  # its weight in a one-shot strategy's architecture loss
     max_fidelity: int | None = None   # the most a candidate is trained (epochs), when the evaluator can train less
+    metric: str = "val_accuracy"      # the metric rows' `objective` is made of (the engine sets the evaluator's)
 
 
 @dataclass
@@ -127,7 +142,8 @@ class Strategy(ABC):
 
     def tell(self, arch: Arch, objective: Objective) -> None:
         """The objective (higher is better; -inf: failed or infeasible) of a proposed architecture:
-        a number, or with hardware.objective=pareto a tuple (accuracy, -cost), both maximised."""
+        a number, or with hardware.objective=pareto a tuple (accuracy, -cost), both maximised; a
+        lower-is-better metric's value comes negated (see the module docstring)."""
 
     def steps(self) -> int | None:
         """How many proposals the strategy's schedule holds (None: as many as the budget allows)."""

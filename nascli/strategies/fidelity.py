@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nascli.errors import ConfigError
+from nascli.runtime import metrics
 from nascli.runtime.run_report import markdown_table
 from nascli.spaces.base import Arch, SearchSpace
 from nascli.strategies.base import Artifacts, Objective, Proposal, SampleStrategy, SearchContext, scalar
@@ -67,6 +68,8 @@ class MultiFidelitySearch(SampleStrategy):
     models where good ones lie. Promotion ranks by objective (NSGA-II's order for Pareto objectives);
     candidates that failed or broke a hard limit are never promoted."""
 
+    metric = "val_accuracy"  # what the rows' objective is made of (from the context): a rung's best is in its direction
+
     def __init__(self, space: SearchSpace, seed: int, min_fidelity: int, max_fidelity: int | None, eta: int,
                  max_retries: int, warm_start_size: int) -> None:
         super().__init__(space, seed)
@@ -89,6 +92,7 @@ class MultiFidelitySearch(SampleStrategy):
         """The brackets of one round."""
 
     def setup(self, context: SearchContext) -> None:
+        self.metric = context.metric  # the rows' objective: its direction picks a rung's best
         full = self.max_fidelity or context.max_fidelity
         if full is None:
             raise ConfigError(f"strategy={self.name} trains candidates for fewer epochs first, so it needs an "
@@ -153,8 +157,9 @@ class MultiFidelitySearch(SampleStrategy):
                 entry = run.setdefault((row["bracket"], row["rung"]), {
                     "bracket": row["bracket"], "rung": row["rung"], "epochs": row["fidelity"], "trained": 0, "best": None})
                 entry["trained"] += 1
-                if row.get("objective") is not None:
-                    entry["best"] = max(row["objective"], entry["best"] if entry["best"] is not None else -math.inf)
+                if row.get("objective") is not None and (entry["best"] is None or metrics.better(
+                        self.metric, row["objective"], entry["best"])):
+                    entry["best"] = row["objective"]
         trained = Counter(row["fidelity"] for row in rows
                           if row.get("fidelity") is not None and row.get("val_accuracy") is not None)
         spent = [{"epochs": f, "trained": n, "epochs in all": f * n} for f, n in sorted(trained.items())]

@@ -15,8 +15,9 @@ import torch
 
 from nascli.errors import CheckpointError
 from nascli.registry import STRATEGIES
+from nascli.runtime.metrics import objective_metric
 from nascli.spaces.base import Arch, SearchSpace
-from nascli.strategies.base import (Artifacts, Objective, OneShotStrategy, Proposal, SearchContext,
+from nascli.strategies.base import (Artifacts, Objective, OneShotStrategy, Proposal, SearchContext, best_row,
                                     require_positive)
 from nascli.strategies.genetic import GeneticAlgorithm
 from nascli.training.loop import TrainConfig
@@ -100,8 +101,7 @@ class SPOS(OneShotStrategy):
                         info=f"supernet epoch {epoch + 1}: random path {accuracy:.1f}%")
 
     def choose(self, rows: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
-        evolved = [r for r in rows if r.get("phase") == "evolution" and r.get("objective") is not None]
-        return max(evolved, key=lambda r: r["objective"]) if evolved else None
+        return best_row([r for r in rows if r.get("phase") == "evolution"], objective_metric(self.data))
 
     def artifacts(self, rows: Sequence[dict[str, Any]], final: bool) -> Artifacts:
         """report.json records how the supernet's steps ran (the trainer's switches as resolved)."""

@@ -66,3 +66,23 @@ def test_bad_objective_settings_are_config_errors() -> None:
         soft(choose="fastest")
     with pytest.raises(ConfigError, match="target_latency_ms must be positive"):
         latency(target_latency_ms=0.0)
+
+
+def test_a_lower_is_better_metric_is_recorded_as_measured_and_told_negated() -> None:
+    """A perplexity: the value is the perplexity (inf when infeasible: its worst), a strategy is told
+    its negation to maximise, and MnasNet's reward scales it down for a network faster than the target."""
+    limited = soft(max_params_m=1.0)
+    assert limited.value({"val_perplexity": 120.0, "params_m": 0.5}, "val_perplexity") == 120.0
+    assert limited.told({"val_perplexity": 120.0, "params_m": 0.5}, "val_perplexity") == -120.0
+    assert limited.value({"val_perplexity": 120.0, "params_m": 2.0}, "val_perplexity") == math.inf
+    assert limited.told({"val_perplexity": 120.0, "params_m": 2.0}, "val_perplexity") == -math.inf
+    assert limited.value({"val_perplexity": math.nan, "params_m": 0.5}, "val_perplexity") == math.inf
+    front = soft(objective="pareto")
+    assert front.told({"val_perplexity": 80.0, "params_m": 0.3}, "val_perplexity") == (-80.0, -0.3)
+    targeted = latency(target_latency_ms=2.0, latency_weight=-0.5)
+    fast, slow = {"val_perplexity": 100.0, "latency_ms": 0.5}, {"val_perplexity": 100.0, "latency_ms": 8.0}
+    assert targeted.value(fast, "val_perplexity") == pytest.approx(50.0)  # 100 * (0.5/2)^0.5: faster reads better
+    assert targeted.value(slow, "val_perplexity") == pytest.approx(200.0)
+    assert targeted.told(fast, "val_perplexity") > targeted.told(slow, "val_perplexity")
+    assert "** 0.5 (below the metric" in targeted.reward("val_perplexity")
+    assert "** -0.5 (above the metric" in targeted.reward()

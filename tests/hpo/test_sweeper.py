@@ -24,6 +24,7 @@ from nascli.errors import ConfigError
 from nascli.hpo import SWEEPER_TARGET
 from nascli.hpo.sweep_space import parse_space
 from nascli.hpo.study import make_sampler
+from nascli.runtime import metrics
 from nascli.runtime.config import options_in, plain
 
 COMPLETE, FAIL, RUNNING = optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL, optuna.trial.TrialState.RUNNING
@@ -49,7 +50,8 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 @pytest.fixture
 def quick_retrain(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """`nas retrain` whose body returns an objective of the learning rate at once; a test appends
-    "config", "bug" or "interrupt" to the returned list to make the next call fail that way."""
+    "config", "bug" or "interrupt" to the returned list to make the next call fail that way, or
+    "perplexity" to make it return a lower-is-better objective."""
     import nascli.commands.retrain as retrain
 
     plans: list[str] = []
@@ -62,6 +64,9 @@ def quick_retrain(monkeypatch: pytest.MonkeyPatch) -> list[str]:
             raise RuntimeError("an unexpected bug")
         if plan == "interrupt":
             raise KeyboardInterrupt
+        if plan == "perplexity":  # a language model's: lower is better, and its report says so
+            ctx.report.results["objective_metric"] = metrics.metric("val_perplexity").describe()
+            return 100.0 + 100 * abs(math.log10(ctx.cfg.trainer.lr / 0.05))
         return 90.0 - 100 * abs(math.log10(ctx.cfg.trainer.lr / 0.05))
 
     monkeypatch.setattr(retrain, "run", run)
@@ -245,6 +250,27 @@ def test_a_sweep_whose_trials_all_fail_stops_non_zero(tmp_path: Path, quick_retr
     assert "The first 3 trials of the sweep all failed" in err and "not to this test's liking" in err
     assert "Traceback" not in err
     assert len(study_of(sweep_dir, "retrain_digits").trials) == 3 and (sweep_dir / "hpo_trials.csv").is_file()
+
+
+@pytest.mark.slow  # three short sweeps (about 15 s); tests/hpo/test_study.py checks the direction on its own
+def test_a_lower_is_better_objective_is_minimised_and_a_study_maximising_it_is_refused(
+        tmp_path: Path, quick_retrain: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    quick_retrain[:] = ["perplexity"] * 3  # direction=auto: the first trial's job says its objective is minimised
+    assert retrain_sweep(tmp_path / "min", "hydra.sweeper.direction=auto", "hydra.sweeper.n_trials=3") == 0
+    trials = study_of(tmp_path / "min", "retrain_digits").trials
+    results = yaml.safe_load((tmp_path / "min" / "optimization_results.yaml").read_text())
+    assert results["direction"] == "minimize" and results["best_value"] == min(t.value for t in trials)
+    assert [t.number for t in trials] == [0, 1, 2] and all(t.state == COMPLETE for t in trials)
+    assert sorted(p.name for p in (tmp_path / "min").iterdir() if p.name.isdigit()) == ["0", "1", "2"]
+    # the first trial's parameters are those the study would have asked for first
+    quick_retrain[:] = ["perplexity"] * 2
+    assert retrain_sweep(tmp_path / "set", "hydra.sweeper.direction=minimize", "hydra.sweeper.n_trials=2") == 0
+    assert study_of(tmp_path / "set", "retrain_digits").trials[0].params == trials[0].params
+    quick_retrain[:] = ["perplexity"]
+    assert retrain_sweep(tmp_path / "max") == 2  # the preset maximises: stopped after the first trial
+    err = capsys.readouterr().err
+    assert "objective is val_perplexity, which is lower is better, but hydra.sweeper.direction=maximize" in err
+    assert "Traceback" not in err and len(study_of(tmp_path / "max", "retrain_digits").trials) == 1
 
 
 # --- mistakes ---------------------------------------------------------------------------------------------

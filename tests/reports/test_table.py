@@ -11,7 +11,8 @@ import pytest
 
 from nascli.errors import NasError
 from nascli.reports.runs import Run, parse_overrides
-from nascli.reports.table import config_label, display_runs, primary_metric, records, runs_frame, short, summarize
+from nascli.reports.table import (config_label, display_runs, lower_is_better, primary_metric, records, runs_frame,
+                                  short, summarize)
 
 
 def make(name: str, status: str = "completed", command: str = "search", **metrics: float) -> Run:
@@ -47,6 +48,22 @@ def test_runs_of_several_commands_are_told_apart_and_labels_are_short() -> None:
     assert config_label({"command": "retrain", "trainer.lr": "0.039942282787262744", "init": ""},
                         ["command", "trainer.lr", "init"]) == "command=retrain trainer.lr=0.03994"
     assert short("nb201") == "nb201" and short("1e-05") == "1e-05" and short("3") == "3"
+
+
+def test_each_metric_ranks_in_its_direction_and_objectives_of_other_metrics_are_kept_apart() -> None:
+    perplexity = [make("random-0", objective=80.0, latency_ms=2.0), make("bo-0", objective=60.0, latency_ms=3.0)]
+    for run in perplexity:
+        run.objective_metric = "val_perplexity"
+    frame = runs_frame(perplexity)
+    assert lower_is_better(frame, "objective") and lower_is_better(frame, "latency_ms")
+    best = summarize(frame, "objective", maximize=not lower_is_better(frame, "objective")).best
+    assert best["strategy"] == "bo" and best["objective_mean"] == 60.0  # the lowest perplexity
+    mixed = runs_frame([*perplexity, make("evolution-0", objective=93.0)])  # an accuracy search beside them
+    assert "objective" not in mixed.attrs["metrics"]
+    assert mixed.attrs["metrics"][:2] == ["objective (val_perplexity)", "objective (val_accuracy)"]
+    assert primary_metric(mixed, "auto") == "objective (val_perplexity)" and lower_is_better(mixed, "objective (val_perplexity)")
+    assert not lower_is_better(mixed, "objective (val_accuracy)")
+    assert mixed["objective (val_accuracy)"].tolist()[2] == 93.0 and math.isnan(mixed["objective (val_accuracy)"][0])
 
 
 def test_a_metric_no_run_reports_is_a_clear_error() -> None:

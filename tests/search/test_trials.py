@@ -23,6 +23,15 @@ def test_best_is_the_earliest_highest_objective(tmp_path: Path) -> None:
     assert log.curve() == [50.0, 50.0, 70.0, 70.0, 70.0]
 
 
+def test_best_of_a_lower_is_better_objective_is_the_earliest_lowest(tmp_path: Path) -> None:
+    log = TrialLog(tmp_path)
+    for value in (130.0, None, 95.0, 95.0, 110.0):
+        log.add({"arch_str": f"a{len(log)}", "objective": value, "val_perplexity": value, "elapsed_s": len(log)})
+    assert log.best(metric="val_perplexity")["trial"] == 2
+    assert log.best(log.rows[3:], "val_perplexity")["trial"] == 3
+    assert log.curve("val_perplexity") == [130.0, 130.0, 95.0, 95.0, 95.0]
+
+
 def test_extra_metrics_become_extra_columns(tmp_path: Path) -> None:
     log = _log(tmp_path)
     log.add({"arch_str": "z", "objective": 1.0, "zc_synflow": 3.0, "elapsed_s": 9})
