@@ -24,7 +24,7 @@ from nascli.strategies.base import (Artifacts, OneShotStrategy, Proposal, Search
 from nascli.strategies.controller import Controller, Reinforce, propose_valid, torch_generator
 from nascli.training.loop import TrainConfig
 from nascli.training.metrics import score
-from nascli.training.text import is_lm
+from nascli.training.text import is_lm, perplexity_of
 from nascli.weight_sharing.batches import epoch_batches, epoch_seed, fixed_batches, shuffled_batches, split_halves
 from nascli.weight_sharing.single_path import PathScorer, PathStep, path_training, train_paths
 
@@ -97,10 +97,11 @@ class ENAS(OneShotStrategy):
         self.schedule.step()
         rewards = self._controller_steps(epoch, fallback)
         arch = self._derive(fallback)
-        accuracy = self.scorer(arch)
+        accuracy, loss = self.scorer.scores(arch)
         self.epoch = epoch + 1
         baseline = self.learner.baseline or 0.0
-        return Proposal(arch, {"val_accuracy": accuracy, "train_accuracy": stats["train_accuracy"]},
+        return Proposal(arch, {"val_accuracy": accuracy, "train_accuracy": stats["train_accuracy"],
+                               **perplexity_of(self.data, loss)},
                         {"epoch": epoch + 1, "lr": lr, "train_loss": stats["train_loss"], "mean_reward": rewards,
                          "baseline": baseline},
                         info=f"derived {accuracy:.1f}% baseline {baseline:.3f}")

@@ -126,3 +126,10 @@ class PathScorer:
     def __call__(self, arch: Arch) -> float:
         recalibrate_bn(self.net, arch, self.calibration)
         return path_accuracy(self.net, arch, self.validation)
+
+    def scores(self, arch: Arch) -> tuple[float, float]:
+        """(accuracy in percent, mean loss) of the path, as __call__ measures it (a language model's
+        loss gives its perplexity)."""
+        recalibrate_bn(self.net, arch, self.calibration)
+        self.net.eval()
+        return score(lambda x: self.net(x, arch=arch), self.validation)
