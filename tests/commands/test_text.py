@@ -51,6 +51,11 @@ def test_export_reproduces_the_network_at_its_fixed_sequence_length(lm_chain) ->
     assert "fixed sequence length of 8 tokens" in card and "test perplexity" in card
 
 
+def test_predict_refuses_a_text_network_with_what_to_do_instead(lm_chain, tmp_path: Path) -> None:
+    result = run("predict", f"checkpoint={lm_chain['retrain']}", f"input={tmp_path}", run_dir=tmp_path / "p")
+    assert result.code == 2 and "is a text network (lm)" in result.text and "nas evaluate" in result.text
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("onnxruntime") is None, reason="the onnx extra is not installed")
 def test_the_onnx_export_matches_pytorch_and_says_its_input(lm_chain, tmp_path: Path) -> None:
