@@ -58,6 +58,7 @@ class TextSplits(DataSplits):
     vocab: list[str] = field(default_factory=list)
     seq_len: int = 35  # bptt (lm) or max_length (classification)
     tokens: str = "word"
+    variable_bptt: bool = False  # lm: training windows of varying length around bptt (AWD-LSTM)
 
     @property
     def in_channels(self) -> int:  # what an embedding takes: the vocabulary size
@@ -149,6 +150,7 @@ def text_lm_splits(
     bptt: int,
     vocab_size: int | None,
     lowercase: bool,
+    variable_bptt: bool,
     max_train_samples: int | None,
 ) -> TextSplits:
     """A corpus in `root` (train.txt, valid.txt, test.txt) as three token streams over the training
@@ -175,7 +177,9 @@ def text_lm_splits(
     unknown = {split: int((s == index[UNK]).sum()) for split, s in streams.items()}
     splits = [Split(s, s) for s in (streams["train"], streams["val"], streams["test"])]
     source = {"root": str(folder), "files": {k: str(v) for k, v in paths.items()}, "unk_tokens": unknown}
-    return _text_splits(name, *splits, "lm", vocab, vocab, bptt, "word", source)
+    data = _text_splits(name, *splits, "lm", vocab, vocab, bptt, "word", source)
+    data.variable_bptt = variable_bptt
+    return data
 
 
 # --- classification --------------------------------------------------------------------------------

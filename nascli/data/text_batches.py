@@ -24,16 +24,39 @@ def batchify(stream: torch.Tensor, batch_size: int) -> torch.Tensor:
     return stream[: n * batch_size].view(batch_size, n)
 
 
-class StreamBatches:
-    """(inputs, targets), each (batch_size, <= bptt), over a token stream in order."""
+MIN_WINDOW = 5        # the reference code's shortest training window ...
+MAX_WINDOW_DELTA = 20  # ... and how far beyond bptt one may reach (its --max_seq_len_delta)
 
-    def __init__(self, stream: torch.Tensor, batch_size: int, bptt: int, device: torch.device | str = "cpu") -> None:
+
+def window_lengths(total: int, bptt: int, gen: torch.Generator) -> list[int]:
+    """AWD-LSTM's variable windows covering `total` tokens: bptt (or, one time in 20, bptt / 2) plus
+    normal noise of sd 5, at least 5 and at most bptt + 20, so that no epoch cuts the stream at
+    the same places."""
+    lengths, done = [], 0
+    while done < total:
+        base = bptt if float(torch.rand((), generator=gen)) < 0.95 else bptt / 2
+        length = int(round(base + 5.0 * float(torch.randn((), generator=gen))))
+        length = min(max(MIN_WINDOW, length), bptt + MAX_WINDOW_DELTA, total - done)
+        lengths.append(length)
+        done += length
+    return lengths
+
+
+class StreamBatches:
+    """(inputs, targets), each (batch_size, <= bptt), over a token stream in order; with a generator,
+    windows of varying length around bptt (training, as AWD-LSTM and DARTS train)."""
+
+    def __init__(self, stream: torch.Tensor, batch_size: int, bptt: int, device: torch.device | str = "cpu",
+                 gen: torch.Generator | None = None) -> None:
         batch_size = max(1, min(int(batch_size), stream.numel() // 2))  # a short split still gives one row
         self.rows = batchify(stream, batch_size).to(device)
         self.bptt = int(bptt)
+        total = self.rows.shape[1] - 1
+        self.lengths = (window_lengths(total, self.bptt, gen) if gen is not None
+                        else [min(self.bptt, total - start) for start in range(0, total, self.bptt)])
 
     def __len__(self) -> int:
-        return -(-(self.rows.shape[1] - 1) // self.bptt)
+        return len(self.lengths)
 
     @property
     def tokens(self) -> int:
@@ -41,10 +64,10 @@ class StreamBatches:
         return self.rows.shape[0] * (self.rows.shape[1] - 1)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        total = self.rows.shape[1] - 1
-        for start in range(0, total, self.bptt):
-            length = min(self.bptt, total - start)
+        start = 0
+        for length in self.lengths:
             yield self.rows[:, start:start + length], self.rows[:, start + 1:start + 1 + length]
+            start += length
 
 
 class TextBatches:

@@ -78,9 +78,11 @@ def penalty_of(model: nn.Module) -> torch.Tensor | None:
 
 def batches(data: DataSplits, split: Split, batch_size: int, train: bool, seed: int,
             device: torch.device | str) -> StreamBatches | TextBatches:
-    """A split's batches: contiguous bptt windows of a stream (lm), or padded texts (classification)."""
+    """A split's batches: contiguous bptt windows of a stream (lm; for training, of varying length
+    drawn from `seed` where the data says so), or padded texts (classification)."""
     if is_lm(data):
-        return StreamBatches(split.images, batch_size, data.input_size, device)
+        gen = torch.Generator().manual_seed(seed) if train and getattr(data, "variable_bptt", False) else None
+        return StreamBatches(split.images, batch_size, data.input_size, device, gen)
     return TextBatches(split, batch_size, train=train, seed=seed, device=device)
 
 
@@ -159,6 +161,7 @@ def train_text(
         nesterov=cfg.nesterov and cfg.momentum > 0)
     nonmono = int(getattr(cfg, "nonmono", 0))
     loader = batches(data, train_split, cfg.batch_size, True, seed, device)
+    bptt = data.input_size
     history: list[dict[str, float]] = []
     averaged = False
     first = 0
@@ -169,7 +172,9 @@ def train_text(
         lr = _lr(cfg, epoch)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        train_scores = _train_epoch(model, loader, optimizer, cfg, lm)
+        if lm:  # each epoch's windows drawn afresh from (seed, epoch): a resumed run draws the same
+            loader = batches(data, train_split, cfg.batch_size, True, seed * 1_000_003 + epoch, device)
+        train_scores = _train_epoch(model, loader, optimizer, cfg, lm, bptt)
         _check_finite("training", train_scores["loss"], epoch, cfg, lr)
         with _averaged_weights(optimizer, params, averaged):
             val_scores = evaluate(model, data, val_split, cfg.eval_batch_size, device)
@@ -207,12 +212,18 @@ def _lr(cfg: TrainConfig, epoch: int) -> float:
 
 
 def _train_epoch(model: nn.Module, loader: StreamBatches | TextBatches, optimizer: torch.optim.Optimizer,
-                 cfg: TrainConfig, lm: bool) -> dict[str, float]:
+                 cfg: TrainConfig, lm: bool, bptt: int) -> dict[str, float]:
+    """One pass; a language model's step on a window of L tokens takes lr * L / bptt (AWD-LSTM), so
+    that every token weighs alike whatever its window's length."""
     model.train()
     net = recurrent(model)
     loss_sum, correct, seen = 0.0, 0, 0
+    base = [group["lr"] for group in optimizer.param_groups]
     with carrying(model, lm):
         for x, y in loader:
+            if lm:
+                for group, lr in zip(optimizer.param_groups, base):
+                    group["lr"] = lr * x.shape[1] / bptt
             optimizer.zero_grad(set_to_none=True)
             out = model(x)
             loss = loss_of(out, y)
@@ -225,6 +236,8 @@ def _train_epoch(model: nn.Module, loader: StreamBatches | TextBatches, optimize
             loss_sum += float(loss.detach()) * n
             correct += int((out.detach().argmax(-1) == y).sum())
             seen += n
+    for group, lr in zip(optimizer.param_groups, base):
+        group["lr"] = lr
     if not seen:
         return {"loss": math.nan, "perplexity": math.nan, "accuracy": math.nan}
     mean = loss_sum / seen

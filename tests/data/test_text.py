@@ -117,3 +117,13 @@ def test_bad_labelled_texts_are_one_clear_message(case: str, message: str, tmp_p
         path.write_text("review,sentiment\na b,good\nc d,good\n")
     with pytest.raises(DatasetError, match=message):
         build_option("dataset", "text_classification", options)
+
+
+def test_training_windows_vary_around_bptt_and_still_cover_the_stream_once() -> None:
+    stream = torch.arange(2 * 400 + 1)
+    windows = list(StreamBatches(stream, 2, 10, gen=torch.Generator().manual_seed(0)))
+    lengths = [x.shape[1] for x, _ in windows]
+    assert len(set(lengths)) > 3 and min(lengths[:-1]) >= 5 and max(lengths) <= 30  # bptt +- noise, 5..bptt+20
+    assert torch.equal(torch.cat([x for x, _ in windows], 1), stream[:800].view(2, 400)[:, :-1])
+    again = [x.shape[1] for x, _ in StreamBatches(stream, 2, 10, gen=torch.Generator().manual_seed(0))]
+    assert again == lengths  # the seed fixes them
