@@ -59,15 +59,16 @@ def search_curve(rows: list[dict[str, Any]], path: Path, title: str,
 
 
 def training_curves(history: list[dict[str, float]], path: Path, title: str) -> Path:
-    """Train and validation accuracy per epoch."""
+    """Train and validation accuracy per epoch (perplexity for a language model's history)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     epochs = [h["epoch"] for h in history]
-    ax.plot(epochs, [h["train_accuracy"] for h in history], label="train")
-    if any(not math.isnan(h["val_accuracy"]) for h in history):
-        ax.plot(epochs, [h["val_accuracy"] for h in history], label="validation")
+    key = "accuracy" if "train_accuracy" in history[0] else "perplexity"
+    ax.plot(epochs, [h[f"train_{key}"] for h in history], label="train")
+    if any(not math.isnan(h[f"val_{key}"]) for h in history):
+        ax.plot(epochs, [h[f"val_{key}"] for h in history], label="validation")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("accuracy (%)")
+    ax.set_ylabel("accuracy (%)" if key == "accuracy" else "perplexity (lower is better)")
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")

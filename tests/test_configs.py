@@ -16,6 +16,7 @@ import torch
 from imagetrees import class_tree
 from nasrun import compose
 from soundtrees import tone_tree
+from textcorpus import labelled_csv, lm_corpus
 from omegaconf import OmegaConf
 
 from nascli.errors import ConfigError, DatasetError
@@ -45,6 +46,8 @@ NEEDED = {  # what an option needs beyond its YAML before it can be built (a req
     ("dataset", "arrays"): ["dataset.path={arrays}"],
     ("dataset", "audio_folder"): ["dataset.root={sounds}"],
     ("dataset", "csv"): ["dataset.path={rows}", "dataset.label=y"],
+    ("dataset", "text_lm"): ["dataset.root={corpus}"],
+    ("dataset", "text_classification"): ["dataset.path={texts}"],
 }
 OFFLINE = ("cifar10", "cifar100", "mnist", "fashion_mnist", "svhn")  # torchvision data: absent here
 
@@ -84,7 +87,9 @@ def test_every_option_of_every_group_builds(app: str, group: str, option: str, t
     sounds = tone_tree(tmp_path / "sounds", per_class=5) if (group, option) == ("dataset", "audio_folder") else None
     rows = tmp_path / "rows.csv"
     rows.write_text("a,b,y\n" + "".join(f"{i},{'xyz'[i % 3]},{i % 2}\n" for i in range(20)))
-    needed = [item.format(table=table, folder=folder, arrays=arrays, sounds=sounds, rows=rows)
+    corpus = lm_corpus(tmp_path / "corpus", (10, 3, 3)) if option == "text_lm" else None
+    texts = labelled_csv(tmp_path / "texts.csv", n=20, columns=("text", "label")) if option == "text_classification" else None
+    needed = [item.format(table=table, folder=folder, arrays=arrays, sounds=sounds, rows=rows, corpus=corpus, texts=texts)
               for item in NEEDED.get((group, option), [])]
     overrides = [f"{group}={option}", *needed, f"paths.data_dir={tmp_path}", f"paths.cache_dir={tmp_path}/cache"]
     if option in OFFLINE:

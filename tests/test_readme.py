@@ -52,6 +52,8 @@ SKIPS: list[tuple[Callable[[list[str]], bool], str]] = [
     (lambda t: t[0] == "lint-imports", "tests/test_layering.py runs it"),
     (lambda t: any(a.startswith(("dataset.root=~", "dataset.path=~", "input=~")) for a in t),
      "the user's own data (~/...); tests/data/ generates such folders and arrays"),
+    (lambda t: any(a.startswith("checkpoint=outputs/<text") for a in t),
+     "a text network's checkpoint: tests/commands/test_text.py runs the text chain on a generated corpus"),
     (lambda t: t[0] == "tensorboard", "starts a server that runs until it is stopped"),
     (lambda t: t[0] == "torchrun", "starts 2 processes; tests/training/test_data_parallel.py runs retrain and "
                                    "tests/strategies/test_darts_data_parallel.py runs search under torchrun"),

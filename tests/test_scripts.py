@@ -117,3 +117,11 @@ def test_bench_tabular_prints_the_search_beside_both_baselines() -> None:
     rows = table_rows(out)
     assert "wine" in rows and len(rows["wine"]) == 5 and "±" in rows["wine"][0]
     assert "hist gradient boosting" in out and "logistic regression" in out
+
+
+@pytest.mark.slow
+def test_bench_rnn_times_the_recurrent_search_step_against_the_reference() -> None:
+    out = run_script("bench_rnn.py", "--nodes", "2", "--nhid", "8", "--vocab", "50", "--batch", "2", "--bptt", "4",
+                     "--steps", "1")
+    assert "nascli supernet" in out and "reference rnn/model_search.py" in out and "load average" in out
+    assert "tokens/s" in out

@@ -22,6 +22,8 @@ from nascli.runtime.files import write_csv
 from nascli.runtime.run_report import markdown_table
 from nascli.runtime.context import RunContext
 from nascli.training.metrics import bootstrap_interval, predict
+from nascli.training.text import example_tokens, is_lm, is_text, measure
+from nascli.weight_sharing.batches import eval_batches
 
 
 @dataclass
@@ -67,7 +69,7 @@ class EvaluateOptions:
 
 
 def run(ctx: RunContext) -> float:
-    """Evaluate on the test split; returns the test accuracy."""
+    """Evaluate on the test split; returns the test accuracy (a language model's test perplexity)."""
     from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
     options = check_app(ctx.cfg, EvaluateOptions, "evaluate", ("hardware",))
@@ -78,7 +80,12 @@ def run(ctx: RunContext) -> float:
     device = resolve_device(options.device)
     data = checkpoint_data(ckpt, ctx.paths.data_dir)
     model.to(device)
-    preds, targets, loss = predict(model, BatchLoader(data.test, data, options.batch_size, device=device))
+    example = example_tokens(data, data.test).to(device) if is_text(data) else None  # a token network's input
+    if is_lm(data):
+        return _language_model(ctx, options, hardware, space, arch, model, data, path, device, example)
+    batches = eval_batches(data.test, data, options.batch_size, device) if is_text(data) else \
+        BatchLoader(data.test, data, options.batch_size, device=device)
+    preds, targets, loss = predict(model, batches)
     labels = list(range(data.num_classes))
     precision, recall, f1, support = precision_recall_fscore_support(targets, preds, labels=labels, zero_division=0)
     matrix = confusion_matrix(targets, preds, labels=labels)
@@ -95,9 +102,9 @@ def run(ctx: RunContext) -> float:
         "test_accuracy_ci_low": interval["accuracy_low"], "test_accuracy_ci_high": interval["accuracy_high"],
         "test_loss": loss, "macro_f1": float(f1.mean()),
         "macro_f1_ci_low": interval["macro_f1_low"], "macro_f1_ci_high": interval["macro_f1_high"],
-        "params_m": cost.params_m(model), "flops_m": cost.flops_m(model, shape),
+        "params_m": cost.params_m(model), "flops_m": cost.flops_m(model, shape, example),
         **_latency(hardware.profiler, options.latency, model, space, arch,
-                   (data.num_classes, data.in_channels, data.input_size), device),
+                   (data.num_classes, data.in_channels, data.input_size), device, example),
     }
     broken = hardware.objective.violations(results)
     ctx.report.results.update({
@@ -126,8 +133,30 @@ def run(ctx: RunContext) -> float:
     return results["test_accuracy"]
 
 
+def _language_model(ctx: RunContext, options: EvaluateOptions, hardware: Any, space: Any, arch: Any, model: Any,
+                    data: Any, path: Any, device: Any, example: torch.Tensor) -> float:
+    """A language model's test perplexity (the stream read once in order, the hidden state carried),
+    next-token accuracy, params, FLOPs and latency of one sequence of bptt tokens."""
+    measured = measure(model, model, data, eval_batches(data.test, data, options.batch_size, device))
+    scores = {"test_perplexity": measured["perplexity"], "test_loss": measured["loss"],
+              "test_token_accuracy": measured["accuracy"]}
+    shape = (data.in_channels, data.input_size, data.input_size)
+    results = {**scores, "test_tokens": len(data.test), "params_m": cost.params_m(model),
+               "flops_m": cost.flops_m(model, shape, example),
+               **_latency(hardware.profiler, options.latency, model, space, arch,
+                          (data.num_classes, data.in_channels, data.input_size), device, example)}
+    ctx.report.results.update({"checkpoint": str(path), "arch_str": space.to_str(arch), "search_space": space.name,
+                               "dataset": data.name, "hardware": hardware.describe(), **results,
+                               "sequence_length": data.input_size, "vocab_size": data.vocab_size})
+    rows = [{"metric": key, "value": value} for key, value in results.items()]
+    ctx.report.sections.append(("Results", markdown_table(rows, ["metric", "value"])))
+    ctx.console.print(table(f"evaluate: {len(data.test)} test tokens (language model; perplexity: lower is better)",
+                            rows, ["metric", "value"]))
+    return results["test_perplexity"]
+
+
 def _latency(profiler: CostProfiler, own: Latency, model: Any, space: Any, arch: Any, shape: tuple[int, int, int],
-             device: Any) -> dict[str, Any]:
+             device: Any, example: torch.Tensor | None = None) -> dict[str, Any]:
     """Latency of the network as the hardware target gives it: measured with the target's settings
     (cpu, cuda), estimated from its table (lut), or, with hardware=none, measured on the evaluation
     device with this command's latency.* settings."""
@@ -138,13 +167,13 @@ def _latency(profiler: CostProfiler, own: Latency, model: Any, space: Any, arch:
                 "latency_batch_size": _count(meta.get("batch_size")), "latency_threads": _count(meta.get("threads")),
                 "latency_device": meta.get("device"), "latency_target": f"lut {profiler.table.path}"}
     if isinstance(profiler, MeasuredLatency):
-        timing = profiler.time(model, (channels, size, size))
+        timing = profiler.time(model, (channels, size, size), example)
         return {"latency_ms": timing.median_ms, "latency_iqr_ms": timing.iqr_ms,
                 "latency_batch_size": profiler.batch_size,
                 "latency_threads": profiler.threads or torch.get_num_threads(),
                 "latency_device": profiler.device_name(), "latency_target": profiler.name}
     timing = cost.time_forward(model, (channels, size, size), device, own.batch_size, own.warmup, own.repeats,
-                               own.threads)
+                               own.threads, example)
     return {"latency_ms": timing.median_ms, "latency_iqr_ms": timing.iqr_ms, "latency_batch_size": own.batch_size,
             "latency_threads": own.threads or torch.get_num_threads(), "latency_device": str(device),
             "latency_target": "latency.* settings"}

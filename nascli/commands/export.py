@@ -103,15 +103,28 @@ def _local_data(ckpt: dict[str, Any], data_dir: str) -> Any:
     return data if len(data.test) else None
 
 
+def _text(ckpt: dict[str, Any]) -> bool:
+    """Whether the checkpoint's network reads token ids (dataset=text_lm, text_classification)."""
+    return "task" in ckpt["data"]
+
+
 def _random_inputs(ckpt: dict[str, Any], count: int, seed: int) -> torch.Tensor:
-    """Standard-normal inputs of the network's shape (normalised images have about that spread)."""
+    """Standard-normal inputs of the network's shape (normalised images have about that spread), or
+    random token ids (not padding) of its sequence length for a text network."""
     info = ckpt["data"]
     gen = torch.Generator().manual_seed(seed)
+    if _text(ckpt):
+        return torch.randint(1, max(2, info["vocab_size"]), (count, info["seq_len"]), generator=gen)
     return torch.randn((count, info["in_channels"], info["input_size"], info["input_size"]), generator=gen)
 
 
 def _check_batch(ckpt: dict[str, Any], data: Any, batch_size: int) -> tuple[torch.Tensor, str]:
     """A batch of real test images when the dataset is here, else standard-normal inputs."""
+    if data is not None and _text(ckpt):  # fixed-length windows of the test stream, or padded test texts
+        from nascli.training.text import example_tokens
+
+        x = example_tokens(data, data.test, batch_size) if data.task == "lm" else data.test.images[:batch_size]
+        return x, f"{len(x)} test sequences of {data.input_size} tokens of {data.name}"
     if data is not None:
         x, _ = next(iter(BatchLoader(data.test, data, batch_size)))
         return x, f"{len(x)} test images of {data.name}"
@@ -135,6 +148,14 @@ def onnx_metadata(ckpt: dict[str, Any], space: Any, arch: Any) -> dict[str, str]
     from nascli import __version__
 
     data = ckpt["data"]
+    if _text(ckpt):
+        facts = {"shape": [data["seq_len"]], "dtype": "int64 token ids", "task": data["task"], "tokens": data["tokens"],
+                 "vocab_size": data["vocab_size"],
+                 "note": f"a fixed sequence length of {data['seq_len']} tokens (the export unrolls the recurrent cell "
+                         "over it); id 0 pads a text classifier's input"}
+        return {"class_names": json.dumps([str(n) for n in data["class_names"]]), "input": json.dumps(facts),
+                "dataset": str(data.get("name", "")), "search_space": space.name, "architecture": space.to_str(arch),
+                "nascli": __version__}
     input_facts = {"shape": [data["in_channels"], data["input_size"], data["input_size"]],
                    "max_value": data["max_value"], "mean": data["mean"], "std": data["std"],
                    "preprocess": data.get("preprocess"),
@@ -191,6 +212,9 @@ def run(ctx: RunContext) -> float:
     seed_everything(options.seed)
     atol, rtol = options.atol, options.rtol
     ckpt, path = load_checkpoint(options.checkpoint)
+    if _text(ckpt) and options.quantize:
+        raise ConfigError("quantize=int8 quantises image networks (calibrated on images); export a text network "
+                          "without it.")
     space, arch, model = build_model(ckpt, str(path))
     data = _local_data(ckpt, ctx.paths.data_dir)
     x, batch_text = _check_batch(ckpt, data, options.batch_size)
@@ -203,7 +227,7 @@ def run(ctx: RunContext) -> float:
                        else _onnx(model, x, out_path, options.onnx_opset, onnx_metadata(ckpt, space, arch)))
             diff = (outputs - reference).abs().max().item()
             checks.append({"format": fmt, "file": out_path.name, "max_abs_diff": diff,
-                           "same_predictions": bool((outputs.argmax(1) == reference.argmax(1)).all()),
+                           "same_predictions": bool((outputs.argmax(-1) == reference.argmax(-1)).all()),
                            "passed": bool(torch.allclose(outputs, reference, atol=atol, rtol=rtol)),
                            "size_mb": out_path.stat().st_size / 1e6})
     ctx.report.results.update({"checkpoint": str(path), "arch_str": space.to_str(arch), "checked_on": batch_text,
@@ -380,6 +404,8 @@ def _time_session(session: Any, shape: tuple[int, ...], settings: OnnxLatency) -
 def _model_card(ckpt: dict[str, Any], space: Any, arch: Any, checks: list[dict[str, Any]], batch_text: str,
                 int8: dict[str, Any] | None) -> str:
     data, metrics = ckpt["data"], ckpt.get("metrics", {})
+    if _text(ckpt):
+        return _text_card(ckpt, space, arch, checks, batch_text)
     shape = f"(N, {data['in_channels']}, {data['input_size']}, {data['input_size']})"
     lines = [
         "# Model card", "",
@@ -442,3 +468,34 @@ def _int8_card(int8: dict[str, Any]) -> list[str]:
         f"{int8['latency']['batch_size']} on this machine's CPU); {accuracy}; top-1 predictions agree on "
         f"{100 * int8['agreement']:.1f}% of {int8['compared_on']}.",
     ]
+
+
+def _text_card(ckpt: dict[str, Any], space: Any, arch: Any, checks: list[dict[str, Any]], batch_text: str) -> str:
+    """The model card of a recurrent text network: its task, its fixed sequence length and vocabulary."""
+    data, metrics = ckpt["data"], ckpt.get("metrics", {})
+    lm = data["task"] == "lm"
+    score = (f"test perplexity {metrics.get('test_perplexity', float('nan')):.2f} (lower is better)" if lm
+             else f"test accuracy {metrics.get('test_accuracy', float('nan')):.2f}%")
+    output = ("logits (N, L, vocabulary): the next token's scores at every position" if lm else
+              "logits (N, classes); classes in order: " + ", ".join(map(str, data["class_names"])))
+    lines = [
+        "# Model card", "",
+        f"- architecture ({space.name} space): `{space.to_str(arch)}`",
+        f"- trained on: {data['name']} ({'language model' if lm else 'text classification'}, {data['train']} training "
+        f"{data.get('unit', 'examples')}, {data['vocab_size']} {data['tokens']} tokens), {ckpt.get('epoch', '?')} epochs "
+        f"with nascli {ckpt.get('nascli', '?')}",
+        f"- {score}; params {metrics.get('params_m', float('nan')):.4f} M; FLOPs (MACs) per sequence "
+        f"{metrics.get('flops_m', float('nan')):.3f} M",
+        "", "## Input", "",
+        f"int64 token ids (N, {data['seq_len']}): a **fixed sequence length of {data['seq_len']} tokens** in the ONNX "
+        "and TorchScript files (the recurrent cell is unrolled over it; PyTorch's network takes any length). Ids index "
+        "the training vocabulary (rebuilt from the corpus by the checkpoint's dataset config), " + ("`<unk>` = 0, `<eos>` = 1 ends every line; "
+        "the hidden state starts at zero for every sequence." if lm else "`<pad>` = 0 fills a shorter text, `<unk>` = 1."),
+        f"Output: {output}.",
+        "`model.onnx` carries the class names and these input facts as metadata (`class_names`, `input`: JSON).",
+        "", "## Files", "", markdown_table(checks, list(checks[0])), "",
+        f"Each file was reloaded and run on {batch_text}; `passed` means its outputs match PyTorch's.",
+        "", "## Limits", "",
+        "Scores were measured on the dataset's test split only; re-check on your own text before deployment.",
+    ]
+    return "\n".join(lines) + "\n"

@@ -505,6 +505,10 @@ def run(ctx: RunContext) -> float | None:
     """Predict; returns the accuracy (%) where the inputs carry labels, else None."""
     options = check_app(ctx.cfg, PredictOptions, "predict", ())
     ckpt, path = load_checkpoint(options.checkpoint)
+    if "task" in (ckpt.get("data") or {}):  # a recurrent text network (dataset=text_lm, text_classification)
+        raise CheckpointError(f"{path} is a text network ({ckpt['data']['task']}): nas predict reads images and arrays. "
+                              "Score it on its corpus's test split with nas evaluate checkpoint=<this run>, or run "
+                              "its export (nas export format=onnx) on token ids.")
     facts = InputFacts.of(ckpt, path)
     _, _, model = build_model(ckpt, str(path))
     device = resolve_device(options.device)

@@ -30,10 +30,13 @@ from nascli.runtime.context import RunContext
 from nascli.search.resume import saved_supernet
 from nascli.training import finetune
 from nascli.training.loop import TrainConfig, accuracy, train
+from nascli.training.text import evaluate as evaluate_text
+from nascli.training.text import example_tokens, is_lm, is_text, train_text
 from nascli.training.steps import resolve
 from nascli.weight_sharing.inherit import from_supernet
 
 COLUMNS = ["epoch", "lr", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "epoch_s"]
+LM_COLUMNS = ["epoch", "lr", "train_loss", "train_perplexity", "val_loss", "val_perplexity", "switched_to_asgd", "epoch_s"]
 DATA_PARALLEL = True  # runs under torchrun (the runner refuses commands without this)
 
 
@@ -157,18 +160,30 @@ def run(ctx: RunContext) -> float:
         def on_epoch(epoch: dict[str, float]) -> None:
             history.append(epoch)
             if main:
-                write_csv(ctx.run_dir / "metrics.csv", history, COLUMNS)
+                write_csv(ctx.run_dir / "metrics.csv", history, _columns(data))
                 ctx.loggers.log_metrics(epoch, step=int(epoch["epoch"]))
-            bar.update(task, advance=1, info=f"val {epoch['val_accuracy']:.2f}%")
+            info = f"val ppl {epoch['val_perplexity']:.2f}" if is_lm(data) else f"val {epoch['val_accuracy']:.2f}%"
+            bar.update(task, advance=1, info=info)
 
-        train(model, data, trainer, device, seed=options.seed, on_epoch=on_epoch, resume=state,
-              on_checkpoint=on_checkpoint)
+        (train_text if is_text(data) else train)(model, data, trainer, device, seed=options.seed, on_epoch=on_epoch,
+                                                 resume=state, on_checkpoint=on_checkpoint)
     results = _finish(ctx, finetune.deployable(model), data, trainer, device, history, genotype, options.plots and main)
     save({"epoch": len(history), "metrics": results})  # the finished checkpoint: no training state
     if tuning is not None and tuning.compare_scratch:
         _compare_scratch(ctx, options.seed, pre, tuning, tuned, data, trainer, device, results)
-    val = results["val_accuracy"]
-    return val if val is not None and val == val else results["test_accuracy"]
+    return _objective(results)
+
+
+def _columns(data: Any) -> list[str]:
+    """metrics.csv's columns: a language model's are perplexities."""
+    return LM_COLUMNS if is_lm(data) else COLUMNS
+
+
+def _objective(results: dict[str, Any]) -> float:
+    """What the app returns: validation accuracy (a language model's perplexity), else the test one."""
+    lm = "val_perplexity" in results
+    val = results["val_perplexity" if lm else "val_accuracy"]
+    return val if val is not None and val == val else results["test_perplexity" if lm else "test_accuracy"]
 
 
 def _saved_run(ctx: RunContext) -> dict[str, Any] | None:
@@ -208,8 +223,7 @@ def _complete(ctx: RunContext, saved: dict[str, Any]) -> float:
     ctx.console.print(f"{ctx.run_dir} is complete ({saved.get('epoch')} epochs): nothing to resume.",
                       highlight=False, soft_wrap=True)
     ctx.console.print(table("retrain", [results], list(results)))
-    val = results.get("val_accuracy")
-    return val if val is not None and val == val else results["test_accuracy"]
+    return _objective(results)
 
 
 def _check_from_scratch(options: RetrainOptions, cfg: Any) -> None:
@@ -276,8 +290,10 @@ def _compare_scratch(ctx: RunContext, seed: int, pre: Any, tuning: Any, tuned: A
 
 def _finish(ctx: RunContext, model: Any, data: Any, trainer: TrainConfig, device: Any,
             history: list[dict[str, float]], genotype: dict[str, Any], draw: bool) -> dict[str, Any]:
-    test_acc, test_loss = accuracy(model, data.test, data, trainer.eval_batch_size, device)
     last = history[-1] if history else {}
+    if is_text(data):
+        return _finish_text(ctx, model, data, trainer, device, history, genotype, draw, last)
+    test_acc, test_loss = accuracy(model, data.test, data, trainer.eval_batch_size, device)
     results = {
         "val_accuracy": last.get("val_accuracy"), "train_accuracy": last.get("train_accuracy"),
         "test_accuracy": test_acc, "test_loss": test_loss, "params_m": cost.params_m(model),
@@ -290,6 +306,28 @@ def _finish(ctx: RunContext, model: Any, data: Any, trainer: TrainConfig, device
         ctx.report.sections.append(("Training curves", "![training curves](training_curves.png)"))
     ctx.report.sections.append(("Results", markdown_table([results], list(results))))
     ctx.report.sections.append(("Per epoch", markdown_table(history, COLUMNS)))
+    ctx.console.print(table("retrain", [results], list(results)))
+    ctx.console.print(f"checkpoint: {ctx.run_dir / FILENAME}")
+    return results
+
+
+def _finish_text(ctx: RunContext, model: Any, data: Any, trainer: TrainConfig, device: Any,
+                 history: list[dict[str, float]], genotype: dict[str, Any], draw: bool,
+                 last: dict[str, float]) -> dict[str, Any]:
+    """_finish for token data: test perplexity (language model) or accuracy, params and FLOPs of one sequence."""
+    key = "perplexity" if is_lm(data) else "accuracy"
+    test = evaluate_text(model, data, data.test, trainer.eval_batch_size, device, prefix="test")
+    example = example_tokens(data, data.test)
+    results = {f"val_{key}": last.get(f"val_{key}"), f"train_{key}": last.get(f"train_{key}"), **test,
+               "params_m": cost.params_m(model),
+               "flops_m": cost.flops_m(model, (data.in_channels, data.input_size, data.input_size), example.to(device)),
+               "train_s": sum(h["epoch_s"] for h in history)}
+    ctx.report.results.update({**results, "checkpoint": FILENAME, "data": data.describe()})
+    if draw and history:
+        run_plots.training_curves(history, ctx.run_dir / "training_curves.png", f"retrain {genotype['arch_str'][:60]}")
+        ctx.report.sections.append(("Training curves", "![training curves](training_curves.png)"))
+    ctx.report.sections.append(("Results", markdown_table([results], list(results))))
+    ctx.report.sections.append(("Per epoch", markdown_table(history, _columns(data))))
     ctx.console.print(table("retrain", [results], list(results)))
     ctx.console.print(f"checkpoint: {ctx.run_dir / FILENAME}")
     return results

@@ -10,8 +10,10 @@ import torch
 from nascli.evaluators.base import EvalContext, Evaluator
 from nascli.registry import EVALUATORS
 from nascli.runtime.config import check_fields
+from nascli.runtime.metrics import objective_metric
 from nascli.spaces.base import Arch
 from nascli.training.loop import TrainConfig, train
+from nascli.training.text import is_text, train_text
 
 
 @EVALUATORS.register("train")
@@ -27,6 +29,11 @@ class TrainEvaluator(Evaluator):
             for value in choices:
                 check_fields({**asdict(context.trainer), key: value}, TrainConfig, "search_space.hparams")
 
+    @property
+    def objective_metric(self) -> str:  # type: ignore[override]
+        """val_accuracy, or what the data says it is validated by (text_lm: val_perplexity)."""
+        return objective_metric(self.context.data) if self.context.space.tokens else "val_accuracy"
+
     def max_fidelity(self) -> int:
         return self.context.trainer.epochs
 
@@ -39,6 +46,13 @@ class TrainEvaluator(Evaluator):
         trainer = trainer if fidelity is None else replace(trainer, epochs=fidelity)
         torch.manual_seed(self.arch_seed(arch))
         model = ctx.space.build_network(arch, data.num_classes, data.in_channels, data.input_size)
+        if is_text(data):  # token data: next-token perplexity or text accuracy (nascli.training.text)
+            history = train_text(model, data, trainer, ctx.device, seed=self.arch_seed(arch))
+            metric = objective_metric(data)
+            last = history[-1] if history else {}
+            train_metric = metric.replace("val_", "train_")
+            return {metric: last.get(metric, float("nan")), train_metric: last.get(train_metric, float("nan")),
+                    "cost_s": time.perf_counter() - start}
         history = train(model, data, trainer, ctx.device, seed=self.arch_seed(arch))
         last = history[-1] if history else {"val_accuracy": float("nan"), "train_accuracy": float("nan")}
         return {

@@ -18,8 +18,9 @@ def params_m(model: nn.Module) -> float:
 
 
 @torch.no_grad()
-def flops_m(model: nn.Module, input_shape: tuple[int, int, int]) -> float:
-    """Multiply-accumulates of one forward pass of a single image, in millions (torch's counter / 2)."""
+def flops_m(model: nn.Module, input_shape: tuple[int, int, int], example: torch.Tensor | None = None) -> float:
+    """Multiply-accumulates of one forward pass of a single image (or of `example`, a network's own
+    input such as token ids), in millions (torch's counter / 2)."""
     from torch.utils.flop_counter import FlopCounterMode
 
     was_training = model.training
@@ -27,7 +28,7 @@ def flops_m(model: nn.Module, input_shape: tuple[int, int, int]) -> float:
     device = next(model.parameters()).device
     counter = FlopCounterMode(display=False)
     with counter:
-        model(torch.zeros(1, *input_shape, device=device))
+        model(torch.zeros(1, *input_shape, device=device) if example is None else example.to(device))
     model.train(was_training)
     return counter.get_total_flops() / 2 / 1e6
 
@@ -62,15 +63,18 @@ def timing_inputs(input_shape: tuple[int, int, int], batch_size: int, device: to
 
 @torch.no_grad()
 def time_forward(model: nn.Module, input_shape: tuple[int, int, int], device: torch.device | str = "cpu",
-                 batch_size: int = 1, warmup: int = 3, repeats: int = 10, threads: int | None = None) -> Timing:
+                 batch_size: int = 1, warmup: int = 3, repeats: int = 10, threads: int | None = None,
+                 example: torch.Tensor | None = None) -> Timing:
     """Time `repeats` forward passes in eval mode after `warmup` untimed ones, on `threads` CPU
     threads (None: torch's setting). On CUDA each run is timed with CUDA events after a
     synchronisation, so the figure is the GPU's, not the launch's. The runs cycle through several
-    different inputs (see timing_inputs)."""
+    different inputs (see timing_inputs); a network of other inputs (token ids) is timed on `example`
+    (one input, repeated to the batch)."""
     device = torch.device(device)
     was_training = model.training
     model.eval().to(device)
-    xs = timing_inputs(input_shape, batch_size, device)
+    xs = timing_inputs(input_shape, batch_size, device) if example is None else [
+        example[:1].expand(batch_size, *example.shape[1:]).contiguous().to(device)]
     before = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)

@@ -50,7 +50,9 @@ class CostProfiler:
         if not {"params_m", "flops_m"} <= known.keys():
             num_classes, channels, size = shape
             model = space.build_network(arch, num_classes, channels, size)
-            known = {"params_m": cost.params_m(model), "flops_m": cost.flops_m(model, (channels, size, size)), **known}
+            example = space.example_input(1, channels, size) if space.tokens else None  # token ids, not images
+            known = {"params_m": cost.params_m(model), "flops_m": cost.flops_m(model, (channels, size, size), example),
+                     **known}
         return known
 
     def latency_loss(self, space: SearchSpace, shape: Shape) -> LatencyLoss | None:
@@ -85,10 +87,12 @@ class MeasuredLatency(CostProfiler):
             model = platform.processor() or platform.machine()
         return f"cpu: {model}"
 
-    def time(self, module: torch.nn.Module, input_shape: tuple[int, int, int]) -> cost.Timing:
-        """Median and IQR of `module`'s forward latency on this profiler's device."""
+    def time(self, module: torch.nn.Module, input_shape: tuple[int, int, int],
+             example: torch.Tensor | None = None) -> cost.Timing:
+        """Median and IQR of `module`'s forward latency on this profiler's device (on `example`, a
+        network's own input, where it takes no images)."""
         return cost.time_forward(module, input_shape, self.device, self.batch_size, self.warmup, self.repeats,
-                                 self.threads)
+                                 self.threads, example)
 
     def measure(self, space: SearchSpace, arch: Arch, shape: Shape,
                 known: dict[str, float] | None = None) -> dict[str, float]:
@@ -96,7 +100,8 @@ class MeasuredLatency(CostProfiler):
         if "latency_ms" in known:
             return known
         num_classes, channels, size = shape
-        timing = self.time(space.build_network(arch, num_classes, channels, size), (channels, size, size))
+        example = space.example_input(1, channels, size) if space.tokens else None
+        timing = self.time(space.build_network(arch, num_classes, channels, size), (channels, size, size), example)
         return {**known, "latency_ms": timing.median_ms, "latency_iqr_ms": timing.iqr_ms}
 
 

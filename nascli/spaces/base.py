@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from nascli.errors import ConfigError
 
 if TYPE_CHECKING:  # torch stays out of import time (`nas --help` must be fast)
+    import torch
     from torch import nn
 
     from nascli.spaces.outline import CostUnit, Maker, SiteKey
@@ -43,6 +44,7 @@ class SearchSpace(ABC):
     """A set of architectures, encoded as a fixed-length vector of categorical genes."""
 
     name: str = ""  # set by @SPACES.register
+    tokens: bool = False  # its networks take token ids (B, T) (nascli.data.text), not images (B, C, H, W)
     published: dict[str, Arch] = {}  # architectures published under a name (DARTS_V2, ...)
     needs_input: bool = False  # which architectures are valid depends on the input (see for_input)
     reads_tables: bool = False  # its networks take a table's feature vectors (nascli.data.tables); image spaces do not
@@ -133,6 +135,13 @@ class SearchSpace(ABC):
         from nascli.spaces.outline import Picked
 
         return self.outline(Picked(self.picks(arch)), num_classes, in_channels, input_size)
+
+    def example_input(self, batch: int, in_channels: int, input_size: int) -> torch.Tensor:
+        """An input its networks take, for shape checks, tracing and export: images (batch, C, H, W),
+        or, for a space of token networks, token ids (batch, length) below `in_channels`."""
+        import torch
+
+        return torch.randn(batch, in_channels, input_size, input_size, generator=torch.Generator().manual_seed(0))
 
     def upgrade_state(self, state: dict[str, Any], arch: Arch) -> dict[str, Any]:
         """A network state_dict saved by an older nascli, in this version's names (a space whose

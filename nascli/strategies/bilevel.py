@@ -17,6 +17,8 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
+from nascli.training.metrics import flat
+from nascli.training.text import penalty_of, recurrent
 from nascli.training.steps import Limits, StepRunner
 
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -44,7 +46,7 @@ def loss_on(model: nn.Module, batch: Batch, params: dict[str, torch.Tensor] | No
     times `weight` (a process's share of the global batch)."""
     x, y = batch
     logits = model(x) if params is None else functional_call(model, {**params, **(buffers or {})}, (x,))
-    loss = nn.functional.cross_entropy(logits.float(), y)
+    loss = nn.functional.cross_entropy(*flat(logits.float(), y))  # per token for a language model
     return loss if weight == 1.0 else loss * weight
 
 
@@ -117,6 +119,7 @@ class BilevelStep:
         self.order, self.momentum, self.weight_decay, self.grad_clip = order, momentum, weight_decay, grad_clip
         self.terms = list(terms)  # the architecture loss's other terms (expected latency, ...), added in order
         self.average = average
+        self.recurrent = recurrent(net) is not None  # a recurrent text network adds its activation penalty
 
     def __call__(self, batches: list[tuple[torch.Tensor, ...]], loss_weights: tuple[float, ...], lr: float,
                  update_arch: bool, val_weight: float = 1.0) -> list[torch.Tensor]:
@@ -128,7 +131,9 @@ class BilevelStep:
         runner = self.runner
         with runner.autocast():
             logits = self.net(train[0])
-            loss = nn.functional.cross_entropy(logits.float(), train[1])
+            loss = nn.functional.cross_entropy(*flat(logits.float(), train[1]))
+            penalty = penalty_of(self.net) if self.recurrent else None  # AR/TAR of a recurrent cell
+            loss = loss if penalty is None else loss + penalty
         self.w_opt.zero_grad(set_to_none=True)
         weights = list(self.weights.values())
         runner.backward(loss if weight == 1.0 else loss * weight, inputs=weights)  # no architecture gradient: unused

@@ -31,7 +31,6 @@ import torch
 from torch import nn
 
 from nascli.data.datasets import Split
-from nascli.data.loader import BatchLoader
 from nascli.errors import ConfigError, NasError
 from nascli.registry import STRATEGIES
 from nascli.runtime.run_report import markdown_table
@@ -40,9 +39,10 @@ from nascli.strategies.base import Artifacts, OneShotStrategy, Proposal, SearchC
 from nascli.strategies.bilevel import BILEVEL_LIMITS, SAMPLED_PATH, SECOND_ORDER_FP16, ArchTerm, Batch, BilevelStep
 from nascli.training import data_parallel
 from nascli.training.loop import TrainConfig
-from nascli.training.metrics import score
+from nascli.training.metrics import flat, score
 from nascli.training.steps import Limits, MicroBatch, StepRunner, resolve
-from nascli.weight_sharing.batches import epoch_batches, epoch_seed, split_halves
+from nascli.training.text import perplexity_of
+from nascli.weight_sharing.batches import epoch_batches, epoch_seed, eval_batches, split_halves
 from nascli.weight_sharing.mixing import Gumbel, Mixing, PartialChannels, Sigmoid, Softmax
 from nascli.weight_sharing.supernet import Supernet, build_supernet
 
@@ -196,7 +196,8 @@ class GradientSearch(OneShotStrategy):
         collapse = collapse_stats(net, arch)
         self.collapsed = self.early_stop_skip is not None and collapse["skip_count"] > self.early_stop_skip
         expected = {} if self.latency is None else {"expected_latency_ms": self.latency.expected(net).item()}
-        return Proposal(arch, {"val_accuracy": val_acc, "train_accuracy": stats["train_accuracy"]},
+        return Proposal(arch, {"val_accuracy": val_acc, "train_accuracy": stats["train_accuracy"],
+                               **perplexity_of(self.data, val_loss)},
                         {"epoch": epoch + 1, "lr": stats["lr"], "train_loss": stats["train_loss"], "val_loss": val_loss,
                          **collapse, **knobs, **expected},
                         info=f"val {val_acc:.1f}% skip {collapse['skip_share']:.2f}  {stats['images_per_s']:.0f} img/s")
@@ -223,9 +224,10 @@ class GradientSearch(OneShotStrategy):
                 self._check_agreement()
                 (*train, share), (*val, val_share) = (data_parallel.shard(*b, self.process) for b in (train, val))
                 logits = self.bilevel_step(tuple(train), tuple(val), lr, epoch >= self.warmup_epochs, share, val_share)
-            loss_sum += nn.functional.cross_entropy(logits.float(), train[1], reduction="sum")
-            correct += (logits.argmax(1) == train[1]).sum()
-            seen += len(train[1])
+            logits, y = flat(logits.float(), train[1])  # per token for a language model
+            loss_sum += nn.functional.cross_entropy(logits, y, reduction="sum")
+            correct += (logits.argmax(1) == y).sum()
+            seen += len(y)
         if self.process is not None:  # the global batches' sums
             train_loss, train_correct, seen = data_parallel.all_sum([loss_sum, correct, seen], device)
         else:
@@ -253,7 +255,7 @@ class GradientSearch(OneShotStrategy):
         key = (lr, update_arch) if self.process is None else (lr, update_arch, val_share)
         return self.runner.run(self.body, [MicroBatch((*train, *val), share)], key=key, warm=update_arch)[0]
 
-    def _batches(self, loader: BatchLoader) -> Iterator[Batch]:
+    def _batches(self, loader: Any) -> Iterator[Batch]:
         for x, y in loader:
             yield self.runner.inputs(x), y
 
@@ -267,8 +269,7 @@ class GradientSearch(OneShotStrategy):
                 return self.net(x).float()
 
         def scored(part: Any) -> tuple[float, float]:
-            return score(forward, self._batches(BatchLoader(part, self.data, self.trainer.eval_batch_size,
-                                                            device=self.device)))
+            return score(forward, self._batches(eval_batches(part, self.data, self.trainer.eval_batch_size, self.device)))
 
         if self.process is None:
             return scored(split)

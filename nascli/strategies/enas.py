@@ -10,13 +10,13 @@ as for DARTS.
 from __future__ import annotations
 
 import itertools
+import math
 import random
 from collections.abc import Sequence
 from typing import Any
 
 import torch
 
-from nascli.data.loader import BatchLoader
 from nascli.registry import STRATEGIES
 from nascli.spaces.base import Arch, SearchSpace
 from nascli.strategies.base import (Artifacts, OneShotStrategy, Proposal, SearchContext, build_optimizer,
@@ -24,14 +24,17 @@ from nascli.strategies.base import (Artifacts, OneShotStrategy, Proposal, Search
 from nascli.strategies.controller import Controller, Reinforce, propose_valid, torch_generator
 from nascli.training.loop import TrainConfig
 from nascli.training.metrics import score
-from nascli.weight_sharing.batches import epoch_batches, epoch_seed, fixed_batches, split_halves
+from nascli.training.text import is_lm, perplexity_of
+from nascli.weight_sharing.batches import epoch_batches, epoch_seed, fixed_batches, shuffled_batches, split_halves
 from nascli.weight_sharing.single_path import PathScorer, PathStep, path_training, train_paths
 
 
-def batch_reward(net: Any, arch: Arch, batch: tuple[torch.Tensor, torch.Tensor]) -> float:
-    """Accuracy (percent) of `arch` on one batch with batch statistics (ENAS' minibatch reward)."""
+def batch_reward(net: Any, arch: Arch, batch: tuple[torch.Tensor, torch.Tensor], lm: bool = False) -> float:
+    """Accuracy (percent) of `arch` on one batch with batch statistics (ENAS' minibatch reward); for
+    a language model 100 / perplexity, ENAS' c / ppl with c = 100 (on the same scale)."""
     net.train()
-    return score(lambda x: net(x, arch=arch), [batch])[0]
+    accuracy, loss = score(lambda x: net(x, arch=arch), [batch])
+    return 100.0 * math.exp(-loss) if lm else accuracy
 
 
 @STRATEGIES.register("enas")
@@ -94,10 +97,11 @@ class ENAS(OneShotStrategy):
         self.schedule.step()
         rewards = self._controller_steps(epoch, fallback)
         arch = self._derive(fallback)
-        accuracy = self.scorer(arch)
+        accuracy, loss = self.scorer.scores(arch)
         self.epoch = epoch + 1
         baseline = self.learner.baseline or 0.0
-        return Proposal(arch, {"val_accuracy": accuracy, "train_accuracy": stats["train_accuracy"]},
+        return Proposal(arch, {"val_accuracy": accuracy, "train_accuracy": stats["train_accuracy"],
+                               **perplexity_of(self.data, loss)},
                         {"epoch": epoch + 1, "lr": lr, "train_loss": stats["train_loss"], "mean_reward": rewards,
                          "baseline": baseline},
                         info=f"derived {accuracy:.1f}% baseline {baseline:.3f}")
@@ -110,12 +114,12 @@ class ENAS(OneShotStrategy):
     def _controller_steps(self, epoch: int, fallback: random.Random) -> float:
         """`controller_steps` REINFORCE steps of `aggregate` paths, each rewarded by its accuracy
         (as a fraction, like ENAS) on the next validation batch; returns the mean reward (percent)."""
-        batches = itertools.cycle(BatchLoader(self.val_half, self.data, self.trainer.batch_size, train=True,
-                                              seed=epoch_seed(self.seed, epoch, 3), device=self.device))
+        batches = itertools.cycle(shuffled_batches(self.val_half, self.data, self.trainer.batch_size,
+                                                   epoch_seed(self.seed, epoch, 3), self.device))
         total, count = 0.0, 0
         for _ in range(self.controller_steps):
             archs = [self._sample(fallback) for _ in range(self.aggregate)]
-            rewards = [batch_reward(self.net, arch, next(batches)) for arch in archs]
+            rewards = [batch_reward(self.net, arch, next(batches), is_lm(self.data)) for arch in archs]
             self.learner.step([self.space.encode(a) for a in archs], [r / 100.0 for r in rewards])
             total, count = total + sum(rewards), count + len(rewards)
         return total / max(count, 1)
@@ -123,7 +127,7 @@ class ENAS(OneShotStrategy):
     def _derive(self, fallback: random.Random) -> Arch:
         """The best of `derive_samples` controller samples, each scored on one validation batch."""
         candidates = [self._sample(fallback) for _ in range(self.derive_samples)]
-        scores = [batch_reward(self.net, arch, self.validation[i % len(self.validation)])
+        scores = [batch_reward(self.net, arch, self.validation[i % len(self.validation)], is_lm(self.data))
                   for i, arch in enumerate(candidates)]
         return candidates[max(range(len(candidates)), key=lambda i: scores[i])]
 

@@ -21,6 +21,7 @@ from nascli.strategies.base import (Artifacts, Objective, OneShotStrategy, Propo
                                     require_positive)
 from nascli.strategies.genetic import GeneticAlgorithm
 from nascli.training.loop import TrainConfig
+from nascli.training.text import perplexity_of
 from nascli.weight_sharing.batches import epoch_batches, epoch_seed, fixed_batches, split_halves
 from nascli.weight_sharing.single_path import PathScorer, PathStep, path_training, train_paths
 
@@ -75,8 +76,9 @@ class SPOS(OneShotStrategy):
         if len(self.told) >= self.subnets:
             return None
         arch = self.evolution.ask()
-        accuracy = self.scorer(arch)
-        return Proposal(arch, {"val_accuracy": accuracy}, {"phase": "evolution"}, info=f"subnet {accuracy:.1f}%")
+        accuracy, loss = self.scorer.scores(arch)
+        return Proposal(arch, {"val_accuracy": accuracy, **perplexity_of(self.data, loss)}, {"phase": "evolution"},
+                        info=f"subnet {accuracy:.1f}%")
 
     def tell(self, arch: Arch, objective: Objective) -> None:
         if self.evolving:
@@ -95,8 +97,9 @@ class SPOS(OneShotStrategy):
         self.schedule.step()
         self.epoch = epoch + 1
         probe = self.space.sample(paths)
-        accuracy = self.scorer(probe)
-        return Proposal(probe, {"val_accuracy": accuracy, "train_accuracy": stats["train_accuracy"]},
+        accuracy, loss = self.scorer.scores(probe)
+        return Proposal(probe, {"val_accuracy": accuracy, "train_accuracy": stats["train_accuracy"],
+                                **perplexity_of(self.data, loss)},
                         {"phase": "supernet", "epoch": epoch + 1, "lr": lr, "train_loss": stats["train_loss"]},
                         info=f"supernet epoch {epoch + 1}: random path {accuracy:.1f}%")
 

@@ -17,6 +17,14 @@ def logits_of(output: Any) -> torch.Tensor:
     return output[0] if isinstance(output, tuple) else output
 
 
+def flat(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N, classes) logits and (N,) targets: a language model's (B, T, V) and (B, T) flattened to
+    one row per token, a classifier's as they are."""
+    if logits.dim() > 2:
+        return logits.reshape(-1, logits.shape[-1]), y.reshape(-1)
+    return logits, y
+
+
 @torch.no_grad()
 def score(forward: Callable[[torch.Tensor], Any], batches: Iterable[Batch]) -> tuple[float, float]:
     """(accuracy in percent, mean cross-entropy) of `forward` over `batches`; NaNs when empty.
@@ -25,7 +33,7 @@ def score(forward: Callable[[torch.Tensor], Any], batches: Iterable[Batch]) -> t
     """
     correct, loss_sum, seen = None, None, 0
     for x, y in batches:
-        logits = logits_of(forward(x)).float()
+        logits, y = flat(logits_of(forward(x)).float(), y)  # per token for a language model
         hits = (logits.argmax(1) == y).sum()
         loss = nn.functional.cross_entropy(logits, y, reduction="sum").double()
         correct = hits if correct is None else correct + hits

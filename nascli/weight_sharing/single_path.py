@@ -16,7 +16,8 @@ from torch import nn
 
 from nascli.data.datasets import DataSplits
 from nascli.spaces.base import Arch, SearchSpace
-from nascli.training.metrics import score
+from nascli.training.metrics import flat, score
+from nascli.training.text import penalty_of, recurrent
 from nascli.training.steps import Limits, MicroBatch, StepRunner, resolve
 from nascli.weight_sharing.batches import Batch
 from nascli.weight_sharing.mixing import SinglePath
@@ -58,14 +59,17 @@ class PathStep:
                  next_arch: Callable[[], Arch], grad_clip: float) -> None:
         self.runner, self.net, self.optimizer, self.next_arch, self.grad_clip = runner, net, optimizer, next_arch, grad_clip
         self.weights = net.weight_parameters()
+        self.recurrent = recurrent(net) is not None
 
     def __call__(self, batches: list[tuple[torch.Tensor, ...]], weights: tuple[float, ...]) -> list[tuple[torch.Tensor, torch.Tensor]]:
         self.optimizer.zero_grad(set_to_none=True)
         out = []
         for (x, y), weight in zip(batches, weights):
             with self.runner.autocast():
-                logits = self.net(x, arch=self.next_arch())
+                logits, y = flat(self.net(x, arch=self.next_arch()), y)  # per token for a language model
                 loss = nn.functional.cross_entropy(logits, y)
+                penalty = penalty_of(self.net) if self.recurrent else None  # AR/TAR of a recurrent cell
+                loss = loss if penalty is None else loss + penalty
             self.runner.backward(loss if weight == 1.0 else loss * weight)
             out.append((loss.detach(), (logits.detach().argmax(1) == y).sum()))
         self.runner.update(self.optimizer, self.weights, self.grad_clip)
@@ -79,7 +83,7 @@ def train_paths(runner: StepRunner, step: PathStep, batches: Iterable[Batch]) ->
     micro = (MicroBatch((runner.inputs(x), y), 1.0, len(y)) for x, y in batches)
     for group in runner.groups(micro):
         for (loss, hits), batch in zip(runner.run(step, group), group):
-            n = len(batch.tensors[1])
+            n = batch.tensors[1].numel()  # targets: images, or a language model's tokens
             loss_sum += float(loss) * n
             correct += int(hits)
             seen += n
@@ -122,3 +126,10 @@ class PathScorer:
     def __call__(self, arch: Arch) -> float:
         recalibrate_bn(self.net, arch, self.calibration)
         return path_accuracy(self.net, arch, self.validation)
+
+    def scores(self, arch: Arch) -> tuple[float, float]:
+        """(accuracy in percent, mean loss) of the path, as __call__ measures it (a language model's
+        loss gives its perplexity)."""
+        recalibrate_bn(self.net, arch, self.calibration)
+        self.net.eval()
+        return score(lambda x: self.net(x, arch=arch), self.validation)

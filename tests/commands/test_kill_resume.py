@@ -96,3 +96,21 @@ def test_a_meta_train_resumed_with_other_settings_is_refused(tmp_path: Path) -> 
     assert run(*args, run_dir=tmp_path / "m").code == 0
     result = run(*args, "seed=5", "resume=true", run_dir=tmp_path / "m")
     assert result.code == 2 and "other settings (seed was 0, is 5)" in result.err, result.text
+
+
+@pytest.mark.slow
+def test_a_killed_recurrent_cell_search_resumes_to_the_same_supernet(tmp_path: Path) -> None:
+    from textcorpus import lm_corpus
+
+    corpus = lm_corpus(tmp_path / "ptb", (120, 10, 10))
+    args = ["search", "search_space=rnn", "dataset=text_lm", f"dataset.root={corpus}", "dataset.bptt=8",
+            "strategy=darts", "debug=smoke", "trainer.epochs=4", "trainer.batch_size=4", "plots=false"]
+    whole = run(*args, run_dir=tmp_path / "whole")
+    assert whole.code == 0, whole.text
+    killed = tmp_path / "killed"
+    _kill_at_random(args, killed, tmp_path, "checkpoint.pt", seed=4)
+    resumed = run(*args, "resume=true", run_dir=killed)
+    assert resumed.code == 0, resumed.text
+    assert read_trials(killed) == read_trials(tmp_path / "whole")
+    states = [torch.load(d / "checkpoint.pt", weights_only=True)["state"] for d in (killed, tmp_path / "whole")]
+    assert _same_tensors(states[0]["supernet"], states[1]["supernet"])

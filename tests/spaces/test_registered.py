@@ -70,13 +70,14 @@ def test_networks_and_the_single_path_supernet_run(space) -> None:
     space = small(space).for_input(10, 1, 8)  # a space whose architectures depend on the input knows it (chain)
     arch = space.sample(random.Random(0))
     net = space.build_network(arch, 10, 1, 8).eval()
-    assert net(torch.randn(2, 1, 8, 8)).shape == (2, 10)
+    x = space.example_input(2, 1, 8)  # images, or token ids for a space of text networks
+    assert net(x).shape == (2, 10)
     try:
         supernet = build_supernet(space, 3, 1, 8, SinglePath())
     except ConfigError as exc:  # a space may have no outline of sites: then it says so
         assert "has no outline of sites" in str(exc) and "sample-based strategy" in str(exc)
         return
-    assert supernet(torch.randn(2, 1, 8, 8), arch=arch).shape == (2, 3)
+    assert supernet(x, arch=arch).shape == (2, 3)
 
 
 def test_the_supernet_is_the_networks_outline_and_hands_it_the_paths_weights(space) -> None:
@@ -93,7 +94,7 @@ def test_the_supernet_is_the_networks_outline_and_hands_it_the_paths_weights(spa
     affine = [k for k in network.state_dict() if k.endswith((".weight", ".bias"))
               and isinstance(network.get_submodule(k.rsplit(".", 1)[0]), torch.nn.BatchNorm2d)]
     assert inherited >= len(network.state_dict()) - len(affine)  # all but BN scales and shifts a supernet may lack
-    x = torch.randn(2, 1, 8, 8)
+    x = space.example_input(2, 1, 8)
     with torch.no_grad():
         torch.testing.assert_close(network.eval()(x), supernet(x, arch=arch), atol=1e-5, rtol=1e-5)
 
