@@ -1,0 +1,82 @@
+"""The simulated clock: a benchmark table's training times decide when each candidate finishes,
+so a search with many simulated workers is exact, repeatable and takes no real time."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+from configured import CPU, hardware, restricted, space, strategy
+from configured import evaluator as build_evaluator
+from rich.console import Console
+
+from nascli.errors import ConfigError
+from nascli.evaluators.base import EvalContext
+from nascli.search.budget import Budget
+from nascli.search.engine import SearchEngine, SearchRun
+from nascli.search.executors.base import Job
+from nascli.search.executors.simulated import SimulatedClock
+from nascli.strategies.base import SearchContext
+
+NB201 = space("nb201")
+
+
+def no_data():
+    raise AssertionError("a table's search loaded a dataset")
+
+
+def table(cost_column: str | None = "flops_m"):
+    """The shipped NB201 table with its FLOPs as training seconds (a cost proportional to FLOPs)."""
+    searched = restricted("tabular", NB201, table="nb201", task="cifar10", cost_column=cost_column)
+    return build_evaluator("tabular", EvalContext(searched, 0, CPU, None, no_data), table="nb201", task="cifar10",
+                           cost_column=cost_column)
+
+
+def simulate(run_dir: Path, name: str, workers: int, trials: int = 40, seed: int = 0) -> SearchEngine:
+    """How a script runs a search on the simulated clock, without Hydra."""
+    scorer = table()
+    engine = SearchEngine(scorer.context.space, strategy(name, scorer.context.space, seed=seed), scorer,
+                          hardware("none"), Budget(trials, None), SearchContext(CPU, no_data),
+                          SearchRun(run_dir, {}, Console(quiet=True), plots=False,
+                                    executor=SimulatedClock(scorer, workers)))
+    assert engine.run() == "trials"
+    return engine
+
+
+def test_candidates_finish_in_order_of_their_cost_on_free_workers() -> None:
+    scorer = table()
+    rng = random.Random(0)
+    archs = [scorer.context.space.sample(rng) for _ in range(4)]
+    clock = SimulatedClock(scorer, workers=3)
+    for ticket, arch in enumerate(archs[:3]):
+        clock.submit(Job(ticket, arch, None))
+    costs = {t: scorer.evaluate(a)["cost_s"] for t, a in enumerate(archs)}
+    first = clock.next()
+    assert first.ticket == min(range(3), key=costs.get) and first.started == 0.0
+    assert first.finished == clock.now() == pytest.approx(costs[first.ticket])
+    clock.submit(Job(3, archs[3], None))  # starts when the first finished, on the worker it freed
+    rest = [clock.next() for _ in range(3)]
+    assert [o.finished for o in rest] == sorted(o.finished for o in rest)
+    later = next(o for o in rest if o.ticket == 3)
+    assert later.worker == first.worker and later.started == first.finished
+    assert later.finished == pytest.approx(first.finished + costs[3])
+
+
+def test_same_seed_same_trials_and_more_workers_finish_sooner(tmp_path: Path) -> None:
+    one = simulate(tmp_path / "one", "evolution", workers=1).trials.rows
+    runs = [simulate(tmp_path / f"eight{i}", "evolution", workers=8).trials.rows for i in range(2)]
+    assert (tmp_path / "eight0" / "trials.csv").read_text() == (tmp_path / "eight1" / "trials.csv").read_text()
+    eight = runs[0]
+    assert len(eight) == 40 and len({r["arch_str"] for r in eight}) == 40  # none evaluated twice
+    assert {r["worker"] for r in eight} == set(range(8))
+    assert [r["finished_s"] for r in eight] == sorted(r["finished_s"] for r in eight)  # completion order
+    assert all(r["finished_s"] == pytest.approx(r["started_s"] + r["cost_s"]) for r in eight)
+    # one worker's clock is the sum of the costs; eight overlap them
+    assert one[-1]["finished_s"] == pytest.approx(sum(r["cost_s"] for r in one))
+    assert eight[-1]["elapsed_s"] < one[-1]["elapsed_s"] / 4
+
+
+def test_a_table_without_training_times_cannot_be_simulated() -> None:
+    with pytest.raises(ConfigError, match="cost_column"):
+        SimulatedClock(table(cost_column=None), workers=4)
