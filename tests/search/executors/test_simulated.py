@@ -3,6 +3,8 @@ so a search with many simulated workers is exact, repeatable and takes no real t
 
 from __future__ import annotations
 
+import functools
+import json
 import random
 from pathlib import Path
 
@@ -11,13 +13,13 @@ from configured import CPU, hardware, restricted, space, strategy
 from configured import evaluator as build_evaluator
 from rich.console import Console
 
-from nascli.errors import ConfigError
+from nascli.errors import ConfigError, NasError
 from nascli.evaluators.base import EvalContext
 from nascli.search.budget import Budget
 from nascli.search.engine import SearchEngine, SearchRun
 from nascli.search.executors.base import Job
 from nascli.search.executors.simulated import SimulatedClock
-from nascli.strategies.base import SearchContext
+from nascli.strategies.base import WAIT, SearchContext
 
 NB201 = space("nb201")
 
@@ -26,6 +28,7 @@ def no_data():
     raise AssertionError("a table's search loaded a dataset")
 
 
+@functools.cache
 def table(cost_column: str | None = "flops_m"):
     """The shipped NB201 table with its FLOPs as training seconds (a cost proportional to FLOPs)."""
     searched = restricted("tabular", NB201, table="nb201", task="cifar10", cost_column=cost_column)
@@ -80,3 +83,46 @@ def test_same_seed_same_trials_and_more_workers_finish_sooner(tmp_path: Path) ->
 def test_a_table_without_training_times_cannot_be_simulated() -> None:
     with pytest.raises(ConfigError, match="cost_column"):
         SimulatedClock(table(cost_column=None), workers=4)
+
+
+class Killed(Exception):
+    """What stops a search here as a kill would: after the checkpoint of a trial."""
+
+
+def test_a_resumed_search_runs_again_what_was_in_flight(tmp_path: Path) -> None:
+    scorer = table()
+    searched = scorer.context.space
+
+    def engine(on_trial=None) -> SearchEngine:
+        return SearchEngine(searched, strategy("evolution", searched, seed=3, population=8, sample_size=3), scorer,
+                            hardware("none"), Budget(30, None), SearchContext(CPU, no_data),
+                            SearchRun(tmp_path, {"seed": 3}, Console(quiet=True), plots=False, on_trial=on_trial,
+                                      executor=SimulatedClock(scorer, 4)))
+
+    def kill_at_twelve(row):
+        if row["trial"] == 11:
+            raise Killed
+
+    with pytest.raises(Killed):
+        engine(kill_at_twelve).run()
+    saved = json.loads((tmp_path / "checkpoint.json").read_text())
+    assert len(saved["rows"]) == 12 and len(saved["pending"]) == 3  # three workers busy when it was killed
+    in_flight = {p["arch_str"] for p in saved["pending"]}
+    resumed = engine()
+    assert resumed.run(resume=True) == "trials"  # the replay checked every ask against the record
+    rows = resumed.trials.rows
+    assert rows[:12] == saved["rows"]
+    assert len(rows) == 30 and len({r["arch_str"] for r in rows}) == 30  # nothing evaluated twice
+    assert in_flight <= {r["arch_str"] for r in rows[12:]}  # what was in flight ran again
+    assert sorted(r["proposed"] for r in rows) == list(range(30))
+
+
+def test_a_wait_with_nothing_in_flight_is_a_clear_error(tmp_path: Path) -> None:
+    scorer = table()
+    searcher = strategy("random", scorer.context.space, seed=0)
+    searcher.propose = lambda: WAIT
+    engine = SearchEngine(scorer.context.space, searcher, scorer, hardware("none"), Budget(5, None),
+                          SearchContext(CPU, no_data), SearchRun(tmp_path, {}, Console(quiet=True), plots=False,
+                                                                 executor=SimulatedClock(scorer, 2)))
+    with pytest.raises(NasError, match="WAIT with no proposal in flight"):
+        engine.run()
