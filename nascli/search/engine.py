@@ -82,6 +82,7 @@ class SearchEngine:
         self._start = time.perf_counter()
         self._clock0 = self.executor.now()
         self._rejected_in_a_row = 0
+        self._checkpointed_asks = -1  # the proposals asked when checkpoint.json was last written
         budget.check(self._strategy_name(), strategy.steps())
         self._check_concurrent()
 
@@ -125,8 +126,8 @@ class SearchEngine:
                 if stopped_by == "seconds" and self.cancel_on_stop:
                     self._cancel()
                     break
-                if self.parallel:
-                    self._checkpoint()  # with the proposals in flight, which a resume runs again
+                if self.parallel and self.flight.asked != self._checkpointed_asks:
+                    self._checkpoint()  # with the proposals now in flight, which a resume runs again
                 self._arrived(self.executor.next())
                 stopped_by = stopped_by or self._exhausted()
         return stopped_by
@@ -359,6 +360,7 @@ class SearchEngine:
         """trials.csv and checkpoint.json (with several workers, the proposals in flight too);
         checkpoint.pt for a strategy with state; its files."""
         self.trials.save(self.fingerprint, self.flight.record(self._described) if self.parallel else None)
+        self._checkpointed_asks = self.flight.asked
         if self.strategy.resumes_from_state:
             save_state(self.run_dir, self.fingerprint, self.trials.rows, self.strategy.state_dict())
         self._write(self.strategy.artifacts(self.trials.rows, final=False))
