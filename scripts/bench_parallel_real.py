@@ -1,11 +1,12 @@
 """Wall time of one real search with search.workers=2 (two local worker processes, one torch thread
 each) against the same search with one worker (one thread), the same number of trials.
 
-    python scripts/bench_parallel_real.py [--trials 8] [--workers 2] [-- <overrides of both searches>]
+    python scripts/bench_parallel_real.py [--trials 16] [--workers 2] [-- <overrides of both searches>]
 
 The default overrides train each candidate long enough (debug=smoke's network, 6 epochs on 1024
-images: seconds of CPU) that starting the workers (a Python process each, importing torch and
-opening the data once) is a small part of the search, as it is in a real one.
+images: about 2.5 s of CPU) and the search long enough (16 trials) that starting the workers (a
+Python process each, importing torch and opening the data: about 3 s of CPU) is a small part of
+it, as it is in a real search.
 
 Each search is a `nas search` process; `search s` is the search loop (trials.csv's last
 elapsed_s: worker start-up included), `wall s` the whole command, `CPU s` the CPU time of its processes (what a shared machine does not
@@ -33,7 +34,7 @@ def search(workdir: Path, workers: int, trials: int, overrides: list[str]) -> tu
     out = workdir / f"workers{workers}"
     cmd = [sys.executable, "-m", "nascli", "search", "strategy=random", *overrides, f"budget.trials={trials}",
            f"search.workers={workers}", "plots=false", f"hydra.run.dir={out}"]
-    env = {**os.environ, "OMP_NUM_THREADS": str(workers)}  # the search's threads, shared: one per worker
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # one torch thread: the search's own, and each worker's
     start, used = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, env=env)
     wall, after = time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -46,7 +47,7 @@ def search(workdir: Path, workers: int, trials: int, overrides: list[str]) -> tu
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=8, help="candidates each search evaluates")
+    parser.add_argument("--trials", type=int, default=16, help="candidates each search evaluates")
     parser.add_argument("--workers", type=int, default=2, help="workers of the parallel search")
     parser.add_argument("--workdir", type=Path, default=None, help="where the searches write (default: a temp dir)")
     parser.add_argument("overrides", nargs="*", default=["debug=smoke", "trainer.epochs=6", "dataset.max_train_samples=1024"],

@@ -5,6 +5,10 @@ hardware target's profiler and the objective through its objective (constraints 
 checkpoint and resume, the progress bar, and the files of the run directory. A strategy only
 proposes and hears objectives; an evaluator only scores (see nascli.strategies.base for the
 contract). The parts come assembled and settled (nascli.search.assembly): the engine builds none.
+
+Who evaluates is an executor (nascli.search.executors): this process, one candidate at a time, by
+default; with search.workers=N, N workers, the engine asking while one is free and recording each
+result as it arrives. The concurrency is the executor's; what is in flight, nascli.search.flight's.
 """
 
 from __future__ import annotations

@@ -25,7 +25,10 @@ log = logging.getLogger("nascli.search")
 
 def serve(conn: Connection, recipe: Recipe, slot_dir: Path, index: int, threads: int) -> None:
     """A worker's life: take a place (GPU slot or threads), build the evaluator, then evaluate each
-    job received until told to stop (None) or the search's process is gone."""
+    job received until told to stop (None) or the search's process is gone. Ctrl-C is the search's
+    to handle (it stops its workers); what a candidate's failure says, the search logs."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logging.disable(logging.WARNING)
     with placed(recipe, slot_dir, index, threads) as device:
         evaluator = recipe.build(device)
         while True:
