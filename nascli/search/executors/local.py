@@ -94,6 +94,8 @@ class LocalProcesses(Executor):
         if not free:
             self.waiting.append(job)
             return
+        if self.processes[free[0]] is None:  # its worker died: a new one takes its place
+            self._spawn(free[0])
         self.busy[free[0]] = job
         self.conns[free[0]].send(job)
 
@@ -114,13 +116,13 @@ class LocalProcesses(Executor):
         return outcome
 
     def _lost(self, index: int, job: Job) -> Outcome:
-        """The worker died under `job`: report it lost and start a new worker in its place."""
+        """The worker died under `job`: report it lost (a new worker starts with the next job)."""
         process = self.processes[index]
         process.join(timeout=10)
         reason = death(process.exitcode)
         log.warning("worker %d (pid %s): %s", index, process.pid, reason)
         self.conns[index].close()
-        self._spawn(index)
+        self.processes[index] = self.conns[index] = None
         now = self.now()
         return Outcome(job.ticket, index, now, now, lost=reason)
 
@@ -130,7 +132,7 @@ class LocalProcesses(Executor):
             self.processes[index].kill()
             self.processes[index].join(timeout=10)
             self.conns[index].close()
-            self._spawn(index)
+            self.processes[index] = self.conns[index] = None
         self.busy.clear()
         self.waiting.clear()
         return tickets
