@@ -24,9 +24,12 @@ from nascli.runtime.console import table
 from nascli.runtime.run_report import markdown_table
 from nascli.runtime.run_state import fingerprint
 from nascli.runtime.context import RunContext
+from nascli.runtime.devices import check_jobs_per_gpu
 from nascli.search.assembly import Search, assemble
 from nascli.search.budget import Budget
 from nascli.search.engine import SearchEngine, SearchRun
+from nascli.search.executors.worker import Recipe
+from nascli.search import workers as parallel
 
 GROUPS = ("dataset", "search_space", "strategy", "evaluator", "hardware", "trainer")
 DATA_PARALLEL = True  # runs under torchrun: a gradient-based strategy trains data-parallel (the runner refuses commands without this)
@@ -42,6 +45,7 @@ class SearchOptions:
     resume: bool
     meta: str | None
     plots: bool
+    search: parallel.WorkerOptions  # search.workers, search.executor, ...
 
 
 def run(ctx: RunContext) -> float:
@@ -68,12 +72,18 @@ def run(ctx: RunContext) -> float:
         "seed": options.seed, "device": str(device), "hardware": search.hardware.describe(),
         "budget": {"trials": options.budget.trials, "seconds": options.budget.seconds},
         **({"processes": ctx.process.size} if ctx.process else {}),
+        "workers": {"workers": options.search.workers, "executor": options.search.executor},
     })
+    workers = options.search
+    recipe = Recipe(search.space, options.seed, options.device, check_jobs_per_gpu(cfg.get("jobs_per_gpu", 1)),
+                    *(plain(cfg[group]) for group in ("evaluator", "trainer", "dataset")))
+    executor = parallel.executor_for(workers, search.evaluator, recipe, ctx.run_dir)
     main = ctx.process is None or ctx.process.main  # the one process that writes files
     engine = SearchEngine(search.space, search.strategy, search.evaluator, search.hardware, budget,
                           search.context, SearchRun(ctx.run_dir, fingerprint(plain(cfg)), ctx.console, options.plots,
                                                     on_trial=lambda row: ctx.loggers.log_metrics(row, step=row["trial"]),
-                                                    writes=main))
+                                                    executor=executor, retries=workers.retries,
+                                                    cancel_on_stop=workers.cancel_on_stop, writes=main))
     stopped_by = engine.run(resume=options.resume)
     if not main:  # rank 0 writes the result and the report
         return float("nan")
