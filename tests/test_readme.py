@@ -56,6 +56,13 @@ SKIPS: list[tuple[Callable[[list[str]], bool], str]] = [
     (lambda t: t[0] == "torchrun", "starts 2 processes; tests/training/test_data_parallel.py runs retrain under torchrun"),
     (lambda t: "hardware=cuda" in t, "needs a GPU"),
     (lambda t: "hydra/launcher=submitit_slurm" in t, "needs a Slurm cluster (sbatch, srun)"),
+    (lambda t: "search.executor=submitit" in t, "needs a Slurm cluster (sbatch); tests/search/executors/test_clusters.py "
+                                                "runs search.executor=submitit through submitit's local executor"),
+    (lambda t: "search.ray.address=auto" in t, "needs a running Ray cluster; tests/search/executors/test_clusters.py runs "
+                                               "search.executor=ray on a local Ray instance"),
+    (lambda t: any(a.startswith("search.workers=") and int(a.split("=")[1]) > 2 for a in t)
+     and "search.executor=simulated" not in t, "many workers need GPUs (a CPU has too few cores for them); the "
+                                                "debug=smoke search.workers=2 line beside it runs"),
     (lambda t: "hydra/launcher=ray" in t and not _has_plugin("hydra_plugins.hydra_ray_launcher"),
      'needs the ray extra (pip install "nascli[ray]"), not part of [dev]'),
     (lambda t: any(a.startswith("experiment=darts_cifar10") for a in t), "trains on CIFAR-10: needs its download"),

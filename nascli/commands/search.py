@@ -16,9 +16,12 @@ from nascli.runtime.common import resolve_device, seed_everything
 from nascli.runtime.config import check_app, plain
 from nascli.runtime.run_state import fingerprint
 from nascli.runtime.context import RunContext
+from nascli.runtime.devices import check_jobs_per_gpu
 from nascli.search.assembly import Search, assemble
 from nascli.search.budget import Budget
 from nascli.search.engine import SearchEngine, SearchRun
+from nascli.search.executors.worker import Recipe
+from nascli.search import workers as parallel
 
 GROUPS = ("dataset", "search_space", "strategy", "evaluator", "hardware", "trainer")
 
@@ -33,6 +36,7 @@ class SearchOptions:
     resume: bool
     meta: str | None
     plots: bool
+    search: parallel.WorkerOptions  # search.workers, search.executor, ...
 
 
 def run(ctx: RunContext) -> float:
@@ -48,10 +52,17 @@ def run(ctx: RunContext) -> float:
         "search_space": search.space.name, "strategy": type(search.strategy).__name__, "dataset": cfg.dataset.name,
         "seed": options.seed, "device": str(device), "hardware": search.hardware.describe(),
         "budget": {"trials": options.budget.trials, "seconds": options.budget.seconds},
+        "workers": {"workers": options.search.workers, "executor": options.search.executor},
     })
+    workers = options.search
+    recipe = Recipe(search.space, options.seed, options.device, check_jobs_per_gpu(cfg.get("jobs_per_gpu", 1)),
+                    *(plain(cfg[group]) for group in ("evaluator", "trainer", "dataset")))
+    executor = parallel.executor_for(workers, search.evaluator, recipe, ctx.run_dir)
     engine = SearchEngine(search.space, search.strategy, search.evaluator, search.hardware, options.budget,
                           search.context, SearchRun(ctx.run_dir, fingerprint(plain(cfg)), ctx.console, options.plots,
-                                                    on_trial=lambda row: ctx.loggers.log_metrics(row, step=row["trial"])))
+                                                    on_trial=lambda row: ctx.loggers.log_metrics(row, step=row["trial"]),
+                                                    executor=executor, retries=workers.retries,
+                                                    cancel_on_stop=workers.cancel_on_stop))
     best = engine.finish(engine.run(resume=options.resume), ctx.report)
     data = search.loaded_data()
     if data is not None and data.source is not None:  # what reading the user's files found: bad files skipped, counted

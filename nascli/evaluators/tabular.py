@@ -60,7 +60,8 @@ class CsvTable:
         columns = [c for c in ("val_accuracy", *OPTIONAL) if c in frame.columns]
         self.index: dict[str, dict[Arch, dict[str, float]]] = {}
         repeats: dict[str, dict[Arch, list[float]]] = {}
-        records = frame[["dataset", "arch", *columns, *([cost_column] if cost_column else [])]].to_dict("records")
+        kept = list(dict.fromkeys(["dataset", "arch", *columns, *([cost_column] if cost_column else [])]))
+        records = frame[kept].to_dict("records")  # a cost column may be a metric's too (cost_column=flops_m)
         for line, record in enumerate(records, start=2):
             arch = self._parse(space, record["arch"], line)
             metrics = {c: self._number(record[c], c, line) for c in columns}

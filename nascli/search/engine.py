@@ -21,7 +21,7 @@ from typing import Any
 from rich.console import Console
 
 from nascli.data.datasets import DataShape
-from nascli.errors import DivergedError, NasError, UnscorableError
+from nascli.errors import ConfigError, DivergedError, NasError
 from nascli.evaluators.base import Evaluator
 from nascli.hardware.objective import Told
 from nascli.hardware.target import HardwareTarget
@@ -30,10 +30,12 @@ from nascli.runtime.files import write_json, write_text
 from nascli.runtime.run_report import RunReport
 from nascli.search import results
 from nascli.search.budget import Budget, schedule_record
+from nascli.search.executors.base import Executor, InProcess, Job, Outcome
+from nascli.search.flight import InFlight, Pending
 from nascli.search.resume import STATE_FILE, load_state, replay, save_state
 from nascli.search.trials import TrialLog
 from nascli.spaces.base import Arch, SearchSpace
-from nascli.strategies.base import Artifacts, Proposal, SearchContext, Strategy
+from nascli.strategies.base import WAIT, Artifacts, Proposal, SearchContext, Strategy
 
 log = logging.getLogger("nascli.search")
 SKIPPED = "_skipped"   # a row's mark: rejected by a hard limit before evaluation (spent no budget)
@@ -50,6 +52,9 @@ class SearchRun:
     console: Console
     plots: bool = True
     on_trial: Callable[[dict[str, Any]], None] | None = None  # each new trials.csv row (experiment loggers)
+    executor: Executor | None = None  # who evaluates candidates (nascli.search.executors); None: this process, one at a time
+    retries: int = 0                  # search.retries: times a candidate whose worker was lost runs again
+    cancel_on_stop: bool = False      # search.cancel_on_stop: budget.seconds cancels what is in flight
 
 
 class SearchEngine:
@@ -69,16 +74,28 @@ class SearchEngine:
         # budget.seconds counts a tabular benchmark's training time instead of our wall-clock
         self.simulated = evaluator.simulated_cost and not strategy.measures_candidates
         self.rejections: Counter[str] = Counter()  # candidates over each hard limit
+        self.executor = run.executor if run.executor is not None else InProcess(evaluator)
+        self.retries, self.cancel_on_stop = run.retries, run.cancel_on_stop
+        # trials.csv records who ran each candidate and when, with workers besides this process
+        self.parallel = not isinstance(self.executor, InProcess)
+        self.flight = InFlight(self.executor.workers)
         self._start = time.perf_counter()
+        self._clock0 = self.executor.now()
+        self._rejected_in_a_row = 0
+        self._checkpointed_asks = -1  # the proposals asked when checkpoint.json was last written
         budget.check(self._strategy_name(), strategy.steps())
+        self._check_concurrent()
 
     # --- the loop --------------------------------------------------------------------------------
     def run(self, resume: bool = False) -> str:
-        """Search until the budget or the strategy's schedule ends; returns what stopped it."""
+        """Search until the budget or the strategy's schedule ends; returns what stopped it.
+
+        Ask while a worker is free, wait for the next result, record it and tell the strategy; with
+        one worker (the default) that is ask, evaluate, record, tell."""
         self.strategy.setup(self.context)
-        if resume:
-            self._resume()
+        again = self._resume() if resume else []
         self._start = time.perf_counter() - self.trials.elapsed_s
+        self._clock0 = self.executor.now() - self.trials.elapsed_s
         self._check_satisfiable()
         cut = self.budget.cuts(self._strategy_name(), self.strategy.steps(), self._counted(),
                                self.strategy.schedule_text())
@@ -86,27 +103,33 @@ class SearchEngine:
             self.console.print(f"[yellow]Note:[/] {cut}", soft_wrap=True)
             log.warning(cut)
         stopped_by = self._exhausted()
-        rejected_in_a_row = 0
-        with progress(self.console) as bar:
-            task = bar.add_task(self._strategy_name(), total=self._total(),
-                                completed=self._counted(), info=self._best_text())
-            while stopped_by is None:
-                began = time.perf_counter()
-                proposal = self.strategy.propose()
-                if proposal is None:
-                    stopped_by = self.strategy.stop_reason or "schedule"
+        with progress(self.console) as self._bar, self.executor:
+            self._task = self._bar.add_task(self._strategy_name(), total=self._total(),
+                                            completed=self._counted(), info=self._best_text())
+            for pending in again:  # proposals in flight when the search was stopped run again
+                self.executor.submit(self._job(pending))
+            while True:
+                while stopped_by is None and self.flight.has_room():
+                    began = time.perf_counter()
+                    proposal = self.strategy.propose()
+                    if proposal is None:
+                        stopped_by = self.strategy.stop_reason or "schedule"
+                    elif proposal is WAIT:
+                        self._check_waiting()
+                        break
+                    else:
+                        self._check_losses(proposal)
+                        self._ask(proposal, began)
+                        stopped_by = self._exhausted()
+                if not self.flight:
                     break
-                self._check_losses(proposal)
-                row, objective = self._record(proposal, began)
-                self.strategy.tell(proposal.arch, objective)
-                self._checkpoint()
-                if self.on_trial is not None:
-                    self.on_trial(row)
-                rejected_in_a_row = rejected_in_a_row + 1 if row.get(SKIPPED) else 0
-                if rejected_in_a_row >= MAX_REJECTED:
-                    raise NasError(self._nothing_feasible(rejected_in_a_row))
-                bar.update(task, completed=self._counted(), info=f"{self._best_text()}  {proposal.info}".rstrip())
-                stopped_by = self._exhausted()
+                if stopped_by == "seconds" and self.cancel_on_stop:
+                    self._cancel()
+                    break
+                if self.parallel and self.flight.asked != self._checkpointed_asks:
+                    self._checkpoint()  # with the proposals now in flight, which a resume runs again
+                self._arrived(self.executor.next())
+                stopped_by = stopped_by or self._exhausted()
         return stopped_by
 
     def _strategy_name(self) -> str:
@@ -125,6 +148,17 @@ class SearchEngine:
             f"strategy {name}; the search stopped, and its trials and checkpoint up to the epoch before are kept. "
             f"{self.strategy.divergence_advice()}")
 
+    def _check_concurrent(self) -> None:
+        """A strategy that cannot have several proposals in flight (one-shot: one supernet trained
+        epoch by epoch) is refused more than one worker, with the way to spread it over GPUs."""
+        if self.executor.workers > 1 and not self.strategy.concurrent:
+            name = self._strategy_name()
+            raise ConfigError(
+                f"search.workers={self.executor.workers}: strategy {name} trains one supernet epoch by epoch, so it "
+                f"has one candidate in flight at a time and cannot use several workers. Spread its training over "
+                f"GPUs with a data-parallel search instead: torchrun --nproc_per_node={self.executor.workers} -m "
+                f"nascli search strategy={name} ... (search.workers=1).")
+
     def _counted(self) -> int:
         """Trials that spent budget: all but the candidates rejected before evaluation."""
         return sum(1 for row in self.trials.rows if not row.get(SKIPPED))
@@ -133,13 +167,19 @@ class SearchEngine:
         sizes = [n for n in (self.strategy.steps(), self.budget.trials) if n is not None]
         return min(sizes) if sizes else None
 
+    def _elapsed(self) -> float:
+        """Seconds of search so far on the executor's clock (a simulated one's, or the wall's)."""
+        return self.executor.now() - self._clock0
+
     def _spent(self) -> float:
-        if self.simulated:
+        """What budget.seconds counts: a benchmark's training time (simulated), else elapsed time."""
+        if self.simulated and not self.executor.simulated:
             return sum(float(row.get("cost_s") or 0.0) for row in self.trials.rows)
-        return time.perf_counter() - self._start
+        return self._elapsed()
 
     def _exhausted(self) -> str | None:
-        return self.budget.exhausted(self._counted(), self._spent())
+        """What stops proposing: the trials done and in flight, or the time spent."""
+        return self.budget.exhausted(self._counted() + len(self.flight), self._spent())
 
     def _best_text(self) -> str:
         """The best objective so far, for the progress bar; a reward with its metric beside it."""
@@ -151,22 +191,69 @@ class SearchEngine:
         return f"best reward {best['objective']:.2f} ({self.metric} {best.get(self.metric, float('nan')):.2f})"
 
     # --- one trial ------------------------------------------------------------------------------
-    def _record(self, proposal: Proposal, began: float) -> tuple[dict[str, Any], Told]:
-        """Cost, constrain and (unless the strategy measured it) score one proposal, and record it;
-        returns the row and what the strategy is told. A candidate over a hard limit whose cost is
-        known before training is never evaluated and spends no budget."""
-        measured = proposal.metrics is not None
-        if measured:
-            metrics = {**self._cost(proposal.arch, measured, {}), **proposal.metrics}
-        else:
-            known = self.evaluator.known_cost(proposal.arch)
-            if self.objective.limited:  # cost first: a candidate over a limit is never evaluated
-                known = self._cost(proposal.arch, measured, known)
-                if self.objective.violations(known):
-                    return self._reject(proposal, known, began)
-            evaluated = self._evaluate(proposal, began)
-            known = {**known, **{k: v for k, v in evaluated.items() if k in COSTS}}
-            metrics = {**self._cost(proposal.arch, measured, known), **evaluated}
+    def _ask(self, proposal: Proposal, began: float) -> None:
+        """Put a proposal in flight: cost and constrain it first, then (unless the strategy measured
+        it) submit it to a worker. A measured candidate, or one over a hard limit whose cost is known
+        before training (never evaluated, spending no budget), is recorded and told at once."""
+        pending = self.flight.ask(proposal, began)
+        if proposal.metrics is not None:
+            self._told(pending, {**self._cost(proposal.arch, True, {}), **proposal.metrics})
+            return
+        known = self.evaluator.known_cost(proposal.arch)
+        if self.objective.limited:  # cost first: a candidate over a limit is never evaluated
+            known = self._cost(proposal.arch, False, known)
+            if self.objective.violations(known):
+                self._told(pending, known, rejected=True)
+                return
+        pending.known = known
+        self.executor.submit(self._job(pending))
+
+    def _job(self, pending: Pending) -> Job:
+        return Job(pending.proposed, pending.proposal.arch, pending.proposal.fidelity)
+
+    def _arrived(self, outcome: Outcome) -> None:
+        """Record and tell a result from a worker. A candidate whose worker was lost runs again, up
+        to search.retries times, then is recorded as failed with the reason; an evaluator's error
+        (a candidate it refuses) ends the search as it would in one process."""
+        if outcome.error is not None:
+            raise outcome.error
+        pending = self.flight.pending[outcome.ticket]
+        metrics = outcome.metrics
+        if outcome.lost is not None:
+            pending.attempts += 1
+            where = f"{self.space.to_str(pending.proposal.arch)} (worker {outcome.worker})"
+            if pending.attempts <= self.retries:
+                log.warning("%s was lost (%s); trying again (%d of search.retries=%d)", where, outcome.lost,
+                            pending.attempts, self.retries)
+                self.executor.submit(self._job(pending))
+                return
+            log.warning("%s was lost (%s) %d time(s); recorded as failed", where, outcome.lost, pending.attempts)
+            metrics = {self.metric: math.nan, "_failure": "failed",
+                       "error": f"its worker was lost {pending.attempts} time(s): {outcome.lost}"}
+        elif "_failure" in metrics:
+            log.warning("trial %d  %s  %s: %s", len(self.trials), self.space.to_str(pending.proposal.arch),
+                        metrics["_failure"], metrics.get("error"))
+        known = {**pending.known, **{k: v for k, v in metrics.items() if k in COSTS}}
+        self._told(pending, {**self._cost(pending.proposal.arch, False, known), **metrics}, outcome=outcome)
+
+    def _told(self, pending: Pending, metrics: dict[str, Any], rejected: bool = False,
+              outcome: Outcome | None = None) -> None:
+        """Record a finished proposal (trials.csv, checkpoint, loggers, progress) and tell the strategy."""
+        self.flight.told_of(pending.proposed)
+        row, told = (self._reject if rejected else self._record)(pending, metrics, outcome)
+        self.strategy.tell(pending.proposal.arch, told)
+        self._checkpoint()
+        if self.on_trial is not None:
+            self.on_trial(row)
+        self._rejected_in_a_row = self._rejected_in_a_row + 1 if row.get(SKIPPED) else 0
+        if self._rejected_in_a_row >= MAX_REJECTED:
+            raise NasError(self._nothing_feasible(self._rejected_in_a_row))
+        self._bar.update(self._task, completed=self._counted(),
+                         info=f"{self._best_text()}  {pending.proposal.info}".rstrip())
+
+    def _record(self, pending: Pending, metrics: dict[str, Any], outcome: Outcome | None) -> tuple[dict[str, Any], Told]:
+        """The row of a measured or evaluated candidate, and what the strategy is told."""
+        proposal = pending.proposal
         failure = metrics.pop("_failure", None)  # how a candidate that could not be scored failed
         objective = self.objective.value(metrics, self.metric)
         violations = self.objective.violations(metrics)
@@ -174,28 +261,55 @@ class SearchEngine:
         status = ("infeasible" if violations else failure if failure else "diverged" if "error" in metrics
                   else "failed" if math.isnan(metrics[self.metric]) else "completed")
         spent = metrics.pop("cost_s", None)
+        if spent is None:  # the evaluator's own training time, else the time it took here
+            spent = outcome.finished - outcome.started if outcome is not None and self.parallel \
+                else time.perf_counter() - pending.began
         row = self.trials.add({
             "arch_str": self.space.to_str(proposal.arch), "status": status, **self._columns(proposal),
             "objective": objective if math.isfinite(objective) else None, **metrics,
-            "cost_s": time.perf_counter() - began if spent is None else spent, **proposal.columns,
-            "elapsed_s": time.perf_counter() - self._start,
+            "cost_s": spent, **proposal.columns, "elapsed_s": self._elapsed(), **self._placed(pending, outcome),
         })
         log.info("trial %d  %s  %s=%.4g  objective=%s", row["trial"], row["arch_str"], self.metric,
                  metrics[self.metric], f"{objective:.3f}")
         return row, self.objective.told(metrics, self.metric)
 
-    def _evaluate(self, proposal: Proposal, began: float) -> dict[str, Any]:
-        """The evaluator's metrics. A candidate whose training diverged (nan or inf loss), or that the
-        evaluator could not score, is scored nan with the reason in its row's `error`, and the search
-        goes on: one bad candidate (a joint search's too high learning rate) must not end it."""
-        try:
-            return self.evaluator.evaluate(proposal.arch, proposal.fidelity)
-        except (DivergedError, UnscorableError) as exc:
-            what = "diverged" if isinstance(exc, DivergedError) else "could not be scored"
-            log.warning("trial %d  %s  %s: %s", len(self.trials), self.space.to_str(proposal.arch), what, exc)
-            reason = str(exc).split(";")[0]  # what happened; the advice on the trainer is the run's, not the trial's
-            return {self.metric: math.nan, "cost_s": time.perf_counter() - began, "error": reason,
-                    "_failure": "diverged" if isinstance(exc, DivergedError) else "failed"}
+    def _reject(self, pending: Pending, cost: dict[str, float], outcome: Outcome | None) -> tuple[dict[str, Any], Told]:
+        """Record a candidate over a hard limit, unevaluated; the strategy is told it failed."""
+        proposal = pending.proposal
+        violations = self.objective.violations(cost)
+        self.rejections.update(violations)
+        row = self.trials.add({
+            "arch_str": self.space.to_str(proposal.arch), "status": "infeasible", **self._columns(proposal),
+            "objective": None, **cost,
+            "cost_s": 0.0 if self.simulated else time.perf_counter() - pending.began, **proposal.columns,
+            "elapsed_s": self._elapsed(), **self._placed(pending, None), SKIPPED: True,
+        })
+        log.info("trial %d  %s  infeasible before evaluation (%s)", row["trial"], row["arch_str"], ", ".join(violations))
+        return row, self.objective.told(cost, self.metric)
+
+    def _placed(self, pending: Pending, outcome: Outcome | None) -> dict[str, Any]:
+        """With several workers, trials.csv's record of who ran a candidate and when (on the
+        search's clock), and when it was asked (what a resume replays by); nothing with one."""
+        if not self.parallel:
+            return {}
+        when = {"worker": None, "started_s": None, "finished_s": None} if outcome is None else {
+            "worker": outcome.worker, "started_s": outcome.started - self._clock0,
+            "finished_s": outcome.finished - self._clock0}
+        return {**when, **self.flight.order(pending)}
+
+    def _check_waiting(self) -> None:
+        """WAIT means 'ask again when a proposal in flight is told': with none in flight, never."""
+        if not self.flight:
+            raise NasError(f"strategy {self._strategy_name()} answered WAIT with no proposal in flight, so it would "
+                           "wait forever: a bug in the strategy (see nascli.strategies.base).")
+
+    def _cancel(self) -> None:
+        """budget.seconds with search.cancel_on_stop: stop what is in flight (kept in the checkpoint,
+        so a resume with more budget runs it again)."""
+        cancelled = self.executor.cancel()
+        self.console.print(f"budget.seconds is spent: {len(cancelled)} candidate(s) in flight cancelled "
+                           "(search.cancel_on_stop=true).")
+        self._checkpoint()
 
     def _columns(self, proposal: Proposal) -> dict[str, Any]:
         """trials.csv's `fidelity` (epochs trained, when fewer than the full training may be), and
@@ -210,19 +324,6 @@ class SearchEngine:
         if needed <= known.keys():
             return dict(known)
         return self.profiler.measure(self.space, arch, self._network_shape(measured), known)
-
-    def _reject(self, proposal: Proposal, cost: dict[str, float], began: float) -> tuple[dict[str, Any], Told]:
-        """Record a candidate over a hard limit, unevaluated; the strategy is told it failed."""
-        violations = self.objective.violations(cost)
-        self.rejections.update(violations)
-        row = self.trials.add({
-            "arch_str": self.space.to_str(proposal.arch), "status": "infeasible", **self._columns(proposal),
-            "objective": None, **cost,
-            "cost_s": 0.0 if self.simulated else time.perf_counter() - began, **proposal.columns,
-            "elapsed_s": time.perf_counter() - self._start, SKIPPED: True,
-        })
-        log.info("trial %d  %s  infeasible before evaluation (%s)", row["trial"], row["arch_str"], ", ".join(violations))
-        return row, self.objective.told(cost, self.metric)
 
     def _check_satisfiable(self) -> None:
         """Refuse at once limits that even the space's smallest candidate breaks: nothing can meet them."""
@@ -256,23 +357,40 @@ class SearchEngine:
 
     # --- checkpoint and resume --------------------------------------------------------------------
     def _checkpoint(self) -> None:
-        """trials.csv and checkpoint.json; checkpoint.pt for a strategy with state; its files."""
-        self.trials.save(self.fingerprint)
+        """trials.csv and checkpoint.json (with several workers, the proposals in flight too);
+        checkpoint.pt for a strategy with state; its files."""
+        self.trials.save(self.fingerprint, self.flight.record(self._described) if self.parallel else None)
+        self._checkpointed_asks = self.flight.asked
         if self.strategy.resumes_from_state:
             save_state(self.run_dir, self.fingerprint, self.trials.rows, self.strategy.state_dict())
         self._write(self.strategy.artifacts(self.trials.rows, final=False))
 
-    def _resume(self) -> None:
+    def _described(self, proposal: Proposal) -> dict[str, Any]:
+        return {"arch_str": self.space.to_str(proposal.arch), "fidelity": proposal.fidelity}
+
+    def _resume(self) -> list[Pending]:
+        """Bring the strategy back to where the search stopped; returns the proposals that were in
+        flight then, asked again (they run again)."""
+        again: list[Pending] = []
         if self.strategy.resumes_from_state:
             rows, state = load_state(self.run_dir, self.fingerprint)
             self.trials.rows = rows
             self.strategy.load_state_dict(state)
         else:
-            self.trials.load(self.fingerprint)
-            replay(self.strategy, self.space, self.trials.rows, lambda row: self.objective.told(row, self.metric))
+            saved = self.trials.load(self.fingerprint)
+            pending = saved.get("pending") or []
+            asked = replay(self.strategy, self.space, self.trials.rows,
+                           lambda row: self.objective.told(row, self.metric), pending)
+            self.flight = InFlight(self.executor.workers, asked=len(self.trials) + len(pending), told=len(self.trials))
+            for record, proposal in zip(pending, asked):
+                known = self.evaluator.known_cost(proposal.arch)
+                known = self._cost(proposal.arch, False, known) if self.objective.limited else known
+                again.append(self.flight.resume(proposal, record, time.perf_counter(), known))
         for row in self.trials.rows:
             self.rejections.update(self.objective.violations(row))
-        self.console.print(f"Resuming from trial {len(self.trials)} in {self.run_dir}.")
+        in_flight = f", running again the {len(again)} candidate(s) that were in flight" if again else ""
+        self.console.print(f"Resuming from trial {len(self.trials)} in {self.run_dir}{in_flight}.")
+        return again
 
     def _write(self, artifacts: Artifacts, final: bool = False) -> list[str]:
         """Write a strategy's files (and, at the end, its plots); returns the names written."""

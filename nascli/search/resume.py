@@ -5,37 +5,60 @@ restored from checkpoint.pt, which holds their state_dict with the rows recorded
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from nascli.errors import CheckpointError
 from nascli.runtime import run_state
 from nascli.spaces.base import SearchSpace
-from nascli.strategies.base import Strategy
+from nascli.strategies.base import Proposal, Strategy
 
 STATE_FILE = "checkpoint.pt"
 STATE_FORMAT = "nascli.search-state/1"
 
 
 def replay(strategy: Strategy, space: SearchSpace, rows: list[dict[str, Any]],
-           objective_of: Callable[[dict[str, Any]], Any] | None = None) -> None:
+           objective_of: Callable[[dict[str, Any]], Any] | None = None,
+           pending: Sequence[dict[str, Any]] = ()) -> list[Proposal]:
     """Bring a fresh strategy to the state it had after `rows`: ask, check, tell each recorded
-    objective (`objective_of(row)`: what it was told, by default the row's objective)."""
-    for row in rows:
-        proposal = strategy.propose()
-        got = None if proposal is None else _described(space.to_str(proposal.arch), proposal.fidelity)
-        expected = _described(row["arch_str"], row.get("fidelity"))
-        if got != expected:
-            raise CheckpointError(
-                f"Trial {row['trial']} of the checkpoint does not replay with this strategy and seed "
-                f"(expected {expected}, got {got}); was the code or config changed?"
-            )
-        if objective_of is not None:
-            strategy.tell(proposal.arch, objective_of(row))
-            continue
-        value = row.get("objective")
-        strategy.tell(proposal.arch, -math.inf if value is None else float(value))
+    objective (`objective_of(row)`: what it was told, by default the row's objective).
+
+    Rows of a search with several workers are in the order told and note when each was asked
+    (`proposed`, `asked_after`): the asks and tells are replayed interleaved as they happened, and
+    the proposals that were still in flight (`pending`, checkpoint.json's) are asked too; returns
+    those, to run again."""
+    told = objective_of or (lambda row: -math.inf if row.get("objective") is None else float(row["objective"]))
+    if not pending and not any("proposed" in row for row in rows):
+        for row in rows:
+            strategy.tell(_asked(strategy, space, row).arch, told(row))
+        return []
+    tells = iter(rows)
+    open_: dict[int, Proposal] = {}
+    done = 0
+    for entry in sorted([*rows, *pending], key=lambda r: int(r["proposed"])):
+        while done < int(entry["asked_after"]):
+            row = next(tells)
+            strategy.tell(open_.pop(int(row["proposed"])).arch, told(row))
+            done += 1
+        open_[int(entry["proposed"])] = _asked(strategy, space, entry)
+    for row in tells:
+        strategy.tell(open_.pop(int(row["proposed"])).arch, told(row))
+    return [open_[int(entry["proposed"])] for entry in pending]
+
+
+def _asked(strategy: Strategy, space: SearchSpace, row: dict[str, Any]) -> Proposal:
+    """The strategy's next proposal, which must be the one `row` records."""
+    proposal = strategy.propose()
+    got = None if not isinstance(proposal, Proposal) else _described(space.to_str(proposal.arch), proposal.fidelity)
+    expected = _described(row["arch_str"], row.get("fidelity"))
+    if got != expected:
+        which = f"Trial {row['trial']}" if "trial" in row else f"Proposal {row.get('proposed')} (in flight)"
+        raise CheckpointError(
+            f"{which} of the checkpoint does not replay with this strategy and seed "
+            f"(expected {expected}, got {got}); was the code or config changed?"
+        )
+    return proposal
 
 
 def _described(arch_str: str, fidelity: int | None) -> str:

@@ -54,11 +54,13 @@ class TrialLog:
             out.append(best)
         return out
 
-    def save(self, fingerprint: dict[str, Any]) -> None:
+    def save(self, fingerprint: dict[str, Any], pending: list[dict[str, Any]] | None = None) -> None:
         """checkpoint.json for resume, then trials.csv for people, each written atomically (in this
-        order, so that a run killed between the two can always resume)."""
+        order, so that a run killed between the two can always resume). `pending`: the proposals in
+        flight with several workers (what a resume asks again and runs again)."""
         run_state.save_json(self.run_dir / "checkpoint.json", {
             "format": CHECKPOINT_FORMAT, "fingerprint": fingerprint, "rows": self.rows,
+            **({"pending": pending} if pending is not None else {}),
         })
         write_csv(self.run_dir / "trials.csv", self.rows, self.columns)
 

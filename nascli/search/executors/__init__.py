@@ -1,0 +1,1 @@
+"""Executors: who evaluates a search's candidates (search.executor), and the simulated clock."""
