@@ -108,3 +108,13 @@ def test_bench_baselines_prints_the_searched_network_beside_the_baselines() -> N
     assert {"searched (nb201)", "mobilenet_v3_small"} <= set(rows)
     assert float(rows["mobilenet_v3_small"][2]) > 1  # params M: MobileNetV3-Small's 1.5 M
     assert "folder: " in out and "test accuracy" in out
+
+
+@pytest.mark.slow
+def test_bench_parallel_prints_speed_ups_on_the_simulated_clock() -> None:
+    out = run_script("bench_parallel.py", "--tables", "nb201", "--seeds", "1", "--workers", "1", "4",
+                     "--compute", "40")
+    assert "time to top 1%" in out.replace("\n", " ") or "top 1%" in out
+    for strategy in ("random", "evolution", "bo", "asha"):
+        assert strategy in out
+    assert "rank correlation" in out

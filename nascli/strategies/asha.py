@@ -11,6 +11,7 @@ paper's trade: a few wrong promotions for no idle worker); as results come in, t
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -34,6 +35,9 @@ class ASHA(FidelityStrategy):
         self.fidelities = [rung.fidelity for rung in bracket(s, self.eta**s, self.full, self.eta, self.min_fidelity)]
         self.finished: list[list[Scored]] = [[] for _ in self.fidelities]   # each rung's results, in arrival order
         self.promoted: list[set[Arch]] = [set() for _ in self.fidelities]   # who has left each rung upwards
+        # each rung's finite results best first, as (-objective, arrival, arch): kept sorted as they
+        # arrive, since a rung is ranked at every proposal (Pareto points are ranked afresh instead)
+        self.ranked: list[list[tuple[float, int, Arch]]] = [[] for _ in self.fidelities]
 
     def propose(self) -> Proposal:
         for rung in reversed(range(len(self.fidelities) - 1)):
@@ -46,8 +50,12 @@ class ASHA(FidelityStrategy):
     def _promotable(self, rung: int) -> Arch | None:
         """The best candidate of the rung's top 1/eta (by its finished results) not promoted yet."""
         results = self.finished[rung]
-        top = best_first([m for m in results if math.isfinite(scalar(m[1]))])[: len(results) // self.eta]
-        return next((arch for arch, _ in top if arch not in self.promoted[rung]), None)
+        count = len(results) // self.eta
+        if results and isinstance(results[0][1], tuple):
+            top = [arch for arch, _ in best_first([m for m in results if math.isfinite(scalar(m[1]))])[:count]]
+        else:
+            top = [arch for _, _, arch in self.ranked[rung][:count]]
+        return next((arch for arch in top if arch not in self.promoted[rung]), None)
 
     def _at(self, arch: Arch, rung: int) -> Proposal:
         fidelity = self.fidelities[rung]
@@ -55,6 +63,8 @@ class ASHA(FidelityStrategy):
 
     def tell(self, arch: Arch, objective: Objective) -> None:
         fidelity, rung = self.told(arch)
+        if not isinstance(objective, tuple) and math.isfinite(objective):
+            bisect.insort(self.ranked[rung], (-objective, len(self.finished[rung]), arch))
         self.finished[rung].append((arch, objective))
         self.observe(arch, fidelity, objective)
 
