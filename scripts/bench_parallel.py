@@ -164,7 +164,7 @@ def main() -> None:
             threshold = values[max(1, math.ceil(0.01 * len(values))) - 1]
             unit = float(np.mean([m["cost_s"] for m in index.values()]))
             table = Table(title=f"{name} ({task}, {len(values)} architectures): top 1% is >= {threshold:.2f}; "
-                                f"{args.seeds} seeds; times in mean trainings; {args.compute:g} trainings of compute")
+                                f"{args.seeds} seed(s); times in mean trainings; {args.compute:g} trainings of compute")
             for column in ("strategy", "workers", "reached", "time to top 1% (median)", "speed-up",
                            "accuracy at equal compute"):
                 table.add_column(column, justify="left" if column == "strategy" else "right")
@@ -179,12 +179,13 @@ def main() -> None:
                     times = [t for t, _ in results]
                     accuracies = [a for _, a in results]
                     medians[n] = statistics.median(times)
-                    speed = medians[1] / medians[n] if math.isfinite(medians[n]) else 0.0
-                    goal = GOALS.get(strategy) if n == 16 else None
+                    known = math.isfinite(medians[1]) and math.isfinite(medians[n])
+                    speed = medians[1] / medians[n] if known else math.nan
+                    goal = GOALS.get(strategy) if n == 16 and known else None
                     mark = "" if goal is None else (" [green]goal met[/]" if speed >= goal else " [red]< goal[/]")
                     table.add_row(strategy if n == workers[0] else "", str(n),
                                   f"{sum(math.isfinite(t) for t in times)}/{args.seeds}", f"{medians[n]:.1f}",
-                                  f"{speed:.1f}x{mark}",
+                                  f"{speed:.1f}x{mark}" if known else "-",
                                   f"{statistics.mean(accuracies):.2f} ± {statistics.pstdev(accuracies):.2f}")
                 table.add_section()
             console.print(table)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -114,7 +115,7 @@ def test_bench_baselines_prints_the_searched_network_beside_the_baselines() -> N
 def test_bench_parallel_prints_speed_ups_on_the_simulated_clock() -> None:
     out = run_script("bench_parallel.py", "--tables", "nb201", "--seeds", "1", "--workers", "1", "4",
                      "--compute", "40")
-    assert "time to top 1%" in out.replace("\n", " ") or "top 1%" in out
-    for strategy in ("random", "evolution", "bo", "asha"):
-        assert strategy in out
-    assert "rank correlation" in out
+    for strategy in ("random", "evolution", "bo", "asha"):  # a row per strategy and workers count
+        assert re.search(rf"{strategy}\s*│\s*1\s*│\s*[01]/1\s*│", out), out
+    assert re.search(r"│\s*4\s*│\s*[01]/1\s*│", out) and "1.0x" in out
+    assert "rank correlation" in out and "7 epochs" in out  # asha's simulated curve, at its lowest rung
