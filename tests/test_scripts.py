@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -125,3 +126,13 @@ def test_bench_rnn_times_the_recurrent_search_step_against_the_reference() -> No
                      "--steps", "1")
     assert "nascli supernet" in out and "reference rnn/model_search.py" in out and "load average" in out
     assert "tokens/s" in out
+
+
+@pytest.mark.slow
+def test_bench_parallel_prints_speed_ups_on_the_simulated_clock() -> None:
+    out = run_script("bench_parallel.py", "--tables", "nb201", "--seeds", "1", "--workers", "1", "4",
+                     "--compute", "40")
+    for strategy in ("random", "evolution", "bo", "asha"):  # a row per strategy and workers count
+        assert re.search(rf"{strategy}\s*│\s*1\s*│\s*[01]/1\s*│", out), out
+    assert re.search(r"│\s*4\s*│\s*[01]/1\s*│", out) and "1.0x" in out
+    assert "rank correlation" in out and "7 epochs" in out  # asha's simulated curve, at its lowest rung

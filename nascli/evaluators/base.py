@@ -79,8 +79,8 @@ class Evaluator(ABC):
         """For an evaluator that scores one way only: a clear error when asked for a fidelity."""
         if fidelity is not None:
             raise ConfigError(f"evaluator={self.name or type(self).__name__} scores every candidate one way; it "
-                              f"cannot train one for {fidelity} epochs. Multi-fidelity strategies (sh, hyperband, "
-                              f"bohb) need an evaluator that trains: evaluator=train.")
+                              f"cannot train one for {fidelity} epochs. Multi-fidelity strategies (sh, hyperband, bohb, "
+                              f"asha) need an evaluator that trains: evaluator=train.")
 
 
 def evaluator_class(node: DictConfig) -> type[Evaluator]:

@@ -1,6 +1,14 @@
 """Bayesian optimisation over gene vectors: an exact Gaussian process with a Hamming kernel on the
 one-hot encoding of the space's features (its genes, or e.g. nb101's path encoding), expected improvement, optimised over mutations of the incumbents plus random
-samples (as in BANANAS' acquisition search, White et al., AAAI 2021)."""
+samples (as in BANANAS' acquisition search, White et al., AAAI 2021).
+
+With several workers, proposals made while others are in flight account for them by the kriging
+believer (Ginsbourger et al., 2010): each pending candidate is added to the GP as if it had been
+observed at the GP's own mean there. We chose it over the constant liar because for a GP it is the
+one lie that changes nothing but what it should: the posterior mean stays where the data put it,
+while the variance around the pending points shrinks, so expected improvement moves to other
+regions instead of proposing the same neighbourhood N times; a constant lie (the worst or best value
+seen) would also bend the mean, pessimistically or optimistically, by an amount set by the lie."""
 
 from __future__ import annotations
 
@@ -14,7 +22,7 @@ from scipy.special import ndtr
 from nascli.errors import ConfigError
 from nascli.registry import STRATEGIES
 from nascli.spaces.base import Arch, SearchSpace
-from nascli.strategies.base import Objective, SampleStrategy, scalar
+from nascli.strategies.base import Objective, Proposal, SampleStrategy, scalar
 from nascli.strategies.genes import best_first, fresh
 
 
@@ -90,6 +98,8 @@ class BayesianOptimisation(SampleStrategy):
         self.refit_every = max(1, refit_every)
         self.hyper: tuple[float, float] | None = None  # GP hyper-parameters of the last refit
         self.history: list[tuple[Arch, float]] = []
+        self.pending: list[Arch] = []  # proposed, not yet told (several workers)
+        self._fitted_at = 0            # observations when the hyper-parameters were last selected
         self.prior_score = None       # a meta prior's predictor: the GP models what it gets wrong
 
     def initial_size(self) -> int:
@@ -101,21 +111,38 @@ class BayesianOptimisation(SampleStrategy):
         super().warm_start(prior, task)
         self.prior_score = prior.scorer(self.space, task)
 
+    def propose(self) -> Proposal:
+        arch = self.ask()
+        self.pending.append(arch)
+        return Proposal(arch)
+
     def ask(self) -> Arch:
+        """Random while the initial design (pending candidates included) is not complete, or fewer
+        than two results are in; then the candidate of highest EI, pending ones believed."""
         scored = [(a, scalar(y)) for a, y in self.history if math.isfinite(scalar(y))]
-        if len(scored) < self.initial_design:
+        if len(scored) + len(self.pending) < self.initial_design or len(scored) < 2:
             return self.next_initial() or fresh(lambda: self.space.sample(self.rng), self.seen, self.max_retries)
         candidates = [c for c in dict.fromkeys(self._candidates(scored)) if c not in self.seen]
         if not candidates:
             return fresh(lambda: self.space.sample(self.rng), self.seen, self.max_retries)
-        refit = self.hyper is None or (len(scored) - self.initial_design) % self.refit_every == 0
+        # hyper-parameters re-selected every `refit_every` observations (several may arrive between asks)
+        n = len(scored)
+        refit = (self.hyper is None or n - self._fitted_at >= self.refit_every
+                 or (n - self.initial_design) % self.refit_every == 0 and n != self._fitted_at)
+        self._fitted_at = n if refit else self._fitted_at
         archs, y = [a for a, _ in scored], np.array([v for _, v in scored])
         trend = self._prior_trend(archs, y)
-        gp = HammingGP().fit([self.space.features(a) for a in archs], y - trend(archs), None if refit else self.hyper)
+        features = [self.space.features(a) for a in archs]
+        gp = HammingGP().fit(features, y - trend(archs), None if refit else self.hyper)
         self.hyper = gp.hyper
+        best = max(y for _, y in scored)
+        if self.pending:  # the kriging believer: pending candidates observed at the GP's mean
+            believed_features = [self.space.features(a) for a in self.pending]
+            believed = gp.predict(believed_features)[0]
+            gp = HammingGP().fit(features + believed_features, np.concatenate([y - trend(archs), believed]), gp.hyper)
+            best = max(best, float((believed + trend(self.pending)).max()))
         mean, std = gp.predict([self.space.features(c) for c in candidates])
         mean = mean + trend(candidates)
-        best = max(y for _, y in scored)
         choice = candidates[int(np.argmax(expected_improvement(mean, std, best, self.xi * gp.scale)))]
         self.seen.add(choice)
         return choice
@@ -123,6 +150,8 @@ class BayesianOptimisation(SampleStrategy):
     def tell(self, arch: Arch, objective: Objective) -> None:
         """Keep the objective; with Pareto objectives the GP models the first part (the metric) and
         the incumbents whose mutations are proposed are the non-dominated architectures."""
+        if arch in self.pending:  # an arch asked by hand (tests) is told without having been pending
+            self.pending.remove(arch)
         self.history.append((arch, objective))
 
     def _prior_trend(self, archs: list[Arch], y: np.ndarray):

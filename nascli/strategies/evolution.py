@@ -3,7 +3,11 @@ population, and let the oldest member die, so that good but lucky architectures 
 
 With Pareto objectives (hardware.objective=pareto) it is NSGA-II-style (Deb et al., 2002): the
 tournament ranks by non-dominated front and crowding distance, and the member that leaves is the
-worst by that order instead of the oldest."""
+worst by that order instead of the oldest.
+
+It is asynchronous as published (the paper's 450 workers): with several workers a child is made
+whenever one frees, from the population of finished results only (a candidate in flight is no
+member), and each result joins, and ages out the oldest, when it arrives."""
 
 from __future__ import annotations
 

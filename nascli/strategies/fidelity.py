@@ -16,7 +16,7 @@ import math
 from abc import abstractmethod
 from collections import Counter, deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from nascli.errors import ConfigError
@@ -62,11 +62,30 @@ def hyperband(min_fidelity: int, max_fidelity: int, eta: int) -> list[list[Rung]
             for s in reversed(range(count))]
 
 
-class MultiFidelitySearch(SampleStrategy):
-    """Runs brackets of successive halving over and over (a new round when the last bracket ends)
-    until the budget is spent. New candidates come from `ask()`: uniform samples, unless a subclass
-    models where good ones lie. Promotion ranks by objective (NSGA-II's order for Pareto objectives);
-    candidates that failed or broke a hard limit are never promoted."""
+@dataclass(eq=False)  # compared by identity: a running bracket is one object
+class Running:
+    """One bracket being run: where it stands and what its current rung still owes."""
+
+    number: int                 # counts on over rounds; the schedule's bracket number % len(schedule)
+    rungs: list[Rung]
+    rung: int = 0
+    new: int = 0                # new candidates still to draw for the first rung
+    promoted: deque[Arch] = field(default_factory=deque)  # promoted candidates still to propose
+    pending: int = 0            # proposed at the current rung, not yet told
+    scored: list[Scored] = field(default_factory=list)     # the current rung's results
+
+    def has_work(self) -> bool:
+        return bool(self.new or self.promoted)
+
+    def rung_done(self) -> bool:
+        return not self.has_work() and not self.pending
+
+
+class FidelityStrategy(SampleStrategy):
+    """What multi-fidelity strategies share: the full fidelity from the evaluator (or the YAML),
+    new candidates from `ask()` (uniform, unless a subclass models where good ones lie), `observe`
+    for every result, and `propose_at` to remember what a pending candidate is (its fidelity and
+    where it belongs), since a tell names only the architecture."""
 
     metric = "val_accuracy"  # what the rows' objective is made of (from the context): a rung's best is in its direction
 
@@ -80,16 +99,8 @@ class MultiFidelitySearch(SampleStrategy):
                               f"{min_fidelity} and {max_fidelity}.")
         self.min_fidelity, self.max_fidelity, self.eta = min_fidelity, max_fidelity, eta
         self.max_retries, self.warm_start_size = max_retries, warm_start_size
-        self.schedule: list[list[Rung]] = []
-        self._bracket, self._rung = -1, 0      # position in the schedule (bracket counts on over rounds)
-        self._new = 0                           # candidates still to draw for the current first rung
-        self._promoted: deque[Arch] = deque()   # promoted candidates still to train at the current rung
-        self._scored: list[Scored] = []         # the current rung's results
-
-    # --- the schedule ------------------------------------------------------------------------
-    @abstractmethod
-    def brackets(self, max_fidelity: int) -> list[list[Rung]]:
-        """The brackets of one round."""
+        self.full = 0  # the full fidelity, known at setup
+        self._pending: dict[Arch, deque[tuple[int, Any]]] = {}  # arch -> (fidelity, where), oldest first
 
     def setup(self, context: SearchContext) -> None:
         self.metric = context.metric  # the rows' objective: its direction picks a rung's best
@@ -100,50 +111,100 @@ class MultiFidelitySearch(SampleStrategy):
         if full < self.min_fidelity:
             raise ConfigError(f"strategy.min_fidelity={self.min_fidelity} is above the full training "
                               f"({full} epochs: trainer.epochs or strategy.max_fidelity).")
-        self.schedule = self.brackets(full)
+        self.full = full
 
     def initial_size(self) -> int:
         return self.warm_start_size
 
     def ask(self) -> Arch:
-        """A new candidate for a bracket's first rung (uniform; a meta prior's first)."""
+        """A new candidate for the lowest rung (uniform; a meta prior's first)."""
         return self.next_initial() or fresh(lambda: self.space.sample(self.rng), self.seen, self.max_retries)
 
-    def _current(self) -> Rung:
-        return self.schedule[self._bracket % len(self.schedule)][self._rung]
+    def propose_at(self, arch: Arch, fidelity: int, where: Any, columns: dict[str, Any], info: str) -> Proposal:
+        """A proposal of `arch` at `fidelity`, remembered as pending with `where` it belongs."""
+        self._pending.setdefault(arch, deque()).append((fidelity, where))
+        return Proposal(arch, fidelity=fidelity, columns=columns, info=info)
 
-    def propose(self) -> Proposal:
-        while not self._new and not self._promoted:
-            self._advance()
-        rung = self._current()
-        if self._new:
-            self._new -= 1
-            arch = self.ask()
-        else:
-            arch = self._promoted.popleft()
-        number = self._bracket % len(self.schedule)
-        return Proposal(arch, fidelity=rung.fidelity, columns={"bracket": self._bracket, "rung": self._rung},
-                        info=f"bracket {number} rung {self._rung}: {rung.fidelity} epochs")
-
-    def tell(self, arch: Arch, objective: Objective) -> None:
-        self._scored.append((arch, objective))
-        self.observe(arch, self._current().fidelity, objective)
+    def told(self, arch: Arch) -> tuple[int, Any]:
+        """(fidelity, where) of the pending proposal of `arch` a tell answers (the oldest, should the
+        same architecture be pending twice), no longer pending."""
+        queue = self._pending.get(arch)
+        if not queue:
+            raise ValueError(f"{self.space.to_str(arch)} was told but is not pending: each proposal is told once.")
+        fidelity, where = queue.popleft()
+        if not queue:
+            del self._pending[arch]
+        return fidelity, where
 
     def observe(self, arch: Arch, fidelity: int, objective: Objective) -> None:
         """Every result as it comes (a model-based sampler learns from them)."""
 
-    def _advance(self) -> None:
-        """The current rung is done: promote its best to the next rung, or start the next bracket."""
-        if self._bracket >= 0:
-            rungs = self.schedule[self._bracket % len(self.schedule)]
-            survivors = [m for m in best_first(self._scored) if math.isfinite(scalar(m[1]))]
-            if self._rung + 1 < len(rungs) and survivors:
-                self._rung += 1
-                self._promoted.extend(arch for arch, _ in survivors[:rungs[self._rung].size])
-                self._scored = []
-                return
-        self._bracket, self._rung, self._scored = self._bracket + 1, 0, []
-        self._new = self._current().size
+
+class MultiFidelitySearch(FidelityStrategy):
+    """Runs brackets of successive halving over and over (a new round when the last bracket ends)
+    until the budget is spent. Promotion ranks by objective (NSGA-II's order for Pareto objectives);
+    candidates that failed or broke a hard limit are never promoted.
+
+    With several workers the brackets run concurrently, as BOHB's paper runs them (Falkner et al.,
+    section 4.2): a proposal comes from the oldest bracket that has one; when every running bracket's
+    rung is out waiting for results, the next bracket of the schedule starts. A rung is promoted
+    when all its results are in. One worker runs the brackets one after the other, as before."""
+
+    def __init__(self, space: SearchSpace, seed: int, min_fidelity: int, max_fidelity: int | None, eta: int,
+                 max_retries: int, warm_start_size: int) -> None:
+        super().__init__(space, seed, min_fidelity, max_fidelity, eta, max_retries, warm_start_size)
+        self.schedule: list[list[Rung]] = []
+        self.running: list[Running] = []  # brackets started and not finished, oldest first
+        self.started = 0                  # brackets started in all
+
+    # --- the schedule ------------------------------------------------------------------------
+    @abstractmethod
+    def brackets(self, max_fidelity: int) -> list[list[Rung]]:
+        """The brackets of one round."""
+
+    def setup(self, context: SearchContext) -> None:
+        super().setup(context)
+        self.schedule = self.brackets(self.full)
+
+    def propose(self) -> Proposal:
+        bracket = next((b for b in list(self.running) if self._ready(b)), None) or self._start()
+        rung = bracket.rungs[bracket.rung]
+        if bracket.new:
+            bracket.new -= 1
+            arch = self.ask()
+        else:
+            arch = bracket.promoted.popleft()
+        bracket.pending += 1
+        number = bracket.number % len(self.schedule)
+        return self.propose_at(arch, rung.fidelity, bracket, {"bracket": bracket.number, "rung": bracket.rung},
+                               f"bracket {number} rung {bracket.rung}: {rung.fidelity} epochs")
+
+    def tell(self, arch: Arch, objective: Objective) -> None:
+        fidelity, bracket = self.told(arch)
+        bracket.pending -= 1
+        bracket.scored.append((arch, objective))
+        self.observe(arch, fidelity, objective)
+
+    def _ready(self, bracket: Running) -> bool:
+        """Whether `bracket` has a candidate to propose now, promoting its finished rungs (a bracket
+        that ends leaves `running`)."""
+        while bracket.rung_done():
+            survivors = [m for m in best_first(bracket.scored) if math.isfinite(scalar(m[1]))]
+            if bracket.rung + 1 >= len(bracket.rungs) or not survivors:
+                self.running.remove(bracket)
+                return False
+            bracket.rung += 1
+            bracket.promoted.extend(arch for arch, _ in survivors[:bracket.rungs[bracket.rung].size])
+            bracket.scored = []
+        return bracket.has_work()
+
+    def _start(self) -> Running:
+        """The schedule's next bracket, running."""
+        rungs = self.schedule[self.started % len(self.schedule)]
+        bracket = Running(self.started, rungs, new=rungs[0].size)
+        self.started += 1
+        self.running.append(bracket)
+        return bracket
 
     # --- what the run directory shows ---------------------------------------------------------
     def artifacts(self, rows: Sequence[dict[str, Any]], final: bool) -> Artifacts:

@@ -1,5 +1,9 @@
 """A generational genetic algorithm: tournament selection, k-point crossover, per-gene mutation
-and elitism. Elites carry over with their known fitness, so only children cost queries."""
+and elitism. Elites carry over with their known fitness, so only children cost queries.
+
+With several workers a generation is a batch: its children are proposed as fast as workers free,
+and the next generation waits (WAIT) until every child of this one is told, since selection needs
+the whole generation's fitness."""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from collections import deque
 from nascli.errors import ConfigError
 from nascli.registry import STRATEGIES
 from nascli.spaces.base import Arch, SearchSpace
-from nascli.strategies.base import Objective, SampleStrategy
+from nascli.strategies.base import WAIT, Objective, Proposal, SampleStrategy, _Wait
 from nascli.strategies.genes import Scored, best_first, crossover, fresh, mutate_genes, tournament
 
 CROSSOVERS = {"one_point": 1, "multi_point": None}
@@ -44,13 +48,16 @@ class GeneticAlgorithm(SampleStrategy):
     def initial_size(self) -> int:
         return self.population_size
 
+    def propose(self) -> Proposal | _Wait:
+        """The generation's next child; WAIT while its children are all out but not all told."""
+        if not self.queue and self.expected:
+            return WAIT
+        return Proposal(self.ask())
+
     def ask(self) -> Arch:
         if not self.queue and not self.expected:
             self.queue.extend(self._next_generation())
             self.expected = len(self.queue)
-        if not self.queue:  # asked ahead of the tells: sample, and count it as a child
-            self.expected += 1
-            return fresh(lambda: self.space.sample(self.rng), self.seen, self.max_retries)
         return self.queue.popleft()
 
     def tell(self, arch: Arch, objective: Objective) -> None:

@@ -11,6 +11,8 @@ differ by one edge or op are near in gene space. Networks are the benchmark's (s
 
 from __future__ import annotations
 
+import functools
+
 import random
 from collections.abc import Sequence
 from typing import Any
@@ -99,13 +101,18 @@ class NB101Space(SearchSpace):
     def mutate(self, arch: Cell, rng: random.Random) -> Cell:
         """A different cell one gene away (an edge flipped or an op changed), uniformly among those;
         two genes away only for a cell with no such neighbour (the bare input -> output cell)."""
-        genes = self.encode(arch)
+        genes = tuple(self.encode(arch))
         for distance in (1, 2):
-            neighbours = [n for n in self._neighbours(genes, distance) if self.is_valid(n)]
-            cells = [cell for cell in map(self.decode, neighbours) if cell != arch]
+            cells = [cell for cell in self._valid_neighbours(genes, distance) if cell != arch]
             if cells:
                 return cells[rng.randrange(len(cells))]
         raise GenotypeError(f"The NAS-Bench-101 cell {self.to_str(arch)} has no valid neighbour.")
+
+    @functools.lru_cache(maxsize=4096)  # noqa: B019 (spaces live as long as the process anyway)
+    def _valid_neighbours(self, genes: tuple[int, ...], distance: int) -> tuple[Cell, ...]:
+        """The cells of the valid gene vectors `distance` genes away, remembered: pruning and
+        decoding every neighbour is most of a mutation's cost, and searches mutate the same cells often."""
+        return tuple(map(self.decode, (n for n in self._neighbours(list(genes), distance) if self.is_valid(n))))
 
     def _neighbours(self, genes: list[int], distance: int) -> list[list[int]]:
         """Gene vectors differing from `genes` in exactly `distance` (1 or 2) genes."""
