@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from nasrun import nas, read_json, run
@@ -44,6 +45,13 @@ def one_torch_thread():
 
 # --- how -n auto spreads the suite over workers ------------------------------------------------------------
 DURATIONS = Path(__file__).with_name("durations.json")  # seconds per unit of work, from --store-durations
+SPREAD = ("tests/test_readme.py::test_every_command_of_the_block_works_as_written",)  # each test a unit of its own
+
+
+def unit_of(nodeid: str) -> str:
+    """A test's unit of work: its file, so that a module's fixtures (a real search, a sweep) are
+    made once; a test of SPREAD (a README block, each tens of seconds) is a unit of its own."""
+    return nodeid if nodeid.startswith(SPREAD) else nodeid.split("::")[0]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -51,29 +59,30 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      help=f"write each unit of work's seconds to {DURATIONS.name}, which orders the units of later runs")
 
 
-def _unit(item: pytest.Item) -> str:
-    return "_".join(sorted(str(mark.args[0]) for mark in item.iter_markers("xdist_group")))
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """xdist hands out whole units (unit_of), in the order the tests were collected."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class Units(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return unit_of(nodeid)
+
+    return Units(config, log)
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Units of work for `-n auto` (--dist loadgroup): a test file is one unit, so its module
-    fixtures (a real search, a sweep) are made once; a test that names its own `xdist_group` (a
-    README block) is a unit of its own. The longest units go first (seconds recorded in
-    durations.json; a new unit counts 5 s per slow test), so no long one starts while the other
-    workers finish and sit idle."""
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+    """The longest units first (seconds recorded in durations.json; a new unit counts 5 s per slow
+    test), so that no long one starts while the other workers finish and sit idle."""
     recorded = json.loads(DURATIONS.read_text()) if DURATIONS.exists() else {}
     guess: dict[str, float] = {}
     first: dict[str, int] = {}
     for index, item in enumerate(items):
-        unit = _unit(item)
+        unit = unit_of(item.nodeid)
         first.setdefault(unit, index)
         guess[unit] = guess.get(unit, 0.0) + (5.0 if item.get_closest_marker("slow") else 0.2)
     seconds = {unit: recorded.get(unit, estimate) for unit, estimate in guess.items()}
-    items.sort(key=lambda item: (-seconds[_unit(item)], first[_unit(item)]))
+    items.sort(key=lambda item: (-seconds[unit_of(item.nodeid)], first[unit_of(item.nodeid)]))
 
 
 _spent: dict[str, float] = {}
@@ -81,8 +90,7 @@ _spent: dict[str, float] = {}
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     """Each unit's seconds (setup, call and teardown), for --store-durations."""
-    unit = report.nodeid.rsplit("@", 1)[1] if "@" in report.nodeid.rsplit("]", 1)[-1] else report.nodeid.split("::")[0]
-    _spent[unit] = _spent.get(unit, 0.0) + report.duration
+    _spent[unit_of(report.nodeid)] = _spent.get(unit_of(report.nodeid), 0.0) + report.duration
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -86,5 +86,5 @@ def test_options_by_name_use_the_shipped_yaml_and_its_inheritance() -> None:
     assert chosen_options("strategy", "gdas") == {"budget": "schedule", "trainer": "gdas_search"}  # its own, not darts'
     space = build_option("search_space", "nb201", {"channels": 4})
     assert space.config() == {"channels": 4, "cells_per_stage": 5}
-    with pytest.raises(ConfigError, match="There is no strategy option 'nope'; the options are: bo, bohb, darts"):
+    with pytest.raises(ConfigError, match="There is no strategy option 'nope'; the options are: asha, bo, bohb, darts"):
         load_option("strategy", "nope")
