@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -44,23 +43,18 @@ def one_torch_thread():
 
 
 # --- how -n auto spreads the suite over workers ------------------------------------------------------------
-DURATIONS = Path(__file__).with_name("durations.json")  # seconds per unit of work, from --store-durations
 SPREAD = ("tests/test_readme.py::test_every_command_of_the_block_works_as_written",)  # each test a unit of its own
 
 
 def unit_of(nodeid: str) -> str:
     """A test's unit of work: its file, so that a module's fixtures (a real search, a sweep) are
-    made once; a test of SPREAD (a README block, each tens of seconds) is a unit of its own."""
+    made once; a test of SPREAD (a README block, each tens of seconds) is a unit of its own, so
+    that the blocks spread over the workers instead of running one after another on one."""
     return nodeid if nodeid.startswith(SPREAD) else nodeid.split("::")[0]
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--store-durations", action="store_true",
-                     help=f"write each unit of work's seconds to {DURATIONS.name}, which orders the units of later runs")
-
-
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """xdist hands out whole units (unit_of), in the order the tests were collected."""
+    """xdist hands out whole units (unit_of), those with the most tests first (its loadscope order)."""
     from xdist.scheduler import LoadScopeScheduling
 
     class Units(LoadScopeScheduling):
@@ -68,31 +62,3 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
             return unit_of(nodeid)
 
     return Units(config, log)
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The longest units first (seconds recorded in durations.json; a new unit counts 5 s per slow
-    test), so that no long one starts while the other workers finish and sit idle."""
-    recorded = json.loads(DURATIONS.read_text()) if DURATIONS.exists() else {}
-    guess: dict[str, float] = {}
-    first: dict[str, int] = {}
-    for index, item in enumerate(items):
-        unit = unit_of(item.nodeid)
-        first.setdefault(unit, index)
-        guess[unit] = guess.get(unit, 0.0) + (5.0 if item.get_closest_marker("slow") else 0.2)
-    seconds = {unit: recorded.get(unit, estimate) for unit, estimate in guess.items()}
-    items.sort(key=lambda item: (-seconds[unit_of(item.nodeid)], first[unit_of(item.nodeid)]))
-
-
-_spent: dict[str, float] = {}
-
-
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    """Each unit's seconds (setup, call and teardown), for --store-durations."""
-    _spent[unit_of(report.nodeid)] = _spent.get(unit_of(report.nodeid), 0.0) + report.duration
-
-
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    if session.config.getoption("store_durations") and not hasattr(session.config, "workerinput"):
-        DURATIONS.write_text(json.dumps({unit: round(s, 1) for unit, s in sorted(_spent.items())}, indent=0) + "\n")
