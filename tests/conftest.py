@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 from nasrun import nas, read_json, run
@@ -42,23 +41,25 @@ def one_torch_thread():
 
 
 
-# --- how -n auto spreads the suite over workers ------------------------------------------------------------
+# --- the order -n auto hands tests out in --------------------------------------------------------------------
 SPREAD = ("tests/test_readme.py::test_every_command_of_the_block_works_as_written",)  # each test a unit of its own
 
 
 def unit_of(nodeid: str) -> str:
-    """A test's unit of work: its file, so that a module's fixtures (a real search, a sweep) are
-    made once; a test of SPREAD (a README block, each tens of seconds) is a unit of its own, so
-    that the blocks spread over the workers instead of running one after another on one."""
+    """What the order below keeps together: a test file, or a test of SPREAD (a README block) alone."""
     return nodeid if nodeid.startswith(SPREAD) else nodeid.split("::")[0]
 
 
-def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """xdist hands out whole units (unit_of), those with the most tests first (its loadscope order)."""
-    from xdist.scheduler import LoadScopeScheduling
-
-    class Units(LoadScopeScheduling):
-        def _split_scope(self, nodeid: str) -> str:
-            return unit_of(nodeid)
-
-    return Units(config, log)
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """xdist (--dist load) hands tests out one by one in this order: the files with the most slow tests
+    first, so that long tests start early and short ones fill both workers at the end. Measured on
+    the whole suite: 500 s, against 632 s for whole files longest first and 803 s for whole files in
+    xdist's loadfile order, where both workers ran their heaviest, process-spawning tests at once."""
+    slow: dict[str, int] = {}
+    first: dict[str, int] = {}
+    for index, item in enumerate(items):
+        unit = unit_of(item.nodeid)
+        first.setdefault(unit, index)
+        slow[unit] = slow.get(unit, 0) + (item.get_closest_marker("slow") is not None)
+    items.sort(key=lambda item: (-slow[unit_of(item.nodeid)], first[unit_of(item.nodeid)]))

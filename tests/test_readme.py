@@ -244,7 +244,7 @@ def test_the_readme_has_commands_and_every_skip_has_a_reason() -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("block", [b for b in BLOCKS if any(line.skip is None for line in b.lines)],
-                         ids=lambda b: f"block{b.index}")  # each block a unit of work of its own (conftest.SPREAD)
+                         ids=lambda b: f"block{b.index}")  # each block ordered on its own (conftest.SPREAD)
 def test_every_command_of_the_block_works_as_written(block: Block, tmp_path: Path, shared_runs: Runner,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)  # a user's fresh directory: relative paths of the README land here
