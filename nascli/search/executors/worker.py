@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import pickle
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -71,7 +70,7 @@ def placed(recipe: Recipe, slot_dir: Path, index: int, threads: int) -> Iterator
 
 def evaluate(evaluator: Evaluator, job: Job) -> dict[str, Any]:
     """One job's answer: its metrics and wall-clock start and end, or the error that ends the search
-    (sendable: an error that cannot be pickled is sent as a NasError with its text)."""
+    (sendable: see there)."""
     started = time.time()
     try:
         metrics = score(evaluator, job.arch, job.fidelity)
@@ -82,8 +81,6 @@ def evaluate(evaluator: Evaluator, job: Job) -> dict[str, Any]:
 
 
 def sendable(exc: BaseException) -> BaseException:
-    try:
-        pickle.loads(pickle.dumps(exc))
-        return exc
-    except Exception:  # noqa: BLE001 - any pickling failure
-        return NasError(f"{type(exc).__name__}: {exc}")
+    """nascli's own errors as they are (plain exceptions with a message, which pickle); any other as a
+    NasError with its type and text, so none fails to cross the process boundary or ends in a traceback."""
+    return exc if isinstance(exc, NasError) else NasError(f"{type(exc).__name__}: {exc}")
