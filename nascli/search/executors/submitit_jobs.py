@@ -45,6 +45,7 @@ class SubmititJobs(Executor):
         self.folder = Path(options.folder) if options.folder else Path(run_dir) / ".submitit"
         self.running: dict[Any, Job] = {}  # submitit job -> our job
         self.waiting: list[Job] = []
+        self.answers: dict[Any, Outcome] = {}  # finished jobs read but not yet handed to the engine
 
     def start(self) -> None:
         try:
@@ -66,31 +67,36 @@ class SubmititJobs(Executor):
         self.running[self.executor.submit(run_job, self.recipe, job, self.options.cpus_per_task or 0)] = job
 
     def next(self) -> Outcome:
-        while True:
-            done = next((j for j in self.running if j.done()), None)
-            if done is not None:
-                break
+        while not (done := [j for j in self.running if j.done()]):
             time.sleep(POLL_S)
-        job = self.running.pop(done)
+        # of the jobs that ended since the last poll, the first to end: trials.csv is in completion order
+        for j in done:
+            if j not in self.answers:
+                self.answers[j] = self._answer(j)
+        first = min(done, key=lambda j: self.answers[j].finished)
+        self.running.pop(first)
+        if self.waiting:
+            self.submit(self.waiting.pop(0))
+        return self.answers.pop(first)
+
+    def _answer(self, done: Any) -> Outcome:
+        """The outcome of a finished submitit job (kept by submitit until it is asked again)."""
+        job = self.running[done]
         try:
             answer = done.result()
         except Exception as exc:  # noqa: BLE001 - submitit's UncompletedJobError, FailedJobError, ...
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             reason = f"its job {done.job_id} did not finish ({type(exc).__name__}: {first})"
             log.warning(reason)
-            outcome = Outcome(job.ticket, str(done.job_id), self.now(), self.now(), lost=reason)
-        else:
-            outcome = Outcome(job.ticket, str(done.job_id), answer["started"], answer["finished"],
-                              answer.get("metrics") or {}, error=answer.get("error"))
-        if self.waiting:
-            self.submit(self.waiting.pop(0))
-        return outcome
+            return Outcome(job.ticket, str(done.job_id), self.now(), self.now(), lost=reason)
+        return Outcome(job.ticket, str(done.job_id), answer["started"], answer["finished"],
+                       answer.get("metrics") or {}, error=answer.get("error"))
 
     def cancel(self) -> list[int]:
         tickets = [job.ticket for job in self.running.values()] + [job.ticket for job in self.waiting]
         for submitted in self.running:
             submitted.cancel(check=False)
-        self.running, self.waiting = {}, []
+        self.running, self.waiting, self.answers = {}, [], {}
         return tickets
 
     def close(self) -> None:
