@@ -19,7 +19,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 from torch import nn
@@ -37,6 +37,9 @@ class Site:
     nothing to run (a skipped block); `channels` narrower than the site's serves partial-channel
     mixing. `shared`, where the space has one, makes a single module that runs every candidate on
     shared weights (`run(x, op)`, `mixture(x, ops, weights)`; once-for-all's elastic blocks).
+    `joint(x, ops, weights)`, where the space has one, computes the summed mixtures of all the sites
+    feeding one node at once, from their inputs stacked and their weights as one (sites x ops)
+    tensor: the same value as the sites one by one, in fewer, larger kernels (the recurrent cell).
     """
 
     group: str
@@ -52,6 +55,7 @@ class Site:
     masked: frozenset[str] = frozenset()  # candidates this site cannot take (a block that cannot be skipped)
     normalize_pools: bool = False       # a search cell normalises its pooling candidates (the DARTS search network)
     shared: Callable[[], nn.Module] | None = None
+    joint: Callable[[Any, tuple[str, ...], torch.Tensor], torch.Tensor] | None = None
 
     @property
     def key(self) -> SiteKey:
@@ -68,6 +72,15 @@ class Maker(Protocol):
     affine: bool     # affine BatchNorms in the outline's own preprocessing (DARTS' search network has none)
 
     def __call__(self, site: Site) -> nn.Module | None: ...
+
+
+@runtime_checkable
+class Joint(Protocol):
+    """A site module that can run together with the other sites of its node (a supernet's edge
+    whose site has `joint`): `together(edges, x)` is the sum of their outputs on inputs `x` stacked,
+    or None where this forward cannot take them together and they run one by one."""
+
+    def together(self, edges: list[nn.Module], x: Any) -> torch.Tensor | None: ...
 
 
 class Picked:

@@ -43,12 +43,28 @@ class ForwardState:
     def __init__(self) -> None:
         self.plans: dict[str, list[EdgeStep | None]] | None = None
         self._relus: dict[tuple[int, int | None], tuple[torch.Tensor, LazyReLU]] = {}
+        self._joint: dict[tuple[SiteKey, ...], torch.Tensor | None] = {}
 
     def begin(self, plans: dict[str, list[EdgeStep | None]]) -> None:
-        self.plans, self._relus = plans, {}
+        self.plans, self._relus, self._joint = plans, {}, {}
 
     def end(self) -> None:
-        self.plans, self._relus = None, {}
+        self.plans, self._relus, self._joint = None, {}, {}
+
+    def joint_weights(self, keys: tuple[SiteKey, ...]) -> torch.Tensor | None:
+        """The mixture weights of the sites `keys` as one (sites x candidates) tensor, each row times
+        its scale; None unless every one of them mixes in this forward. Made once per forward (a
+        recurrent cell asks at every time step)."""
+        if keys not in self._joint:
+            rows = []
+            for key in keys:
+                step = self.step(key)
+                if step is None or step.row is None:
+                    rows = None
+                    break
+                rows.append(step.row if step.scale is None else step.row * step.scale)
+            self._joint[keys] = None if rows is None else torch.stack(rows)
+        return self._joint[keys]
 
     def step(self, key: SiteKey) -> EdgeStep | None:
         if self.plans is None:
@@ -204,6 +220,7 @@ class SharedEdge(nn.Module):
         self.key, self.state, self.ops, self.masked = site.key, state, site.ops, site.masked
         self.allowed = [k for k, op in enumerate(site.ops) if op not in site.masked]
         self.shared = site.shared()
+        self.joint = site.joint
 
     def candidate_state(self, k: int) -> dict[str, torch.Tensor]:
         """Candidate k's weights (its slices of the shared ones), as its own module's state_dict."""
@@ -222,3 +239,11 @@ class SharedEdge(nn.Module):
             return out if step.scale is None else out * step.scale
         weights = [step.weights[k] if step.scale is None else step.weights[k] * step.scale for k in self.allowed]
         return self.shared.mixture(x, [self.ops[k] for k in self.allowed], weights)
+
+    def together(self, edges: list[nn.Module], x: object) -> torch.Tensor | None:
+        """The summed mixtures of `edges` (this one and its node's other sites) on their stacked
+        inputs `x`, through the site's `joint`; None unless every one of them mixes in this forward."""
+        if self.joint is None or not all(isinstance(edge, SharedEdge) for edge in edges):
+            return None
+        weights = self.state.joint_weights(tuple(edge.key for edge in edges))
+        return None if weights is None else self.joint(x, self.ops, weights)

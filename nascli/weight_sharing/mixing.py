@@ -27,12 +27,20 @@ import torch
 
 @dataclass(frozen=True)
 class EdgeStep:
-    """What one edge does in one forward: a mixture (`weights` per candidate), or one candidate
-    (`index`), times `scale`."""
+    """What one edge does in one forward: a mixture (`weights` per candidate, also as one tensor
+    `row`), or one candidate (`index`), times `scale`."""
 
     weights: Sequence[torch.Tensor] | None = None
     index: int | None = None
     scale: torch.Tensor | None = None
+    row: torch.Tensor | None = None
+
+
+def mixture_steps(weights: torch.Tensor, scales: Sequence[torch.Tensor | None] | None = None) -> list[EdgeStep]:
+    """One mixture EdgeStep per row of `weights` (rows x candidates), each times its `scales` entry."""
+    rows = weights.unbind(0)
+    scales = scales if scales is not None else [None] * len(rows)
+    return [EdgeStep(weights=row.unbind(0), scale=scale, row=row) for row, scale in zip(rows, scales)]
 
 
 def gumbel_hard(logits: torch.Tensor, tau: float, generator: torch.Generator | None) -> torch.Tensor:
@@ -74,7 +82,7 @@ class Softmax(Mixing):
     name = "darts"
 
     def plan(self, alpha: torch.Tensor, edge_weights: torch.Tensor, training: bool) -> list[EdgeStep]:
-        return [EdgeStep(weights=row.unbind(0)) for row in torch.softmax(alpha, dim=-1).unbind(0)]
+        return mixture_steps(torch.softmax(alpha, dim=-1))
 
 
 class PartialChannels(Mixing):
@@ -89,8 +97,7 @@ class PartialChannels(Mixing):
         self.partial = k
 
     def plan(self, alpha: torch.Tensor, edge_weights: torch.Tensor, training: bool) -> list[EdgeStep]:
-        rows = [row.unbind(0) for row in torch.softmax(alpha, dim=-1).unbind(0)]
-        return [EdgeStep(weights=row, scale=scale) for row, scale in zip(rows, edge_weights.unbind(0))]
+        return mixture_steps(torch.softmax(alpha, dim=-1), edge_weights.unbind(0))
 
     def describe(self) -> str:
         return f"pcdarts (k={self.partial})"
@@ -124,7 +131,7 @@ class Sigmoid(Mixing):
         return torch.sigmoid(alpha)
 
     def plan(self, alpha: torch.Tensor, edge_weights: torch.Tensor, training: bool) -> list[EdgeStep]:
-        return [EdgeStep(weights=row.unbind(0)) for row in torch.sigmoid(alpha).unbind(0)]
+        return mixture_steps(torch.sigmoid(alpha))
 
 
 class SinglePath(Mixing):

@@ -13,7 +13,7 @@ from nascli.errors import ConfigError, GenotypeError
 from nascli.runtime.config import build_option
 from nascli.spaces.rnn.genotype import PUBLISHED, RNNGenotype
 from nascli.spaces.rnn.outline import site_row
-from nascli.weight_sharing.mixing import Softmax
+from nascli.weight_sharing.mixing import PartialChannels, Softmax
 from nascli.weight_sharing.supernet import build_supernet
 
 TINY = {"nodes": 2, "emsize": 4, "nhid": 4, "dropout": 0.0, "dropouth": 0.0, "dropoutx": 0.0, "dropouti": 0.0}
@@ -90,6 +90,29 @@ def test_a_supernet_with_peaked_weights_is_the_cell_it_derives() -> None:
         torch.testing.assert_close(supernet(x), supernet(x, arch=want), atol=1e-5, rtol=1e-5)
         uniform = supernet.alpha("cell").zero_()
         assert uniform.sum() == 0 and not torch.allclose(supernet(x), supernet(x, arch=want))
+
+
+@pytest.mark.parametrize("mixing", [Softmax(), PartialChannels(1)], ids=["darts", "edge-normalised"])
+def test_a_supernet_node_mixed_in_one_go_is_the_sum_of_its_sites(mixing) -> None:
+    """The supernet computes each node's sites together (one batched product); the sites one by
+    one give the same logits and the same gradients, edge weights included."""
+    s = space(nodes=4)
+    torch.manual_seed(0)
+    supernet = build_supernet(s, 7, 7, 5, mixing)
+    with torch.no_grad():
+        for p in supernet.arch_parameters():
+            p.normal_()
+    x = s.example_input(3, 7, 5)
+    cell = supernet.network.cell
+    results = []
+    for joint in (cell.joint, [False] * len(cell.joint)):
+        cell.joint = joint
+        supernet.zero_grad()
+        supernet(x).square().sum().backward()
+        results.append([supernet(x).detach()] + [p.grad.clone() for p in supernet.parameters()])
+    assert any(results[0][0].ne(0).flatten()) and len(results[0]) == len(results[1])
+    for together, one_by_one in zip(*results):
+        torch.testing.assert_close(together, one_by_one, atol=1e-6, rtol=1e-5)
 
 
 def test_classification_pools_the_unpadded_tokens() -> None:

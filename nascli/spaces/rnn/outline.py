@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from nascli.spaces.ops import Zero
-from nascli.spaces.outline import Maker, Site, sum_terms
+from nascli.spaces.outline import Joint, Maker, Site, sum_terms
 from nascli.spaces.rnn.genotype import OP_NAMES
 
 INIT_RANGE = 0.04  # the reference code's uniform range of the cell's weights
@@ -69,7 +69,7 @@ class HighwayMixture(nn.Module):
         return torch.zeros_like(s) if op == "none" else s + gate * (ACTIVATION[op](h) - s)
 
     def mixture(self, x: tuple[torch.Tensor, ...], ops: list[str], weights: list[torch.Tensor]) -> torch.Tensor:
-        """`x`: (s, sigmoid(c), h, every activation of h in OP_NAMES' order or None)."""
+        """`x`: (s, sigmoid(c), h, every activation of h in OP_NAMES' order (stacked first) or None)."""
         s, gate, h, every = x
         kept = [(op, w) for op, w in zip(ops, weights) if op != "none"]
         w = torch.stack([w for _, w in kept])
@@ -85,12 +85,26 @@ class HighwayMixture(nn.Module):
         return {}  # no weights: W_i belongs to the node, outside the site
 
 
+def node_mixture(x: tuple[torch.Tensor, ...], ops: tuple[str, ...], weights: torch.Tensor) -> torch.Tensor:
+    """A supernet node's every site at once: x = (states, sigmoid(c), h, activations), stacked over
+    the n states it reads ((n, B, H); activations (n, len(OP_NAMES) - 1, B, H), in OP_NAMES' order
+    after `none`); `weights` (n, ops in OP_NAMES' order). The sum over states of
+    HighwayMixture.mixture, as one batched product and a few whole-node kernels (the reference
+    code's search cell takes one pass per activation)."""
+    s, gate, _, acts = x
+    n, k = acts.shape[:2]
+    w = weights[:, 1:]                                     # `none` (OP_NAMES[0]) adds nothing
+    combined = torch.bmm(w.unsqueeze(1), acts.reshape(n, k, -1)).view_as(s)  # sum_k w_k f_k(h) per state
+    base = s * w.sum(dim=1)[:, None, None]
+    return torch.addcmul(base, gate, combined - base).sum(dim=0)
+
+
 def node_site(node: int, pred: int, nhid: int) -> Site:
     def build(op: str, width: int, affine: bool) -> nn.Module:
         return NoHighway(width) if op == "none" else Highway(op)
 
     return Site("cell", site_row(node, pred), OP_NAMES, build, nhid, nhid, 1, label=f"{node}<-{pred}",
-                node=node - 1, source=pred, shared=HighwayMixture)
+                node=node - 1, source=pred, shared=HighwayMixture, joint=node_mixture)
 
 
 class RNNCell(nn.Module):
@@ -107,6 +121,7 @@ class RNNCell(nn.Module):
             for node in range(1, nodes + 1))
         # which (node, state) pairs hold an op (nn.Identity marks an absent one: ModuleList keeps no None)
         self.present = [[not isinstance(e, nn.Identity) for e in row] for row in self.edges]
+        self.joint = [any(isinstance(e, Joint) for e in row) for row in self.edges]  # a supernet's nodes
         for linear in (self.w0, *self.ws):
             nn.init.uniform_(linear.weight, -INIT_RANGE, INIT_RANGE)
 
@@ -117,14 +132,19 @@ class RNNCell(nn.Module):
         hm = h_prev if h_mask is None else h_prev * h_mask
         c0, h0 = self.w0(torch.cat([xm, hm], dim=-1)).chunk(2, dim=-1)
         states = [h_prev + c0.sigmoid() * (h0.tanh() - h_prev)]
-        for i, (edges, present, w) in enumerate(zip(self.edges, self.present, self.ws)):
+        for i, (edges, present, w, joint) in enumerate(zip(self.edges, self.present, self.ws, self.joint)):
             reads = [j for j in range(i + 1) if present[j]]
             if len(reads) > 1:  # a supernet's node reads every earlier state: one product for all of them
                 stacked = torch.stack([states[j] for j in reads])
                 c, h = w(stacked if h_mask is None else stacked * h_mask).chunk(2, dim=-1)
                 gates = c.sigmoid()
-                acts = torch.stack([ACTIVATION[op](h) for op in OP_NAMES[1:]])  # every activation of every state
-                inputs = {j: (states[j], gates[n], h[n], acts[:, n]) for n, j in enumerate(reads)}
+                acts = torch.stack([ACTIVATION[op](h) for op in OP_NAMES[1:]], dim=1)  # every activation of every state
+                if joint:  # a supernet's edges: the node in one go, when they all mix in this forward
+                    node = edges[reads[0]].together([edges[j] for j in reads], (stacked, gates, h, acts))
+                    if node is not None:
+                        states.append(node)
+                        continue
+                inputs = {j: (states[j], gates[n], h[n], acts[n]) for n, j in enumerate(reads)}
             else:
                 inputs = {}
                 for j in reads:
