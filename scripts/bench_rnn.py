@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -105,12 +107,18 @@ def reference_step(net: ReferenceSearchNet, w_opt: torch.optim.Optimizer, a_opt:
     w_opt.step()
 
 
-def timed(step, steps: int) -> float:
-    step()  # warm-up
-    start = time.perf_counter()
-    for _ in range(steps):
+def timed(steps: dict[str, Callable[[], None]], repeats: int) -> dict[str, float]:
+    """Median seconds per step of each implementation, their steps interleaved (one of each in
+    turn, after a warm-up of each), so that a change in the machine's load weighs on both alike."""
+    for step in steps.values():
         step()
-    return (time.perf_counter() - start) / steps
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(repeats):
+        for name, step in steps.items():
+            start = time.perf_counter()
+            step()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def main() -> None:
@@ -120,7 +128,7 @@ def main() -> None:
     parser.add_argument("--vocab", type=int, default=10_000, help="PTB's vocabulary")
     parser.add_argument("--batch", type=int, default=16, help="the search's is 256; CPU runs use fewer")
     parser.add_argument("--bptt", type=int, default=35)
-    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--order", choices=("first", "second"), default="first")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = parser.parse_args()
@@ -143,19 +151,22 @@ def main() -> None:
     w_opt = torch.optim.SGD(net.weight_parameters(), lr=20.0, weight_decay=5e-7)
     a_opt = torch.optim.Adam(net.arch_parameters(), lr=3e-3, betas=(0.9, 0.999), weight_decay=1e-3)
     body = BilevelStep(runner, net, weights, w_opt, a_opt, args.order, 0.0, 5e-7, 0.25)
-    ours = timed(lambda: body([(*train, *val)], (1.0,), 20.0, True), args.steps)
+    steps = {"ours": lambda: body([(*train, *val)], (1.0,), 20.0, True)}
 
     ref = ReferenceSearchNet(args.vocab, args.nhid, args.nodes)
     r_w = torch.optim.SGD([p for n, p in ref.named_parameters() if n != "alphas"], lr=20.0, weight_decay=5e-7)
     r_a = torch.optim.Adam([ref.alphas], lr=3e-3, betas=(0.9, 0.999), weight_decay=1e-3)
-    theirs = timed(lambda: reference_step(ref, r_w, r_a, train, val), args.steps) if args.order == "first" else None
+    if args.order == "first":
+        steps["theirs"] = lambda: reference_step(ref, r_w, r_a, train, val)
+    medians = timed(steps, args.steps)
+    ours, theirs = medians["ours"], medians.get("theirs")
 
     tokens = args.batch * args.bptt
     rows = [("nascli supernet", ours), *([("reference rnn/model_search.py (re-implemented)", theirs)] if theirs else [])]
     load = os.getloadavg()
     print(f"DARTS recurrent search step ({args.order} order) on CPU, {args.threads} thread(s): {args.nodes} nodes, "
           f"emsize = nhid = {args.nhid}, vocabulary {args.vocab}, batch {args.batch} x bptt {args.bptt}, "
-          f"{args.steps} timed steps after one warm-up")
+          f"median of {args.steps} timed steps of each, interleaved, after one warm-up")
     print(f"machine load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} CPUs "
           "(a busy machine slows both sides alike; compare the ratio, not the absolute figures)")
     print(f"{'implementation':<48} {'s/step':>8} {'tokens/s':>10} {'vs reference':>13}")
