@@ -126,6 +126,9 @@ class DataSplits:
     source: dict[str, Any] | None = None
     # a table's category codes per embedded column (TableShape.table); None for images
     table: tuple[int, ...] | None = None
+    # what a one-shot search chooses its architecture on: "halves" of the training split (weights on
+    # one, architecture on the other), or the "validation" split (weights on all of training)
+    search_split: str = "halves"
 
     @property
     def in_channels(self) -> int:

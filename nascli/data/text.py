@@ -152,6 +152,7 @@ def text_lm_splits(
     lowercase: bool,
     variable_bptt: bool,
     max_train_samples: int | None,
+    search_split: str = "validation",
 ) -> TextSplits:
     """A corpus in `root` (train.txt, valid.txt, test.txt) as three token streams over the training
     text's vocabulary (<unk> for the rest, <eos> at each line's end)."""
@@ -179,6 +180,9 @@ def text_lm_splits(
     source = {"root": str(folder), "files": {k: str(v) for k, v in paths.items()}, "unk_tokens": unknown}
     data = _text_splits(name, *splits, "lm", vocab, vocab, bptt, "word", source)
     data.variable_bptt = variable_bptt
+    if search_split not in ("validation", "halves"):
+        raise DatasetError(f"dataset.search_split must be validation or halves, got {search_split!r}.")
+    data.search_split = search_split
     return data
 
 

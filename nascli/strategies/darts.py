@@ -1,10 +1,11 @@
 """Gradient-based one-shot search: DARTS (first and second order), PC-DARTS, GDAS and FairDARTS.
 
 All three train one supernet (nascli.weight_sharing.supernet, mixed as the strategy says) with the same
-bilevel loop: the training split is cut in two halves with a fixed generator; each step updates
-the architecture parameters on a batch of the second half (Adam), then the weights on a batch of
-the first (SGD, cosine schedule). Every epoch is one proposal: the architecture derived then,
-scored by the supernet's accuracy on the whole second half.
+bilevel loop: the training split is cut in two halves with a fixed generator (a language model's
+corpus: its training and validation streams, as the reference code searches PTB); each step
+updates the architecture parameters on a batch of the second half (Adam), then the weights on a
+batch of the first (SGD, cosine schedule). Every epoch is one proposal: the architecture derived
+then, scored by the supernet's accuracy on the whole second half.
 
 Every random draw is reproducible: weights are initialised from `seed`, and each epoch reseeds
 data order, augmentation, Gumbel noise and dropout from (seed, epoch), so a resumed search ends
@@ -42,7 +43,7 @@ from nascli.training.loop import TrainConfig
 from nascli.training.metrics import flat, score
 from nascli.training.steps import Limits, MicroBatch, StepRunner, resolve
 from nascli.training.text import perplexity_of
-from nascli.weight_sharing.batches import epoch_batches, epoch_seed, eval_batches, split_halves
+from nascli.weight_sharing.batches import epoch_batches, epoch_seed, eval_batches, rounds, search_halves
 from nascli.weight_sharing.mixing import Gumbel, Mixing, PartialChannels, Sigmoid, Softmax
 from nascli.weight_sharing.supernet import Supernet, build_supernet
 
@@ -128,7 +129,7 @@ class GradientSearch(OneShotStrategy):
         """Supernet, optimisers and schedule (weights initialised from the seed alone)."""
         data, device = context.data, torch.device(context.device)
         self.data, self.device = data, device
-        self.halves = split_halves(data.train, self.seed)
+        self.halves = search_halves(data, self.seed)
         if device.type == "cuda" and isinstance(data.train.images, torch.Tensor):  # held in memory (not streamed):
             # the halves live on the GPU: a step gathers its batch there, copies nothing in
             self.halves = tuple(Split(h.images.to(device), h.labels.to(device)) for h in self.halves)
@@ -208,8 +209,11 @@ class GradientSearch(OneShotStrategy):
         images per second (the search's speed: each step also reads as many validation images)."""
         net, device = self.net, self.device
         lr = self.schedule.get_last_lr()[0]
-        loaders = [epoch_batches(h, self.data, self.trainer.batch_size, self.seed, epoch, 2 + i, device)
-                   for i, h in enumerate(self.halves)]
+        weights_half, arch_half = self.halves
+        batch_size = self.trainer.batch_size
+        loaders = [epoch_batches(weights_half, self.data, batch_size, self.seed, epoch, 2, device),
+                   # round and round when shorter (a validation stream beside a training one, as the reference reads it)
+                   rounds(lambda k: epoch_batches(arch_half, self.data, batch_size, self.seed + k, epoch, 3, device))]
         net.train()
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), dtype=torch.long, device=device)

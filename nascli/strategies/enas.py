@@ -25,7 +25,7 @@ from nascli.strategies.controller import Controller, Reinforce, propose_valid, t
 from nascli.training.loop import TrainConfig
 from nascli.training.metrics import score
 from nascli.training.text import is_lm, perplexity_of
-from nascli.weight_sharing.batches import epoch_batches, epoch_seed, fixed_batches, shuffled_batches, split_halves
+from nascli.weight_sharing.batches import epoch_batches, epoch_seed, fixed_batches, search_halves, shuffled_batches
 from nascli.weight_sharing.single_path import PathScorer, PathStep, path_training, train_paths
 
 
@@ -63,7 +63,7 @@ class ENAS(OneShotStrategy):
     def setup(self, context: SearchContext) -> None:
         data, device = context.data, context.device
         self.data, self.device = data, device
-        self.train_half, self.val_half = split_halves(data.train, self.seed)
+        self.train_half, self.val_half = search_halves(data, self.seed)
         self.net, self.runner, self.optimizer, self.schedule = path_training(self.space, data, device, self.seed,
                                                                               self.trainer)
         self.generator = torch_generator(self.seed)

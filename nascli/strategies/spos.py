@@ -22,7 +22,7 @@ from nascli.strategies.base import (Artifacts, Objective, OneShotStrategy, Propo
 from nascli.strategies.genetic import GeneticAlgorithm
 from nascli.training.loop import TrainConfig
 from nascli.training.text import perplexity_of
-from nascli.weight_sharing.batches import epoch_batches, epoch_seed, fixed_batches, split_halves
+from nascli.weight_sharing.batches import epoch_batches, epoch_seed, fixed_batches, search_halves
 from nascli.weight_sharing.single_path import PathScorer, PathStep, path_training, train_paths
 
 
@@ -49,7 +49,7 @@ class SPOS(OneShotStrategy):
     def setup(self, context: SearchContext) -> None:
         data, device = context.data, context.device
         self.data, self.device = data, device
-        self.train_half, val_half = split_halves(data.train, self.seed)
+        self.train_half, val_half = search_halves(data, self.seed)
         self.net, self.runner, self.optimizer, self.schedule = path_training(self.space, data, device, self.seed,
                                                                               self.trainer)
         eval_batch = self.trainer.eval_batch_size

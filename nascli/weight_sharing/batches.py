@@ -5,7 +5,9 @@ contiguous windows (its halves are contiguous too), labelled texts shuffled and 
 
 from __future__ import annotations
 
-from typing import Any
+import itertools
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar
 
 import torch
 
@@ -14,6 +16,7 @@ from nascli.data.loader import BatchLoader
 from nascli.data.text_batches import StreamBatches, TextBatches
 
 Batch = tuple[torch.Tensor, torch.Tensor]
+T = TypeVar("T")
 
 
 def epoch_seed(seed: int, epoch: int, stream: int) -> int:
@@ -43,6 +46,28 @@ def split_halves(split: Split, seed: int) -> tuple[Split, Split]:
     order = torch.randperm(len(split), generator=torch.Generator().manual_seed(seed))
     half = len(split) // 2
     return split.subset(order[:half].sort().values), split.subset(order[half:].sort().values)
+
+
+def search_halves(data: DataSplits, seed: int) -> tuple[Split, Split]:
+    """What a one-shot search trains its weights on and chooses its architecture on. Data whose
+    `search_split` is "validation" (a language model's corpus, as the DARTS and ENAS reference
+    code search PTB): the training split and the validation split. Otherwise the training split's
+    two halves (split_halves), as DARTS searches CIFAR-10."""
+    if data.search_split == "validation":
+        return data.train, data.val
+    return split_halves(data.train, seed)
+
+
+def rounds(make: Callable[[int], Iterable[T]]) -> Iterator[T]:
+    """make(0)'s items, then make(1)'s, and so on (ending only if a round is empty): a shorter
+    split's batches for as long as a longer one's last."""
+    for k in itertools.count():
+        empty = True
+        for item in make(k):
+            empty = False
+            yield item
+        if empty:
+            return
 
 
 def epoch_batches(split: Split, data: DataSplits, batch_size: int, seed: int, epoch: int, stream: int,

@@ -127,3 +127,25 @@ def test_training_windows_vary_around_bptt_and_still_cover_the_stream_once() -> 
     assert torch.equal(torch.cat([x for x, _ in windows], 1), stream[:800].view(2, 400)[:, :-1])
     again = [x.shape[1] for x, _ in StreamBatches(stream, 2, 10, gen=torch.Generator().manual_seed(0))]
     assert again == lengths  # the seed fixes them
+
+
+def test_a_one_shot_search_chooses_on_the_validation_stream_as_the_reference_does(corpus: Path) -> None:
+    """DARTS and ENAS searched PTB with weights on train and architecture on valid: search_halves
+    gives those streams (search_split=halves: the training stream cut in two, as for images), and
+    the shorter stream's batches go round for as long as the training stream's last."""
+    from nascli.weight_sharing.batches import epoch_batches, rounds, search_halves
+
+    data = build_option("dataset", "text_lm", {"root": str(corpus), "bptt": 5})
+    weights, arch = search_halves(data, 0)
+    assert weights is data.train and arch is data.val
+    first, second = search_halves(build_option("dataset", "text_lm", {"root": str(corpus), "bptt": 5,
+                                                                      "search_split": "halves"}), 0)
+    assert torch.equal(torch.cat([first.images, second.images]), data.train.images)
+    with pytest.raises(DatasetError, match="search_split"):
+        build_option("dataset", "text_lm", {"root": str(corpus), "search_split": "test"})
+    train_batches = list(epoch_batches(weights, data, 4, 0, 0, 2, None))
+    arch_batches = list(epoch_batches(arch, data, 4, 0, 0, 3, None))
+    assert len(arch_batches) < len(train_batches)
+    paired = list(zip(train_batches, rounds(lambda k: epoch_batches(arch, data, 4, k, 0, 3, None))))
+    assert len(paired) == len(train_batches)
+    assert torch.equal(paired[len(arch_batches)][1][0], arch_batches[0][0])  # round two starts afresh
