@@ -152,7 +152,7 @@ def text_lm_splits(
     lowercase: bool,
     variable_bptt: bool,
     max_train_samples: int | None,
-    search_split: str = "validation",
+    search_split: str,
 ) -> TextSplits:
     """A corpus in `root` (train.txt, valid.txt, test.txt) as three token streams over the training
     text's vocabulary (<unk> for the rest, <eos> at each line's end)."""
