@@ -218,13 +218,39 @@ class Runner:
 
 
 def _cli(argv: list[str], cwd: Path) -> tuple[int, str]:
-    """`nas <argv>` in a subprocess (sweeps, nas list, nas report: as the console script runs them)."""
+    """`nas <argv>` through the console script's entry point (sweeps, nas list, nas report), in
+    `cwd`: in this process (no fresh interpreter's start for each line), except a sweep through a
+    launcher of worker processes, which keeps them from one sweep to the next (joblib's loky
+    workers stay in the directory and environment of the first): in a fresh process as a user's."""
+    import contextlib
+    import io
     import os
 
-    env = {**os.environ, "COLUMNS": "200", "NASCLI_DATA_DIR": str(cwd / "data"), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, "-m", "nascli", *argv], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=600)
-    return proc.returncode, proc.stdout + proc.stderr
+    from nascli.cli import main
+
+    env = {"COLUMNS": "200", "NASCLI_DATA_DIR": str(cwd / "data")}
+    if any(a.startswith("hydra/launcher=") for a in argv):
+        proc = subprocess.run([sys.executable, "-m", "nascli", *argv], cwd=cwd, capture_output=True, text=True,
+                              env={**os.environ, **env, "OMP_NUM_THREADS": "1"}, timeout=600)
+        return proc.returncode, proc.stdout + proc.stderr
+    out = io.StringIO()
+    saved, here = {key: os.environ.get(key) for key in env}, os.getcwd()
+    os.environ.update(env)
+    os.chdir(cwd)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+            try:
+                code = main(list(argv))
+            except SystemExit as exit_:
+                code = exit_.code if isinstance(exit_.code, int) else 1
+    finally:
+        os.chdir(here)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    return code, out.getvalue()
 
 
 BLOCKS = blocks()

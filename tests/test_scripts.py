@@ -11,10 +11,27 @@ from nasrun import REPO
 
 
 def run_script(name: str, *args: str) -> str:
-    proc = subprocess.run([sys.executable, str(REPO / "scripts" / name), *args], capture_output=True, text=True,
-                          timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
+    """`python scripts/<name> <args>` in this process (its __main__ run as the interpreter would),
+    its printed output; a failure's exit or exception fails the test. In process: no fresh
+    interpreter's start (torch's import alone is seconds) for each script."""
+    import contextlib
+    import io
+    import runpy
+
+    import torch
+
+    out, argv, threads = io.StringIO(), sys.argv, torch.get_num_threads()
+    sys.argv = [str(REPO / "scripts" / name), *args]
+    try:
+        with contextlib.redirect_stdout(out):
+            try:
+                runpy.run_path(sys.argv[0], run_name="__main__")
+            except SystemExit as exit_:
+                assert exit_.code in (None, 0), f"{name} exited {exit_.code}:\n{out.getvalue()[-3000:]}"
+    finally:
+        sys.argv = argv
+        torch.set_num_threads(threads)  # a script may set its own
+    return out.getvalue()
 
 
 def table_rows(out: str) -> dict[str, list[str]]:
