@@ -10,15 +10,22 @@ import pytest
 from nasrun import REPO
 
 
-def run_script(name: str, *args: str) -> str:
-    """`python scripts/<name> <args>` in this process (its __main__ run as the interpreter would),
-    its printed output; a failure's exit or exception fails the test. In process: no fresh
-    interpreter's start (torch's import alone is seconds) for each script."""
+def run_script(name: str, *args: str, fresh: bool = False) -> str:
+    """`python scripts/<name> <args>`, its printed output; a failure's exit or exception fails the
+    test. In this process (its __main__ run as the interpreter would: no fresh interpreter's start,
+    torch's import alone is seconds, for each script), or in a `fresh` one where the script measures
+    its own process (peak RSS)."""
     import contextlib
     import io
     import runpy
 
     import torch
+
+    if fresh:
+        proc = subprocess.run([sys.executable, str(REPO / "scripts" / name), *args], capture_output=True, text=True,
+                              timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
 
     out, argv, threads = io.StringIO(), sys.argv, torch.get_num_threads()
     sys.argv = [str(REPO / "scripts" / name), *args]
@@ -88,7 +95,7 @@ def test_bench_search_runs_compile_modes_and_finds_the_reference(tmp_path) -> No
     (cnn / "architect.py").write_text("class Architect:\n    pass\n")
     out = run_script("bench_search.py", "--sizes", "debug", "--steps", "1", "--space", "nb201", "--configs",
                      "darts-1st", "--compile", "none,graphs", "--reference", str(tmp_path / "darts"), "--check-memory",
-                     "--size", "cells_per_stage=1,batch=32")
+                     "--size", "cells_per_stage=1,batch=32", fresh=True)  # peak RSS: of its own process
     rows = {tuple(cells[1:3]): cells[3:] for line in out.splitlines()
             if len(cells := [c.strip() for c in line.split("│")]) > 3}
     eager = rows[("darts-1st", "none")]
