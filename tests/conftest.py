@@ -58,6 +58,20 @@ def logging_left_as_it_was():
 
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """`-n auto`: one worker more than this machine's CPUs. Many tests wait on processes they start
+    (nas commands, sweeps' workers, torchrun, Ray): with as many workers as CPUs, 14% of the CPU
+    time went unused (the whole suite used 1.72 of 2 cores; 1.94 with 3 workers, 456 s against
+    about 500 s). PYTEST_XDIST_AUTO_NUM_WORKERS still decides where it is set."""
+    import os
+
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None  # xdist's own hook reads it
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return cpus + 1
+
+
 # --- the order -n auto hands tests out in --------------------------------------------------------------------
 SPREAD = ("tests/test_readme.py::test_every_command_of_the_block_works_as_written",)  # each test a unit of its own
 

@@ -43,7 +43,19 @@ def _has_plugin(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
+# README lines another test runs word for word (but for a sweep's folder), with its own checks of what they
+# wrote: run once, not twice
+SAME_AS = {
+    "nas search -m debug=smoke seed=0,1 hydra/launcher=submitit_local":
+        "tests/test_launchers.py::test_a_two_job_sweep_through_submitit_local_completes_both_runs",
+    "nas search -m debug=smoke seed=0,1 strategy=random,reinforce hardware.objective=pareto hydra/launcher=joblib "
+    "hydra.launcher.n_jobs=2 hydra.sweep.dir=sweep": "tests/commands/test_report.py's `sweep` fixture",
+    "nas report sweep": "tests/commands/test_report.py::test_a_2x2_sweep_gives_mean_and_std_over_seeds_and_the_best_"
+                        "configuration reports that very sweep",
+}
+
 SKIPS: list[tuple[Callable[[list[str]], bool], str]] = [
+    (lambda t: " ".join(t) in SAME_AS, "another test runs this line word for word (SAME_AS names it)"),
     (lambda t: t[0] == "pip", "installs nascli: .ci/run installs exactly as the README says"),
     (lambda t: t[:3] == ["python", "-m", "pytest"], "the test suite itself"),
     (lambda t: t[0] == "python" and "screenshot_report" in " ".join(t), "needs Chromium, not installed in CI"),
