@@ -163,7 +163,7 @@ def check_cli(command: str, override: str, runs: dict[str, Path]) -> str:
     return "error" if result.code else "ran"
 
 
-COMMAND_CASES = {"search": 60, "retrain": 40, "evaluate": 25, "export": 25, "predict": 25}
+COMMAND_CASES = {"search": 40, "retrain": 30, "evaluate": 20, "export": 20, "predict": 20}
 RUNS = {"search": "seed=1", "retrain": "trainer.lr=0.01", "evaluate": "batch_size=2", "export": "batch_size=2",
         "predict": "batch_size=2"}
 
