@@ -83,9 +83,9 @@ def unit_of(nodeid: str) -> str:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """xdist (--dist load) hands tests out one by one in this order: every slow test first (those of
-    the files with the most slow tests before the others), so that long tests start early and short
-    ones fill the workers at the end. Measured on
+    """xdist (--dist load) hands tests out one by one in this order: the files with the most slow tests
+    first, so that long tests start early and short ones fill the workers at the end (every slow
+    test before any fast one measured slower: 460 s against 408 s with 3 workers). Measured on
     the whole suite on 2 cores: 500 s (609 s in a CI run), against 632 s for whole files per worker
     longest first and 803 s for whole files in xdist's own order, where both workers ran their
     heaviest, process-spawning tests at once."""
@@ -95,5 +95,4 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         unit = unit_of(item.nodeid)
         first.setdefault(unit, index)
         slow[unit] = slow.get(unit, 0) + (item.get_closest_marker("slow") is not None)
-    items.sort(key=lambda item: (item.get_closest_marker("slow") is None, -slow[unit_of(item.nodeid)],
-                                 first[unit_of(item.nodeid)]))
+    items.sort(key=lambda item: (-slow[unit_of(item.nodeid)], first[unit_of(item.nodeid)]))

@@ -206,6 +206,10 @@ class Runner:
         if sub in APPS and "-m" not in args:
             self._app(sub, args)
         else:
+            if "-m" in args and not any(_key(a) == "hydra.sweep.dir" for a in args):
+                # Hydra names a sweep's folder by the second it starts: lines run faster than a user types
+                self.count += 1
+                args.append(f"hydra.sweep.dir=multirun/sweep-{self.count}")
             code, text = _cli([sub, *args], self.cwd)
             assert code == 0, f"`{' '.join(tokens)}` exited {code}:\n{text[-3000:]}"
         self.ran.append(" ".join(tokens))
