@@ -92,9 +92,18 @@ def stopped(args: list[str], stops: dict[Path, int], cwd: Path, marker: str = "t
                                        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
              for run_dir in stops}
     deadline = time.monotonic() + 120
-    for run_dir, proc in procs.items():
-        while not (run_dir / marker).exists() and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.02)
-        proc.send_signal(stops[run_dir])
-        proc.wait(timeout=60)
-        assert (run_dir / marker).exists(), f"{run_dir}: stopped before it wrote {marker}"
+    try:
+        for run_dir, proc in procs.items():
+            while not (run_dir / marker).exists() and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.02)
+            proc.send_signal(stops[run_dir])
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                raise AssertionError(f"{run_dir}: still running 60 s after signal {stops[run_dir]}") from None
+            assert (run_dir / marker).exists(), f"{run_dir}: stopped before it wrote {marker}"
+    finally:  # whatever went wrong, no process is left behind
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()

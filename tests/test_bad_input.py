@@ -386,7 +386,7 @@ def unfinished(runs: dict[str, Path]) -> dict[str, Path]:
     root = runs["root"] / "unfinished"
     dirs = {name: root / name for name in ("failed", "interrupted", "killed")}
     assert run("retrain", "debug=smoke", "genotype=/does/not/exist", run_dir=dirs["failed"]).code == 2
-    stopped(["search", "debug=smoke", "budget.trials=50"],
+    stopped(["search", "debug=smoke", "budget.trials=5000"],  # minutes of trials: it ends by its signal
             {dirs["interrupted"]: signal.SIGINT, dirs["killed"]: signal.SIGKILL}, cwd=root)
     return {**dirs, "completed": runs["checkpoint"]}
 

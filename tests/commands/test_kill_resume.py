@@ -72,6 +72,27 @@ def test_a_killed_darts_search_resumes_to_the_same_supernet(tmp_path: Path) -> N
 
 
 @pytest.mark.slow
+def test_a_killed_parallel_search_runs_its_candidates_in_flight_again(tmp_path: Path) -> None:
+    """search.workers=2 on local worker processes, killed after its first result with candidates
+    in flight: the resume runs those again and ends with the uninterrupted search's candidates and
+    scores (random search proposes the same ones, and a score depends only on the candidate)."""
+    args = ["search", "debug=smoke", "budget.trials=5", "plots=false"]
+    killed = tmp_path / "killed"
+    _kill_at_random([*args, "search.workers=2"], killed, tmp_path, "trials.csv", seed=1)
+    pending = [p["arch_str"] for p in read_json(killed / "checkpoint.json")["pending"]]
+    assert 1 <= len(pending) <= 2 and len(read_trials(killed)) < 5
+    resumed = run(*args, "search.workers=2", "resume=true", run_dir=killed)
+    assert resumed.code == 0, resumed.text
+    assert f"running again the {len(pending)} candidate(s) that were in flight" in resumed.out
+    whole = run(*args, run_dir=tmp_path / "whole")  # one worker, uninterrupted
+    assert whole.code == 0, whole.text
+    rows = read_trials(killed)
+    assert len(rows) == 5 and set(pending) <= {r["arch_str"] for r in rows}
+    assert ({r["arch_str"]: r["val_accuracy"] for r in rows}
+            == {r["arch_str"]: r["val_accuracy"] for r in read_trials(tmp_path / "whole")})
+
+
+@pytest.mark.slow
 def test_a_killed_reptile_meta_train_resumes_to_the_same_prior(tmp_path: Path) -> None:
     args = ["meta-train", "method=reptile", "tasks=subsets", "debug=smoke", "method.meta_iterations=4"]
     whole = run(*args, run_dir=tmp_path / "whole")

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from nasrun import REPO, nas, read_json, run, stopped
+from sharing import built_once
 
 from nascli.commands.report import main as report_main
 
@@ -25,31 +26,38 @@ STRATEGIES = ("random", "reinforce")
 
 
 @pytest.fixture(scope="module")
-def sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def sweep(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
     """`nas search -m` over 2 strategies x 2 seeds with the joblib launcher, two jobs at a time;
-    objective=pareto so that each run also writes a Pareto front."""
-    cwd = tmp_path_factory.mktemp("sweep")
-    result = nas("search", "-m", "debug=smoke", "seed=0,1", f"strategy={','.join(STRATEGIES)}",
-                 "hardware.objective=pareto", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
-                 f"hydra.sweep.dir={cwd / 'sweep'}", cwd=cwd)
-    assert result.code == 0, result.text
-    return cwd / "sweep"
+    objective=pareto so that each run also writes a Pareto front. Made once for all workers, and
+    only read: a test that reports it (into the folder) reports a copy."""
+    def build(cwd: Path) -> None:
+        result = nas("search", "-m", "debug=smoke", "seed=0,1", f"strategy={','.join(STRATEGIES)}",
+                     "hardware.objective=pareto", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+                     f"hydra.sweep.dir={cwd / 'sweep'}", cwd=cwd)
+        assert result.code == 0, result.text
+
+    return built_once(tmp_path_factory, worker_id, "report-sweep", build) / "sweep"
 
 
 @pytest.fixture(scope="module")
-def unfinished(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def unfinished(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> dict[str, Path]:
     """Real runs that did not complete: a retrain whose genotype does not exist (failed), a search
     stopped with Ctrl-C after its first trial (interrupted), one killed then (report.json still
-    `running`, no `finished`); and a completed single-objective search beside them."""
-    root = tmp_path_factory.mktemp("unfinished")
-    dirs = {name: root / name for name in ("failed", "interrupted", "killed", "completed")}
-    assert run("retrain", "debug=smoke", "genotype=/does/not/exist", run_dir=dirs["failed"]).code == 2
-    stopped(["search", "debug=smoke", "budget.trials=50"],
-            {dirs["interrupted"]: signal.SIGINT, dirs["killed"]: signal.SIGKILL}, cwd=root)
-    assert run("search", "debug=smoke", "plots=false", run_dir=dirs["completed"]).code == 0
-    for name, status in (("failed", "failed"), ("interrupted", "interrupted"), ("killed", "running")):
-        assert read_json(dirs[name] / "report.json")["status"] == status, name
-    return dirs
+    `running`, no `finished`); and a completed single-objective search beside them. Made once for
+    all workers, and only read."""
+    names = ("failed", "interrupted", "killed", "completed")
+
+    def build(root: Path) -> None:
+        dirs = {name: root / name for name in names}
+        assert run("retrain", "debug=smoke", "genotype=/does/not/exist", run_dir=dirs["failed"]).code == 2
+        stopped(["search", "debug=smoke", "budget.trials=5000"],  # minutes of trials: it ends by its signal
+                {dirs["interrupted"]: signal.SIGINT, dirs["killed"]: signal.SIGKILL}, cwd=root)
+        assert run("search", "debug=smoke", "plots=false", run_dir=dirs["completed"]).code == 0
+        for name, status in (("failed", "failed"), ("interrupted", "interrupted"), ("killed", "running")):
+            assert read_json(dirs[name] / "report.json")["status"] == status, name
+
+    root = built_once(tmp_path_factory, worker_id, "report-unfinished", build)
+    return {name: root / name for name in names}
 
 
 def summary_rows(folder: Path) -> dict[str, dict[str, str]]:
@@ -64,8 +72,9 @@ def objectives(sweep: Path, strategy: str) -> list[float]:
 
 
 @pytest.mark.slow
-def test_a_2x2_sweep_gives_mean_and_std_over_seeds_and_the_best_configuration(sweep: Path) -> None:
-    result = nas("report", str(sweep), cwd=sweep.parent)
+def test_a_2x2_sweep_gives_mean_and_std_over_seeds_and_the_best_configuration(sweep: Path, tmp_path: Path) -> None:
+    sweep = shutil.copytree(sweep, tmp_path / "sweep")  # the report goes into the folder: a copy of the shared one
+    result = nas("report", str(sweep), cwd=tmp_path)
     assert result.code == 0, result.text
     assert "per configuration: mean ± std over seeds" in result.out and "best configuration" in result.out
 
@@ -208,7 +217,7 @@ def test_a_mix_ranks_the_completed_run_and_lists_the_others(unfinished: dict[str
     assert all(REASONS[n] in printed for n in names[1:])
     with open(tmp_path / "out" / "summary.csv", newline="") as handle:
         rows = {(r["command"], r["budget.trials"]): (r["runs"], r["completed"]) for r in csv.DictReader(handle)}
-    assert rows == {("search", ""): ("1", "1"), ("retrain", ""): ("1", "0"), ("search", "50"): ("2", "0")}
+    assert rows == {("search", ""): ("1", "1"), ("retrain", ""): ("1", "0"), ("search", "5000"): ("2", "0")}
 
 
 @pytest.mark.slow
@@ -251,8 +260,8 @@ def test_the_page_renders_in_headless_chromium(sweep: Path, tmp_path: Path) -> N
         sys.path.pop(0)
     if screenshot_report.find_browser() is None:
         pytest.skip("Chromium is not installed (Debian: apt-get install chromium)")
-    if not (sweep / "report.html").exists():
-        assert report_main([str(sweep)]) == 0
+    sweep = shutil.copytree(sweep, tmp_path / "sweep")  # the report goes into the folder: a copy of the shared one
+    assert report_main([str(sweep)]) == 0
     shot = tmp_path / "report.png"
     proc = subprocess.run([sys.executable, str(REPO / "scripts" / "screenshot_report.py"), str(sweep / "report.html"),
                            str(shot), "--height", "1600"], capture_output=True, text=True, timeout=180)

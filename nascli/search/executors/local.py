@@ -38,7 +38,11 @@ def serve(conn: Connection, recipe: Recipe, slot_dir: Path, index: int, threads:
                 return
             if job is None:
                 return
-            conn.send(evaluate(evaluator, job))
+            answer = evaluate(evaluator, job)
+            try:
+                conn.send(answer)
+            except OSError:  # the search's process is gone (killed): nobody to answer
+                return
 
 
 def cpu_share(workers: int) -> int:
