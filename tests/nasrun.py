@@ -8,6 +8,7 @@ import importlib
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -86,10 +87,13 @@ def read_trials(run_dir: Path) -> list[dict[str, str]]:
 
 def stopped(args: list[str], stops: dict[Path, int], cwd: Path, marker: str = "trials.csv") -> None:
     """`nas <args>` into each run directory of `stops`, side by side, each sent its signal once it has
-    written `marker`: SIGINT is the user's Ctrl-C; SIGKILL leaves the run as a crash or the OOM killer does."""
+    written `marker`: SIGINT is the user's Ctrl-C; SIGKILL leaves the run as a crash or the OOM killer does.
+    Each starts with SIGINT's default action, as a command typed in a terminal does: a test run started
+    in the background by a shell inherits SIGINT ignored, and Python then never raises KeyboardInterrupt."""
     env = {**os.environ, "COLUMNS": "200", "NASCLI_DATA_DIR": str(cwd / "data"), "OMP_NUM_THREADS": "1"}
     procs = {run_dir: subprocess.Popen([sys.executable, "-m", "nascli", *args, f"hydra.run.dir={run_dir}"], cwd=cwd,
-                                       env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                       env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                       preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
              for run_dir in stops}
     deadline = time.monotonic() + 120
     try:
