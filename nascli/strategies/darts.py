@@ -37,12 +37,13 @@ from nascli.registry import STRATEGIES
 from nascli.runtime.run_report import markdown_table
 from nascli.spaces.base import SearchSpace
 from nascli.strategies.base import Artifacts, OneShotStrategy, Proposal, SearchContext, build_optimizer
-from nascli.strategies.bilevel import BILEVEL_LIMITS, SAMPLED_PATH, SECOND_ORDER_FP16, ArchTerm, Batch, BilevelStep
+from nascli.strategies.bilevel import (BILEVEL_LIMITS, CARRIED_STATE, SAMPLED_PATH, SECOND_ORDER_FP16, ArchTerm, Batch,
+                                      BilevelStep)
 from nascli.training import data_parallel
 from nascli.training.loop import TrainConfig
 from nascli.training.metrics import flat, score
 from nascli.training.steps import Limits, MicroBatch, StepRunner, resolve
-from nascli.training.text import perplexity_of
+from nascli.training.text import carrying, is_lm, perplexity_of
 from nascli.weight_sharing.batches import epoch_batches, epoch_seed, eval_batches, rounds, search_halves
 from nascli.weight_sharing.mixing import Gumbel, Mixing, PartialChannels, Sigmoid, Softmax
 from nascli.weight_sharing.supernet import Supernet, build_supernet
@@ -68,11 +69,12 @@ class GradientSearch(OneShotStrategy):
         self.prior_strength = prior_strength
         self.epochs = trainer.epochs
         self.prior = None  # a meta prior to start from (see warm_start)
+        self.carried = False  # a language model's hidden state carried from batch to batch (set with the data)
 
     def limits(self) -> Limits:
         """What this strategy's bilevel step cannot do (the step runner refuses it, with the reason)."""
-        sampled = SAMPLED_PATH if self.mixing().samples_on_host else None
-        return replace(BILEVEL_LIMITS, cuda_graphs=sampled, compile=sampled,
+        eager = SAMPLED_PATH if self.mixing().samples_on_host else CARRIED_STATE if self.carried else None
+        return replace(BILEVEL_LIMITS, cuda_graphs=eager, compile=eager,
                        fp16=SECOND_ORDER_FP16 if self.order == "second" else None)
 
     # --- meta prior ---------------------------------------------------------------------------------
@@ -129,6 +131,7 @@ class GradientSearch(OneShotStrategy):
         """Supernet, optimisers and schedule (weights initialised from the seed alone)."""
         data, device = context.data, torch.device(context.device)
         self.data, self.device = data, device
+        self.carried = is_lm(data)
         self.halves = search_halves(data, self.seed)
         if device.type == "cuda" and isinstance(data.train.images, torch.Tensor):  # held in memory (not streamed):
             # the halves live on the GPU: a step gathers its batch there, copies nothing in
@@ -161,7 +164,7 @@ class GradientSearch(OneShotStrategy):
         terms = [term for term in (self.latency, *self.arch_terms()) if term is not None]
         self.body = BilevelStep(runner, net, self.weights, self.w_opt, self.a_opt, self.order, self.trainer.momentum,
                                 self.trainer.weight_decay, self.trainer.grad_clip, terms,
-                                data_parallel.average if process is not None else None)
+                                data_parallel.average if process is not None else None, carry=self.carried)
 
     def divergence_advice(self) -> str:
         return f"Lower trainer.lr (now {self.trainer.lr:g}) or strategy.arch_optimizer.lr."
@@ -215,6 +218,7 @@ class GradientSearch(OneShotStrategy):
                    # round and round when shorter (a validation stream beside a training one, as the reference reads it)
                    rounds(lambda k: epoch_batches(arch_half, self.data, batch_size, self.seed + k, epoch, 3, device))]
         net.train()
+        self.body.new_epoch()
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), dtype=torch.long, device=device)
         seen = 0
@@ -273,7 +277,9 @@ class GradientSearch(OneShotStrategy):
                 return self.net(x).float()
 
         def scored(part: Any) -> tuple[float, float]:
-            return score(forward, self._batches(eval_batches(part, self.data, self.trainer.eval_batch_size, self.device)))
+            with carrying(self.net, self.carried):  # a language model reads the stream on, batch after batch
+                return score(forward, self._batches(eval_batches(part, self.data, self.trainer.eval_batch_size,
+                                                                 self.device)))
 
         if self.process is None:
             return scored(split)

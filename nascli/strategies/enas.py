@@ -93,7 +93,7 @@ class ENAS(OneShotStrategy):
         loader = epoch_batches(self.train_half, self.data, self.trainer.batch_size, self.seed, epoch, 2, self.device)
         lr = self.schedule.get_last_lr()[0]
         step = PathStep(self.runner, self.net, self.optimizer, lambda: self._sample(fallback), self.trainer.grad_clip)
-        stats = train_paths(self.runner, step, loader)
+        stats = train_paths(self.runner, step, loader, carry=is_lm(self.data))
         self.schedule.step()
         rewards = self._controller_steps(epoch, fallback)
         arch = self._derive(fallback)

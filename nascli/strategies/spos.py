@@ -21,7 +21,7 @@ from nascli.strategies.base import (Artifacts, Objective, OneShotStrategy, Propo
                                     require_positive)
 from nascli.strategies.genetic import GeneticAlgorithm
 from nascli.training.loop import TrainConfig
-from nascli.training.text import perplexity_of
+from nascli.training.text import is_lm, perplexity_of
 from nascli.weight_sharing.batches import epoch_batches, epoch_seed, fixed_batches, search_halves
 from nascli.weight_sharing.single_path import PathScorer, PathStep, path_training, train_paths
 
@@ -93,7 +93,7 @@ class SPOS(OneShotStrategy):
         loader = epoch_batches(self.train_half, self.data, self.trainer.batch_size, self.seed, epoch, 2, self.device)
         lr = self.schedule.get_last_lr()[0]
         step = PathStep(self.runner, self.net, self.optimizer, lambda: self.space.sample(paths), self.trainer.grad_clip)
-        stats = train_paths(self.runner, step, loader)
+        stats = train_paths(self.runner, step, loader, carry=is_lm(self.data))
         self.schedule.step()
         self.epoch = epoch + 1
         probe = self.space.sample(paths)

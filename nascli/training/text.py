@@ -107,6 +107,38 @@ def carrying(model: nn.Module, lm: bool) -> Iterator[None]:
         net.reset()
 
 
+class Streams:
+    """The hidden states of several batch streams through one recurrent language model, each carried
+    on from that stream's own last batch: a one-shot search reads a training and a validation
+    stream in turn, and carries a hidden state for each, as the DARTS reference's search does
+    (`hidden`, `hidden_valid`). For any other network (`model` None) it does nothing."""
+
+    def __init__(self, model: nn.Module | None) -> None:
+        self.net = None if model is None else recurrent(model)
+        self.states: dict[str, torch.Tensor | None] = {}
+
+    def reset(self) -> None:
+        """Every stream starts afresh (a new epoch)."""
+        self.states.clear()
+
+    @contextmanager
+    def on(self, name: str, advance: bool = True) -> Iterator[None]:
+        """Forwards inside start from stream `name`'s state; with `advance`, the last one's end
+        state becomes the stream's (otherwise each starts from the same state and leaves it)."""
+        net = self.net
+        if net is None:
+            yield
+            return
+        kept = net.carry, net.advance, net.hidden
+        net.carry, net.advance, net.hidden = True, advance, self.states.get(name)
+        try:
+            yield
+            if advance:
+                self.states[name] = net.hidden
+        finally:
+            net.carry, net.advance, net.hidden = kept
+
+
 def measure(forward: Callable[[torch.Tensor], torch.Tensor], model: nn.Module, data: DataSplits,
             pairs: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> dict[str, float]:
     """Mean loss and perplexity (lm) or accuracy (classification) of `forward` over `pairs`, in eval

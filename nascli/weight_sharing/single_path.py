@@ -17,7 +17,7 @@ from torch import nn
 from nascli.data.datasets import DataSplits
 from nascli.spaces.base import Arch, SearchSpace
 from nascli.training.metrics import flat, score
-from nascli.training.text import penalty_of, recurrent
+from nascli.training.text import carrying, penalty_of, recurrent
 from nascli.training.steps import Limits, MicroBatch, StepRunner, resolve
 from nascli.weight_sharing.batches import Batch
 from nascli.weight_sharing.mixing import SinglePath
@@ -76,17 +76,20 @@ class PathStep:
         return out
 
 
-def train_paths(runner: StepRunner, step: PathStep, batches: Iterable[Batch]) -> dict[str, float]:
-    """One pass over `batches` by the step runner, each batch training a sampled path; train loss and accuracy (%)."""
+def train_paths(runner: StepRunner, step: PathStep, batches: Iterable[Batch], carry: bool = False) -> dict[str, float]:
+    """One pass over `batches` by the step runner, each batch training a sampled path; train loss and
+    accuracy (%). With `carry` (a language model's stream), each batch starts from the hidden state
+    the one before left, whatever path it trained, as ENAS' reference trains its shared weights."""
     step.net.train()
     loss_sum, correct, seen = 0.0, 0, 0
     micro = (MicroBatch((runner.inputs(x), y), 1.0, len(y)) for x, y in batches)
-    for group in runner.groups(micro):
-        for (loss, hits), batch in zip(runner.run(step, group), group):
-            n = batch.tensors[1].numel()  # targets: images, or a language model's tokens
-            loss_sum += float(loss) * n
-            correct += int(hits)
-            seen += n
+    with carrying(step.net, carry):
+        for group in runner.groups(micro):
+            for (loss, hits), batch in zip(runner.run(step, group), group):
+                n = batch.tensors[1].numel()  # targets: images, or a language model's tokens
+                loss_sum += float(loss) * n
+                correct += int(hits)
+                seen += n
     seen = max(seen, 1)
     return {"train_loss": loss_sum / seen, "train_accuracy": 100.0 * correct / seen}
 

@@ -1,6 +1,6 @@
 """One-shot and sample-based search of the recurrent cell space (search_space=rnn) on generated
-text: DARTS' second-order gradient through the recurrent supernet, and DARTS (both orders), GDAS,
-ENAS and a sample-based strategy end to end."""
+text: DARTS' second-order gradient through the recurrent supernet, the hidden states its bilevel
+step carries, and DARTS (both orders), GDAS, ENAS and a sample-based strategy end to end."""
 
 from __future__ import annotations
 
@@ -8,12 +8,15 @@ from pathlib import Path
 
 import pytest
 import torch
+from configured import CPU, trainer
 from nasrun import read_json, read_trials, run
 from textcorpus import labelled_csv, lm_corpus
 from torch.func import functional_call
 
 from nascli.runtime.config import build_option
-from nascli.strategies.bilevel import unrolled_arch_grads
+from nascli.strategies.bilevel import BILEVEL_LIMITS, BilevelStep, unrolled_arch_grads
+from nascli.training.steps import MicroBatch, StepRunner, resolve
+from nascli.training.text import recurrent
 from nascli.weight_sharing.mixing import Softmax
 from nascli.weight_sharing.supernet import build_supernet
 
@@ -52,6 +55,41 @@ def test_second_order_gradient_through_the_recurrent_cell_matches_finite_differe
         numeric = (unrolled(alpha + step) - unrolled(alpha - step)) / (2 * h)
         torch.testing.assert_close(ours[row, op].item(), numeric, rtol=1e-3, atol=1e-8)
         assert abs(first[row, op].item() - numeric) > 1e-6  # the unrolled term matters here
+
+
+@pytest.mark.parametrize("order", ["first", "second"])
+def test_the_bilevel_step_carries_a_hidden_state_per_stream(order: str) -> None:
+    """A language model reads its training and validation streams on, each from its own last batch, as
+    the DARTS reference's search carries `hidden` and `hidden_valid`; the second-order step's extra
+    training forwards leave the training stream where it was. Nothing learns here (both learning
+    rates 0), so each stream's state after two steps is what reading that stream alone gives."""
+    torch.manual_seed(0)
+    net = build_supernet(build_option("search_space", "rnn", {**TINY, "tar": 0.0}), 7, 7, 4, Softmax())
+    weights = {n: p for n, p in net.named_parameters() if not n.startswith("alpha_")}
+    step = BilevelStep(StepRunner(resolve(trainer("proxy"), CPU, limits=BILEVEL_LIMITS), CPU), net, weights,
+                       torch.optim.SGD(weights.values(), lr=0.0), torch.optim.SGD(net.arch_parameters(), lr=0.0),
+                       order, momentum=0.0, weight_decay=0.0, grad_clip=0.0, carry=True)
+    gen = torch.Generator().manual_seed(1)
+    steps = [[torch.randint(1, 7, (3, 5), generator=gen) for _ in range(4)] for _ in range(2)]  # train x, y; val x, y
+    net.train()
+    for batch in steps:
+        step.runner.run(step, [MicroBatch(tuple(batch), 1.0)], key=(0.0, True))  # lr 0: the unrolled weights are these
+
+    def read_alone(inputs: list[torch.Tensor]) -> torch.Tensor:
+        cell = recurrent(net)
+        cell.carry = True
+        cell.reset()
+        for x in inputs:
+            net(x)
+        state, cell.carry = cell.hidden, False
+        cell.reset()
+        return state
+
+    torch.testing.assert_close(step.streams.states["train"], read_alone([steps[0][0], steps[1][0]]))
+    torch.testing.assert_close(step.streams.states["valid"], read_alone([steps[0][2], steps[1][2]]))
+    assert not torch.equal(read_alone([steps[1][0]]), read_alone([steps[0][0], steps[1][0]]))  # carrying matters
+    step.new_epoch()
+    assert step.streams.states == {}
 
 
 @pytest.fixture(scope="module")

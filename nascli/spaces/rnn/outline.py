@@ -179,7 +179,9 @@ class RNNNet(nn.Module):
     logits (B, T, V)) or a pooled classifier (head `mean` / `last`: (B, classes)).
 
     A language model may carry its hidden state from one batch to the next (`carry = True`: the
-    rows of consecutive batches continue each other); `reset()` starts afresh."""
+    rows of consecutive batches continue each other); `reset()` starts afresh. With `advance = False`
+    a forward starts from the carried state but leaves it as it was (the extra forwards of a
+    second-order architecture step)."""
 
     def __init__(self, make: Maker, vocab: int, num_classes: int, nodes: int, emsize: int, nhid: int,
                  concat: tuple[int, ...], head: str, tie_weights: bool, dropout: float, dropouth: float,
@@ -199,6 +201,7 @@ class RNNNet(nn.Module):
         else:
             nn.init.uniform_(self.decoder.weight, -0.1, 0.1)
         self.carry = False
+        self.advance = True
         self.hidden: torch.Tensor | None = None
         self.penalty: torch.Tensor | None = None
 
@@ -225,7 +228,7 @@ class RNNNet(nn.Module):
         x_mask = locked_mask(emb[:, 0], self.dropoutx) if train and self.dropoutx > 0 else None
         h_mask = locked_mask(hidden, self.dropouth) if train and self.dropouth > 0 else None
         raw = self.cell(emb, hidden, x_mask, h_mask)
-        if self.carry:
+        if self.carry and self.advance:
             self.hidden = raw[:, -1].detach()
         out = raw * locked_mask(raw, self.dropout) if train and self.dropout > 0 else raw
         self.penalty = None
