@@ -88,6 +88,7 @@ def test_report_table_and_model_card_give_size_latency_and_accuracy(int8_export)
     assert "## int8" in card and "model.int8.onnx" in card and "points)" in card
 
 
+@pytest.mark.slow
 def test_dynamic_int8_without_the_dataset_compares_on_random_inputs(smoke_retrain: Path, tmp_path: Path) -> None:
     """A checkpoint whose dataset is not on this machine: calibration and comparison use random inputs,
     so there is no accuracy, only agreement; int8.min_agreement fails the export when it is missed."""

@@ -41,6 +41,7 @@ def test_head_finetune_to_other_classes_against_scratch(smoke_retrain: Path, tmp
     assert len(read_json(tmp_path / "evaluate" / "report.json")["confusion_matrix"]) == 5
 
 
+@pytest.mark.slow
 def test_lora_on_other_input_shapes_saves_a_plain_network_that_exports(smoke_retrain: Path, tmp_path: Path) -> None:
     run_dir = tmp_path / "lora"
     data = ("dataset=fake", "dataset.channels=3", "dataset.image_size=12", "dataset.num_classes=3",

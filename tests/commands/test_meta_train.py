@@ -36,6 +36,7 @@ def test_search_starts_from_the_prior_and_says_so(meta_run: Path, tmp_path: Path
     assert meta["method"] == "transfer" and meta["learned_from"] == ["cifar10"] and meta["target_task"] == "digits"
 
 
+@pytest.mark.slow
 def test_darts_starts_from_a_transfer_prior(meta_run: Path, tmp_path: Path) -> None:
     result = run("search", "strategy=darts", "debug=smoke", f"meta={meta_run}",
                  run_dir=tmp_path / "darts")

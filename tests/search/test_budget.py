@@ -37,6 +37,7 @@ def test_spos_reaches_its_evolution_phase_and_picks_its_result_there(tmp_path: P
         "1 supernet epoch, then 6 subnets"
 
 
+@pytest.mark.slow
 def test_more_epochs_on_the_command_line_run_them_all(tmp_path: Path) -> None:
     """The new user's try from the issue: strategy.epochs=6 (now trainer.epochs=6) wrote 3 rows (the smoke budget's)."""
     result = run("search", "strategy=darts", "debug=smoke", "trainer.epochs=6", "strategy.order=first", "plots=false",

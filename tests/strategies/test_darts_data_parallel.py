@@ -81,6 +81,7 @@ def epochs(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, list[dict]]:
     return _epoch_of_each(), in_two_processes(_epoch_of_each, tmp_path_factory.mktemp("group"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(CASES))
 def test_two_processes_train_as_one_process_on_the_global_batch(epochs, name: str) -> None:
     one, two = epochs[0][name], [ranks[name] for ranks in epochs[1]]
@@ -97,6 +98,7 @@ def test_two_processes_train_as_one_process_on_the_global_batch(epochs, name: st
         assert rank["checked"] == 3  # before each of the 2 steps, and with the weights at the epoch's end
 
 
+@pytest.mark.slow
 def test_gdas_samples_one_path_for_every_process(epochs) -> None:
     one, two = epochs[0]["gdas"]["paths"], [ranks["gdas"]["paths"] for ranks in epochs[1]]
     assert len(one) >= 2 and two[0] == two[1] == one
