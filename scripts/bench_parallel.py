@@ -107,10 +107,11 @@ def search(curves: LearningCurves, strategy: str, seed: int, workers: int, clock
     space = curves.context.space
     searcher = build_option("strategy", strategy, options, space=space, seed=seed)
     with tempfile.TemporaryDirectory() as tmp:
-        run = SearchRun(Path(tmp), {}, Console(quiet=True), plots=False, executor=SimulatedClock(curves, workers))
+        # writes=False: nothing is resumed here, so no run files are rewritten after every trial
+        run = SearchRun(Path(tmp), {}, Console(quiet=True), plots=False, executor=SimulatedClock(curves, workers),
+                        writes=False)
         engine = SearchEngine(space, searcher, curves, target_option("none"), Budget(None, clock),
                               SearchContext("cpu", no_data, max_fidelity=curves.max_fidelity()), run)
-        engine._checkpoint = lambda: None  # nothing is resumed here: skip the run files rewritten after every trial
         engine.run()
         return list(engine.trials.rows)
 

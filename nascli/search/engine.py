@@ -57,7 +57,7 @@ class SearchRun:
     console: Console
     plots: bool = True
     on_trial: Callable[[dict[str, Any]], None] | None = None  # each new trials.csv row (experiment loggers)
-    writes: bool = True  # False in a data-parallel search's processes but rank 0: they train, rank 0 writes
+    writes: bool = True  # False: no run files (a data-parallel search's processes but rank 0; a benchmark reading rows)
     executor: Executor | None = None  # who evaluates candidates (nascli.search.executors); None: this process, one at a time
     retries: int = 0                  # search.retries: times a candidate whose worker was lost runs again
     cancel_on_stop: bool = False      # search.cancel_on_stop: budget.seconds cancels what is in flight
