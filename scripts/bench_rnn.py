@@ -11,7 +11,8 @@ validation batch, then a weight update (SGD, clipped) on a training batch; token
 training batch's tokens. Both sides run the same driver, the same vocabulary, batch, bptt and
 thread count, without dropout (its masks cost both alike). The reference's search cell also batch-
 normalises every node's state (affine-free), which nascli's supernet does not (so that a path of it
-is exactly the discrete network): the reference's step does that much more work.
+is exactly the discrete network): the reference's step does that much more work, so the table adds
+the reference without its batch norm, the same work as nascli's step, for the like-for-like ratio.
 
 The reference's step, as its rnn/model_search.py writes it: per time step, x and h projected by W0
 into the first state; for node i, every earlier state (masked) projected by W_i at once, split into
@@ -49,13 +50,13 @@ class ReferenceSearchNet(nn.Module):
     """The reference code's search network (rnn/model_search.py): embedding, the mixed cell with a
     batch norm on every node, a decoder tied to the embedding; alphas (rows of (node, state) x ops)."""
 
-    def __init__(self, vocab: int, nhid: int, nodes: int) -> None:
+    def __init__(self, vocab: int, nhid: int, nodes: int, batch_norm: bool = True) -> None:
         super().__init__()
         self.nhid, self.nodes = nhid, nodes
         self.encoder = nn.Embedding(vocab, nhid)
         self.w0 = nn.Parameter(torch.empty(2 * nhid, 2 * nhid).uniform_(-0.04, 0.04))
         self.ws = nn.ParameterList(nn.Parameter(torch.empty(nhid, 2 * nhid).uniform_(-0.04, 0.04)) for _ in range(nodes))
-        self.bn = nn.BatchNorm1d(nhid, affine=False)
+        self.bn = nn.BatchNorm1d(nhid, affine=False) if batch_norm else nn.Identity()
         self.decoder = nn.Linear(nhid, vocab)
         self.decoder.weight = self.encoder.weight
         self.alphas = nn.Parameter(1e-3 * torch.randn(nodes * (nodes + 1) // 2, len(OPS)))
@@ -153,26 +154,32 @@ def main() -> None:
     body = BilevelStep(runner, net, weights, w_opt, a_opt, args.order, 0.0, 5e-7, 0.25)
     steps = {"ours": lambda: body([(*train, *val)], (1.0,), 20.0, True)}
 
-    ref = ReferenceSearchNet(args.vocab, args.nhid, args.nodes)
-    r_w = torch.optim.SGD([p for n, p in ref.named_parameters() if n != "alphas"], lr=20.0, weight_decay=5e-7)
-    r_a = torch.optim.Adam([ref.alphas], lr=3e-3, betas=(0.9, 0.999), weight_decay=1e-3)
     if args.order == "first":
-        steps["theirs"] = lambda: reference_step(ref, r_w, r_a, train, val)
+        for name, batch_norm in (("theirs", True), ("theirs without batch norm", False)):
+            ref = ReferenceSearchNet(args.vocab, args.nhid, args.nodes, batch_norm)
+            r_w = torch.optim.SGD([p for n, p in ref.named_parameters() if n != "alphas"], lr=20.0, weight_decay=5e-7)
+            r_a = torch.optim.Adam([ref.alphas], lr=3e-3, betas=(0.9, 0.999), weight_decay=1e-3)
+            steps[name] = lambda ref=ref, r_w=r_w, r_a=r_a: reference_step(ref, r_w, r_a, train, val)
     medians = timed(steps, args.steps)
     ours, theirs = medians["ours"], medians.get("theirs")
 
     tokens = args.batch * args.bptt
-    rows = [("nascli supernet", ours), *([("reference rnn/model_search.py (re-implemented)", theirs)] if theirs else [])]
+    rows = [("nascli supernet", ours),
+            *([("reference rnn/model_search.py (re-implemented)", theirs),
+               ("  the same without its batch norm (nascli's work)", medians["theirs without batch norm"])]
+              if theirs else [])]
     load = os.getloadavg()
     print(f"DARTS recurrent search step ({args.order} order) on CPU, {args.threads} thread(s): {args.nodes} nodes, "
           f"emsize = nhid = {args.nhid}, vocabulary {args.vocab}, batch {args.batch} x bptt {args.bptt}, "
           f"median of {args.steps} timed steps of each, interleaved, after one warm-up")
     print(f"machine load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} CPUs "
           "(a busy machine slows both sides alike; compare the ratio, not the absolute figures)")
-    print(f"{'implementation':<48} {'s/step':>8} {'tokens/s':>10} {'vs reference':>13}")
+    like = medians.get("theirs without batch norm")
+    print(f"{'implementation':<50} {'s/step':>8} {'tokens/s':>10} {'vs reference':>13} {'vs it without BN':>17}")
     for name, seconds in rows:
         ratio = f"{theirs / seconds:.2f}x" if theirs else "-"
-        print(f"{name:<48} {seconds:>8.3f} {tokens / seconds:>10.1f} {ratio:>13}")
+        like_ratio = f"{like / seconds:.2f}x" if like else "-"
+        print(f"{name:<50} {seconds:>8.3f} {tokens / seconds:>10.1f} {ratio:>13} {like_ratio:>17}")
 
 
 if __name__ == "__main__":

@@ -149,7 +149,7 @@ def test_bench_rnn_times_the_recurrent_search_step_against_the_reference() -> No
     out = run_script("bench_rnn.py", "--nodes", "2", "--nhid", "8", "--vocab", "50", "--batch", "2", "--bptt", "4",
                      "--steps", "1")
     assert "nascli supernet" in out and "reference rnn/model_search.py" in out and "load average" in out
-    assert "tokens/s" in out
+    assert "tokens/s" in out and "without its batch norm" in out and "vs it without BN" in out
 
 
 @pytest.mark.slow
