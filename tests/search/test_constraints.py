@@ -87,10 +87,11 @@ def test_a_latency_limit_on_this_cpu_holds_when_evaluate_measures_again(tmp_path
                     "latency.threads=1", run_dir=tmp_path / "evaluate")
     report = read_json(tmp_path / "evaluate" / "report.json")
     assert evaluated.code == 0 and report["latency_threads"] == 1 and report["latency_iqr_ms"] >= 0
-    # measured again beside the heavy network, at this moment's load (the suite's other workers can slow
-    # every timing several times over): the found network is still the faster one
-    heavy_now = target.profiler.measure(nb201, heavy, (10, 1, 8))["latency_ms"]
-    assert report["latency_ms"] < heavy_now
+    # the machine's load now against when the limit was set, from the same two networks measured again (the
+    # suite's other workers can slow every timing several times over, and not alike from one moment to the next)
+    low_now, high_now = (target.profiler.measure(nb201, a, (10, 1, 8))["latency_ms"] for a in (small, heavy))
+    load = max(1.0, (low_now + high_now) / (low + high))
+    assert report["latency_ms"] <= limit * 1.25 * load, (report["latency_ms"], limit, load)
 
 
 def test_a_pareto_search_on_the_nb201_table_writes_its_front(tmp_path: Path) -> None:

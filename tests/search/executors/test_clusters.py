@@ -45,17 +45,17 @@ def search(run_dir: Path, executor: str, trials: int, **changes) -> list[dict]:
     return engine.trials.rows
 
 
-def check(rows: list[dict], trials: int, in_finishing_order: bool = True) -> None:
-    """Each candidate scored once on a worker, as the table says, rows in completion order (where
-    results arrive as they finish)."""
+def check(rows: list[dict], trials: int) -> None:
+    """Each candidate scored once on a worker, as the table says. Rows are in the order results
+    arrived, which is not always the order the workers' clocks say they finished: a Ray result
+    travels to the driver, a submitit job's result file appears a while after the job ends, so one
+    that finished a few milliseconds earlier may arrive later (seen under load)."""
     table = build_evaluator("tabular", EvalContext(restricted("tabular", space("nb201"), **TABLE), 0, CPU, None,
                                                    no_data), **TABLE)
     assert len(rows) == trials and len({r["arch_str"] for r in rows}) == trials
     for row in rows:
         arch = table.context.space.from_str(row["arch_str"])
         assert row["status"] == "completed" and row["val_accuracy"] == table.evaluate(arch)["val_accuracy"]
-    if in_finishing_order:
-        assert [r["finished_s"] for r in rows] == sorted(r["finished_s"] for r in rows)
 
 
 @pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="Ray is not installed (pip install 'nascli[ray]')")
@@ -76,8 +76,6 @@ def test_ray_actors_on_a_local_instance(tmp_path: Path) -> None:
 def test_submitit_jobs_with_its_local_executor(tmp_path: Path) -> None:
     rows = search(tmp_path, "submitit", 2, submitit={"cluster": "local", "cpus_per_task": 1, "gpus_per_node": None,
                                                   "mem_gb": None})
-    # a job's result file appears a while after the job has finished, so one that finished first may be
-    # found done at a later poll: rows are in the order results were found
-    check(rows, 2, in_finishing_order=False)
+    check(rows, 2)
     assert len({r["worker"] for r in rows}) == 2  # one job per candidate
     assert (tmp_path / ".submitit").is_dir()
