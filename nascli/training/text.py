@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,20 +91,10 @@ def loss_of(output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return nn.functional.cross_entropy(output.reshape(-1, output.shape[-1]), y.reshape(-1))
 
 
-@contextmanager
-def carrying(model: nn.Module, lm: bool) -> Iterator[None]:
-    """A language model's hidden state carried from batch to batch while inside; reset on both ends."""
-    net = recurrent(model)
-    if net is None or not lm:
-        yield
-        return
-    net.carry = True
-    net.reset()
-    try:
-        yield
-    finally:
-        net.carry = False
-        net.reset()
+def carrying(model: nn.Module, lm: bool) -> AbstractContextManager[None]:
+    """A language model's hidden state carried from batch to batch while inside (one stream, from
+    zeros); as it was again after."""
+    return Streams(model if lm else None).on("stream")
 
 
 class Streams:
